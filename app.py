@@ -1,0 +1,76 @@
+"""LivSeg's Streamlit app: signs the user in and offers each role only its own pages.
+
+Run with ``streamlit run app.py``. The pages are the files in pages/ (one screen each),
+registered here with st.navigation / st.Page, so Streamlit's automatic listing of pages/ is
+off and a reader's menu never lists a coordinator's page. A reader who opens a coordinator
+page's address gets a refusal from this router (and each page checks the role itself too).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages._shared import COORDINATOR, READER, current_user, refuse_page
+
+st.set_page_config(page_title="LivSeg", page_icon=":material/biotech:", layout="wide")
+
+# url path -> (file, title, icon); coordinator pages first is their menu order
+COORDINATOR_PAGES = {
+    "overview": ("pages/overview.py", "Overview", ":material/home:"),
+    "cases": ("pages/cases.py", "Cases", ":material/view_in_ar:"),
+    "models": ("pages/models.py", "Models", ":material/model_training:"),
+    "study": ("pages/study.py", "Study", ":material/groups:"),
+    "report": ("pages/report.py", "Report", ":material/table_chart:"),
+}
+READER_PAGES = {
+    "reading": ("pages/reading.py", "Reading", ":material/visibility:"),
+}
+ACCOUNT_PAGE = ("pages/account.py", "Account", ":material/person:")
+
+
+def _page(url_path: str, spec: tuple[str, str, str], *, default: bool = False) -> st.Page:
+    path, title, icon = spec
+    return st.Page(path, title=title, icon=icon, url_path=url_path, default=default)
+
+
+def _refusal(url_path: str) -> st.Page:
+    """A hidden page at a coordinator page's address that only refuses (no page code runs)."""
+    return st.Page(refuse_page, title="Not allowed", url_path=url_path, visibility="hidden")
+
+
+user = current_user()
+if user is None:
+    # before sign-in the only page is the sign-in screen (first start: create the coordinator)
+    navigation = st.navigation(
+        [
+            st.Page(
+                "pages/sign_in.py",
+                title="Sign in",
+                icon=":material/login:",
+                url_path="sign_in",
+                default=True,
+            )
+        ],
+        position="hidden",
+    )
+elif user.role == COORDINATOR:
+    study_pages = [
+        _page(url, spec, default=(url == "overview")) for url, spec in COORDINATOR_PAGES.items()
+    ]
+    navigation = st.navigation(
+        {"Study coordination": study_pages, "You": [_page("account", ACCOUNT_PAGE)]}
+    )
+elif user.role == READER:
+    reading = [_page(url, spec, default=True) for url, spec in READER_PAGES.items()]
+    hidden = [_refusal(url) for url in COORDINATOR_PAGES]
+    navigation = st.navigation(
+        {"Reading": reading, "You": [_page("account", ACCOUNT_PAGE), *hidden]}
+    )
+else:  # an unknown role gets nothing
+    navigation = st.navigation(
+        [st.Page(refuse_page, title="Not allowed", url_path="refused")], position="hidden"
+    )
+
+if user is not None:
+    st.sidebar.caption(f"Signed in as **{user.username}** ({user.role})")
+navigation.run()

@@ -1,0 +1,102 @@
+"""What every screen of the app shares: the database engine, who is signed in, role checks.
+
+Not a page itself (app.py lists the pages). Only server-side state lives here:
+``st.session_state`` never reaches the browser unless a widget shows it.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import streamlit as st
+
+COORDINATOR, READER = "coordinator", "reader"
+_USER_KEY = "signed_in_user"
+
+
+@dataclass(frozen=True)
+class SignedInUser:
+    """The signed-in account, as the pages keep it in the session (no password material)."""
+
+    id: int
+    username: str
+    role: str
+
+
+def database_url() -> str:
+    """The database the app uses: LIVSEG_DATABASE_URL or the workspace's SQLite file."""
+    from livseg.workspace import workspace_dir
+
+    return os.environ.get("LIVSEG_DATABASE_URL") or f"sqlite:///{workspace_dir() / 'livseg.db'}"
+
+
+@st.cache_resource(show_spinner=False)
+def _engine_for(url: str):
+    from db.engine import get_engine, init_db
+
+    engine = get_engine(url)
+    init_db(engine)
+    return engine
+
+
+def engine():
+    """The app's SQLAlchemy engine (created and migrated once per database URL)."""
+    return _engine_for(database_url())
+
+
+@contextmanager
+def db_session():
+    """A database session committed on success, rolled back on error."""
+    from db.engine import session_scope
+
+    with session_scope(engine()) as session:
+        yield session
+
+
+def current_user() -> SignedInUser | None:
+    """The signed-in user of this browser session, or None."""
+    return st.session_state.get(_USER_KEY)
+
+
+def sign_in_as(user) -> SignedInUser:
+    """Remember ``user`` (anything with id, username, role) as signed in for this session."""
+    signed = SignedInUser(id=int(user.id), username=str(user.username), role=str(user.role))
+    st.session_state[_USER_KEY] = signed
+    return signed
+
+
+def sign_out() -> None:
+    """Forget everything this browser session held (user, pending forms, shown passwords)."""
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]
+
+
+def require_role(*roles: str) -> SignedInUser:
+    """Stop the page with a refusal unless the signed-in user has one of ``roles``."""
+    user = current_user()
+    if user is None:
+        st.error("Please sign in first.")
+        st.stop()
+    if user.role not in roles:
+        refuse_page()
+    return user
+
+
+def refuse_page() -> None:
+    """Show the refusal a user sees on a page that is not for her role, then stop."""
+    st.error("Not allowed: this page is for study coordinators only.")
+    st.stop()
+
+
+def acting_user(session, user: SignedInUser):
+    """The database's User row for the signed-in user (re-read each run: roles can change)."""
+    from db.models import User
+
+    row = session.get(User, user.id)
+    if row is None or not getattr(row, "active", True):
+        sign_out()
+        st.error("Your account is no longer active. Please contact the study coordinator.")
+        st.stop()
+    return row

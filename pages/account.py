@@ -1,0 +1,35 @@
+"""Account screen for everyone: change the password, sign out."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from db import auth
+from pages._shared import COORDINATOR, READER, acting_user, db_session, require_role, sign_out
+
+user = require_role(COORDINATOR, READER)
+st.title("Account")
+st.write(f"Signed in as **{user.username}** ({user.role}).")
+
+st.subheader("Change password")
+with st.form("change_password", clear_on_submit=True):
+    old = st.text_input("Current password", type="password")
+    new = st.text_input("New password", type="password")
+    repeat = st.text_input("Repeat the new password", type="password")
+    change = st.form_submit_button("Change password")
+if change:
+    if new != repeat:
+        st.error("The two new passwords differ. Nothing was changed.")
+    else:
+        try:
+            with db_session() as session:
+                auth.change_password(session, acting_user(session, user), old, new)
+        except (ValueError, auth.AuthError) as exc:
+            st.error(f"{exc} Nothing was changed.")
+        else:
+            st.success("Password changed.")
+
+st.subheader("Sign out")
+if st.button("Sign out", icon=":material/logout:"):
+    sign_out()
+    st.rerun()

@@ -1,0 +1,128 @@
+"""Reading screen (readers): her own queue, one blinded item at a time, scored on a Likert 1-5.
+
+Blinding: this page only ever holds what ``db.reading`` gives a reader (opaque item code,
+position, question) plus pixels; file paths stay on the server, widget keys carry no item
+identity beyond the opaque code.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+import streamlit as st
+
+from db import reading
+from pages._shared import READER, acting_user, db_session, require_role
+from pages._viewing import show_case
+
+log = logging.getLogger("livseg.app")
+
+user = require_role(READER)
+
+with db_session() as session:
+    reader = acting_user(session, user)
+    item = reading.next_item(session, reader)
+    files = reading.item_files_for_display(session, reader, item.assignment_id) if item else None
+
+st.title("Reading")
+flash = st.session_state.pop("reading_flash", None)
+if flash:
+    kind, text = flash
+    (st.success if kind == "ok" else st.warning)(text)
+
+if item is None:
+    st.success("Your queue is complete: every item has a score. Thank you!")
+    st.stop()
+
+k, n = item.position, item.total
+st.progress((k - 1) / n if n else 0.0, text=f"Item {k} of {n}")
+st.subheader(f"Item {item.code}")
+
+# time spent: from the first time this item was shown in this browser session
+started = st.session_state.setdefault(f"shown_at_{item.assignment_id}", time.time())
+token = st.session_state.setdefault(f"token_{item.assignment_id}", uuid.uuid4().hex)
+
+view_col, score_col = st.columns([3, 1], gap="medium")
+with view_col:
+    try:
+        image_path, prediction_path = files
+        show_case(
+            str(image_path),
+            {"Segmentation": str(prediction_path)},
+            key=f"viewer_{item.code}",
+            title=item.code,
+        )
+    except Exception:  # never show a path or traceback to a reader
+        log.exception("reading: cannot display item %s", item.assignment_id)
+        st.error(
+            "The images of this item cannot be shown. Please tell the study coordinator (item code above)."
+        )
+
+anchors = dict(getattr(item, "anchors", {}) or {})
+
+
+def _choose(value: int) -> None:
+    st.session_state["likert"] = value
+
+
+@st.fragment
+def score_panel() -> None:
+    """The question and the submit button; choosing a score reruns only this fragment."""
+    st.markdown(f"**{item.question}**")
+    st.radio(
+        "Score",
+        options=[1, 2, 3, 4, 5],
+        index=None,
+        format_func=lambda v: f"{v} – {anchors.get(v, anchors.get(str(v), ''))}".rstrip(" –"),
+        key="likert",
+    )
+    keys = st.columns(5)
+    for value in range(1, 6):
+        keys[value - 1].button(
+            str(value),
+            key=f"likert_key_{value}",
+            shortcut=str(value),
+            on_click=_choose,
+            args=(value,),
+        )
+    st.caption("Keys: 1–5 choose a score, Enter submits.")
+    comment = ""
+    if getattr(item, "comment_allowed", True):
+        comment = st.text_area("Comment (optional)", key="comment", max_chars=2000)
+    if st.button("Submit", type="primary", shortcut="Enter", key="submit_score"):
+        score = st.session_state.get("likert")
+        if score is None:
+            st.warning("Choose a score from 1 to 5 first.")
+            return
+        seconds = time.time() - started
+        try:
+            with db_session() as session:
+                result = reading.submit_score(
+                    session,
+                    acting_user(session, user),
+                    item.assignment_id,
+                    int(score),
+                    comment or None,
+                    seconds,
+                    client_token=token,
+                )
+        except (ValueError, PermissionError, LookupError) as exc:
+            st.error(f"The score was not saved: {exc}")
+            return
+        status = str(getattr(result, "status", "created"))
+        if status in ("created", "updated"):
+            st.session_state["reading_flash"] = ("ok", f"Saved: item {item.code} scored {score}.")
+        else:
+            st.session_state["reading_flash"] = (
+                "warn",
+                f"Item {item.code} already had a score; it was recorded once and not duplicated.",
+            )
+        for key in ("likert", "comment"):
+            st.session_state.pop(key, None)
+        st.rerun(scope="app")
+
+
+with score_col:
+    score_panel()
