@@ -1,0 +1,1 @@
+"""Statistics for reader studies of segmentation methods (pure functions on DataFrames)."""

@@ -1,0 +1,159 @@
+"""Independent-groups analyses, as the paper ran them (SPSS 22).
+
+One-way ANOVA (F, df, p, MSE), Fisher's LSD (pooled MSE of the ANOVA, df = N - k, no
+adjustment), Welch's ANOVA, Tukey HSD and Kruskal-Wallis. These ignore that every case is
+segmented by every method; see ``livseg.stats.paired`` for the paired analyses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from livseg.stats.design import groups, method_pairs, pair_name
+
+
+def anova_from_summary(
+    means: Sequence[float], sds: Sequence[float], ns: Sequence[int]
+) -> dict[str, float]:
+    """One-way ANOVA from group means, SDs (ddof 1) and sizes, in closed form.
+
+    Returns F, df1, df2, p, MSB, MSE, SSB, SSW, eta2.
+    """
+    m, s, n = (np.asarray(a, dtype=float) for a in (means, sds, ns))
+    k, big_n = m.size, n.sum()
+    grand = (n * m).sum() / big_n
+    ssb = float((n * (m - grand) ** 2).sum())
+    ssw = float(((n - 1) * s**2).sum())
+    df1, df2 = k - 1, big_n - k
+    msb, mse = ssb / df1, ssw / df2
+    f = msb / mse
+    return {
+        "F": f,
+        "df1": float(df1),
+        "df2": float(df2),
+        "p": float(stats.f.sf(f, df1, df2)),
+        "MSB": msb,
+        "MSE": mse,
+        "SSB": ssb,
+        "SSW": ssw,
+        "eta2": ssb / (ssb + ssw),
+    }
+
+
+def oneway_anova(
+    metrics: pd.DataFrame, value: str, methods: Sequence[str] | None = None
+) -> dict[str, float]:
+    """One-way ANOVA of ``value`` across methods as independent groups."""
+    g = groups(metrics, value, methods)
+    xs = list(g.values())
+    return anova_from_summary(
+        [x.mean() for x in xs], [x.std(ddof=1) for x in xs], [x.size for x in xs]
+    )
+
+
+def lsd_from_summary(
+    means: Mapping[str, float], sds: Mapping[str, float], ns: Mapping[str, int]
+) -> dict[str, dict[str, float]]:
+    """Fisher LSD t and p (two-sided) for every pair A_vs_B = A minus B, from summaries."""
+    names = list(means)
+    an = anova_from_summary([means[k] for k in names], [sds[k] for k in names],
+                            [ns[k] for k in names])
+    out = {}
+    for a, b in method_pairs(names):
+        diff = means[a] - means[b]
+        se = np.sqrt(an["MSE"] * (1.0 / ns[a] + 1.0 / ns[b]))
+        t = diff / se
+        out[pair_name(a, b)] = {
+            "diff": float(diff),
+            "t": float(t),
+            "p": float(2 * stats.t.sf(abs(t), an["df2"])),
+            "df": an["df2"],
+        }
+    return out
+
+
+def fisher_lsd(
+    metrics: pd.DataFrame, value: str, methods: Sequence[str] | None = None
+) -> dict[str, dict[str, float]]:
+    """Fisher LSD pairwise t tests (pooled ANOVA MSE, df = N - k, unadjusted)."""
+    g = groups(metrics, value, methods)
+    return lsd_from_summary(
+        {m: x.mean() for m, x in g.items()},
+        {m: x.std(ddof=1) for m, x in g.items()},
+        {m: x.size for m, x in g.items()},
+    )
+
+
+def welch_from_summary(
+    means: Sequence[float], sds: Sequence[float], ns: Sequence[int]
+) -> dict[str, float]:
+    """Welch's heteroscedastic one-way ANOVA (R oneway.test(var.equal=FALSE))."""
+    m, s, n = (np.asarray(a, dtype=float) for a in (means, sds, ns))
+    k = m.size
+    w = n / s**2
+    sw = w.sum()
+    mw = (w * m).sum() / sw
+    lam = ((1 - w / sw) ** 2 / (n - 1)).sum()
+    num = (w * (m - mw) ** 2).sum() / (k - 1)
+    den = 1 + 2 * (k - 2) / (k**2 - 1) * lam
+    f = num / den
+    df2 = (k**2 - 1) / (3 * lam)
+    return {"F": float(f), "df1": float(k - 1), "df2": float(df2),
+            "p": float(stats.f.sf(f, k - 1, df2))}
+
+
+def welch_anova(
+    metrics: pd.DataFrame, value: str, methods: Sequence[str] | None = None
+) -> dict[str, float]:
+    """Welch's ANOVA of ``value`` across methods."""
+    xs = list(groups(metrics, value, methods).values())
+    return welch_from_summary(
+        [x.mean() for x in xs], [x.std(ddof=1) for x in xs], [x.size for x in xs]
+    )
+
+
+def tukey_from_summary(
+    means: Mapping[str, float], sds: Mapping[str, float], ns: Mapping[str, int]
+) -> dict[str, dict[str, float]]:
+    """Tukey HSD (Tukey-Kramer) q and p for every pair, from summaries."""
+    names = list(means)
+    an = anova_from_summary([means[k] for k in names], [sds[k] for k in names],
+                            [ns[k] for k in names])
+    k = len(names)
+    out = {}
+    for a, b in method_pairs(names):
+        diff = means[a] - means[b]
+        se = np.sqrt(an["MSE"] / 2 * (1.0 / ns[a] + 1.0 / ns[b]))
+        q = abs(diff) / se
+        out[pair_name(a, b)] = {"diff": float(diff), "q": float(q),
+                                "p": float(stats.studentized_range.sf(q, k, an["df2"]))}
+    return out
+
+
+def tukey_hsd(
+    metrics: pd.DataFrame, value: str, methods: Sequence[str] | None = None
+) -> dict[str, dict[str, float]]:
+    """Tukey HSD p for every pair (scipy.stats.tukey_hsd)."""
+    g = groups(metrics, value, methods)
+    names = list(g)
+    res = stats.tukey_hsd(*g.values())
+    out = {}
+    index = {m: i for i, m in enumerate(names)}
+    for a, b in method_pairs(names):
+        out[pair_name(a, b)] = {
+            "diff": float(g[a].mean() - g[b].mean()),
+            "p": float(res.pvalue[index[a], index[b]]),
+        }
+    return out
+
+
+def kruskal_wallis(
+    metrics: pd.DataFrame, value: str, methods: Sequence[str] | None = None
+) -> dict[str, float]:
+    """Kruskal-Wallis H (tie-corrected) and p across methods."""
+    res = stats.kruskal(*groups(metrics, value, methods).values())
+    return {"H": float(res.statistic), "p": float(res.pvalue)}
