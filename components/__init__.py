@@ -1,0 +1,1 @@
+"""Custom Streamlit components of LivSeg (UI layer: may import streamlit)."""

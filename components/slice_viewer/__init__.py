@@ -1,0 +1,102 @@
+"""Browser slice viewer for CT + liver / tumour label maps (Streamlit components v2).
+
+The case travels to the browser once (``livseg.viewer_payload.build_payload``); slices,
+views, window/level, overlays, zoom and the HU under the cursor are then handled by plain
+JavaScript on canvases (``frontend/viewer.js``), so scrolling costs no Streamlit rerun.
+Large messages are cached by the Streamlit client (``global.minCachedMessageSize``), so a
+rerun with the same payload sends only a reference, not the volume again.
+
+Usage in a page::
+
+    from components.slice_viewer import slice_viewer
+    payload = cached_build_payload(case_id)        # st.cache_data / st.cache_resource
+    slice_viewer(payload, key="reading-viewer")
+
+Keys while the viewer has focus (click it): ArrowUp/ArrowDown +-1 slice, PageUp/PageDown
++-10, Home/End, a/c/s views, b/l window presets, o outline/fill, v liver, t tumour, h all
+overlays, +/- zoom, r reset. Keys 1-5 and Enter are never handled: they reach the page.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import streamlit as st
+
+from livseg.viewer_payload import ViewerPayload
+
+COMPONENT_NAME = "livseg_slice_viewer"
+FRONTEND = Path(__file__).resolve().parent / "frontend"
+VIEWS = ("axial", "coronal", "sagittal")
+PRESETS = ("abdomen", "liver")
+
+_renderer = st.components.v2.component(
+    COMPONENT_NAME,
+    js=(FRONTEND / "viewer.js").read_text(encoding="utf-8"),
+    css=(FRONTEND / "viewer.css").read_text(encoding="utf-8"),
+    isolate_styles=True,
+)
+
+
+def encode_component_data(payload: ViewerPayload, options: dict) -> bytes:
+    """The bytes the component receives: b"LSVO" | u32 LE length | options JSON | payload."""
+    head = json.dumps(options, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    return b"LSVO" + struct.pack("<I", len(head)) + head + payload.data
+
+
+def slice_viewer(
+    payload: ViewerPayload,
+    *,
+    key: str,
+    height: int = 560,
+    view: str = "axial",
+    preset: str = "abdomen",
+    opacity: float = 0.4,
+    outline: bool = False,
+    autofocus: bool = False,
+    report_state: bool = False,
+) -> dict | None:
+    """Show the viewer for ``payload`` (N label maps = N linked panels); returns view state.
+
+    height: component height in px. view / preset / opacity (0-1) / outline: initial display;
+    the reader's changes persist across reruns for the same ``key`` and payload.
+    autofocus: focus the viewer when the case opens so arrow keys work at once.
+    report_state: when True the browser sends {"view", "slice", "position", "window_width",
+    "window_level"} back (debounced 0.6 s; each report is a Streamlit rerun, so keep it off
+    unless needed) and this returns it; otherwise returns None.
+    """
+    if not isinstance(payload, ViewerPayload):
+        raise TypeError(
+            f"slice_viewer needs a ViewerPayload from livseg.viewer_payload.build_payload, "
+            f"got {type(payload).__name__}"
+        )
+    if not isinstance(key, str) or not key:
+        raise ValueError("slice_viewer needs a non-empty string key")
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+    if not 0.0 <= float(opacity) <= 1.0:
+        raise ValueError(f"opacity must be in [0, 1], got {opacity!r}")
+    if not 200 <= int(height) <= 4000:
+        raise ValueError(f"height must be 200..4000 px, got {height!r}")
+    options = {
+        "height": int(height),
+        "view": view,
+        "preset": preset,
+        "opacity": float(opacity),
+        "outline": bool(outline),
+        "autofocus": bool(autofocus),
+        "report_state": bool(report_state),
+        "state_key": key,
+    }
+    data = encode_component_data(payload, options)
+    if report_state:
+        result = _renderer(
+            key=key, data=data, height=int(height), on_view_state_change=lambda: None
+        )
+        return getattr(result, "view_state", None)
+    _renderer(key=key, data=data, height=int(height))
+    return None

@@ -1,0 +1,580 @@
+// LivSeg slice viewer: a Streamlit components-v2 module (plain JS, no build step).
+//
+// Data in: one Uint8Array = "LSVO" | u32 LE options length | options JSON | payload, where
+// payload = "LSV1" | u32 LE header length | header JSON | deflate sections (see
+// livseg/viewer_payload.py). The volume is decoded once (cached per payload id on window),
+// then every slice is drawn on canvases in the browser: no server round-trip per slice.
+//
+// Orientation: arrays (x, y, z) RAS+. Axial shown radiologically (patient's right on the
+// viewer's left, anterior at the top); coronal: right on the left, superior at the top;
+// sagittal: anterior on the left, superior at the top. Pixel aspect from the voxel spacing.
+//
+// Keys (only while the viewer has focus; everything else propagates, 1-5 and Enter included):
+// ArrowUp/ArrowDown +-1 slice, PageUp/PageDown +-10, Home/End first/last, a/c/s views,
+// b abdomen W400/L40, l liver W150/L90, o outline/fill, v liver, t tumour, h all overlays,
+// +/- zoom, r reset. Mouse: wheel = slices, left drag = window/level, shift/middle drag = pan,
+// click = move the cross-reference point.
+
+const G = (window.__livsegViewer = window.__livsegViewer || { decoded: new Map(), state: new Map() });
+const STATS = (window.__viewerStats = window.__viewerStats || { draws: [], opens: [], keys: [], errors: [] });
+
+const PRESETS = { abdomen: [400, 40], liver: [150, 90] };
+// fixed colours per structure (never per panel / method): RGB
+const COLOURS = { 1: [0, 170, 255], 2: [255, 210, 0] };
+const NAMES = { 1: "liver", 2: "tumour" };
+const HANDLED_KEYS = new Set([
+  "ArrowUp", "ArrowDown", "PageUp", "PageDown", "Home", "End",
+  "a", "c", "s", "b", "l", "o", "v", "t", "h", "+", "=", "-", "r",
+]);
+
+const te = new TextDecoder();
+
+function readBlock(bytes, magic) {
+  const m = te.decode(bytes.subarray(0, 4));
+  if (m !== magic) throw new Error(`bad payload: expected ${magic}, got ${JSON.stringify(m)}`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, 8);
+  const n = dv.getUint32(4, true);
+  const json = JSON.parse(te.decode(bytes.subarray(8, 8 + n)));
+  return [json, bytes.subarray(8 + n)];
+}
+
+async function inflate(bytes) {
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+async function decode(header, body) {
+  const ct = header.ct;
+  const sect = (s) => body.subarray(s.offset, s.offset + s.length);
+  const [ctRaw, ...labels] = await Promise.all([
+    inflate(sect(ct)),
+    ...header.panels.map((p) => inflate(sect(p))),
+  ]);
+  const n = ct.shape[0] * ct.shape[1] * ct.shape[2];
+  if (ctRaw.length !== 2 * n) throw new Error(`CT section has ${ctRaw.length} bytes, expected ${2 * n}`);
+  const hu = new Int16Array(n);
+  const off = ct.hu_offset;
+  for (let i = 0; i < n; i++) hu[i] = ((ctRaw[i] << 8) | ctRaw[n + i]) - off;
+  const g = header.shape[0] * header.shape[1] * header.shape[2];
+  labels.forEach((l, i) => {
+    if (l.length !== g) throw new Error(`label map ${i} has ${l.length} voxels, expected ${g}`);
+  });
+  return { hu, labels };
+}
+
+function getDecoded(header, body) {
+  let entry = G.decoded.get(header.id);
+  if (!entry) {
+    entry = decode(header, body);
+    G.decoded.set(header.id, entry);
+    entry.catch(() => G.decoded.delete(header.id));
+    while (G.decoded.size > 3) G.decoded.delete(G.decoded.keys().next().value);
+  }
+  return entry;
+}
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function defaultState(header, opts) {
+  const [gx, gy, gz] = header.shape;
+  const preset = PRESETS[opts.preset] || PRESETS.abdomen;
+  return {
+    id: header.id,
+    view: opts.view || "axial",
+    pos: [Math.floor(gx / 2), Math.floor(gy / 2), Math.floor(gz / 2)],
+    ww: preset[0],
+    wl: preset[1],
+    opacity: opts.opacity ?? 0.4,
+    outline: !!opts.outline,
+    show: { 1: true, 2: true },
+    zoom: 1,
+    pan: [0, 0],
+  };
+}
+
+export default function (component) {
+  const { data, key, parentElement, setStateValue } = component;
+  const root = el("div", "lsv-root");
+  root.tabIndex = 0;
+  parentElement.querySelectorAll(".lsv-root").forEach((n) => n.remove());
+  parentElement.appendChild(root);
+  const tCall = performance.now();
+  const listeners = [];
+  const on = (target, type, fn, o) => {
+    target.addEventListener(type, fn, o);
+    listeners.push([target, type, fn, o]);
+  };
+  let disposed = false;
+  let opts, header, body;
+  try {
+    const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+    let rest;
+    [opts, rest] = readBlock(bytes, "LSVO");
+    [header, body] = readBlock(rest, "LSV1");
+  } catch (err) {
+    root.appendChild(el("div", "lsv-error", `Viewer: ${err.message}`));
+    STATS.errors.push(String(err));
+    return () => root.remove();
+  }
+  root.style.height = `${opts.height}px`;
+  const stateKey = opts.state_key || key;
+  let st = G.state.get(stateKey);
+  if (!st || st.id !== header.id) {
+    st = defaultState(header, opts);
+    G.state.set(stateKey, st);
+  }
+
+  // ---------- DOM ----------
+  const bar = el("div", "lsv-bar");
+  const mkBtn = (label, title, fn) => {
+    const b = el("button", "lsv-btn", label);
+    b.type = "button";
+    b.title = title;
+    on(b, "click", (e) => { fn(e); root.focus({ preventScroll: true }); });
+    bar.appendChild(b);
+    return b;
+  };
+  const viewBtns = {
+    axial: mkBtn("Ax", "Axial (a)", () => setView("axial")),
+    coronal: mkBtn("Cor", "Coronal (c)", () => setView("coronal")),
+    sagittal: mkBtn("Sag", "Sagittal (s)", () => setView("sagittal")),
+  };
+  bar.appendChild(el("span", "lsv-sep"));
+  mkBtn("Abd", "Abdomen window W400/L40 (b)", () => setWindow(...PRESETS.abdomen));
+  mkBtn("Liv", "Liver window W150/L90 (l)", () => setWindow(...PRESETS.liver));
+  const wIn = el("input", "lsv-num");
+  const lIn = el("input", "lsv-num");
+  for (const [inp, name] of [[wIn, "W"], [lIn, "L"]]) {
+    inp.type = "number";
+    inp.title = name === "W" ? "Window width (HU)" : "Window level (HU)";
+    bar.appendChild(el("span", "lsv-lbl", name));
+    bar.appendChild(inp);
+    on(inp, "change", () => setWindow(Number(wIn.value), Number(lIn.value)));
+    on(inp, "keydown", (e) => e.stopPropagation());
+  }
+  bar.appendChild(el("span", "lsv-sep"));
+  const liverBtn = mkBtn("Liver", "Show/hide liver (v)", () => toggle(1));
+  const tumourBtn = mkBtn("Tumour", "Show/hide tumour (t)", () => toggle(2));
+  const modeBtn = mkBtn("Fill", "Fill or outline (o)", () => { st.outline = !st.outline; changed(); });
+  const op = el("input", "lsv-range");
+  op.type = "range"; op.min = "0"; op.max = "1"; op.step = "0.05";
+  op.title = "Overlay opacity";
+  bar.appendChild(op);
+  on(op, "input", () => { st.opacity = Number(op.value); changed(); });
+  bar.appendChild(el("span", "lsv-sep"));
+  mkBtn("+", "Zoom in (+)", () => zoomBy(1.25));
+  mkBtn("\u2212", "Zoom out (-)", () => zoomBy(0.8));
+  mkBtn("Reset", "Reset zoom, pan, window and slice (r)", () => reset());
+  root.appendChild(bar);
+
+  const sliceRow = el("div", "lsv-slicerow");
+  const slider = el("input", "lsv-slider");
+  slider.type = "range"; slider.min = "1";
+  const sliceLbl = el("span", "lsv-slicelbl");
+  sliceRow.appendChild(sliceLbl);
+  sliceRow.appendChild(slider);
+  on(slider, "input", () => setSlice(Number(slider.value) - 1));
+  root.appendChild(sliceRow);
+
+  const grid = el("div", "lsv-grid");
+  root.appendChild(grid);
+  const status = el("div", "lsv-status", "Loading\u2026");
+  root.appendChild(status);
+  if (header.title) bar.insertBefore(el("span", "lsv-title", header.title), bar.firstChild);
+
+  const nPanels = Math.max(1, header.panels.length);
+  const panels = [];
+  for (let p = 0; p < nPanels; p++) {
+    const box = el("div", "lsv-panel");
+    const info = header.panels[p];
+    const cap = el("div", "lsv-cap");
+    if (info) {
+      const v = info.volumes_ml;
+      cap.appendChild(el("span", "lsv-ptitle", info.title || ""));
+      cap.appendChild(el("span", "lsv-vol lsv-c1", `liver ${v.liver.toFixed(1)} mL`));
+      cap.appendChild(el("span", "lsv-vol lsv-c2", `tumour ${v.tumour.toFixed(2)} mL`));
+    }
+    const canvas = el("canvas", "lsv-canvas");
+    box.appendChild(cap);
+    box.appendChild(canvas);
+    grid.appendChild(box);
+    panels.push({ box, canvas, label: null });
+  }
+
+  // ---------- geometry ----------
+  const [GX, GY, GZ] = header.shape;
+  const [SX, SY, SZ] = header.spacing;
+  const F = header.ct.factor;
+  const [CX, CY] = header.ct.shape;
+  const axisOf = { axial: 2, coronal: 1, sagittal: 0 };
+  const nSlices = () => header.shape[axisOf[st.view]];
+  // image size (label grid) and mm size per view
+  function viewGeom(view) {
+    if (view === "axial") return { w: GX, h: GY, mmw: GX * SX, mmh: GY * SY };
+    if (view === "coronal") return { w: GX, h: GZ, mmw: GX * SX, mmh: GZ * SZ };
+    return { w: GY, h: GZ, mmw: GY * SY, mmh: GZ * SZ };
+  }
+  // label-grid voxel (i, j, k) shown at image pixel (c, r) in the current view
+  function voxelAt(c, r) {
+    const [i0, j0, k0] = st.pos;
+    if (st.view === "axial") return [c, GY - 1 - r, k0];
+    if (st.view === "coronal") return [c, j0, GZ - 1 - r];
+    return [i0, GY - 1 - c, GZ - 1 - r];
+  }
+
+  let dec = null;
+  let lut = null;
+  let lutKey = "";
+  const ctCanvas = document.createElement("canvas");
+  const labCanvas = document.createElement("canvas");
+
+  function buildLut() {
+    const k = `${st.ww}/${st.wl}`;
+    if (k === lutKey) return;
+    lut = new Uint8Array(4096);
+    const lo = st.wl - st.ww / 2;
+    for (let v = 0; v < 4096; v++) {
+      const x = ((v - 1024 - lo) / st.ww) * 255;
+      lut[v] = x <= 0 ? 0 : x >= 255 ? 255 : x;
+    }
+    lutKey = k;
+  }
+
+  function renderCt() {
+    // CT slice on its own (possibly downsampled) grid; returns the source rect in ct pixels
+    const hu = dec.hu;
+    const [i0, j0, k0] = st.pos;
+    let w, h, img;
+    if (st.view === "axial") {
+      w = CX; h = CY;
+      img = new ImageData(w, h);
+      const out = new Uint32Array(img.data.buffer);
+      const base = k0 * CY * CX;
+      for (let r = 0; r < h; r++) {
+        const row = base + (CY - 1 - r) * CX;
+        const o = r * w;
+        for (let c = 0; c < w; c++) out[o + c] = 0xff000000 | lut[hu[row + c] + 1024] * 0x010101;
+      }
+    } else if (st.view === "coronal") {
+      w = CX; h = GZ;
+      img = new ImageData(w, h);
+      const out = new Uint32Array(img.data.buffer);
+      const cy = Math.floor(j0 / F);
+      for (let r = 0; r < h; r++) {
+        const row = ((GZ - 1 - r) * CY + cy) * CX;
+        const o = r * w;
+        for (let c = 0; c < w; c++) out[o + c] = 0xff000000 | lut[hu[row + c] + 1024] * 0x010101;
+      }
+    } else {
+      w = CY; h = GZ;
+      img = new ImageData(w, h);
+      const out = new Uint32Array(img.data.buffer);
+      const cx = Math.floor(i0 / F);
+      for (let r = 0; r < h; r++) {
+        const z = GZ - 1 - r;
+        const o = r * w;
+        for (let c = 0; c < w; c++) out[o + c] = 0xff000000 | lut[hu[(z * CY + CY - 1 - c) * CX + cx] + 1024] * 0x010101;
+      }
+    }
+    ctCanvas.width = w; ctCanvas.height = h;
+    ctCanvas.getContext("2d").putImageData(img, 0, 0);
+    const padX = (CX * F - GX) / F, padY = (CY * F - GY) / F;
+    if (st.view === "axial") return [0, padY, GX / F, GY / F];
+    if (st.view === "coronal") return [0, 0, GX / F, GZ];
+    return [padY, 0, GY / F, GZ];
+  }
+
+  function renderLabels(lab, g) {
+    const { w, h } = g;
+    const img = new ImageData(w, h);
+    const out = new Uint32Array(img.data.buffer);
+    const [i0, j0, k0] = st.pos;
+    const show = st.show;
+    const col = {};
+    for (const v of [1, 2]) {
+      const [R, Gc, B] = COLOURS[v];
+      col[v] = show[v] ? (0xff000000 | (B << 16) | (Gc << 8) | R) >>> 0 : 0;
+    }
+    // slice of label values into a w*h Uint8Array (rows top to bottom)
+    const s = new Uint8Array(w * h);
+    if (st.view === "axial") {
+      const base = k0 * GY * GX;
+      for (let r = 0; r < h; r++) s.set(lab.subarray(base + (GY - 1 - r) * GX, base + (GY - r) * GX), r * w);
+    } else if (st.view === "coronal") {
+      for (let r = 0; r < h; r++) {
+        const row = ((GZ - 1 - r) * GY + j0) * GX;
+        s.set(lab.subarray(row, row + GX), r * w);
+      }
+    } else {
+      for (let r = 0; r < h; r++) {
+        const z = GZ - 1 - r;
+        for (let c = 0; c < w; c++) s[r * w + c] = lab[(z * GY + GY - 1 - c) * GX + i0];
+      }
+    }
+    if (!st.outline) {
+      for (let p = 0; p < s.length; p++) if (s[p]) out[p] = col[s[p]];
+    } else {
+      for (let r = 0; r < h; r++) {
+        for (let c = 0; c < w; c++) {
+          const p = r * w + c;
+          const v = s[p];
+          if (!v) continue;
+          if (c === 0 || r === 0 || c === w - 1 || r === h - 1 ||
+              s[p - 1] !== v || s[p + 1] !== v || s[p - w] !== v || s[p + w] !== v) out[p] = col[v];
+        }
+      }
+    }
+    labCanvas.width = w; labCanvas.height = h;
+    labCanvas.getContext("2d").putImageData(img, 0, 0);
+  }
+
+  function layout() {
+    // fit each panel canvas to its box keeping the mm aspect ratio
+    const g = viewGeom(st.view);
+    const dpr = window.devicePixelRatio || 1;
+    for (const p of panels) {
+      const bw = Math.max(50, p.box.clientWidth);
+      const bh = Math.max(50, grid.clientHeight - 24);
+      const scale = Math.min(bw / g.mmw, bh / g.mmh);
+      const cw = Math.floor(g.mmw * scale), ch = Math.floor(g.mmh * scale);
+      p.canvas.style.width = `${cw}px`;
+      p.canvas.style.height = `${ch}px`;
+      if (p.canvas.width !== Math.round(cw * dpr) || p.canvas.height !== Math.round(ch * dpr)) {
+        p.canvas.width = Math.round(cw * dpr);
+        p.canvas.height = Math.round(ch * dpr);
+      }
+    }
+  }
+
+  function draw(cause) {
+    if (!dec || disposed) return;
+    const t0 = performance.now();
+    buildLut();
+    layout();
+    const g = viewGeom(st.view);
+    const src = renderCt();
+    for (let p = 0; p < panels.length; p++) {
+      const cv = panels[p].canvas;
+      const ctx = cv.getContext("2d");
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.fillStyle = "#000";
+      ctx.fillRect(0, 0, cv.width, cv.height);
+      const z = st.zoom;
+      ctx.setTransform(z, 0, 0, z, cv.width / 2 * (1 - z) + st.pan[0] * cv.width, cv.height / 2 * (1 - z) + st.pan[1] * cv.height);
+      ctx.imageSmoothingEnabled = true;
+      ctx.globalAlpha = 1;
+      ctx.drawImage(ctCanvas, src[0], src[1], src[2], src[3], 0, 0, cv.width, cv.height);
+      if (dec.labels[p] && (st.show[1] || st.show[2]) && st.opacity > 0) {
+        renderLabels(dec.labels[p], g);
+        ctx.imageSmoothingEnabled = false;
+        ctx.globalAlpha = st.outline ? Math.max(st.opacity, 0.85) : st.opacity;
+        ctx.drawImage(labCanvas, 0, 0, cv.width, cv.height);
+        ctx.globalAlpha = 1;
+      }
+    }
+    updateControls();
+    const tDrawn = performance.now();
+    const slice = st.pos[axisOf[st.view]];
+    const rec = { view: st.view, slice, t_start: t0, t_drawn: tDrawn, cause: cause ?? null, payload: header.id, key: stateKey };
+    requestAnimationFrame(() => setTimeout(() => {
+      rec.t_painted = performance.now();
+      if (cause && cause.t !== undefined) rec.latency_ms = rec.t_painted - cause.t;
+      STATS.draws.push(rec);
+      if (STATS.draws.length > 2000) STATS.draws.splice(0, 1000);
+    }, 0));
+  }
+
+  let pending = null;
+  let pendingCause = null;
+  function requestDraw(cause) {
+    if (cause && !pendingCause) pendingCause = cause;
+    if (pending !== null) return;
+    pending = requestAnimationFrame(() => {
+      pending = null;
+      const c = pendingCause;
+      pendingCause = null;
+      draw(c);
+    });
+  }
+
+  let reportTimer = null;
+  function changed(cause) {
+    requestDraw(cause);
+    if (opts.report_state) {
+      clearTimeout(reportTimer);
+      reportTimer = setTimeout(() => setStateValue("view_state", {
+        view: st.view, slice: st.pos[axisOf[st.view]], position: st.pos.slice(),
+        window_width: st.ww, window_level: st.wl,
+      }), 600);
+    }
+  }
+
+  function updateControls() {
+    for (const [v, b] of Object.entries(viewBtns)) b.classList.toggle("lsv-on", v === st.view);
+    liverBtn.classList.toggle("lsv-on", st.show[1]);
+    tumourBtn.classList.toggle("lsv-on", st.show[2]);
+    modeBtn.textContent = st.outline ? "Outline" : "Fill";
+    op.value = String(st.opacity);
+    if (root.getRootNode().activeElement !== wIn) wIn.value = String(Math.round(st.ww));
+    if (root.getRootNode().activeElement !== lIn) lIn.value = String(Math.round(st.wl));
+    const n = nSlices();
+    const s = st.pos[axisOf[st.view]];
+    slider.max = String(n);
+    slider.value = String(s + 1);
+    sliceLbl.textContent = `${st.view[0].toUpperCase()}${st.view.slice(1)} ${s + 1} / ${n}`;
+  }
+
+  function setSlice(s, cause) {
+    const a = axisOf[st.view];
+    const v = Math.max(0, Math.min(nSlices() - 1, s));
+    if (v === st.pos[a]) return;
+    st.pos[a] = v;
+    changed(cause);
+  }
+  function setView(v) { st.view = v; st.zoom = 1; st.pan = [0, 0]; changed(); }
+  function setWindow(w, l) {
+    if (!Number.isFinite(w) || !Number.isFinite(l)) return;
+    st.ww = Math.max(1, Math.min(4096, w));
+    st.wl = Math.max(-1024, Math.min(3071, l));
+    changed();
+  }
+  function toggle(v) { st.show[v] = !st.show[v]; changed(); }
+  function zoomBy(f) { st.zoom = Math.max(1, Math.min(8, st.zoom * f)); if (st.zoom === 1) st.pan = [0, 0]; changed(); }
+  function reset() {
+    const d = defaultState(header, opts);
+    Object.assign(st, d, { view: st.view });
+    changed();
+  }
+
+  // ---------- input ----------
+  on(root, "keydown", (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey || !HANDLED_KEYS.has(e.key)) return; // propagate (1-5, Enter, ...)
+    const cause = { t: e.timeStamp, key: e.key };
+    STATS.keys.push({ key: e.key, t: e.timeStamp });
+    const a = axisOf[st.view];
+    switch (e.key) {
+      case "ArrowUp": setSlice(st.pos[a] + 1, cause); break;
+      case "ArrowDown": setSlice(st.pos[a] - 1, cause); break;
+      case "PageUp": setSlice(st.pos[a] + 10, cause); break;
+      case "PageDown": setSlice(st.pos[a] - 10, cause); break;
+      case "Home": setSlice(0, cause); break;
+      case "End": setSlice(nSlices() - 1, cause); break;
+      case "a": setView("axial"); break;
+      case "c": setView("coronal"); break;
+      case "s": setView("sagittal"); break;
+      case "b": setWindow(...PRESETS.abdomen); break;
+      case "l": setWindow(...PRESETS.liver); break;
+      case "o": st.outline = !st.outline; changed(); break;
+      case "v": toggle(1); break;
+      case "t": toggle(2); break;
+      case "h": { const any = st.show[1] || st.show[2]; st.show[1] = st.show[2] = !any; changed(); break; }
+      case "+": case "=": zoomBy(1.25); break;
+      case "-": zoomBy(0.8); break;
+      case "r": reset(); break;
+    }
+    e.preventDefault();
+    e.stopPropagation();
+  });
+  on(grid, "wheel", (e) => {
+    e.preventDefault();
+    const a = axisOf[st.view];
+    setSlice(st.pos[a] + (e.deltaY < 0 ? 1 : -1), { t: e.timeStamp, key: "wheel" });
+  }, { passive: false });
+
+  function pixelOf(canvas, e) {
+    // image pixel (label grid) under the pointer, undoing zoom and pan
+    const rect = canvas.getBoundingClientRect();
+    const fx = (e.clientX - rect.left) / rect.width, fy = (e.clientY - rect.top) / rect.height;
+    const z = st.zoom;
+    const ux = (fx - (1 - z) / 2 - st.pan[0]) / z, uy = (fy - (1 - z) / 2 - st.pan[1]) / z;
+    const g = viewGeom(st.view);
+    const c = Math.floor(ux * g.w), r = Math.floor(uy * g.h);
+    if (c < 0 || r < 0 || c >= g.w || r >= g.h) return null;
+    return [c, r];
+  }
+  function huAt(i, j, k) {
+    const cx = Math.floor(i / F), cy = Math.floor(j / F);
+    return dec.hu[(k * CY + cy) * CX + cx];
+  }
+  let drag = null;
+  panels.forEach((p, pi) => {
+    on(p.canvas, "pointermove", (e) => {
+      if (!dec) return;
+      if (drag) {
+        const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
+        if (Math.abs(dx) + Math.abs(dy) > 2) drag.moved = true;
+        if (drag.pan) {
+          st.pan = [drag.pan0[0] + dx / p.canvas.clientWidth, drag.pan0[1] + dy / p.canvas.clientHeight];
+        } else {
+          st.ww = Math.max(1, drag.ww + dx * 2);
+          st.wl = Math.max(-1024, Math.min(3071, drag.wl - dy * 2));
+        }
+        changed();
+        return;
+      }
+      const px = pixelOf(p.canvas, e);
+      if (!px) { status.textContent = ""; return; }
+      const [i, j, k] = voxelAt(px[0], px[1]);
+      const lab = dec.labels[pi] ? dec.labels[pi][(k * GY + j) * GX + i] : 0;
+      const hu = huAt(i, j, k);
+      status.textContent = `voxel (${i}, ${j}, ${k})  HU ${hu}${lab ? "  " + NAMES[lab] : ""}`;
+      status.dataset.hu = String(hu);
+      status.dataset.voxel = `${i},${j},${k}`;
+    });
+    on(p.canvas, "pointerdown", (e) => {
+      root.focus({ preventScroll: true });
+      drag = { x: e.clientX, y: e.clientY, ww: st.ww, wl: st.wl, pan0: st.pan.slice(), pan: e.shiftKey || e.button === 1, moved: false };
+      p.canvas.setPointerCapture(e.pointerId);
+      e.preventDefault();
+    });
+    on(p.canvas, "pointerup", (e) => {
+      if (drag && !drag.moved && dec) {
+        const px = pixelOf(p.canvas, e);
+        if (px) {
+          const v = voxelAt(px[0], px[1]);
+          const a = axisOf[st.view];
+          v[a] = st.pos[a];
+          st.pos = v;
+        }
+      }
+      drag = null;
+    });
+    on(p.canvas, "contextmenu", (e) => e.preventDefault());
+  });
+  const ro = new ResizeObserver(() => requestDraw());
+  ro.observe(grid);
+
+  // ---------- decode, then first draw ----------
+  getDecoded(header, body).then((d) => {
+    if (disposed) return;
+    dec = d;
+    const tDecoded = performance.now();
+    const ct = header.ct;
+    status.textContent = ct.factor > 1
+      ? `CT sent at ${ct.shape[0]}\u00d7${ct.shape[1]} (${ct.factor}\u00d7 in-plane); HU = block mean`
+      : "";
+    draw();
+    requestAnimationFrame(() => setTimeout(() => {
+      STATS.opens.push({ payload: header.id, key: stateKey, t_call: tCall, t_decoded: tDecoded, t_painted: performance.now(), bytes: body.length });
+    }, 0));
+    if (opts.autofocus) root.focus({ preventScroll: true });
+  }).catch((err) => {
+    status.textContent = `Viewer could not decode the case: ${err.message}`;
+    status.classList.add("lsv-error");
+    STATS.errors.push(String(err));
+  });
+
+  return () => {
+    disposed = true;
+    ro.disconnect();
+    clearTimeout(reportTimer);
+    if (pending !== null) cancelAnimationFrame(pending);
+    for (const [t, type, fn, o] of listeners) t.removeEventListener(type, fn, o);
+    root.remove();
+  };
+}

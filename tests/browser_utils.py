@@ -1,0 +1,158 @@
+"""Shared helpers for browser tests and benches: free port, a Streamlit server, headless Chromium.
+
+Generic on purpose (the app's end-to-end tests reuse it)::
+
+    url, proc = start_streamlit(Path("tests/apps/viewer_demo_app.py"), env={"X": "1"})
+    try:
+        with launch_browser() as browser:
+            page = browser.new_page()
+            page.goto(url)
+    finally:
+        stop_streamlit(proc)
+
+Chromium is Debian's (/usr/bin/chromium, or $LIVSEG_CHROMIUM); Playwright's own browser
+download is not used. Nothing here reaches the network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def chromium_path() -> str | None:
+    """Path of the system Chromium ($LIVSEG_CHROMIUM, /usr/bin/chromium, or on PATH)."""
+    env = os.environ.get("LIVSEG_CHROMIUM")
+    if env and Path(env).exists():
+        return env
+    for cand in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
+        if Path(cand).exists():
+            return cand
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_health(url: str, proc: subprocess.Popen | None = None, timeout: float = 60.0) -> None:
+    """Poll ``url``/_stcore/health until it answers "ok"; raise with the server log if not."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            out = proc.stdout.read() if proc.stdout else ""
+            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{out}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"streamlit at {url} not healthy after {timeout:.0f} s")
+
+
+def start_streamlit(
+    script_path: str | Path,
+    env: dict[str, str] | None = None,
+    *,
+    port: int | None = None,
+    timeout: float = 60.0,
+    extra_args: list[str] | None = None,
+) -> tuple[str, subprocess.Popen]:
+    """Start ``streamlit run script_path`` headless on 127.0.0.1; return (url, process).
+
+    ``env`` is added to the current environment; the repository root is put on PYTHONPATH
+    so the script can import livseg, db and components. Waits for /_stcore/health.
+    """
+    port = port or free_port()
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO_ROOT), full_env.get("PYTHONPATH", "")) if p
+    )
+    full_env.update(env or {})
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(script_path),
+        "--server.address", "127.0.0.1",
+        "--server.port", str(port),
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+        "--server.runOnSave", "false",
+        *(extra_args or []),
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd,
+        cwd=str(REPO_ROOT),
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_health(url, proc, timeout)
+    except Exception:
+        stop_streamlit(proc)
+        raise
+    return url, proc
+
+
+def stop_streamlit(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Terminate the server started by ``start_streamlit`` (kill if it does not stop)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout)
+    if proc.stdout:
+        proc.stdout.close()
+
+
+@contextlib.contextmanager
+def launch_browser(headless: bool = True) -> Iterator:
+    """Playwright's Chromium (the system binary) as a context manager yielding a Browser."""
+    from playwright.sync_api import sync_playwright
+
+    exe = chromium_path()
+    if exe is None:
+        raise RuntimeError("no Chromium found: install Debian's chromium or set LIVSEG_CHROMIUM")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, headless=headless, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def wait_for_app(page, timeout_ms: int = 60_000) -> None:
+    """Wait until the Streamlit script run of ``page`` has finished (no running indicator)."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+        timeout=timeout_ms,
+    )
