@@ -129,8 +129,11 @@ def _as_mask(mask: np.ndarray, name: str) -> np.ndarray:
     return arr != 0
 
 
-def _as_labels(labels: np.ndarray, name: str) -> np.ndarray:
-    """A 3D integer label map with values in {0, 1, 2}."""
+def check_labels(labels: np.ndarray, name: str = "labels") -> np.ndarray:
+    """The label map as uint8 after checking it is 3D with integer values in {0, 1, 2}.
+
+    Raises ValueError naming ``name`` otherwise (float arrays of whole numbers are accepted).
+    """
     arr = np.asarray(labels)
     if arr.ndim != 3:
         raise ValueError(f"{name} must be a 3D label map, got shape {arr.shape}")
@@ -436,8 +439,8 @@ def _detection_summary(rows: list[dict], fp_diameters: list[float]) -> dict:
 def _prepare_labels(
     pred_labels: np.ndarray, ref_labels: np.ndarray, spacing: Sequence[float]
 ) -> tuple[np.ndarray, np.ndarray, tuple[float, ...]]:
-    pred = _as_labels(pred_labels, "pred_labels")
-    ref = _as_labels(ref_labels, "ref_labels")
+    pred = check_labels(pred_labels, "pred_labels")
+    ref = check_labels(ref_labels, "ref_labels")
     _check_same_shape(pred, ref)
     return pred, ref, _check_spacing(spacing, 3)
 

@@ -1,0 +1,284 @@
+"""Evaluate folders of predicted label maps against a reference folder (NIfTI files).
+
+Two layouts (both give one row per case x structure, as ``livseg.metrics.flatten_evaluation``):
+
+- ``evaluate_folder(pred_dir, ref_dir)``: two folders of label maps matched by case id.
+- ``evaluate_runs(runs_dir, cases_dir)``: the runs layout ``RUNS/<method>/<case_id>.nii.gz``
+  (+ ``<case_id>.json`` with {"method", "case", "seconds", "device", "version", ...}) against
+  a LiTS folder ``CASES/segmentation-<case_id>.nii.gz``; one row per case x method x
+  structure with the run's seconds, device and version.
+
+Case ids: the file name without ``.nii`` / ``.nii.gz`` and without a leading
+``segmentation-``, ``volume-`` or ``prediction-``. Ids made only of digits are matched by
+their integer value, so ``segmentation-0007.nii.gz``, ``segmentation-7.nii.gz`` and
+``7.nii.gz`` are the same case; rows carry the reference file's own spelling (``"0007"``).
+In a reference folder that holds ``segmentation-*`` files only those are references
+(LiTS folders also hold ``volume-*`` CT files); otherwise every NIfTI file is one.
+
+Both files of a pair are brought to the closest canonical (RAS+) orientation
+(``livseg.volume`` convention) and must have the same shape and affine (to 1e-3 mm),
+otherwise a ``ValueError`` names the two files and what differs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from livseg import metrics
+
+Progress = Callable[[int, int], None]
+
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+_ID_PREFIXES = ("segmentation-", "volume-", "prediction-")
+AFFINE_TOLERANCE_MM = 1e-3
+RUN_FIELDS = ("seconds", "device", "version")
+
+
+@dataclass
+class LabelMap:
+    """A label map (uint8, 0/1/2) on the canonical grid with its spacing (mm) and affine."""
+
+    labels: np.ndarray
+    spacing: tuple[float, float, float]
+    affine: np.ndarray
+    path: Path
+
+
+def is_nifti(path: Path) -> bool:
+    """True for a ``.nii`` / ``.nii.gz`` file name."""
+    return path.name.endswith(NIFTI_SUFFIXES)
+
+
+def case_stem(path: Path | str) -> str:
+    """Case id as written in the file name: ``segmentation-0007.nii.gz`` -> ``"0007"``."""
+    name = Path(path).name
+    for suffix in NIFTI_SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    for prefix in _ID_PREFIXES:
+        if name.startswith(prefix):
+            return name[len(prefix) :]
+    return name
+
+
+def case_key(path_or_id: Path | str) -> str:
+    """Matching key of a file name or case id: digit-only ids by integer value ("0007" -> "7")."""
+    stem = case_stem(path_or_id)
+    return str(int(stem)) if re.fullmatch(r"\d+", stem) else stem
+
+
+def load_label_map(path: Path | str) -> LabelMap:
+    """Load a NIfTI label map, canonical (RAS+) orientation, labels checked to be 0/1/2."""
+    path = Path(path)
+    try:
+        image = nib.load(str(path))
+    except FileNotFoundError as exc:
+        raise ValueError(f"label map not found: {path}") from exc
+    except Exception as exc:  # nibabel raises several types for broken files
+        raise ValueError(f"cannot read {path} as NIfTI: {exc}") from exc
+    if len(image.shape) == 4 and image.shape[3] == 1:
+        image = image.slicer[..., 0]
+    if len(image.shape) != 3:
+        raise ValueError(f"{path}: a label map must be 3D, got shape {image.shape}")
+    image = nib.as_closest_canonical(image)
+    data = np.asanyarray(image.dataobj)
+    try:
+        labels = metrics.check_labels(data, "label map")
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+    spacing = tuple(float(z) for z in image.header.get_zooms()[:3])
+    return LabelMap(labels, spacing, np.asarray(image.affine, dtype=np.float64), path)  # type: ignore[arg-type]
+
+
+def check_same_grid(pred: LabelMap, ref: LabelMap) -> None:
+    """Raise ValueError when two label maps are not on the same voxel grid."""
+    if pred.labels.shape != ref.labels.shape:
+        raise ValueError(
+            f"shape mismatch: prediction {pred.path} has {pred.labels.shape}, "
+            f"reference {ref.path} has {ref.labels.shape}"
+        )
+    if not np.allclose(pred.affine, ref.affine, atol=AFFINE_TOLERANCE_MM, rtol=0):
+        raise ValueError(
+            f"affine mismatch (voxel -> mm differs by up to "
+            f"{np.abs(pred.affine - ref.affine).max():.4g}): prediction {pred.path}\n"
+            f"{np.array2string(pred.affine, precision=4)}\nreference {ref.path}\n"
+            f"{np.array2string(ref.affine, precision=4)}"
+        )
+
+
+def evaluate_files(pred_path: Path | str, ref_path: Path | str) -> dict[str, dict]:
+    """``livseg.metrics.evaluate_case`` for two NIfTI files (grid checked, reference spacing)."""
+    pred = load_label_map(pred_path)
+    ref = load_label_map(ref_path)
+    check_same_grid(pred, ref)
+    return metrics.evaluate_case(pred.labels, ref.labels, ref.spacing)
+
+
+def _nifti_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_nifti(p))
+
+
+def _index_by_case(files: list[Path], what: str) -> dict[str, Path]:
+    index: dict[str, Path] = {}
+    for path in files:
+        key = case_key(path)
+        if key in index:
+            raise ValueError(f"two {what} files for case {key!r}: {index[key].name}, {path.name}")
+        index[key] = path
+    return index
+
+
+def reference_files(ref_dir: Path | str) -> dict[str, Path]:
+    """Reference label maps of a folder by case key (``segmentation-*`` when there are any)."""
+    folder = Path(ref_dir)
+    if not folder.is_dir():
+        raise ValueError(f"reference folder not found: {folder}")
+    files = _nifti_files(folder)
+    seg = [p for p in files if p.name.startswith("segmentation-")]
+    files = seg or [p for p in files if not p.name.startswith("volume-")]
+    if not files:
+        raise ValueError(f"no reference label maps (segmentation-*.nii.gz / *.nii.gz) in {folder}")
+    return _index_by_case(files, "reference")
+
+
+def _prediction_files(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise ValueError(f"prediction folder not found: {folder}")
+    files = [p for p in _nifti_files(folder) if not p.name.startswith("volume-")]
+    return _index_by_case(files, f"prediction (in {folder})")
+
+
+def _rows(
+    case_id: str, result: dict[str, dict], method: str | None = None, run: dict | None = None
+) -> list[dict]:
+    """Flat rows: case_id, [method], structure, metrics, lesion counts, [run fields]."""
+    head = {"case_id": case_id} if method is None else {"case_id": case_id, "method": method}
+    return [{**head, **row, **(run or {})} for row in metrics.flatten_evaluation(result)]
+
+
+def evaluate_folder(
+    pred_dir: Path | str, ref_dir: Path | str, progress: Progress | None = None
+) -> list[dict]:
+    """Rows (case_id, structure, metrics, lesion counts) for every prediction in ``pred_dir``.
+
+    Predictions are matched to references by case id (see the module docstring). A
+    prediction without a reference is an error; references without a prediction are
+    skipped with a warning. ``progress(done, total)`` is called after each case.
+    """
+    refs = reference_files(ref_dir)
+    preds = _prediction_files(Path(pred_dir))
+    if not preds:
+        raise ValueError(f"no prediction label maps (*.nii.gz) in {pred_dir}")
+    orphans = sorted(p.name for k, p in preds.items() if k not in refs)
+    if orphans:
+        raise ValueError(f"no reference in {ref_dir} for predictions: {', '.join(orphans)}")
+    missing = sorted(refs[k].name for k in refs if k not in preds)
+    if missing:
+        warnings.warn(f"no prediction for references: {', '.join(missing)}", stacklevel=2)
+    keys = sorted(preds, key=_sort_key)
+    rows: list[dict] = []
+    if progress:
+        progress(0, len(keys))
+    for done, key in enumerate(keys, start=1):
+        result = evaluate_files(preds[key], refs[key])
+        rows += _rows(case_stem(refs[key]), result)
+        if progress:
+            progress(done, len(keys))
+    return rows
+
+
+def _sort_key(key: str) -> tuple[int, int | str]:
+    return (0, int(key)) if key.isdigit() else (1, key)
+
+
+def read_run_info(pred_path: Path) -> dict:
+    """The run's sidecar JSON (``<case_id>.json`` beside the prediction), {} if absent."""
+    stem = pred_path.name
+    for suffix in NIFTI_SUFFIXES:
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    sidecar = pred_path.with_name(stem + ".json")
+    if not sidecar.exists():
+        return {}
+    try:
+        info = json.loads(sidecar.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read run file {sidecar}: {exc}") from exc
+    if not isinstance(info, dict):
+        raise ValueError(f"run file {sidecar} must hold a JSON object")
+    return info
+
+
+def _run_fields(info: dict) -> dict:
+    seconds = info.get("seconds")
+    try:
+        seconds = float(seconds) if seconds is not None else math.nan
+    except (TypeError, ValueError):
+        seconds = math.nan
+    return {"seconds": seconds, "device": info.get("device"), "version": info.get("version")}
+
+
+def evaluate_runs(
+    runs_dir: Path | str, cases_dir: Path | str, progress: Progress | None = None
+) -> list[dict]:
+    """Rows (case_id, method, structure, metrics, lesion counts, seconds, device, version).
+
+    ``runs_dir/<method>/<case_id>.nii.gz`` against ``cases_dir/segmentation-<case_id>.nii.gz``;
+    every sub-folder of ``runs_dir`` with NIfTI files is a method. Each reference is loaded
+    once for all methods. ``progress(done, total)`` counts (case, method) pairs.
+    """
+    runs = Path(runs_dir)
+    if not runs.is_dir():
+        raise ValueError(f"runs folder not found: {runs}")
+    refs = reference_files(cases_dir)
+    methods = {
+        d.name: _prediction_files(d)
+        for d in sorted(runs.iterdir())
+        if d.is_dir() and any(is_nifti(p) for p in d.iterdir())
+    }
+    if not methods:
+        raise ValueError(
+            f"no method folders with predictions (<method>/<case_id>.nii.gz) in {runs}"
+        )
+    for method, preds in methods.items():
+        orphans = sorted(p.name for k, p in preds.items() if k not in refs)
+        if orphans:
+            raise ValueError(
+                f"method {method}: no reference segmentation-<id> in {cases_dir} for "
+                f"{', '.join(orphans)}"
+            )
+        missing = sorted(case_stem(refs[k]) for k in refs if k not in preds)
+        if missing:
+            warnings.warn(f"method {method}: no prediction for cases {missing}", stacklevel=2)
+    keys = sorted({k for preds in methods.values() for k in preds}, key=_sort_key)
+    total = sum(len(preds) for preds in methods.values())
+    done = 0
+    if progress:
+        progress(0, total)
+    rows: list[dict] = []
+    for key in keys:
+        ref = load_label_map(refs[key])
+        case_id = case_stem(refs[key])
+        for method, preds in methods.items():
+            if key not in preds:
+                continue
+            pred = load_label_map(preds[key])
+            check_same_grid(pred, ref)
+            result = metrics.evaluate_case(pred.labels, ref.labels, ref.spacing)
+            run = _run_fields(read_run_info(preds[key]))
+            rows += _rows(case_id, result, method, run)
+            done += 1
+            if progress:
+                progress(done, total)
+    return rows
