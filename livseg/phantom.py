@@ -224,8 +224,8 @@ def _diaphragm_z(an: _Anatomy, x, y):
     right = 1.0 / (1.0 + np.exp(x / 25.0))  # 1 on the patient's right (x < 0)
     return (
         an.dome_z
-        - 70.0 * ((x + 0.45 * ac) / ac) ** 2 * right
-        - 70.0 * ((x - 0.45 * ac) / ac) ** 2 * (1 - right)
+        - 110.0 * ((x + 0.4 * ac) / ac) ** 2 * right
+        - 110.0 * ((x - 0.4 * ac) / ac) ** 2 * (1 - right)
         - 15.0 * (1 - right)
         - 35.0 * np.clip(-(y - 0.2 * bc) / bc, 0, None) ** 2
     )
@@ -987,6 +987,8 @@ def generate_case(seed: int, size: str = "full") -> Case:
         tum = (rho <= 1.0) & inside_liver
         labels[lbox][tum] = TUMOUR
 
+    _keep_tumour_inside(labels)
+
     # partial-volume blur + correlated noise (white noise blurred with the signal)
     rng_noise = np.random.default_rng([int(seed), 4, SIZES.index(size)])
     tmp = np.empty_like(vol)
@@ -1019,22 +1021,38 @@ def generate_case(seed: int, size: str = "full") -> Case:
     )
 
 
+def _tumour_box(tum: np.ndarray, pad: int = 0) -> tuple[slice, slice, slice] | None:
+    """Index box of the True voxels of tum, padded by pad voxels; None if empty."""
+    if not tum.any():
+        return None
+    out = []
+    for a in range(3):
+        idx = np.nonzero(tum.any(axis=tuple(b for b in range(3) if b != a)))[0]
+        out.append(slice(max(0, int(idx[0]) - pad), min(tum.shape[a], int(idx[-1]) + 1 + pad)))
+    return tuple(out)  # type: ignore[return-value]
+
+
+def _keep_tumour_inside(labels: np.ndarray) -> None:
+    """Relabel as liver any tumour voxel that touches background (26-neighbourhood), so
+    every tumour is enclosed by liver even on coarse grids (in place)."""
+    box = _tumour_box(labels == TUMOUR, pad=1)
+    if box is None:
+        return
+    sub = labels[box]
+    touching = ndimage.binary_dilation(sub == 0, structure=np.ones((3, 3, 3), bool))
+    sub[(sub == TUMOUR) & touching] = LIVER
+
+
 def _measure(labels: np.ndarray, grid: _Grid, lesions: list[_Lesion], scenario: str) -> dict:
     """Liver and per-lesion figures measured from the label map."""
     vox_ml = float(np.prod(grid.spacing)) / 1000.0
     tum = labels == TUMOUR
     out = []
     n = 0
-    if tum.any():
-        lo = [
-            int(np.nonzero(tum.any(axis=tuple(b for b in range(3) if b != a)))[0][0])
-            for a in range(3)
-        ]
-        hi = [
-            int(np.nonzero(tum.any(axis=tuple(b for b in range(3) if b != a)))[0][-1]) + 1
-            for a in range(3)
-        ]
-        crop = tum[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    box = _tumour_box(tum)
+    if box is not None:
+        lo = [b.start for b in box]
+        crop = tum[box]
         comp, n = ndimage.label(crop, structure=np.ones((3, 3, 3)))
         counts = np.bincount(comp.ravel(), minlength=n + 1)
         centres = ndimage.center_of_mass(crop, comp, range(1, n + 1))
