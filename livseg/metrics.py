@@ -149,8 +149,8 @@ def check_labels(labels: np.ndarray, name: str = "labels") -> np.ndarray:
     elif not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(f"{name} must be an integer label map, got dtype {arr.dtype}")
     if arr.size:
-        lo, hi = arr.min(), arr.max()
-        if lo < 0 or hi > TUMOUR:
+        lo = 0 if np.issubdtype(arr.dtype, np.unsignedinteger) else arr.min()
+        if lo < 0 or arr.max() > TUMOUR:
             found = np.unique(arr)
             raise ValueError(
                 f"{name} must hold labels 0 (background), 1 (liver), 2 (tumour); "
@@ -170,21 +170,8 @@ def _check_same_shape(pred: np.ndarray, ref: np.ndarray) -> None:
 
 
 def _bounding_box(mask: np.ndarray, margin: int = 1) -> tuple[slice, ...] | None:
-    """Slices of the mask's bounding box grown by ``margin`` voxels (clipped); None if empty."""
-    slices = []
-    for axis in range(mask.ndim):
-        other = tuple(a for a in range(mask.ndim) if a != axis)
-        hit = np.flatnonzero(mask.any(axis=other))
-        if hit.size == 0:
-            return None
-        lo = max(int(hit[0]) - margin, 0)
-        hi = min(int(hit[-1]) + 1 + margin, mask.shape[axis])
-        slices.append(slice(lo, hi))
-    return tuple(slices)
-
-
-def _bounding_box_fast(mask: np.ndarray, margin: int = 1) -> tuple[slice, ...] | None:
-    """``_bounding_box`` for large 3D masks: two full passes instead of three."""
+    """Slices of the non-zero voxels' bounding box grown by ``margin`` voxels (clipped to
+    the array); None if all zero. About two passes over the array."""
     proj_xy = mask.any(axis=2)
     xs = np.flatnonzero(proj_xy.any(axis=1))
     if xs.size == 0:
@@ -199,6 +186,18 @@ def _bounding_box_fast(mask: np.ndarray, margin: int = 1) -> tuple[slice, ...] |
         slice(max(lo - margin, 0), min(hi + margin, n))
         for (lo, hi), n in zip(bounds, mask.shape, strict=True)
     )
+
+
+def _crop_pair(
+    a: np.ndarray, b: np.ndarray, offset: tuple[int, ...] = (0, 0, 0)
+) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+    """Both arrays cropped to the bounding box of their non-zero voxels (+1 voxel margin,
+    so erosion of the crop equals erosion of the whole array) and the crop's offset added
+    to ``offset``; empty (0, 0, 0) crops when both are all zero."""
+    box = _bounding_box(a | b)
+    if box is None:
+        return a[:0, :0, :0], b[:0, :0, :0], offset
+    return a[box], b[box], tuple(o + s.start for o, s in zip(offset, box, strict=True))
 
 
 def _erode_cross(mask: np.ndarray) -> np.ndarray:
@@ -339,10 +338,8 @@ def evaluate_structure(
     ref = _as_mask(ref_mask, "ref_mask")
     _check_same_shape(pred, ref)
     spacing_t = _check_spacing(spacing, 3)
-    box = _bounding_box(pred | ref)
-    if box is None:
-        return _structure_metrics(pred[:0, :0, :0], ref[:0, :0, :0], spacing_t)
-    return _structure_metrics(pred[box], ref[box], spacing_t)
+    pred_c, ref_c, _ = _crop_pair(pred, ref)
+    return _structure_metrics(pred_c, ref_c, spacing_t)
 
 
 # ------------------------------------------------------------------------ lesion detection
@@ -457,12 +454,9 @@ def lesion_table(
     ``detected`` columns of several methods can be paired (McNemar / Cochran's Q).
     """
     pred, ref, spacing_t = _prepare_labels(pred_labels, ref_labels, spacing)
-    pred_t, ref_t = pred == TUMOUR, ref == TUMOUR
-    box = _bounding_box_fast(pred_t | ref_t)
-    if box is None:
-        return []
-    offset = tuple(s.start for s in box)
-    rows, _ = _lesions_cropped(pred_t[box], ref_t[box], spacing_t, offset)
+    pred_c, ref_c, offset = _crop_pair(pred, ref)
+    pred_t, ref_t, offset = _crop_pair(pred_c == TUMOUR, ref_c == TUMOUR, offset)
+    rows, _ = _lesions_cropped(pred_t, ref_t, spacing_t, offset)
     return rows
 
 
@@ -478,26 +472,12 @@ def evaluate_case(
     the same five counts) and ``lesion_table`` (the rows of ``lesion_table``).
     """
     pred, ref, spacing_t = _prepare_labels(pred_labels, ref_labels, spacing)
-    # every computation happens inside the bounding box of all foreground (+1 voxel margin)
-    box = _bounding_box_fast((pred != 0) | (ref != 0))
-    if box is None:
-        pred_c = pred[:0, :0, :0]
-        ref_c = ref[:0, :0, :0]
-        offset = (0, 0, 0)
-    else:
-        pred_c, ref_c = pred[box], ref[box]
-        offset = tuple(s.start for s in box)
+    # everything happens inside the bounding box of all foreground (+1 voxel margin)
+    pred_c, ref_c, offset = _crop_pair(pred, ref)
     liver = _structure_metrics(pred_c != 0, ref_c != 0, spacing_t)
-    pred_t, ref_t = pred_c == TUMOUR, ref_c == TUMOUR
-    tbox = _bounding_box(pred_t | ref_t)
-    if tbox is None:
-        tumour = _structure_metrics(pred_t[:0, :0, :0], ref_t[:0, :0, :0], spacing_t)
-        rows, fps = [], []
-    else:
-        pt, rt = pred_t[tbox], ref_t[tbox]
-        tumour = _structure_metrics(pt, rt, spacing_t)
-        toff = tuple(o + s.start for o, s in zip(offset, tbox, strict=True))
-        rows, fps = _lesions_cropped(pt, rt, spacing_t, toff)
+    pred_t, ref_t, offset = _crop_pair(pred_c == TUMOUR, ref_c == TUMOUR, offset)
+    tumour = _structure_metrics(pred_t, ref_t, spacing_t)
+    rows, fps = _lesions_cropped(pred_t, ref_t, spacing_t, offset)
     tumour["lesions"] = _detection_summary(rows, fps)
     tumour["lesion_table"] = rows
     return {"liver": liver, "tumour": tumour}

@@ -280,3 +280,17 @@ def test_flatten_evaluation_rows():
     assert rows[1]["lesions_2to5cm_detected"] == 1
     assert rows[0]["lesions_reference"] is None
     assert "lesion_table" not in rows[1]
+
+
+def test_surface_distances_equal_medpy_directed_sets():
+    _, pred, ref, spacing = _varied_pairs()[0]
+    medpy_directed = getattr(medpy_binary, "__surface_distances")
+    d_pred, d_ref = metrics.surface_distances(pred, ref, spacing)
+    np.testing.assert_allclose(
+        np.sort(d_pred), np.sort(medpy_directed(pred, ref, spacing)), atol=1e-9
+    )
+    np.testing.assert_allclose(
+        np.sort(d_ref), np.sort(medpy_directed(ref, pred, spacing)), atol=1e-9
+    )
+    with pytest.raises(ValueError, match="non-empty"):
+        metrics.surface_distances(np.zeros_like(ref), ref, spacing)
