@@ -1,0 +1,435 @@
+"""Accounts: bcrypt password hashes, sign-in with lockout, readers, password changes.
+
+No default account and no default password exist anywhere: the first coordinator is created
+explicitly (``create_first_coordinator``, from the app's first screen or ``python -m db
+create-coordinator``); coordinators then create readers, whose generated initial password
+is returned once and must be changed at first sign-in.
+
+Passwords are hashed with bcrypt (cost ``LIVSEG_BCRYPT_ROUNDS``, default 12: about 0.27 s a
+hash on the reference machine) and never stored or logged in clear. After
+``MAX_FAILED_LOGINS`` consecutive failures an account is locked for ``LOCKOUT_BASE_S``
+seconds, doubling with each further failure up to ``LOCKOUT_MAX_S``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+import bcrypt
+import pandas as pd
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from db import audit
+from db.access import load_actor, require_coordinator
+from db.engine import write_transaction
+from db.errors import AccessDenied, AuthError, InvalidInput, NotFound
+from db.models import ROLES, User, utcnow
+
+__all__ = [
+    "Actor",
+    "AuthError",
+    "MIN_PASSWORD_LENGTH",
+    "authenticate",
+    "change_password",
+    "create_first_coordinator",
+    "create_reader",
+    "create_user",
+    "has_users",
+    "has_coordinator",
+    "list_users",
+    "reset_password",
+    "set_active",
+]
+
+BCRYPT_ROUNDS_ENV = "LIVSEG_BCRYPT_ROUNDS"
+DEFAULT_BCRYPT_ROUNDS = 12
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_BYTES = 72  # bcrypt's limit
+MAX_FAILED_LOGINS = 5
+LOCKOUT_BASE_S = 30.0
+LOCKOUT_MAX_S = 900.0
+_USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A signed-in account as the app keeps it: no password material.
+
+    Pass it (or anything with the same ``id``) as the acting user to every db function;
+    role and active flag are re-checked against the database on each call.
+    """
+
+    id: int
+    username: str
+    role: str
+    must_change_password: bool = False
+
+
+def _actor(user: User) -> Actor:
+    return Actor(user.id, user.username, user.role, bool(user.must_change_password))
+
+
+# ------------------------------------------------------------------------------ hashing
+
+
+def bcrypt_rounds() -> int:
+    """The bcrypt cost factor: ``LIVSEG_BCRYPT_ROUNDS`` (4-16) or 12."""
+    raw = os.environ.get(BCRYPT_ROUNDS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_BCRYPT_ROUNDS
+    try:
+        rounds = int(raw)
+    except ValueError:
+        raise InvalidInput(f"{BCRYPT_ROUNDS_ENV} must be an integer 4-16, got {raw!r}") from None
+    if not 4 <= rounds <= 16:
+        raise InvalidInput(f"{BCRYPT_ROUNDS_ENV} must be between 4 and 16, got {rounds}")
+    return rounds
+
+
+def check_password_rules(password: object) -> str:
+    """The password if it is acceptable (8+ characters, at most 72 bytes), else InvalidInput."""
+    if not isinstance(password, str):
+        raise InvalidInput("The password must be text.")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+    if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+        raise InvalidInput(f"The password must be at most {MAX_PASSWORD_BYTES} bytes long.")
+    if password.strip() != password or not password.strip():
+        raise InvalidInput("The password must not start or end with spaces.")
+    return password
+
+
+def hash_password(password: str) -> str:
+    """A bcrypt hash of ``password`` (after ``check_password_rules``)."""
+    check_password_rules(password)
+    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(bcrypt_rounds())).decode()
+
+
+def _verify(password: str, password_hash: str) -> bool:
+    try:
+        return bcrypt.checkpw(password.encode("utf-8"), password_hash.encode("ascii"))
+    except ValueError:
+        return False
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash(rounds: int) -> str:
+    return bcrypt.hashpw(b"livseg-no-such-user", bcrypt.gensalt(rounds)).decode()
+
+
+def generate_password() -> str:
+    """A random initial password (16 URL-safe characters, ~96 bits)."""
+    return secrets.token_urlsafe(12)
+
+
+def normalise_username(username: object) -> str:
+    """Lower-case, stripped username; InvalidInput unless 2-64 of a-z 0-9 . _ - ."""
+    if not isinstance(username, str):
+        raise InvalidInput("The username must be text.")
+    name = username.strip().lower()
+    if not _USERNAME_RE.match(name):
+        raise InvalidInput(
+            "The username must have 2-64 characters: letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit."
+        )
+    return name
+
+
+# ------------------------------------------------------------------------------ accounts
+
+
+def has_users(session: Session) -> bool:
+    """True once any account exists (the app shows 'create the coordinator' before that)."""
+    return session.scalar(select(func.count()).select_from(User)) > 0
+
+
+def has_coordinator(session: Session) -> bool:
+    """True once a coordinator account exists."""
+    stmt = select(func.count()).select_from(User).where(User.role == "coordinator")
+    return session.scalar(stmt) > 0
+
+
+def _insert_user(
+    session: Session,
+    actor_id: int | None,
+    username: str,
+    role: str,
+    password_hash: str,
+    must_change: bool,
+    *,
+    self_created: bool = False,
+) -> User:
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise InvalidInput(f"The username '{username}' is already taken.")
+    now = utcnow()
+    user = User(
+        username=username,
+        password_hash=password_hash,
+        role=role,
+        active=True,
+        must_change_password=must_change,
+        failed_logins=0,
+        created_at=now,
+        password_changed_at=now,
+    )
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise InvalidInput(f"The username '{username}' is already taken.") from None
+    # the first coordinator creates herself
+    audit.record(
+        session,
+        user.id if self_created else actor_id,
+        "user.create",
+        "user",
+        user.id,
+        after={"username": username, "role": role, "active": True},
+    )
+    return user
+
+
+def create_first_coordinator(session: Session, username: str, password: str) -> Actor:
+    """Create the first coordinator account; refused once any coordinator exists."""
+    name = normalise_username(username)
+    password_hash = hash_password(password)  # slow: outside the write transaction
+
+    def work() -> Actor:
+        if has_coordinator(session):
+            raise AccessDenied(
+                "A coordinator account already exists; further accounts are created by a "
+                "coordinator."
+            )
+        user = _insert_user(
+            session, None, name, "coordinator", password_hash, False, self_created=True
+        )
+        return _actor(user)
+
+    return write_transaction(session, work)
+
+
+def create_user(
+    session: Session, coordinator, username: str, role: str, password: str | None = None
+) -> tuple[Actor, str]:
+    """Create an account (coordinator only). Returns (the account, its initial password).
+
+    Without ``password`` a random one is generated; show it once, it is not stored in clear.
+    The user must change a generated password at first sign-in.
+    """
+    if role not in ROLES:
+        raise InvalidInput(f"The role must be one of {', '.join(ROLES)}, got {role!r}.")
+    name = normalise_username(username)
+    initial = password if password is not None else generate_password()
+    password_hash = hash_password(initial)
+
+    def work() -> Actor:
+        acting = require_coordinator(session, coordinator)
+        user = _insert_user(session, acting.id, name, role, password_hash, password is None)
+        return _actor(user)
+
+    return write_transaction(session, work), initial
+
+
+def create_reader(
+    session: Session, coordinator, username: str, password: str | None = None
+) -> tuple[Actor, str]:
+    """Create a reader account (coordinator only): (the reader, her initial password)."""
+    return create_user(session, coordinator, username, "reader", password)
+
+
+def _lock_seconds(failures: int) -> float:
+    if failures < MAX_FAILED_LOGINS:
+        return 0.0
+    return min(LOCKOUT_BASE_S * 2 ** (failures - MAX_FAILED_LOGINS), LOCKOUT_MAX_S)
+
+
+def authenticate(
+    session: Session, username: str, password: str, *, now: datetime | None = None
+) -> Actor:
+    """Check a sign-in; returns the Actor or raises AuthError with the reason.
+
+    Reasons: wrong username or password (the same message for both), account locked for
+    N s after repeated failures, account deactivated (only said after a correct password).
+    """
+    if not isinstance(username, str) or not isinstance(password, str) or not password:
+        raise AuthError("Wrong username or password.")
+    name = username.strip().lower()
+    now = now or utcnow()
+    if session.in_transaction():
+        session.commit()
+    user = session.scalar(
+        select(User).where(User.username == name).execution_options(populate_existing=True)
+    )
+    session.commit()
+    if user is None:
+        _verify(password, _dummy_hash(bcrypt_rounds()))  # same time as a real check
+        raise AuthError("Wrong username or password.")
+    if user.locked_until is not None and user.locked_until > now:
+        wait = (user.locked_until - now).total_seconds()
+        raise AuthError(
+            f"Too many failed sign-ins: the account is locked for {int(wait) + 1} s more.",
+            retry_after_s=wait,
+        )
+    ok = _verify(password, user.password_hash)  # slow: outside any transaction
+
+    if not ok:
+
+        def fail() -> int:
+            session.execute(
+                update(User).where(User.id == user.id).values(failed_logins=User.failed_logins + 1)
+            )
+            failures = session.scalar(select(User.failed_logins).where(User.id == user.id))
+            lock_s = _lock_seconds(failures)
+            if lock_s:
+                session.execute(
+                    update(User)
+                    .where(User.id == user.id)
+                    .values(locked_until=now + timedelta(seconds=lock_s))
+                )
+                audit.record(
+                    session,
+                    None,
+                    "user.locked",
+                    "user",
+                    user.id,
+                    after={"failed_logins": failures, "locked_s": lock_s},
+                )
+            return failures
+
+        failures = write_transaction(session, fail)
+        lock_s = _lock_seconds(failures)
+        if lock_s:
+            raise AuthError(
+                f"Wrong username or password. After {failures} failed sign-ins the account "
+                f"is locked for {int(lock_s)} s.",
+                retry_after_s=lock_s,
+            )
+        raise AuthError("Wrong username or password.")
+    if not user.active:
+        raise AuthError("This account is deactivated. Please contact the study coordinator.")
+
+    def succeed() -> None:
+        session.execute(
+            update(User)
+            .where(User.id == user.id)
+            .values(failed_logins=0, locked_until=None, last_login_at=now)
+        )
+
+    write_transaction(session, succeed)
+    return _actor(user)
+
+
+def change_password(session: Session, actor, old_password: str, new_password: str) -> None:
+    """Change the acting user's own password (the old one is required)."""
+    check_password_rules(new_password)
+    if old_password == new_password:
+        raise InvalidInput("The new password must differ from the old one.")
+    user = load_actor(session, actor)
+    user_id, stored = user.id, user.password_hash
+    session.commit()
+    if not isinstance(old_password, str) or not _verify(old_password, stored):
+        raise AuthError("The current password is wrong; the password was not changed.")
+    new_hash = hash_password(new_password)
+
+    def work() -> None:
+        load_actor(session, actor)
+        session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(
+                password_hash=new_hash, must_change_password=False, password_changed_at=utcnow()
+            )
+        )
+        audit.record(session, user_id, "user.change_password", "user", user_id)
+
+    write_transaction(session, work)
+
+
+def _user_by_name(session: Session, username: str) -> User:
+    name = normalise_username(username)
+    user = session.scalar(
+        select(User).where(User.username == name).execution_options(populate_existing=True)
+    )
+    if user is None:
+        raise NotFound(f"No account named '{name}'.")
+    return user
+
+
+def reset_password(session: Session, coordinator, username: str) -> str:
+    """Give ``username`` a new generated password (coordinator only); returns it once.
+
+    Also clears a lockout; the user must change the password at next sign-in.
+    """
+    initial = generate_password()
+    new_hash = hash_password(initial)
+
+    def work() -> None:
+        acting = require_coordinator(session, coordinator)
+        user = _user_by_name(session, username)
+        session.execute(
+            update(User)
+            .where(User.id == user.id)
+            .values(
+                password_hash=new_hash,
+                must_change_password=True,
+                failed_logins=0,
+                locked_until=None,
+                password_changed_at=utcnow(),
+            )
+        )
+        audit.record(session, acting.id, "user.reset_password", "user", user.id)
+
+    write_transaction(session, work)
+    return initial
+
+
+def set_active(session: Session, coordinator, username: str, active: bool) -> None:
+    """Activate or deactivate an account (coordinator only; not one's own account)."""
+    if not isinstance(active, bool):
+        raise InvalidInput("active must be True or False.")
+
+    def work() -> None:
+        acting = require_coordinator(session, coordinator)
+        user = _user_by_name(session, username)
+        if user.id == acting.id and not active:
+            raise InvalidInput("You cannot deactivate your own account.")
+        before = {"active": user.active}
+        user.active = active
+        audit.record(
+            session,
+            acting.id,
+            "user.set_active",
+            "user",
+            user.id,
+            before=before,
+            after={"active": active},
+        )
+
+    write_transaction(session, work)
+
+
+def list_users(session: Session, coordinator) -> pd.DataFrame:
+    """All accounts (coordinator only): id, username, role, active, must_change_password,
+    locked_until, created_at, last_login_at. No password material."""
+    require_coordinator(session, coordinator)
+    columns = [
+        "id",
+        "username",
+        "role",
+        "active",
+        "must_change_password",
+        "locked_until",
+        "created_at",
+        "last_login_at",
+    ]
+    rows = [
+        {c: getattr(u, c) for c in columns} for u in session.scalars(select(User).order_by(User.id))
+    ]
+    return pd.DataFrame(rows, columns=columns)

@@ -1,0 +1,217 @@
+"""The database engine, sessions, migrations and the write-transaction helper.
+
+Default database: the SQLite file ``livseg.db`` in the workspace folder
+(``livseg.workspace.workspace_dir()``), in WAL mode with foreign keys on and a busy
+timeout. Any SQLAlchemy URL can be given instead through ``LIVSEG_DATABASE_URL`` (or the
+``url`` argument), e.g. ``postgresql+psycopg://user:pw@host/livseg``.
+
+On SQLite, write transactions start with ``BEGIN IMMEDIATE`` (the write lock is taken at
+the start, so two writers never deadlock on a lock upgrade) and read transactions with a
+plain ``BEGIN``. ``write_transaction`` retries a transaction that found the database
+locked, with jittered exponential backoff, so "database is locked" never reaches a user.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+
+from db.errors import DatabaseBusy
+
+T = TypeVar("T")
+
+DATABASE_URL_ENV = "LIVSEG_DATABASE_URL"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+WRITE_OPTION = "livseg_write"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+_engines: dict[tuple[int, str], Engine] = {}
+_initialised: set[tuple[int, str]] = set()
+_lock = threading.Lock()
+
+
+def default_url() -> str:
+    """``LIVSEG_DATABASE_URL`` if set, else the workspace's SQLite file."""
+    from livseg.workspace import workspace_dir
+
+    url = os.environ.get(DATABASE_URL_ENV, "").strip()
+    return url or f"sqlite:///{workspace_dir() / 'livseg.db'}"
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # pragma: no cover - driver hook
+        # let SQLAlchemy (below) emit BEGIN itself instead of the sqlite3 module
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn) -> None:
+        if conn.get_execution_options().get(WRITE_OPTION):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """The engine for ``url`` (default: ``default_url()``), one per URL and process.
+
+    Does not create tables: call ``init_db(engine)`` once at start-up (the app and the CLI do).
+    """
+    url = url or default_url()
+    key = (os.getpid(), url)
+    with _lock:
+        engine = _engines.get(key)
+        if engine is None:
+            if url.startswith("sqlite"):
+                if url.startswith("sqlite:///") and ":memory:" not in url:
+                    Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(
+                        parents=True, exist_ok=True
+                    )
+                engine = create_engine(
+                    url,
+                    connect_args={
+                        "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                        "check_same_thread": False,
+                    },
+                    pool_size=20,
+                    max_overflow=20,
+                )
+                _configure_sqlite(engine)
+            else:
+                engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30)
+            _engines[key] = engine
+        return engine
+
+
+def _alembic_config():
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def init_db(engine: Engine) -> None:
+    """Create or upgrade the schema to the newest migration (idempotent, cheap when current).
+
+    Runs inside one write transaction (``BEGIN IMMEDIATE`` on SQLite), so processes starting
+    at the same time do not race.
+    """
+    key = (os.getpid(), str(engine.url))
+    if key in _initialised:
+        return
+    from alembic import command
+
+    cfg = _alembic_config()
+    with engine.connect() as conn:
+        conn = conn.execution_options(**{WRITE_OPTION: True})
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+        conn.commit()
+    _initialised.add(key)
+
+
+def schema_revision(engine: Engine) -> str | None:
+    """The Alembic revision the database is at (None before ``init_db``)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str:
+    """The newest migration shipped with this code."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def new_session(engine: Engine | None = None) -> Session:
+    """A plain Session on ``engine`` (default engine if None); objects stay usable after commit."""
+    return Session(engine or get_engine(), expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine | None = None) -> Iterator[Session]:
+    """``with session_scope(engine) as session:`` committed on success, rolled back on error."""
+    session = new_session(engine)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def is_sqlite(session_or_engine: Session | Engine) -> bool:
+    """True when the session's / engine's database is SQLite."""
+    bind = (
+        session_or_engine.get_bind()
+        if isinstance(session_or_engine, Session)
+        else session_or_engine
+    )
+    return bind.dialect.name == "sqlite"
+
+
+def _is_retryable(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        text = str(orig).lower()
+        return "locked" in text or "busy" in text
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    # PostgreSQL: serialization_failure, deadlock_detected
+    return code in ("40001", "40P01")
+
+
+def write_transaction(
+    session: Session, work: Callable[[], T], *, attempts: int = 12, first_wait_s: float = 0.02
+) -> T:
+    """Run ``work()`` as ONE write transaction on ``session`` and commit it; returns its result.
+
+    Any transaction the session already has open is committed first (so call write
+    functions with no half-done changes of your own). On SQLite the transaction begins with
+    BEGIN IMMEDIATE. A transaction that finds the database locked (SQLite) or hits a
+    serialisation failure / deadlock (PostgreSQL) is rolled back and ``work`` re-run, with
+    jittered exponential backoff (from ``first_wait_s``, at most 1 s a wait); after
+    ``attempts`` tries ``DatabaseBusy`` is raised. ``work`` must only touch the database.
+    """
+    if session.in_transaction():
+        session.commit()
+    for attempt in range(attempts):
+        try:
+            session.connection(execution_options={WRITE_OPTION: True})
+            result = work()
+            session.commit()
+            return result
+        except (OperationalError, DBAPIError) as exc:
+            session.rollback()
+            if not _is_retryable(exc):
+                raise
+            if attempt == attempts - 1:
+                raise DatabaseBusy(
+                    "The database is busy with other users' work; please try again in a moment."
+                ) from exc
+            time.sleep(min(first_wait_s * 2**attempt, 1.0) * random.uniform(0.5, 1.5))
+        except BaseException:
+            session.rollback()
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover

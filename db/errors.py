@@ -1,0 +1,55 @@
+"""Errors raised by the reader-study database layer.
+
+Every error carries a message meant for the person at the screen; pages can show
+``str(exc)`` as it is. The classes also derive from the matching built-in exception
+(``PermissionError``, ``ValueError``, ``LookupError``) so generic handlers still work.
+"""
+
+from __future__ import annotations
+
+
+class LivsegDBError(Exception):
+    """Base class of every error of the ``db`` package."""
+
+
+class AuthError(LivsegDBError):
+    """Sign-in refused: unknown user or wrong password, account locked, or inactive.
+
+    ``retry_after_s`` is the number of seconds to wait when the account is locked, else 0.
+    """
+
+    def __init__(self, message: str, *, retry_after_s: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = float(retry_after_s)
+
+
+class AccessDenied(LivsegDBError, PermissionError):
+    """The acting user may not do this (wrong role, another reader's item, inactive account)."""
+
+
+class InvalidInput(LivsegDBError, ValueError):
+    """A value given by the caller is malformed or out of range; nothing was written."""
+
+
+class NotFound(LivsegDBError, LookupError):
+    """The requested user, case, method, study or item does not exist."""
+
+
+class StudyStateError(LivsegDBError):
+    """The study's status does not allow this (e.g. scoring a draft, editing an open study)."""
+
+
+class StudyClosed(StudyStateError):
+    """The study is closed: it accepts no scores any more."""
+
+
+class ItemNotAvailable(LivsegDBError):
+    """The item exists and is the reader's, but not yet: later in her order or after a washout."""
+
+
+class ScoreLocked(LivsegDBError):
+    """The item was already scored and the study's edit policy forbids changes."""
+
+
+class DatabaseBusy(LivsegDBError):
+    """The database stayed locked by other writers through every retry."""

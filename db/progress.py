@@ -1,0 +1,142 @@
+"""Progress of readers and studies: "k of N", median seconds per item, when session 2 opens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.access import require_coordinator, require_reader
+from db.models import Assignment, Score, Study, StudyReader, User, utcnow
+from db.reading import session_two_opens_at
+from db.studies import _study
+
+
+@dataclass(frozen=True)
+class ReaderProgress:
+    """One reader's progress in one open study (safe to show her: no method identity).
+
+    next_opens_at: when her next items become available (session 2 after the washout), or
+    None when items are available now or she is finished.
+    """
+
+    study_id: int
+    study_name: str
+    done: int
+    total: int
+    finished: bool
+    next_opens_at: datetime | None
+
+
+def reader_progress(
+    session: Session, reader, *, now: datetime | None = None
+) -> list[ReaderProgress]:
+    """The acting reader's progress in each open study she takes part in (id order)."""
+    user = require_reader(session, reader)
+    now = now or utcnow()
+    stmt = (
+        select(Study, func.count(Assignment.id), func.count(Score.id))
+        .join(Assignment, Assignment.study_id == Study.id)
+        .outerjoin(Score, Score.assignment_id == Assignment.id)
+        .where(Assignment.reader_id == user.id, Study.status == "open")
+        .group_by(Study.id)
+        .order_by(Study.id)
+    )
+    result = []
+    for study, total, done in session.execute(stmt):
+        opens = None
+        if done < total:
+            n_first_left = session.scalar(
+                select(func.count())
+                .select_from(Assignment)
+                .outerjoin(Score, Score.assignment_id == Assignment.id)
+                .where(
+                    Assignment.reader_id == user.id,
+                    Assignment.study_id == study.id,
+                    Assignment.session_number == 1,
+                    Score.id.is_(None),
+                )
+            )
+            if n_first_left == 0:
+                when = session_two_opens_at(session, user.id, study)
+                if when is not None and when > now:
+                    opens = when
+        result.append(ReaderProgress(study.id, study.name, done, total, done == total, opens))
+    return result
+
+
+def _median(values: list[float]) -> float | None:
+    return float(pd.Series(values, dtype=float).median()) if values else None
+
+
+def study_progress(session: Session, coordinator, study_id: int) -> pd.DataFrame:
+    """Per reader of a study (coordinator only): reader, active, done, total, fraction,
+    median_seconds (per scored item), last_activity (UTC)."""
+    require_coordinator(session, coordinator)
+    study = _study(session, study_id)
+    readers = session.execute(
+        select(User.id, User.username, User.active)
+        .join(StudyReader, StudyReader.reader_id == User.id)
+        .where(StudyReader.study_id == study.id)
+        .order_by(StudyReader.id)
+    ).all()
+    totals = dict(
+        session.execute(
+            select(Assignment.reader_id, func.count(Assignment.id))
+            .where(Assignment.study_id == study.id)
+            .group_by(Assignment.reader_id)
+        ).all()
+    )
+    seconds: dict[int, list[float]] = {}
+    last: dict[int, datetime] = {}
+    for reader_id, secs, updated in session.execute(
+        select(Assignment.reader_id, Score.seconds_spent, Score.updated_at)
+        .join(Score, Score.assignment_id == Assignment.id)
+        .where(Assignment.study_id == study.id)
+    ):
+        seconds.setdefault(reader_id, []).append(secs)
+        if reader_id not in last or updated > last[reader_id]:
+            last[reader_id] = updated
+    rows = []
+    for reader_id, username, active in readers:
+        total = int(totals.get(reader_id, 0))
+        done = len(seconds.get(reader_id, []))
+        rows.append(
+            {
+                "reader": username,
+                "active": bool(active),
+                "done": done,
+                "total": total,
+                "fraction": done / total if total else 0.0,
+                "median_seconds": _median(seconds.get(reader_id, [])),
+                "last_activity": last.get(reader_id),
+            }
+        )
+    columns = ["reader", "active", "done", "total", "fraction", "median_seconds", "last_activity"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def study_summary(session: Session, coordinator, study_id: int) -> dict:
+    """Whole-study progress (coordinator only): name, status, readers, done, total,
+    fraction, median_seconds."""
+    per_reader = study_progress(session, coordinator, study_id)
+    study = _study(session, study_id)
+    secs = session.scalars(
+        select(Score.seconds_spent)
+        .join(Assignment, Assignment.id == Score.assignment_id)
+        .where(Assignment.study_id == study.id)
+    ).all()
+    done, total = int(per_reader["done"].sum()), int(per_reader["total"].sum())
+    return {
+        "study_id": study.id,
+        "name": study.name,
+        "status": study.status,
+        "readers": len(per_reader),
+        "done": done,
+        "total": total,
+        "fraction": done / total if total else 0.0,
+        "median_seconds": _median(list(secs)),
+    }

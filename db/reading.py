@@ -1,0 +1,428 @@
+"""What a reader does: fetch her next item, view it, submit a score.
+
+Every function re-checks that the acting user is an active reader and that the assignment
+is hers; nothing here ever returns the method, the run, file paths (except
+``item_files_for_display``, server-side only) or anything else that identifies the method.
+
+``submit_score`` is one transaction, retried on a locked SQLite database. A repeated submit
+of the same item (double click, two tabs, network retry) never creates a second score: it
+returns the stored score ("duplicate"), or, when the study's edit policy is "editable" and
+the answer differs, updates it ("updated", recorded in the audit log); with the default
+policy "locked" a different answer raises ``ScoreLocked``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from db import audit
+from db.access import require_reader
+from db.engine import is_sqlite, write_transaction
+from db.errors import (
+    AccessDenied,
+    InvalidInput,
+    ItemNotAvailable,
+    NotFound,
+    ScoreLocked,
+    StudyClosed,
+    StudyStateError,
+)
+from db.models import Assignment, Case, Item, Run, Score, Study, utcnow
+
+MAX_COMMENT_CHARS = 2000
+MAX_SECONDS_SPENT = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class ReaderItem:
+    """Exactly what a reader may see about one item (no method identity of any kind).
+
+    position / total: "item k of N" in her own order (all sessions). anchors: ((1, text),
+    ..., (5, text)). existing_score / existing_comment: her answer if she already gave one;
+    can_change: whether submitting a different answer is allowed now.
+    """
+
+    study_name: str
+    assignment_id: int
+    code: str
+    position: int
+    total: int
+    session_number: int
+    question: str
+    anchors: tuple[tuple[int, str], ...]
+    comment_allowed: bool
+    existing_score: int | None
+    existing_comment: str | None
+    can_change: bool
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """Outcome of ``submit_score``: status is "created", "duplicate" or "updated"."""
+
+    score_id: int
+    assignment_id: int
+    status: str
+    score: int
+
+
+# ------------------------------------------------------------------------- validation
+
+
+def validate_score(score: object) -> int:
+    """The Likert score as int if it is a whole number 1-5 (not bool, not text), else
+    InvalidInput."""
+    if isinstance(score, bool) or not isinstance(score, numbers.Integral):
+        raise InvalidInput(f"The score must be a whole number from 1 to 5, got {score!r}.")
+    value = int(score)
+    if not 1 <= value <= 5:
+        raise InvalidInput(f"The score must be from 1 to 5, got {value}.")
+    return value
+
+
+def _validate_comment(comment: object) -> str | None:
+    if comment is None:
+        return None
+    if not isinstance(comment, str):
+        raise InvalidInput("The comment must be text.")
+    text = comment.strip()
+    if len(text) > MAX_COMMENT_CHARS:
+        raise InvalidInput(f"The comment is longer than {MAX_COMMENT_CHARS} characters.")
+    return text or None
+
+
+def _validate_seconds(seconds: object) -> float:
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
+        raise InvalidInput(f"seconds_spent must be a number of seconds, got {seconds!r}.")
+    value = float(seconds)
+    if not math.isfinite(value) or not 0.0 <= value <= MAX_SECONDS_SPENT:
+        raise InvalidInput(
+            f"seconds_spent must be between 0 and {MAX_SECONDS_SPENT:g}, got {seconds!r}."
+        )
+    return value
+
+
+def _validate_id(assignment_id: object) -> int:
+    if isinstance(assignment_id, bool) or not isinstance(assignment_id, numbers.Integral):
+        raise InvalidInput(f"The item id must be an integer, got {assignment_id!r}.")
+    return int(assignment_id)
+
+
+# ------------------------------------------------------------------------- access
+
+
+def _first_unscored_position(session: Session, reader_id: int, study_id: int) -> int | None:
+    stmt = (
+        select(func.min(Assignment.position))
+        .outerjoin(Score, Score.assignment_id == Assignment.id)
+        .where(
+            Assignment.reader_id == reader_id, Assignment.study_id == study_id, Score.id.is_(None)
+        )
+    )
+    return session.scalar(stmt)
+
+
+def session_two_opens_at(session: Session, reader_id: int, study: Study) -> datetime | None:
+    """When the reader's session 2 of ``study`` becomes available: washout_days after her
+    last session-1 score (None while session 1 is unfinished)."""
+    left = session.scalar(
+        select(func.count())
+        .select_from(Assignment)
+        .outerjoin(Score, Score.assignment_id == Assignment.id)
+        .where(
+            Assignment.reader_id == reader_id,
+            Assignment.study_id == study.id,
+            Assignment.session_number == 1,
+            Score.id.is_(None),
+        )
+    )
+    if left:
+        return None
+    last = session.scalar(
+        select(func.max(Score.created_at))
+        .join(Assignment, Assignment.id == Score.assignment_id)
+        .where(
+            Assignment.reader_id == reader_id,
+            Assignment.study_id == study.id,
+            Assignment.session_number == 1,
+        )
+    )
+    if last is None:
+        return None
+    return last + timedelta(days=study.washout_days)
+
+
+def _check_available(
+    session: Session,
+    reader_id: int,
+    assignment: Assignment,
+    study: Study,
+    scored: bool,
+    now: datetime,
+) -> None:
+    if scored:
+        return
+    first = _first_unscored_position(session, reader_id, study.id)
+    if first is not None and assignment.position > first:
+        raise ItemNotAvailable(
+            f"Item {assignment.position} is not available yet: please score item {first} "
+            "first (items are read in your own order)."
+        )
+    if assignment.session_number == 2:
+        opens = session_two_opens_at(session, reader_id, study)
+        if opens is None or opens > now:
+            when = "" if opens is None else f" on {opens:%Y-%m-%d %H:%M} UTC"
+            raise ItemNotAvailable(
+                f"Session 2 of '{study.name}' opens after the washout period{when}."
+            )
+
+
+def _authorised(
+    session: Session, reader, assignment_id: object, *, for_write: bool = False
+) -> tuple[int, Assignment, Study]:
+    """(reader id, assignment, study) after every check; raises otherwise."""
+    aid = _validate_id(assignment_id)
+    user = require_reader(session, reader)
+    assignment = session.get(Assignment, aid, populate_existing=True)
+    if assignment is None:
+        raise NotFound(f"No item #{aid}.")
+    if assignment.reader_id != user.id:
+        raise AccessDenied(f"Not allowed: item #{aid} belongs to another reader.")
+    study = session.get(Study, assignment.study_id, populate_existing=True)
+    if study.status == "closed":
+        raise StudyClosed(f"The study '{study.name}' is closed: it accepts no more scores.")
+    if study.status != "open":
+        raise StudyStateError(f"The study '{study.name}' is not open for reading yet.")
+    return user.id, assignment, study
+
+
+def _score_of(session: Session, assignment_id: int, *, lock: bool = False) -> Score | None:
+    stmt = select(Score).where(Score.assignment_id == assignment_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.scalar(stmt.execution_options(populate_existing=True))
+
+
+def _view(
+    session: Session, assignment: Assignment, study: Study, score: Score | None
+) -> ReaderItem:
+    total = session.scalar(
+        select(func.count())
+        .select_from(Assignment)
+        .where(
+            Assignment.reader_id == assignment.reader_id, Assignment.study_id == assignment.study_id
+        )
+    )
+    anchors = tuple(sorted((int(k), str(v)) for k, v in study.anchors.items()))
+    return ReaderItem(
+        study_name=study.name,
+        assignment_id=assignment.id,
+        code=assignment.code,
+        position=assignment.position,
+        total=total,
+        session_number=assignment.session_number,
+        question=study.question,
+        anchors=anchors,
+        comment_allowed=study.comment_allowed,
+        existing_score=None if score is None else score.value,
+        existing_comment=None if score is None else score.comment,
+        can_change=score is None or study.edit_policy == "editable",
+    )
+
+
+# ------------------------------------------------------------------------- public API
+
+
+def reader_item_view(
+    session: Session, reader, assignment_id: int, *, now: datetime | None = None
+) -> ReaderItem:
+    """The reader-facing view of one of HER items (the only item data pages may show).
+
+    Raises NotFound (no such item), AccessDenied (another reader's item, not a reader),
+    StudyClosed / StudyStateError (study not open), ItemNotAvailable (later in her order,
+    or session 2 before the washout ends).
+    """
+    reader_id, assignment, study = _authorised(session, reader, assignment_id)
+    score = _score_of(session, assignment.id)
+    _check_available(session, reader_id, assignment, study, score is not None, now or utcnow())
+    return _view(session, assignment, study, score)
+
+
+def next_item(
+    session: Session, reader, study_id: int | None = None, *, now: datetime | None = None
+) -> ReaderItem | None:
+    """The reader's next unscored item (lowest position) in an open study, or None.
+
+    With ``study_id`` None, studies are taken in id order. Resumes exactly where she
+    stopped; a session 2 waiting for its washout is skipped (see
+    ``db.progress.reader_progress`` for when it opens).
+    """
+    user = require_reader(session, reader)
+    now = now or utcnow()
+    stmt = (
+        select(Assignment, Study)
+        .join(Study, Study.id == Assignment.study_id)
+        .outerjoin(Score, Score.assignment_id == Assignment.id)
+        .where(Assignment.reader_id == user.id, Study.status == "open", Score.id.is_(None))
+    )
+    if study_id is not None:
+        stmt = stmt.where(Assignment.study_id == _validate_id(study_id))
+    open_studies = (
+        session.scalars(
+            select(Assignment.study_id)
+            .join(Study, Study.id == Assignment.study_id)
+            .where(Assignment.reader_id == user.id, Study.status == "open")
+            .group_by(Assignment.study_id)
+            .order_by(Assignment.study_id)
+        ).all()
+        if study_id is None
+        else [_validate_id(study_id)]
+    )
+    for sid in open_studies:
+        row = session.execute(
+            stmt.where(Assignment.study_id == sid).order_by(Assignment.position).limit(1)
+        ).first()
+        if row is None:
+            continue
+        assignment, study = row
+        if assignment.session_number == 2:
+            opens = session_two_opens_at(session, user.id, study)
+            if opens is None or opens > now:
+                continue
+        return _view(session, assignment, study, None)
+    return None
+
+
+def item_files_for_display(
+    session: Session, reader, assignment_id: int, *, now: datetime | None = None
+) -> tuple[str, str]:
+    """SERVER-SIDE ONLY: (CT image path, predicted label map path) of one of her items.
+
+    The same checks as ``reader_item_view``. The paths name the method's run folder: load
+    the arrays on the server and send only rendered pixels to the browser, never these.
+    """
+    reader_id, assignment, study = _authorised(session, reader, assignment_id)
+    score = _score_of(session, assignment.id)
+    _check_available(session, reader_id, assignment, study, score is not None, now or utcnow())
+    row = session.execute(
+        select(Case.image_path, Run.prediction_path)
+        .select_from(Item)
+        .join(Case, Case.id == Item.case_id)
+        .join(Run, Run.id == Item.run_id)
+        .where(Item.id == assignment.item_id)
+    ).one()
+    return str(row[0]), str(row[1])
+
+
+def submit_score(
+    session: Session,
+    reader,
+    assignment_id: int,
+    score: int,
+    comment: str | None = None,
+    seconds_spent: float = 0.0,
+    client_token: str | None = None,
+    *,
+    now: datetime | None = None,
+) -> SubmitResult:
+    """Store the reader's Likert score (1-5) for one of her items, in one transaction.
+
+    seconds_spent: reading time in s measured by the page. client_token: optional id of the
+    submission (e.g. a UUID made when the item was shown) to recognise retries. Returns a
+    SubmitResult; raises InvalidInput (bad score / comment / seconds), NotFound,
+    AccessDenied, StudyClosed, ItemNotAvailable or ScoreLocked, with nothing written.
+    Editing adds the new seconds to the stored ones (total time spent on the item).
+    """
+    value = validate_score(score)
+    text = _validate_comment(comment)
+    seconds = _validate_seconds(seconds_spent)
+    if client_token is not None and (not isinstance(client_token, str) or len(client_token) > 64):
+        raise InvalidInput("client_token must be text of at most 64 characters.")
+    aid = _validate_id(assignment_id)
+
+    def work() -> SubmitResult:
+        moment = now or utcnow()
+        reader_id, assignment, study = _authorised(session, reader, aid, for_write=True)
+        if text is not None and not study.comment_allowed:
+            raise InvalidInput(f"The study '{study.name}' does not take comments.")
+        existing = _score_of(session, aid, lock=not is_sqlite(session))
+        if existing is None:
+            _check_available(session, reader_id, assignment, study, False, moment)
+            row = Score(
+                assignment_id=aid,
+                value=value,
+                comment=text,
+                seconds_spent=seconds,
+                client_token=client_token,
+                revision=1,
+                created_at=moment,
+                updated_at=moment,
+            )
+            try:
+                with session.begin_nested():
+                    session.add(row)
+                    session.flush()
+            except IntegrityError:
+                # another transaction stored this assignment's score first (PostgreSQL)
+                existing = _score_of(session, aid, lock=not is_sqlite(session))
+                if existing is None:
+                    raise
+            else:
+                audit.record(
+                    session,
+                    reader_id,
+                    "score.create",
+                    "score",
+                    row.id,
+                    after={
+                        "assignment_id": aid,
+                        "value": value,
+                        "comment": text,
+                        "seconds_spent": seconds,
+                    },
+                )
+                return SubmitResult(row.id, aid, "created", value)
+        same_request = client_token is not None and existing.client_token == client_token
+        if same_request or (existing.value == value and existing.comment == text):
+            return SubmitResult(existing.id, aid, "duplicate", existing.value)
+        if study.edit_policy != "editable":
+            raise ScoreLocked(
+                f"Item {assignment.code} was already scored ({existing.value}); this study "
+                "does not allow changes."
+            )
+        before = {
+            "value": existing.value,
+            "comment": existing.comment,
+            "seconds_spent": existing.seconds_spent,
+            "revision": existing.revision,
+        }
+        existing.value = value
+        existing.comment = text
+        existing.seconds_spent = existing.seconds_spent + seconds
+        existing.client_token = client_token
+        existing.revision = existing.revision + 1
+        existing.updated_at = moment
+        audit.record(
+            session,
+            reader_id,
+            "score.update",
+            "score",
+            existing.id,
+            before=before,
+            after={
+                "value": value,
+                "comment": text,
+                "seconds_spent": existing.seconds_spent,
+                "revision": existing.revision,
+            },
+        )
+        return SubmitResult(existing.id, aid, "updated", value)
+
+    return write_transaction(session, work)

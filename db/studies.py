@@ -1,0 +1,465 @@
+"""Reader studies: creation from cases x methods x readers, blinding, order, status.
+
+Default design (as in the paper): every reader scores every (case, method) item. Options:
+``cases_per_reader`` gives each reader a balanced subset of the cases (all methods of
+each); ``retest_fraction`` > 0 adds a second session, after ``washout_days``, in which each
+reader re-reads a random subset of her items (intra-reader agreement).
+
+Each reader's order is shuffled with a generator seeded by the study's recorded seed and
+the reader's index, and never puts two items of the same case back to back unless no other
+order exists. Items and assignments carry random opaque codes.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from db import audit
+from db.access import require_coordinator
+from db.blinding import opaque_code, spread_order
+from db.engine import write_transaction
+from db.errors import InvalidInput, NotFound, StudyStateError
+from db.models import (
+    EDIT_POLICIES,
+    Assignment,
+    Case,
+    Item,
+    Method,
+    Run,
+    Study,
+    StudyReader,
+    User,
+    utcnow,
+)
+
+DEFAULT_QUESTION = (
+    "How much correction would this liver and tumour segmentation need before clinical use?"
+)
+DEFAULT_ANCHORS: dict[str, str] = {
+    "1": "Unusable: redo from scratch",
+    "2": "Major corrections needed",
+    "3": "Moderate corrections needed",
+    "4": "Minor corrections needed",
+    "5": "Clinically acceptable as is",
+}
+MAX_WASHOUT_DAYS = 365.0
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    """A study as the coordinator sees it (never shown to readers)."""
+
+    id: int
+    name: str
+    status: str
+    seed: int
+    question: str
+    anchors: dict[str, str]
+    comment_allowed: bool
+    edit_policy: str
+    washout_days: float
+    retest_fraction: float
+    n_cases: int
+    n_methods: int
+    n_readers: int
+    n_items: int
+    n_assignments: int
+    created_at: datetime
+    opened_at: datetime | None
+    closed_at: datetime | None
+
+
+def _names(values: object, what: str) -> list[str]:
+    if isinstance(values, str) or not isinstance(values, Sequence) or not values:
+        raise InvalidInput(f"Choose at least one {what} (a list of names).")
+    names = []
+    for value in values:
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidInput(f"Every {what} must be a non-empty name, got {value!r}.")
+        names.append(value.strip())
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise InvalidInput(f"{what.capitalize()} chosen twice: {', '.join(duplicates)}.")
+    return names
+
+
+def _check_anchors(anchors: Mapping | None) -> dict[str, str]:
+    if anchors is None:
+        return dict(DEFAULT_ANCHORS)
+    if not isinstance(anchors, Mapping):
+        raise InvalidInput("anchors must map each score 1-5 to its text.")
+    clean = {str(k).strip(): v for k, v in anchors.items()}
+    if set(clean) != {"1", "2", "3", "4", "5"}:
+        raise InvalidInput("anchors must give a text for each score 1, 2, 3, 4 and 5.")
+    for key, text in clean.items():
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInput(f"The anchor text of score {key} must be non-empty text.")
+    return {k: clean[k].strip() for k in sorted(clean)}
+
+
+def _fraction(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidInput(f"retest_fraction must be a number in [0, 1], got {value!r}.")
+    fraction = float(value)
+    if not 0.0 <= fraction <= 1.0:
+        raise InvalidInput(f"retest_fraction must be in [0, 1], got {value!r}.")
+    return fraction
+
+
+def _washout(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise InvalidInput(f"washout_days must be a number of days, got {value!r}.")
+    days = float(value)
+    if not 0.0 <= days <= MAX_WASHOUT_DAYS:
+        raise InvalidInput(
+            f"washout_days must be between 0 and {MAX_WASHOUT_DAYS:g}, got {days:g}."
+        )
+    return days
+
+
+def _reader_case_sets(
+    n_readers: int, case_ids: list[int], cases_per_reader: int | None, rng: np.random.Generator
+) -> list[list[int]]:
+    """Cases of each reader: all, or a balanced subset (each case read by as many readers as
+    possible evenly: consecutive windows over one shuffled case list)."""
+    if cases_per_reader is None:
+        return [list(case_ids) for _ in range(n_readers)]
+    shuffled = [case_ids[i] for i in rng.permutation(len(case_ids))]
+    n = len(shuffled)
+    return [
+        [shuffled[(r * cases_per_reader + j) % n] for j in range(cases_per_reader)]
+        for r in range(n_readers)
+    ]
+
+
+def create_study(
+    session: Session,
+    coordinator,
+    name: str,
+    *,
+    cases: Sequence[str],
+    methods: Sequence[str],
+    readers: Sequence[str],
+    seed: int | None = None,
+    question: str = DEFAULT_QUESTION,
+    anchors: Mapping[str, str] | None = None,
+    comment_allowed: bool = True,
+    edit_policy: str = "locked",
+    cases_per_reader: int | None = None,
+    retest_fraction: float = 0.0,
+    washout_days: float = 14.0,
+) -> int:
+    """Create a draft study from case, method and reader (username) names; returns its id.
+
+    Every (case, method) must have a run (the newest is used). ``seed`` (default: random)
+    is recorded; each reader's order derives from it. ``edit_policy``: "locked" (default,
+    a submitted score cannot be changed) or "editable" (changes allowed while open, each
+    one audited). Open the study with ``open_study`` when ready.
+    """
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > 128:
+        raise InvalidInput("The study name must be non-empty text of at most 128 characters.")
+    name = name.strip()
+    case_names = _names(cases, "case")
+    method_names = _names(methods, "method")
+    reader_names = [n.lower() for n in _names(readers, "reader")]
+    if seed is None:
+        seed = secrets.randbits(31)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**63:
+        raise InvalidInput(f"seed must be a non-negative integer, got {seed!r}.")
+    seed = int(seed)
+    if not isinstance(question, str) or not question.strip():
+        raise InvalidInput("The question must be non-empty text.")
+    anchor_texts = _check_anchors(anchors)
+    if edit_policy not in EDIT_POLICIES:
+        raise InvalidInput(
+            f"edit_policy must be one of {', '.join(EDIT_POLICIES)}, got {edit_policy!r}."
+        )
+    if not isinstance(comment_allowed, bool):
+        raise InvalidInput("comment_allowed must be True or False.")
+    fraction = _fraction(retest_fraction)
+    washout = _washout(washout_days)
+    if cases_per_reader is not None:
+        if (
+            isinstance(cases_per_reader, bool)
+            or not isinstance(cases_per_reader, numbers.Integral)
+            or not 1 <= cases_per_reader <= len(case_names)
+        ):
+            raise InvalidInput(
+                f"cases_per_reader must be an integer from 1 to {len(case_names)} (the number "
+                f"of cases), got {cases_per_reader!r}."
+            )
+        cases_per_reader = int(cases_per_reader)
+
+    def work() -> int:
+        acting = require_coordinator(session, coordinator)
+        if session.scalar(select(Study.id).where(Study.name == name)) is not None:
+            raise InvalidInput(f"A study named '{name}' already exists.")
+        case_rows = {
+            c.name: c for c in session.scalars(select(Case).where(Case.name.in_(case_names)))
+        }
+        missing = [n for n in case_names if n not in case_rows]
+        if missing:
+            raise NotFound(f"Unknown case(s): {', '.join(missing)}.")
+        method_rows = {
+            m.name: m for m in session.scalars(select(Method).where(Method.name.in_(method_names)))
+        }
+        missing = [n for n in method_names if n not in method_rows]
+        if missing:
+            raise NotFound(f"Unknown method(s): {', '.join(missing)}.")
+        reader_rows = {
+            u.username: u
+            for u in session.scalars(select(User).where(User.username.in_(reader_names)))
+        }
+        missing = [n for n in reader_names if n not in reader_rows]
+        if missing:
+            raise NotFound(f"Unknown reader(s): {', '.join(missing)}.")
+        for uname in reader_names:
+            user = reader_rows[uname]
+            if user.role != "reader":
+                raise InvalidInput(f"'{uname}' is a {user.role}, not a reader.")
+            if not user.active:
+                raise InvalidInput(f"The reader '{uname}' is deactivated.")
+        case_ids = [case_rows[n].id for n in case_names]
+        method_ids = [method_rows[n].id for n in method_names]
+        newest = (
+            select(Run.case_id, Run.method_id, func.max(Run.id))
+            .where(Run.case_id.in_(case_ids), Run.method_id.in_(method_ids))
+            .group_by(Run.case_id, Run.method_id)
+        )
+        run_of = {(c, m): r for c, m, r in session.execute(newest)}
+        lacking = [
+            f"{cn} x {mn}"
+            for cn in case_names
+            for mn in method_names
+            if (case_rows[cn].id, method_rows[mn].id) not in run_of
+        ]
+        if lacking:
+            shown = ", ".join(lacking[:5]) + (" ..." if len(lacking) > 5 else "")
+            raise InvalidInput(f"No segmentation run for {len(lacking)} case x method: {shown}.")
+
+        now = utcnow()
+        study = Study(
+            name=name,
+            status="draft",
+            seed=seed,
+            question=question.strip(),
+            anchors=anchor_texts,
+            comment_allowed=comment_allowed,
+            edit_policy=edit_policy,
+            washout_days=washout,
+            retest_fraction=fraction,
+            created_by=acting.id,
+            created_at=now,
+        )
+        session.add(study)
+        session.flush()
+        for uname in reader_names:
+            session.add(StudyReader(study_id=study.id, reader_id=reader_rows[uname].id))
+
+        # items in a random order, so item ids say nothing about the method
+        pairs = [(c, m) for c in case_ids for m in method_ids]
+        id_rng = np.random.default_rng([seed, 2**32 - 1])
+        pairs = [pairs[i] for i in id_rng.permutation(len(pairs))]
+        taken: set[str] = set()
+        session.execute(
+            insert(Item),
+            [
+                {
+                    "study_id": study.id,
+                    "case_id": c,
+                    "method_id": m,
+                    "run_id": run_of[(c, m)],
+                    "code": opaque_code(taken),
+                }
+                for c, m in pairs
+            ],
+        )
+        item_of = {
+            (c, m): i
+            for i, c, m in session.execute(
+                select(Item.id, Item.case_id, Item.method_id).where(Item.study_id == study.id)
+            )
+        }
+
+        subset_rng = np.random.default_rng([seed, 2**32 - 2])
+        case_sets = _reader_case_sets(len(reader_names), case_ids, cases_per_reader, subset_rng)
+        codes: set[str] = set()
+        rows = []
+        for index, uname in enumerate(reader_names):
+            rng = np.random.default_rng([seed, index])
+            mine = [item_of[(c, m)] for c in case_sets[index] for m in method_ids]
+            case_of = {item_of[(c, m)]: c for c in case_sets[index] for m in method_ids}
+            first = spread_order(mine, [case_of[i] for i in mine], rng)
+            second: list[int] = []
+            n_retest = int(round(fraction * len(first)))
+            if n_retest:
+                picked = [first[i] for i in sorted(rng.choice(len(first), n_retest, replace=False))]
+                second = spread_order(
+                    picked, [case_of[i] for i in picked], rng, previous_group=case_of[first[-1]]
+                )
+            position = 0
+            for session_number, order in ((1, first), (2, second)):
+                for item_id in order:
+                    position += 1
+                    rows.append(
+                        {
+                            "study_id": study.id,
+                            "reader_id": reader_rows[uname].id,
+                            "item_id": item_id,
+                            "session_number": session_number,
+                            "position": position,
+                            "code": opaque_code(codes),
+                        }
+                    )
+        # inserted reader by reader in reading order: ids follow positions only
+        session.execute(insert(Assignment), rows)
+        audit.record(
+            session,
+            acting.id,
+            "study.create",
+            "study",
+            study.id,
+            after={
+                "name": name,
+                "seed": seed,
+                "cases": case_names,
+                "methods": method_names,
+                "readers": reader_names,
+                "edit_policy": edit_policy,
+                "cases_per_reader": cases_per_reader,
+                "retest_fraction": fraction,
+                "washout_days": washout,
+                "assignments": len(rows),
+            },
+        )
+        return study.id
+
+    return write_transaction(session, work)
+
+
+def _study(session: Session, study_id: int) -> Study:
+    if isinstance(study_id, bool) or not isinstance(study_id, numbers.Integral):
+        raise InvalidInput(f"study_id must be an integer, got {study_id!r}.")
+    study = session.get(Study, int(study_id), populate_existing=True)
+    if study is None:
+        raise NotFound(f"No study #{study_id}.")
+    return study
+
+
+def _set_status(session: Session, coordinator, study_id: int, old: str, new: str) -> None:
+    def work() -> None:
+        acting = require_coordinator(session, coordinator)
+        study = _study(session, study_id)
+        if study.status != old:
+            raise StudyStateError(
+                f"The study '{study.name}' is {study.status}; only a {old} study can be {new}ed"
+                if new != "closed"
+                else f"The study '{study.name}' is {study.status}; only an open study can be closed."
+            )
+        study.status = new
+        if new == "open":
+            study.opened_at = utcnow()
+        else:
+            study.closed_at = utcnow()
+        audit.record(
+            session,
+            acting.id,
+            f"study.{new}",
+            "study",
+            study.id,
+            before={"status": old},
+            after={"status": new},
+        )
+
+    write_transaction(session, work)
+
+
+def open_study(session: Session, coordinator, study_id: int) -> None:
+    """Open a draft study for reading (coordinator only)."""
+    _set_status(session, coordinator, study_id, "draft", "open")
+
+
+def close_study(session: Session, coordinator, study_id: int) -> None:
+    """Close an open study: from now on it accepts no scores (coordinator only)."""
+    _set_status(session, coordinator, study_id, "open", "closed")
+
+
+def get_study(session: Session, coordinator, study_id: int) -> StudyInfo:
+    """Everything about one study, with counts (coordinator only)."""
+    require_coordinator(session, coordinator)
+    study = _study(session, study_id)
+    counts = session.execute(
+        select(
+            func.count(func.distinct(Item.case_id)),
+            func.count(func.distinct(Item.method_id)),
+            func.count(Item.id),
+        ).where(Item.study_id == study.id)
+    ).one()
+    n_readers = session.scalar(
+        select(func.count()).select_from(StudyReader).where(StudyReader.study_id == study.id)
+    )
+    n_assignments = session.scalar(
+        select(func.count()).select_from(Assignment).where(Assignment.study_id == study.id)
+    )
+    return StudyInfo(
+        id=study.id,
+        name=study.name,
+        status=study.status,
+        seed=study.seed,
+        question=study.question,
+        anchors=dict(study.anchors),
+        comment_allowed=study.comment_allowed,
+        edit_policy=study.edit_policy,
+        washout_days=study.washout_days,
+        retest_fraction=study.retest_fraction,
+        n_cases=counts[0],
+        n_methods=counts[1],
+        n_readers=n_readers,
+        n_items=counts[2],
+        n_assignments=n_assignments,
+        created_at=study.created_at,
+        opened_at=study.opened_at,
+        closed_at=study.closed_at,
+    )
+
+
+def study_id_by_name(session: Session, coordinator, name: str) -> int:
+    """The id of the study called ``name`` (coordinator only)."""
+    require_coordinator(session, coordinator)
+    study_id = session.scalar(select(Study.id).where(Study.name == str(name).strip()))
+    if study_id is None:
+        raise NotFound(f"No study named '{name}'.")
+    return study_id
+
+
+def list_studies(session: Session, coordinator) -> pd.DataFrame:
+    """All studies (coordinator only): id, name, status, seed, edit_policy, washout_days,
+    retest_fraction, created_at, opened_at, closed_at."""
+    require_coordinator(session, coordinator)
+    columns = [
+        "id",
+        "name",
+        "status",
+        "seed",
+        "edit_policy",
+        "washout_days",
+        "retest_fraction",
+        "created_at",
+        "opened_at",
+        "closed_at",
+    ]
+    rows = [
+        {c: getattr(s, c) for c in columns}
+        for s in session.scalars(select(Study).order_by(Study.id))
+    ]
+    return pd.DataFrame(rows, columns=columns)
