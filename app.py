@@ -53,6 +53,9 @@ if user is None:
         ],
         position="hidden",
     )
+elif user.must_change_password and user.role in (COORDINATOR, READER):
+    # a generated (initial or reset) password must be replaced before anything else
+    navigation = st.navigation([_page("account", ACCOUNT_PAGE, default=True)], position="hidden")
 elif user.role == COORDINATOR:
     study_pages = [
         _page(url, spec, default=(url == "overview")) for url, spec in COORDINATOR_PAGES.items()

@@ -4,7 +4,8 @@ Everything is written into one folder (by default ``<workspace>/demo``)::
 
     demo/cases/      LiTS layout from ``livseg.phantom.write_dataset`` (+ manifest.json)
     demo/runs/       runs layout from ``livseg.inference.run_cases``: <method>/<case_id>.nii.gz + .json
-    demo/metrics.csv one row per case x method x structure (``livseg.evaluation.evaluate_runs``)
+    demo/metrics.csv one row per case x method x structure (as ``livseg.evaluation.evaluate_runs``)
+    demo/lesions.csv one row per reference lesion x case x method (detected or missed)
     demo/demo.json   what was made: configuration, case ids, methods run, methods skipped and why
 
 The database part (accounts, study) lives in ``db.demo``; this module imports neither the
@@ -33,6 +34,8 @@ DEFAULT_SIZE = "full"
 DEFAULT_SEED = 20261124
 MAX_CASES = 50
 SIZES = ("small", "full")
+
+_LESION_KEYS = ("lesion", "detected", "diameter_mm", "volume_ml", "size_bin")
 
 # share of the progress bar per stage (phantoms, methods, metrics)
 _STAGE_SHARE = (0.15, 0.75, 0.10)
@@ -89,6 +92,7 @@ class DemoFiles:
     cases_dir: Path
     runs_dir: Path
     metrics_csv: Path
+    lesions_csv: Path
     case_ids: list[str]
     methods: list[str]
     skipped: dict[str, str] = field(default_factory=dict)  # method -> reason
@@ -101,6 +105,7 @@ class DemoFiles:
             "cases_dir": str(self.cases_dir),
             "runs_dir": str(self.runs_dir),
             "metrics_csv": str(self.metrics_csv),
+            "lesions_csv": str(self.lesions_csv),
             "case_ids": self.case_ids,
             "methods": self.methods,
             "skipped": self.skipped,
@@ -158,8 +163,51 @@ def _case_ids(cases_dir: Path) -> list[str]:
     return ids
 
 
-def write_metrics_csv(rows: list[dict], path: Path) -> Path:
-    """Write evaluation rows (dicts) to a CSV with the union of their keys as columns."""
+def evaluate_runs_with_lesions(
+    runs_dir: Path,
+    cases_dir: Path,
+    methods: list[str],
+    case_ids: list[str],
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[dict], list[dict]]:
+    """Metrics rows (as ``livseg.evaluation.evaluate_runs``: case_id, method, structure,
+    metrics, lesion counts, seconds, device, version) and per-lesion rows (case_id, method,
+    lesion, detected, diameter_mm, volume_ml, size_bin) for every run of ``methods``."""
+    from livseg import metrics
+    from livseg.evaluation import check_same_grid, load_label_map, read_run_info
+
+    rows: list[dict] = []
+    lesion_rows: list[dict] = []
+    total, done = len(methods) * len(case_ids), 0
+    for case_id in case_ids:
+        ref = load_label_map(cases_dir / f"segmentation-{case_id}.nii.gz")
+        for method in methods:
+            pred_path = runs_dir / method / f"{case_id}.nii.gz"
+            if not pred_path.exists():
+                continue
+            pred = load_label_map(pred_path)
+            check_same_grid(pred, ref)
+            result = metrics.evaluate_case(pred.labels, ref.labels, ref.spacing)
+            info = read_run_info(pred_path)
+            run = {k: info.get(k) for k in ("seconds", "device", "version")}
+            for row in metrics.flatten_evaluation(result):
+                rows.append({"case_id": case_id, "method": method, **row, **run})
+            for lesion in result["tumour"].get("lesion_table", []):
+                lesion_rows.append(
+                    {
+                        "case_id": case_id,
+                        "method": method,
+                        **{k: lesion.get(k) for k in _LESION_KEYS},
+                    }
+                )
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    return rows, lesion_rows
+
+
+def write_rows_csv(rows: list[dict], path: Path) -> Path:
+    """Write rows (dicts) to a CSV with the union of their keys as columns."""
     columns: list[str] = []
     for row in rows:
         for key in row:
@@ -184,7 +232,6 @@ def prepare_demo(
     ``DemoFiles.skipped``); if no method at all can run, raises :class:`DemoError`.
     The folder is re-created from scratch (an earlier demo in it is replaced).
     """
-    from livseg.evaluation import evaluate_runs
     from livseg.inference import run_cases
     from livseg.phantom import write_dataset
 
@@ -250,14 +297,18 @@ def prepare_demo(
     def eval_progress(done: int, total: int) -> None:
         _stage(progress, 2, done, total, f"Metrics {done} of {total}")
 
-    rows = evaluate_runs(runs_dir, cases_dir, progress=eval_progress)
-    metrics_csv = write_metrics_csv(rows, root / "metrics.csv")
+    rows, lesion_rows = evaluate_runs_with_lesions(
+        runs_dir, cases_dir, ran, case_ids, eval_progress
+    )
+    metrics_csv = write_rows_csv(rows, root / "metrics.csv")
+    write_rows_csv(lesion_rows, root / "lesions.csv")
 
     files = DemoFiles(
         root=root,
         cases_dir=cases_dir,
         runs_dir=runs_dir,
         metrics_csv=metrics_csv,
+        lesions_csv=root / "lesions.csv",
         case_ids=case_ids,
         methods=ran,
         skipped=skipped,

@@ -23,6 +23,7 @@ class SignedInUser:
     id: int
     username: str
     role: str
+    must_change_password: bool = False
 
 
 def database_url() -> str:
@@ -62,9 +63,21 @@ def current_user() -> SignedInUser | None:
 
 def sign_in_as(user) -> SignedInUser:
     """Remember ``user`` (anything with id, username, role) as signed in for this session."""
-    signed = SignedInUser(id=int(user.id), username=str(user.username), role=str(user.role))
+    signed = SignedInUser(
+        id=int(user.id),
+        username=str(user.username),
+        role=str(user.role),
+        must_change_password=bool(getattr(user, "must_change_password", False)),
+    )
     st.session_state[_USER_KEY] = signed
     return signed
+
+
+def password_changed() -> None:
+    """Record in the session that the user has set her own password."""
+    user = current_user()
+    if user is not None:
+        st.session_state[_USER_KEY] = SignedInUser(user.id, user.username, user.role, False)
 
 
 def sign_out() -> None:
@@ -91,12 +104,21 @@ def refuse_page() -> None:
 
 
 def acting_user(session, user: SignedInUser):
-    """The database's User row for the signed-in user (re-read each run: roles can change)."""
-    from db.models import User
+    """The signed-in user as the database's acting user, re-checked there (active, role).
 
-    row = session.get(User, user.id)
-    if row is None or not getattr(row, "active", True):
+    A deactivated or deleted account is signed out with a message (the page stops).
+    """
+    from db.access import load_actor
+    from db.errors import AccessDenied
+
+    try:
+        row = load_actor(session, user)
+    except AccessDenied as exc:
         sign_out()
-        st.error("Your account is no longer active. Please contact the study coordinator.")
+        st.error(f"{exc} Please contact the study coordinator.")
         st.stop()
-    return row
+    if row.role != user.role:
+        sign_out()
+        st.error("Your role has changed: please sign in again.")
+        st.stop()
+    return user

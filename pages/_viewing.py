@@ -7,6 +7,7 @@ server: what reaches the browser is pixels, spacing and the caller's opaque ``ti
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 import numpy as np
@@ -18,27 +19,40 @@ log = logging.getLogger("livseg.app")
 @st.cache_resource(max_entries=8, show_spinner="Loading the CT…")
 def load_volume(path: str):
     """The Volume at ``path`` (kept in memory: switching items of the same case is instant)."""
-    from livseg.io import load_volume as _load
-
+    try:
+        from livseg.io import load_volume as _load
+    except ImportError:  # before livseg.io: nibabel, canonical orientation
+        return _nibabel_volume(path)
     return _load(path)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def load_labels(path: str, image_path: str) -> np.ndarray:
     """The label map at ``path`` on the grid of the CT at ``image_path``."""
-    from livseg.io import load_labels as _load
-
+    try:
+        from livseg.io import load_labels as _load
+    except ImportError:
+        return _nibabel_volume(path).array.astype(np.uint8)
     return _load(path, like=load_volume(image_path))
+
+
+def _nibabel_volume(path: str):
+    import nibabel as nib
+
+    from livseg.volume import Volume
+
+    image = nib.as_closest_canonical(nib.load(path))
+    spacing = tuple(float(s) for s in image.header.get_zooms()[:3])
+    return Volume(np.asarray(image.dataobj, dtype=np.float32), spacing, image.affine)
 
 
 def viewer_available() -> bool:
     """True when the browser-side slice viewer and its payload builder are installed."""
-    try:
-        import components.slice_viewer  # noqa: F401
-
-        import livseg.viewer_payload  # noqa: F401
-    except ImportError:
-        return False
+    for module in ("components.slice_viewer", "livseg.viewer_payload"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            return False
     return True
 
 

@@ -5,12 +5,27 @@ from __future__ import annotations
 import streamlit as st
 
 from db import auth
-from pages._shared import COORDINATOR, READER, acting_user, db_session, require_role, sign_out
+from db.errors import LivsegDBError
+from pages._shared import (
+    COORDINATOR,
+    READER,
+    acting_user,
+    db_session,
+    password_changed,
+    require_role,
+    sign_out,
+)
 
 user = require_role(COORDINATOR, READER)
 st.title("Account")
 st.write(f"Signed in as **{user.username}** ({user.role}).")
 
+if user.must_change_password:
+    st.warning(
+        "You are signed in with a password made for you. Please choose your own password now; "
+        "the other pages open once it is changed.",
+        icon=":material/key:",
+    )
 st.subheader("Change password")
 with st.form("change_password", clear_on_submit=True):
     old = st.text_input("Current password", type="password")
@@ -24,10 +39,18 @@ if change:
         try:
             with db_session() as session:
                 auth.change_password(session, acting_user(session, user), old, new)
-        except (ValueError, auth.AuthError) as exc:
+        except LivsegDBError as exc:
             st.error(f"{exc} Nothing was changed.")
         else:
+            was_required = user.must_change_password
+            password_changed()
+            st.session_state["account_flash"] = "Password changed."
+            if was_required:
+                st.rerun()
             st.success("Password changed.")
+
+if st.session_state.pop("account_flash", None) and not change:
+    st.success("Password changed.")
 
 st.subheader("Sign out")
 if st.button("Sign out", icon=":material/logout:"):

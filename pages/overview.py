@@ -27,7 +27,9 @@ if passwords:
         "(a reader can change hers under Account).",
         icon=":material/key:",
     )
-    st.dataframe(pd.DataFrame(passwords, columns=["username", "initial password"]), hide_index=True)
+    st.table(
+        pd.DataFrame(passwords, columns=["username", "initial password"]).set_index("username")
+    )
     if st.button("I have noted the passwords"):
         del st.session_state["demo_passwords"]
         st.rerun()

@@ -60,7 +60,7 @@ with view_col:
             "The images of this item cannot be shown. Please tell the study coordinator (item code above)."
         )
 
-anchors = dict(getattr(item, "anchors", {}) or {})
+anchors = {int(value): text for value, text in item.anchors}
 
 
 def _choose(value: int) -> None:
@@ -75,7 +75,7 @@ def score_panel() -> None:
         "Score",
         options=[1, 2, 3, 4, 5],
         index=None,
-        format_func=lambda v: f"{v} – {anchors.get(v, anchors.get(str(v), ''))}".rstrip(" –"),
+        format_func=lambda v: f"{v} – {anchors[v]}" if anchors.get(v) else str(v),
         key="likert",
     )
     keys = st.columns(5)
@@ -89,7 +89,7 @@ def score_panel() -> None:
         )
     st.caption("Keys: 1–5 choose a score, Enter submits.")
     comment = ""
-    if getattr(item, "comment_allowed", True):
+    if item.comment_allowed:
         comment = st.text_area("Comment (optional)", key="comment", max_chars=2000)
     if st.button("Submit", type="primary", shortcut="Enter", key="submit_score"):
         score = st.session_state.get("likert")

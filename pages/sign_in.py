@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from db import auth
+from db.errors import LivsegDBError
 from pages._shared import db_session, sign_in_as
 
 st.title("LivSeg")
@@ -33,7 +34,7 @@ if first_start:
                 with db_session() as session:
                     user = auth.create_first_coordinator(session, username.strip(), password)
                     sign_in_as(user)
-            except (ValueError, auth.AuthError) as exc:
+            except LivsegDBError as exc:
                 st.error(str(exc))
             else:
                 st.rerun()
@@ -51,7 +52,7 @@ else:
                 with db_session() as session:
                     user = auth.authenticate(session, username.strip(), password)
                     sign_in_as(user)
-            except auth.AuthError as exc:
+            except LivsegDBError as exc:
                 st.error(str(exc))
             else:
                 st.rerun()

@@ -1,0 +1,210 @@
+"""Study screen (coordinator): studies (create / open / close), reader accounts, progress,
+agreement so far."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from pages._shared import COORDINATOR, db_session, require_role
+
+user = require_role(COORDINATOR)
+
+from db import auth, catalog, progress, studies  # noqa: E402
+from db.errors import LivsegDBError  # noqa: E402
+
+st.title("Study")
+
+with db_session() as session:
+    study_table = studies.list_studies(session, user)
+    users = auth.list_users(session, user)
+    cases = catalog.list_cases(session, user)
+    methods = catalog.list_methods(session, user)
+readers = users[users["role"] == "reader"]
+
+# ---------------------------------------------------------------- progress of one study
+st.subheader("Progress")
+if study_table.empty:
+    st.info("No study yet: create one below, or create the demo on the Overview page.")
+else:
+    labels = {int(r.id): f"{r.name} ({r.status})" for r in study_table.itertuples(index=False)}
+    ids = list(labels)
+    study_id = st.selectbox(
+        "Study", ids, index=len(ids) - 1, format_func=labels.get, key="study_pick"
+    )
+    with db_session() as session:
+        info = studies.get_study(session, user, study_id)
+        per_reader = progress.study_progress(session, user, study_id)
+        summary = progress.study_summary(session, user, study_id)
+    cols = st.columns(4)
+    cols[0].metric("Status", info.status)
+    cols[1].metric("Items", f"{info.n_cases} cases x {info.n_methods} methods")
+    cols[2].metric("Scores", f"{summary['done']} of {summary['total']}")
+    median = summary.get("median_seconds")
+    cols[3].metric("Median time per item", "–" if median is None else f"{median:.0f} s")
+    for row in per_reader.itertuples(index=False):
+        seconds = (
+            "" if pd.isna(row.median_seconds) else f", median {row.median_seconds:.0f} s per item"
+        )
+        inactive = "" if row.active else " (deactivated)"
+        st.progress(
+            float(row.fraction),
+            text=f"{row.reader}{inactive}: {row.done} of {row.total}{seconds}",
+        )
+    st.caption(
+        f"Seed {info.seed} · edit policy {info.edit_policy} · "
+        + (
+            f"washout session: {info.retest_fraction:.0%} re-read after {info.washout_days:g} days"
+            if info.retest_fraction
+            else "no washout session"
+        )
+    )
+    action = st.columns(3)
+    try:
+        if info.status == "draft" and action[0].button("Open the study", type="primary"):
+            with db_session() as session:
+                studies.open_study(session, user, study_id)
+            st.rerun()
+        if info.status == "open" and action[0].button("Close the study"):
+            with db_session() as session:
+                studies.close_study(session, user, study_id)
+            st.rerun()
+    except LivsegDBError as exc:
+        st.error(str(exc))
+
+    st.markdown("**Agreement so far** (readers' Likert scores on the items all of them scored)")
+    try:
+        from db import export
+
+        with db_session() as session:
+            scores = export.scores_frame(session, user, study_id)
+    except (ImportError, AttributeError, LivsegDBError) as exc:
+        scores = pd.DataFrame()
+        st.caption(f"Scores table not available: {exc}")
+    if not scores.empty:
+        from livseg.stats import agreement
+
+        ratings = scores.pivot_table(
+            index=["case", "method"], columns="reader", values="score", aggfunc="mean"
+        )
+        complete = ratings.dropna()
+        if ratings.shape[1] < 2 or len(complete) < 2:
+            st.caption("Agreement needs at least two readers who scored at least two same items.")
+        else:
+            try:
+                icc = agreement.icc(ratings)
+                alpha = agreement.krippendorff_alpha(ratings.to_numpy(dtype=float))
+                table = pd.DataFrame(
+                    {
+                        "statistic": [
+                            "ICC(2,1) absolute agreement",
+                            "ICC(3,1) consistency",
+                            "Krippendorff's alpha (ordinal)",
+                            "items scored by all",
+                        ],
+                        "value": [
+                            icc["ICC2"]["value"],
+                            icc["ICC3"]["value"],
+                            alpha,
+                            float(len(complete)),
+                        ],
+                    }
+                )
+                st.dataframe(table, hide_index=True)
+            except Exception as exc:  # noqa: BLE001 - too few / constant scores
+                st.caption(f"Agreement not computable yet: {exc}")
+
+# ---------------------------------------------------------------- create a study
+st.subheader("Create a study")
+if cases.empty or methods.empty or readers.empty:
+    st.info("A study needs cases with runs (Models page) and reader accounts (below).")
+else:
+    with st.form("create_study"):
+        name = st.text_input("Study name")
+        chosen_cases = st.multiselect("Cases", list(cases["name"]), default=list(cases["name"]))
+        chosen_methods = st.multiselect(
+            "Methods", list(methods["name"]), default=list(methods["name"])
+        )
+        active_readers = list(readers[readers["active"]]["username"])
+        chosen_readers = st.multiselect("Readers", active_readers, default=active_readers)
+        seed = st.number_input("Seed (reading orders)", min_value=0, value=2026, step=1)
+        edit_policy = st.radio(
+            "Edit policy",
+            ["locked", "editable"],
+            format_func={
+                "locked": "locked: a submitted score is final",
+                "editable": "editable: readers may change scores while open (audited)",
+            }.get,
+            horizontal=True,
+        )
+        retest = st.slider("Washout session: share of items re-read", 0.0, 0.5, 0.0, 0.05)
+        washout = st.number_input("Washout period (days)", min_value=0.0, value=14.0, step=1.0)
+        open_now = st.checkbox("Open it now", value=True)
+        create = st.form_submit_button("Create the study", type="primary")
+    if create:
+        try:
+            with db_session() as session:
+                new_id = studies.create_study(
+                    session,
+                    user,
+                    name,
+                    cases=chosen_cases,
+                    methods=chosen_methods,
+                    readers=chosen_readers,
+                    seed=int(seed),
+                    edit_policy=edit_policy,
+                    retest_fraction=float(retest),
+                    washout_days=float(washout),
+                )
+                if open_now:
+                    studies.open_study(session, user, new_id)
+        except LivsegDBError as exc:
+            st.error(str(exc))
+        else:
+            st.success(f"Study '{name}' created" + (" and opened." if open_now else " (draft)."))
+
+# ---------------------------------------------------------------- reader accounts
+st.subheader("Reader accounts")
+shown = st.session_state.pop("new_reader_password", None)
+if shown:
+    st.warning(
+        f"Initial password of **{shown[0]}**: `{shown[1]}` — shown only once; "
+        "she must change it at first sign-in.",
+        icon=":material/key:",
+    )
+if not readers.empty:
+    st.dataframe(
+        readers[["username", "active", "must_change_password", "last_login_at"]],
+        hide_index=True,
+    )
+with st.form("new_reader", clear_on_submit=True):
+    new_name = st.text_input("New reader's username")
+    add = st.form_submit_button("Create reader account")
+if add:
+    try:
+        with db_session() as session:
+            created, password = auth.create_reader(session, user, new_name)
+    except LivsegDBError as exc:
+        st.error(str(exc))
+    else:
+        st.session_state["new_reader_password"] = (created.username, password)
+        st.rerun()
+if not readers.empty:
+    cols = st.columns([2, 1, 1, 1])
+    who = cols[0].selectbox("Reader", list(readers["username"]), key="manage_reader")
+    try:
+        if cols[1].button("Reset password"):
+            with db_session() as session:
+                password = auth.reset_password(session, user, who)
+            st.session_state["new_reader_password"] = (who, password)
+            st.rerun()
+        if cols[2].button("Deactivate"):
+            with db_session() as session:
+                auth.set_active(session, user, who, False)
+            st.rerun()
+        if cols[3].button("Activate"):
+            with db_session() as session:
+                auth.set_active(session, user, who, True)
+            st.rerun()
+    except LivsegDBError as exc:
+        st.error(str(exc))

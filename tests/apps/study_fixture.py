@@ -1,0 +1,88 @@
+"""A small reader study for the app's tests, made without the segmentation methods.
+
+Phantom cases (``livseg.phantom``, size "small") and two stand-in "methods" whose results are
+the reference label map altered in known ways; then the real ``livseg.demo`` evaluation and
+``db.demo.register_demo`` (cases, runs, metrics, three readers, an open study). The stand-in
+method names are deliberately distinctive so blinding tests can search for them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage
+
+from livseg.demo import DemoConfig, DemoFiles, evaluate_runs_with_lesions, write_rows_csv
+
+FAKE_METHODS = ("zebra_method_one", "quokka_method_two")
+FAKE_VERSIONS = {"zebra_method_one": "a1b2c3d4e5f6a7b8", "quokka_method_two": "0f9e8d7c6b5a4f3e"}
+COORDINATOR = ("coord", "coordinator-pass-1")
+
+
+def _altered(labels: np.ndarray, method: str) -> np.ndarray:
+    """zebra: liver eroded by one voxel; quokka: every tumour voxel called liver."""
+    out = labels.copy()
+    if method == FAKE_METHODS[0]:
+        inside = ndimage.binary_erosion(labels > 0)
+        out[(labels > 0) & ~inside] = 0
+    else:
+        out[labels == 2] = 1
+    return out
+
+
+def make_demo_files(root: Path, n_cases: int = 2, seed: int = 11) -> DemoFiles:
+    """Write cases, stand-in runs, metrics.csv and lesions.csv under ``root``."""
+    from livseg.phantom import write_dataset
+
+    cases_dir, runs_dir = root / "cases", root / "runs"
+    write_dataset(cases_dir, n_cases, seed, size="small")
+    case_ids = [str(i) for i in range(n_cases)]
+    for method in FAKE_METHODS:
+        (runs_dir / method).mkdir(parents=True, exist_ok=True)
+        for case_id in case_ids:
+            ref = nib.load(cases_dir / f"segmentation-{case_id}.nii.gz")
+            labels = np.asarray(ref.dataobj).astype(np.uint8)
+            pred = nib.Nifti1Image(_altered(labels, method), ref.affine)
+            nib.save(pred, runs_dir / method / f"{case_id}.nii.gz")
+            info = {
+                "method": method,
+                "case": case_id,
+                "seconds": 1.25,
+                "device": "cpu",
+                "version": FAKE_VERSIONS[method],
+            }
+            (runs_dir / method / f"{case_id}.json").write_text(json.dumps(info))
+    rows, lesions = evaluate_runs_with_lesions(runs_dir, cases_dir, list(FAKE_METHODS), case_ids)
+    write_rows_csv(rows, root / "metrics.csv")
+    write_rows_csv(lesions, root / "lesions.csv")
+    return DemoFiles(
+        root=root,
+        cases_dir=cases_dir,
+        runs_dir=runs_dir,
+        metrics_csv=root / "metrics.csv",
+        lesions_csv=root / "lesions.csv",
+        case_ids=case_ids,
+        methods=list(FAKE_METHODS),
+        config=DemoConfig(n_cases=n_cases, size="small", seed=seed),
+    )
+
+
+def seed_study(workspace: Path, n_cases: int = 2):
+    """Coordinator account + the stand-in demo registered in the workspace's database.
+
+    Returns (coordinator Actor, DemoFiles, DemoResult with the readers' initial passwords).
+    """
+    from db import auth
+    from db.demo import register_demo
+    from db.engine import get_engine, init_db, session_scope
+
+    engine = get_engine(f"sqlite:///{workspace / 'livseg.db'}")
+    init_db(engine)
+    files = make_demo_files(workspace / "demo", n_cases=n_cases)
+    with session_scope(engine) as session:
+        coordinator = auth.create_first_coordinator(session, *COORDINATOR)
+        result = register_demo(session, coordinator, files)
+    return coordinator, files, result
