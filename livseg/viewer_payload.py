@@ -14,8 +14,10 @@ Each section is zlib/deflate-compressed (the browser inflates it with
   compressed payload would exceed ``max_bytes`` the CT is averaged over ``f x f`` in-plane
   blocks (f = 2, 3, 4) for transport; a 512 x 512 x 120 noisy CT is ~24 MB at full
   resolution and ~5.6 MB at 256 x 256 (measured, see docs/viewer.md).
-- Labels: uint8 (z, y, x) per panel, always at the full grid (they compress to a few
-  hundred kB), so outlines stay sharp when the CT is downsampled.
+- Labels: uint8 (z, y, x) per panel, cropped to the bounding box of the non-zero voxels
+  (``bbox`` in the header: less to inflate and to hold in the browser), always at the full
+  grid (they compress to a few hundred kB), so outlines stay sharp when the CT is
+  downsampled.
 
 The header carries only arrays' layout, spacing (mm), opaque panel titles chosen by the
 caller and structure volumes (mL): no method name, no file path. Colours are fixed per
@@ -177,8 +179,23 @@ def _estimated_ct_bytes(volume_hu: np.ndarray, factor: int, level: int) -> float
     return 1.1 * len(blob) * nz / len(picks)
 
 
-def _encode_labels(labels: np.ndarray, level: int) -> bytes:
-    return zlib.compress(np.ascontiguousarray(labels.transpose(2, 1, 0)).tobytes(), level)
+def label_bbox(labels: np.ndarray) -> list[int]:
+    """[x0, x1, y0, y1, z0, z1] (half-open, voxels) of the non-zero labels; all 0 if none."""
+    bounds = []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        idx = np.flatnonzero(labels.any(axis=other))
+        if idx.size == 0:
+            return [0, 0, 0, 0, 0, 0]
+        bounds += [int(idx[0]), int(idx[-1]) + 1]
+    return bounds
+
+
+def _encode_labels(labels: np.ndarray, level: int) -> tuple[bytes, list[int]]:
+    """Deflate of the labels cropped to their bounding box, (z, y, x) order, and the box."""
+    x0, x1, y0, y1, z0, z1 = box = label_bbox(labels)
+    crop = labels[x0:x1, y0:y1, z0:z1]
+    return zlib.compress(np.ascontiguousarray(crop.transpose(2, 1, 0)).tobytes(), level), box
 
 
 def structure_volumes_ml(
@@ -236,7 +253,8 @@ def build_payload(
         arr.shape[2],
     )
     grid_spacing = (sp[0] * label_factor, sp[1] * label_factor, sp[2])
-    label_blobs = [_encode_labels(lab, level) for _, lab in grid_labels]
+    encoded = [_encode_labels(lab, level) for _, lab in grid_labels]
+    label_blobs = [blob for blob, _ in encoded]
     label_bytes = sum(len(b) for b in label_blobs)
 
     factors = [f for f in factors if f >= label_factor] or [label_factor]
@@ -283,6 +301,7 @@ def build_payload(
             {
                 "title": t,
                 "volumes_ml": volumes[i],
+                "bbox": encoded[i][1],
                 "offset": offsets[i + 1],
                 "length": len(label_blobs[i]),
             }
@@ -324,8 +343,11 @@ def decode_payload(data: bytes) -> dict:
     gx, gy, gz = header["shape"]
     labels = []
     for panel in header["panels"]:
-        lab = np.frombuffer(
+        x0, x1, y0, y1, z0, z1 = panel["bbox"]
+        crop = np.frombuffer(
             zlib.decompress(body[panel["offset"] : panel["offset"] + panel["length"]]), np.uint8
         )
-        labels.append(lab.reshape(gz, gy, gx).transpose(2, 1, 0))
+        lab = np.zeros((gx, gy, gz), np.uint8)
+        lab[x0:x1, y0:y1, z0:z1] = crop.reshape(z1 - z0, y1 - y0, x1 - x0).transpose(2, 1, 0)
+        labels.append(lab)
     return {"header": header, "ct_hu": ct_hu.transpose(2, 1, 0), "labels": labels}

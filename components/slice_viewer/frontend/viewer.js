@@ -55,11 +55,13 @@ async function decode(header, body) {
   const hu = new Int16Array(n);
   const off = ct.hu_offset;
   for (let i = 0; i < n; i++) hu[i] = ((ctRaw[i] << 8) | ctRaw[n + i]) - off;
-  const g = header.shape[0] * header.shape[1] * header.shape[2];
-  labels.forEach((l, i) => {
-    if (l.length !== g) throw new Error(`label map ${i} has ${l.length} voxels, expected ${g}`);
+  const boxed = labels.map((crop, i) => {
+    const [x0, x1, y0, y1, z0, z1] = header.panels[i].bbox;
+    const n = (x1 - x0) * (y1 - y0) * (z1 - z0);
+    if (crop.length !== n) throw new Error(`label map ${i} has ${crop.length} voxels, expected ${n}`);
+    return { crop, x0, x1, y0, y1, z0, z1, bx: x1 - x0, by: y1 - y0 };
   });
-  return { hu, labels };
+  return { hu, labels: boxed };
 }
 
 function getDecoded(header, body) {
@@ -300,20 +302,28 @@ export default function (component) {
       const [R, Gc, B] = COLOURS[v];
       col[v] = show[v] ? (0xff000000 | (B << 16) | (Gc << 8) | R) >>> 0 : 0;
     }
-    // slice of label values into a w*h Uint8Array (rows top to bottom)
+    // slice of label values into a w*h Uint8Array (rows top to bottom); the labels are
+    // stored cropped to their bounding box (x0..x1, y0..y1, z0..z1), zero outside it
     const s = new Uint8Array(w * h);
+    const { crop, x0, y0, y1, z0, z1, bx, by } = lab;
     if (st.view === "axial") {
-      const base = k0 * GY * GX;
-      for (let r = 0; r < h; r++) s.set(lab.subarray(base + (GY - 1 - r) * GX, base + (GY - r) * GX), r * w);
-    } else if (st.view === "coronal") {
-      for (let r = 0; r < h; r++) {
-        const row = ((GZ - 1 - r) * GY + j0) * GX;
-        s.set(lab.subarray(row, row + GX), r * w);
+      if (k0 >= z0 && k0 < z1) {
+        for (let y = y0; y < y1; y++) {
+          const src = ((k0 - z0) * by + (y - y0)) * bx;
+          s.set(crop.subarray(src, src + bx), (GY - 1 - y) * w + x0);
+        }
       }
-    } else {
-      for (let r = 0; r < h; r++) {
-        const z = GZ - 1 - r;
-        for (let c = 0; c < w; c++) s[r * w + c] = lab[(z * GY + GY - 1 - c) * GX + i0];
+    } else if (st.view === "coronal") {
+      if (j0 >= y0 && j0 < y1) {
+        for (let z = z0; z < z1; z++) {
+          const src = ((z - z0) * by + (j0 - y0)) * bx;
+          s.set(crop.subarray(src, src + bx), (GZ - 1 - z) * w + x0);
+        }
+      }
+    } else if (i0 >= lab.x0 && i0 < lab.x1) {
+      for (let z = z0; z < z1; z++) {
+        const r = GZ - 1 - z;
+        for (let y = y0; y < y1; y++) s[r * w + GY - 1 - y] = crop[((z - z0) * by + (y - y0)) * bx + (i0 - x0)];
       }
     }
     if (!st.outline) {
@@ -339,7 +349,7 @@ export default function (component) {
     const dpr = window.devicePixelRatio || 1;
     for (const p of panels) {
       const bw = Math.max(50, p.box.clientWidth);
-      const bh = Math.max(50, grid.clientHeight - 24);
+      const bh = Math.max(50, grid.clientHeight - p.box.firstChild.offsetHeight - 2);
       const scale = Math.min(bw / g.mmw, bh / g.mmh);
       const cw = Math.floor(g.mmw * scale), ch = Math.floor(g.mmh * scale);
       p.canvas.style.width = `${cw}px`;
@@ -497,6 +507,10 @@ export default function (component) {
     if (c < 0 || r < 0 || c >= g.w || r >= g.h) return null;
     return [c, r];
   }
+  function labelAt(b, i, j, k) {
+    if (!b || i < b.x0 || i >= b.x1 || j < b.y0 || j >= b.y1 || k < b.z0 || k >= b.z1) return 0;
+    return b.crop[((k - b.z0) * b.by + (j - b.y0)) * b.bx + (i - b.x0)];
+  }
   function huAt(i, j, k) {
     const cx = Math.floor(i / F), cy = Math.floor(j / F);
     return dec.hu[(k * CY + cy) * CX + cx];
@@ -520,7 +534,7 @@ export default function (component) {
       const px = pixelOf(p.canvas, e);
       if (!px) { status.textContent = ""; return; }
       const [i, j, k] = voxelAt(px[0], px[1]);
-      const lab = dec.labels[pi] ? dec.labels[pi][(k * GY + j) * GX + i] : 0;
+      const lab = labelAt(dec.labels[pi], i, j, k);
       const hu = huAt(i, j, k);
       status.textContent = `voxel (${i}, ${j}, ${k})  HU ${hu}${lab ? "  " + NAMES[lab] : ""}`;
       status.dataset.hu = String(hu);
