@@ -119,21 +119,19 @@ def _fit_laplace(y, x, groups, n_cut, start_theta, start_beta):
     model = _LaplaceCLMM(y, x, groups, n_cut)
     raw0 = np.concatenate([[start_theta[0]], np.log(np.diff(start_theta))])
     x0 = np.concatenate([raw0, start_beta, np.zeros(len(groups))])
-    res = optimize.minimize(model.negloglik, x0, method="BFGS",
-                            options={"gtol": 1e-7, "maxiter": 500})
-    res = optimize.minimize(model.negloglik, res.x, method="Nelder-Mead",
-                            options={"xatol": 1e-8, "fatol": 1e-11, "maxiter": 4000,
-                                     "maxfev": 8000})
-    return res
+    return optimize.minimize(model.negloglik, x0, method="BFGS",
+                             options={"gtol": 1e-8, "maxiter": 1000})
 
 
 def clmm(
     scores: pd.DataFrame,
     random: Sequence[str] = ("case", "reader"),
     methods: Sequence[str] | None = None,
+    start: dict | None = None,
 ) -> dict:
     """Cumulative link mixed model score ~ method + (1|r) for r in ``random`` (Laplace).
 
+    ``start``: a ``clm`` result of the same data to start from (computed if None).
     Returns beta (per method vs the first), theta, sd (per random factor), logLik and the
     likelihood-ratio test of method (LR_method, df, p_method).
     """
@@ -141,7 +139,7 @@ def clmm(
     codes = [pd.factorize(s[r].astype(str))[0] for r in random]
     if any(c.max() < 1 for c in codes):
         raise StatsInputError("clmm: every random factor needs at least 2 levels")
-    start = clm(s, order)
+    start = start if start is not None else clm(s, order)
     th0 = np.array(list(start["theta"].values()))
     b0 = np.array(list(start["beta"].values()))
     n_cut = th0.size
