@@ -1,0 +1,539 @@
+"""Reading and writing CT volumes and label maps (NIfTI), and finding cases in folders.
+
+Every loaded volume is brought to nibabel's closest canonical orientation (RAS+, see
+``livseg.volume``). ``Volume.source`` keeps what is needed to write a result back on the
+file's OWN grid (axis order, flips, affine, qform/sform), so label maps saved with
+``save_labels(labels, like=volume, path)`` overlay the original image in 3D Slicer or
+ITK-SNAP.
+
+Bad input raises ``LivSegInputError`` (a ``ValueError``) whose message names the file and
+the problem: not a NIfTI, empty / truncated / corrupt file, 2D or 4D data, NaN or inf,
+zero / negative / absurd spacing, a volume over the memory limit (checked from the header
+before any data is read), label maps with values outside {0, 1, 2} or on another grid.
+
+Folder layouts (``scan_folder``): LiTS (``volume-N`` / ``segmentation-N``, .nii or .nii.gz,
+in any sub-folder, optionally with a LivSeg phantom ``manifest.json``) and MSD Task03
+(``imagesTr/``, ``labelsTr/``, optional ``imagesTs/``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from livseg.volume import Case, Volume
+
+MIN_SPACING_MM = 0.05
+MAX_SPACING_MM = 20.0
+DEFAULT_MAX_VOLUME_MB = 4096.0  # in-memory float32 size; env LIVSEG_MAX_VOLUME_MB overrides
+LABEL_VALUES = (0, 1, 2)
+AFFINE_TOLERANCE_MM = 0.01  # image / label affines may differ by this much (float32 headers)
+
+_NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+
+class LivSegInputError(ValueError):
+    """Input that LivSeg cannot use; the message names the file and the problem."""
+
+    def __init__(self, path, problem: str):
+        self.path = str(path) if path is not None else None
+        self.problem = problem
+        super().__init__(f"{path}: {problem}" if path is not None else problem)
+
+
+@dataclass(frozen=True)
+class CaseFiles:
+    """One case found in a folder: its image, optional label map, and where it came from.
+
+    layout: "lits" or "msd"; subset: MSD sub-folder ("imagesTr" / "imagesTs") or None;
+    split: "train" / "test" when a LivSeg manifest gives it, else None.
+    """
+
+    case_id: str
+    image: Path
+    labels: Path | None
+    layout: str
+    subset: str | None = None
+    split: str | None = None
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def max_volume_bytes() -> int:
+    """Memory limit (bytes) for one volume held as float32: env LIVSEG_MAX_VOLUME_MB or 4096 MB."""
+    raw = os.environ.get("LIVSEG_MAX_VOLUME_MB")
+    if raw is None:
+        return int(DEFAULT_MAX_VOLUME_MB * 2**20)
+    try:
+        mb = float(raw)
+    except ValueError:
+        raise LivSegInputError(
+            None, f"LIVSEG_MAX_VOLUME_MB must be a number of MB, got {raw!r}"
+        ) from None
+    if not mb > 0:
+        raise LivSegInputError(None, f"LIVSEG_MAX_VOLUME_MB must be > 0, got {raw!r}")
+    return int(mb * 2**20)
+
+
+def _is_nifti_name(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith(".nii") or name.endswith(".nii.gz")
+
+
+def _check_path(path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise LivSegInputError(path, "file not found")
+    if path.is_dir():
+        raise LivSegInputError(path, "is a folder, expected a NIfTI file (.nii or .nii.gz)")
+    if not _is_nifti_name(path):
+        raise LivSegInputError(path, "not a NIfTI file name (expected .nii or .nii.gz)")
+    if path.stat().st_size == 0:
+        raise LivSegInputError(path, "empty file (0 bytes)")
+    return path
+
+
+def _open_header(path: Path, max_bytes: int | None):
+    """nibabel image with its header checked (dimensions, memory) before any data is read."""
+    import nibabel as nib
+
+    if path.name.lower().endswith(".gz"):
+        with open(path, "rb") as fh:
+            magic = fh.read(2)
+        if magic != b"\x1f\x8b":
+            raise LivSegInputError(
+                path, "named .gz but not gzip-compressed (corrupt or mis-named file)"
+            )
+    try:
+        img = nib.load(str(path))
+    except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+        raise LivSegInputError(
+            path, f"truncated or corrupt file, header unreadable ({exc})"
+        ) from None
+    except Exception as exc:  # nibabel's ImageFileError, HeaderDataError, ...
+        raise LivSegInputError(path, f"not a valid NIfTI file ({exc})") from None
+    if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
+        raise LivSegInputError(path, f"not a NIfTI image (nibabel read it as {type(img).__name__})")
+    shape = tuple(int(s) for s in img.header.get_data_shape())
+    if len(shape) < 3 or any(s < 1 for s in shape[:3]):
+        raise LivSegInputError(path, f"{len(shape)}D data of shape {shape}; expected a 3D volume")
+    extra = shape[3:]
+    if any(s != 1 for s in extra):
+        raise LivSegInputError(
+            path,
+            f"{len(shape)}D data of shape {shape}; expected a 3D volume (a 4th dimension is "
+            "only accepted when it has length 1)",
+        )
+    limit = max_volume_bytes() if max_bytes is None else int(max_bytes)
+    n_vox = int(np.prod(shape, dtype=np.int64))
+    itemsize = max(4, np.dtype(img.header.get_data_dtype()).itemsize)
+    need = n_vox * itemsize
+    if need > limit:
+        raise LivSegInputError(
+            path,
+            f"volume too large: {' x '.join(map(str, shape))} voxels x {itemsize} bytes = "
+            f"{need / 2**20:.0f} MB exceeds the limit of {limit / 2**20:.0f} MB "
+            "(set LIVSEG_MAX_VOLUME_MB or max_bytes to raise it)",
+        )
+    if not path.name.lower().endswith(".gz"):
+        on_disk = (
+            int(img.header.get_data_offset())
+            + n_vox * np.dtype(img.header.get_data_dtype()).itemsize
+        )
+        size = path.stat().st_size
+        if size < on_disk:
+            raise LivSegInputError(
+                path, f"truncated file: {size} bytes on disk, the header needs {on_disk}"
+            )
+    return img
+
+
+def _read_data(path: Path, img, dtype=np.float32) -> np.ndarray:
+    """The image's data (scaled) as a 3D array, with read errors turned into clear messages."""
+    try:
+        data = (
+            np.asarray(img.dataobj, dtype=dtype)
+            if dtype is not None
+            else np.asanyarray(img.dataobj)
+        )
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise LivSegInputError(path, f"truncated or corrupt compressed data ({exc})") from None
+    except (OSError, ValueError) as exc:
+        raise LivSegInputError(path, f"could not read the voxel data ({exc})") from None
+    while data.ndim > 3:
+        data = data[..., 0]
+    return data
+
+
+def _checked_affine(
+    path: Path, affine: np.ndarray
+) -> tuple[np.ndarray, tuple[float, float, float]]:
+    affine = np.asarray(affine, dtype=np.float64)
+    if not np.all(np.isfinite(affine)):
+        raise LivSegInputError(path, "affine (qform/sform) contains NaN or inf")
+    spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    if np.any(spacing <= 0) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        raise LivSegInputError(
+            path, f"zero voxel spacing {tuple(np.round(spacing, 4))} mm (singular affine)"
+        )
+    bad = (spacing < MIN_SPACING_MM) | (spacing > MAX_SPACING_MM)
+    if np.any(bad):
+        raise LivSegInputError(
+            path,
+            f"implausible voxel spacing {tuple(round(float(s), 4) for s in spacing)} mm; "
+            f"expected {MIN_SPACING_MM}-{MAX_SPACING_MM} mm per axis",
+        )
+    return affine, (float(spacing[0]), float(spacing[1]), float(spacing[2]))
+
+
+def _check_pixdim(path: Path, img) -> None:
+    zooms = np.asarray(img.header.get_zooms()[:3], dtype=float)
+    if np.any(~np.isfinite(zooms)) or np.any(zooms <= 0):
+        raise LivSegInputError(
+            path, f"zero, negative or non-finite voxel size in the header: {tuple(zooms)} mm"
+        )
+
+
+def _to_canonical(img, data: np.ndarray):
+    """data reoriented to RAS+ and the transform used (nibabel orientation arrays)."""
+    import nibabel as nib
+    from nibabel import orientations as ornt
+
+    affine = img.affine
+    src = ornt.io_orientation(affine)
+    to_ras = ornt.ornt_transform(src, ornt.axcodes2ornt(("R", "A", "S")))
+    canon = ornt.apply_orientation(data, to_ras)
+    canon_affine = affine @ ornt.inv_ornt_aff(to_ras, data.shape)
+    del nib
+    return np.ascontiguousarray(canon), canon_affine, src
+
+
+def _source_record(path: Path, img, shape, src_ornt) -> dict:
+    qform, qcode = img.header.get_qform(coded=True)
+    sform, scode = img.header.get_sform(coded=True)
+    return {
+        "path": str(path),
+        "shape": [int(s) for s in shape],
+        "affine": np.asarray(img.affine, dtype=float).tolist(),
+        "ornt": np.asarray(src_ornt, dtype=float).tolist(),
+        "qform": None if qform is None else np.asarray(qform, float).tolist(),
+        "qform_code": int(qcode),
+        "sform": None if sform is None else np.asarray(sform, float).tolist(),
+        "sform_code": int(scode),
+        "dtype": str(img.header.get_data_dtype()),
+    }
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def load_volume(path, max_bytes: int | None = None) -> Volume:
+    """Load a CT volume (HU) from NIfTI, reoriented to RAS+ canonical, as float32.
+
+    Checks (each raising LivSegInputError naming the file): file exists and is .nii/.nii.gz,
+    not empty, readable (not truncated / corrupt), 3D (a singleton 4th dim is squeezed),
+    under ``max_bytes`` (float32 in memory; default ``max_volume_bytes()``) from the header
+    alone, finite values, voxel spacing within 0.05-20 mm.
+    """
+    path = _check_path(path)
+    img = _open_header(path, max_bytes)
+    _check_pixdim(path, img)
+    _checked_affine(path, img.affine)
+    data = _read_data(path, img, np.float32)
+    finite = np.isfinite(data)
+    if not finite.all():
+        bad = int(data.size - np.count_nonzero(finite))
+        n_nan = int(np.count_nonzero(np.isnan(data)))
+        raise LivSegInputError(
+            path,
+            f"{bad} voxels are not finite ({n_nan} NaN, {bad - n_nan} inf); a CT volume must hold finite HU",
+        )
+    canon, canon_affine, src = _to_canonical(img, data)
+    canon_affine, spacing = _checked_affine(path, canon_affine)
+    return Volume(
+        array=canon.astype(np.float32, copy=False),
+        spacing=spacing,
+        affine=canon_affine,
+        source=_source_record(path, img, data.shape, src),
+    )
+
+
+def _affine_mismatch(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(np.asarray(a, float) - np.asarray(b, float))))
+
+
+def load_labels(path, like: Volume) -> np.ndarray:
+    """Load a label map (0 background, 1 liver, 2 tumour) onto ``like``'s canonical grid.
+
+    The file must have the same voxel grid as the image (shape and affine, within 0.01 mm)
+    and hold only the integer values 0, 1, 2. Returns uint8 of shape ``like.shape``.
+    """
+    path = _check_path(path)
+    img = _open_header(path, None)
+    _check_pixdim(path, img)
+    data = _read_data(path, img, None)
+    if data.dtype.kind not in "biuf":
+        raise LivSegInputError(path, f"unsupported label data type {data.dtype}")
+    if data.dtype.kind == "f":
+        if not np.all(np.isfinite(data)):
+            raise LivSegInputError(path, "label map contains NaN or inf")
+        frac = data != np.round(data)
+        if frac.any():
+            example = float(data[frac].flat[0])
+            raise LivSegInputError(
+                path,
+                f"label map holds non-integer values ({int(frac.sum())} voxels, e.g. {example:g}); "
+                "expected integer labels 0 background, 1 liver, 2 tumour",
+            )
+    values = np.unique(data)
+    unexpected = [v for v in values.tolist() if v not in LABEL_VALUES]
+    if unexpected:
+        shown = ", ".join(f"{v:g}" for v in unexpected[:8])
+        raise LivSegInputError(
+            path,
+            f"label values outside {{0, 1, 2}}: {shown}"
+            + (" ..." if len(unexpected) > 8 else "")
+            + " (expected 0 background, 1 liver, 2 tumour)",
+        )
+    canon, canon_affine, _ = _to_canonical(img, data)
+    if tuple(canon.shape) != tuple(like.shape):
+        image = like.source.get("path", "the image")
+        raise LivSegInputError(
+            path,
+            f"label map shape {tuple(canon.shape)} differs from the image's {tuple(like.shape)} "
+            f"({image}) after reorientation to RAS+",
+        )
+    diff = _affine_mismatch(canon_affine, like.affine)
+    if diff > AFFINE_TOLERANCE_MM:
+        image = like.source.get("path", "the image")
+        raise LivSegInputError(
+            path,
+            f"label map affine differs from the image's ({image}) by up to {diff:.4g} mm; "
+            "they are not on the same voxel grid",
+        )
+    return canon.astype(np.uint8)
+
+
+def load_case(image, labels=None, case_id: str | None = None, max_bytes: int | None = None) -> Case:
+    """Load an image (and optional label map) as a Case; case_id defaults to the file stem."""
+    volume = load_volume(image, max_bytes=max_bytes)
+    lab = load_labels(labels, like=volume) if labels is not None else None
+    if case_id is None:
+        name = Path(image).name
+        case_id = re.sub(r"\.nii(\.gz)?$", "", name, flags=re.IGNORECASE)
+    meta = {"image_path": str(image)}
+    if labels is not None:
+        meta["labels_path"] = str(labels)
+    return Case(case_id=case_id, volume=volume, labels=lab, meta=meta)
+
+
+def _check_out_path(path) -> Path:
+    path = Path(path)
+    if not _is_nifti_name(path):
+        raise LivSegInputError(path, "output name must end with .nii or .nii.gz")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _to_source_grid(array: np.ndarray, like: Volume) -> tuple[np.ndarray, np.ndarray]:
+    """array on like's canonical grid -> (array on the file's own grid, the file's affine)."""
+    from nibabel import orientations as ornt
+
+    src = like.source
+    if not src or "ornt" not in src:
+        return array, np.asarray(like.affine, float)
+    to_src = ornt.ornt_transform(ornt.axcodes2ornt(("R", "A", "S")), np.asarray(src["ornt"]))
+    back = ornt.apply_orientation(array, to_src)
+    if list(back.shape) != list(src["shape"]):
+        raise LivSegInputError(
+            src.get("path"),
+            f"cannot map shape {array.shape} back to the file's grid {src['shape']}",
+        )
+    return np.ascontiguousarray(back), np.asarray(src["affine"], float)
+
+
+def _write(data: np.ndarray, affine: np.ndarray, like: Volume, path: Path) -> Path:
+    import nibabel as nib
+
+    img = nib.Nifti1Image(data, affine)
+    src = like.source or {}
+    img.header.set_xyzt_units("mm", "sec")
+    if src.get("qform") is not None and src.get("qform_code", 0) > 0:
+        img.set_qform(np.asarray(src["qform"]), code=int(src["qform_code"]))
+    else:
+        img.set_qform(affine, code=1)
+    if src.get("sform") is not None and src.get("sform_code", 0) > 0:
+        img.set_sform(np.asarray(src["sform"]), code=int(src["sform_code"]))
+    else:
+        img.set_sform(affine, code=1 if src.get("qform_code", 0) == 0 else 0)
+    img.header.set_data_dtype(data.dtype)
+    nib.save(img, str(path))
+    return path
+
+
+def save_labels(labels: np.ndarray, like: Volume, path) -> Path:
+    """Write a label map (canonical grid of ``like``) as uint8 NIfTI on the image file's own
+    grid and affine (undoing the reorientation), so viewers overlay it on the original."""
+    path = _check_out_path(path)
+    labels = np.asarray(labels)
+    if labels.shape != like.shape:
+        raise LivSegInputError(
+            path, f"label map shape {labels.shape} differs from the volume's {like.shape}"
+        )
+    if labels.dtype.kind not in "biu":
+        raise LivSegInputError(path, f"label map must be an integer array, got {labels.dtype}")
+    bad = np.setdiff1d(np.unique(labels), LABEL_VALUES)
+    if bad.size:
+        raise LivSegInputError(path, f"label values outside {{0, 1, 2}}: {bad.tolist()[:8]}")
+    data, affine = _to_source_grid(labels.astype(np.uint8), like)
+    return _write(data, affine, like, path)
+
+
+def save_volume(volume: Volume, path, dtype=None) -> Path:
+    """Write a volume (HU) on its source file's grid when known, else on its canonical grid.
+
+    dtype: None -> int16 when every value is an integer in the int16 range, else float32.
+    """
+    path = _check_out_path(path)
+    arr = np.asarray(volume.array)
+    if not np.all(np.isfinite(arr)):
+        raise LivSegInputError(path, "volume contains NaN or inf; refusing to write it")
+    if dtype is None:
+        integral = np.array_equal(arr, np.round(arr))
+        in_range = arr.size == 0 or (arr.min() >= -32768 and arr.max() <= 32767)
+        dtype = np.int16 if integral and in_range else np.float32
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if arr.size and (arr.min() < info.min or arr.max() > info.max):
+            raise LivSegInputError(path, f"values {arr.min():g}..{arr.max():g} do not fit {dtype}")
+        out = np.round(arr).astype(dtype)
+    else:
+        out = arr.astype(dtype)
+    data, affine = _to_source_grid(out, volume)
+    return _write(data, affine, volume, path)
+
+
+# --------------------------------------------------------------------------- folders
+
+_LITS_IMAGE = re.compile(r"^volume-(\d+)\.nii(\.gz)?$", re.IGNORECASE)
+_LITS_LABEL = re.compile(r"^segmentation-(\d+)\.nii(\.gz)?$", re.IGNORECASE)
+
+
+def _nifti_files(folder: Path, recursive: bool) -> list[Path]:
+    it = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in it if p.is_file() and not p.name.startswith(".") and _is_nifti_name(p))
+
+
+def _index_by_number(files: list[Path], pattern: re.Pattern, what: str) -> dict[int, Path]:
+    out: dict[int, Path] = {}
+    for p in files:
+        m = pattern.match(p.name)
+        if not m:
+            continue
+        k = int(m.group(1))
+        if k in out:
+            raise LivSegInputError(p, f"duplicate LiTS {what} number {k} (also {out[k]})")
+        out[k] = p
+    return out
+
+
+def _scan_lits(folder: Path) -> list[CaseFiles]:
+    files = _nifti_files(folder, recursive=True)
+    images = _index_by_number(files, _LITS_IMAGE, "volume")
+    labels = _index_by_number(files, _LITS_LABEL, "segmentation")
+    orphans = sorted(set(labels) - set(images))
+    if orphans:
+        raise LivSegInputError(
+            labels[orphans[0]], f"segmentation without a matching volume-{orphans[0]} file"
+        )
+    manifest = {}
+    mpath = folder / "manifest.json"
+    if mpath.is_file():
+        try:
+            for c in json.loads(mpath.read_text()).get("cases", []):
+                manifest[c["image"]] = c
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise LivSegInputError(mpath, f"unreadable manifest ({exc})") from None
+    out = []
+    for k in sorted(images):
+        entry = manifest.get(images[k].name, {})
+        out.append(
+            CaseFiles(
+                case_id=str(entry.get("id", f"lits-{k:03d}")),
+                image=images[k],
+                labels=labels.get(k),
+                layout="lits",
+                split=entry.get("split"),
+            )
+        )
+    return out
+
+
+def _scan_msd(folder: Path) -> list[CaseFiles]:
+    out = []
+    label_dir = folder / "labelsTr"
+    for subset in ("imagesTr", "imagesTs"):
+        sub = folder / subset
+        if not sub.is_dir():
+            continue
+        for img in _nifti_files(sub, recursive=False):
+            name = img.name
+            stem = re.sub(r"\.nii(\.gz)?$", "", name, flags=re.IGNORECASE)
+            stem = re.sub(r"_0000$", "", stem)  # nnU-Net style channel suffix
+            lab = None
+            if subset == "imagesTr" and label_dir.is_dir():
+                for cand in (
+                    label_dir / f"{stem}.nii.gz",
+                    label_dir / f"{stem}.nii",
+                    label_dir / name,
+                ):
+                    if cand.is_file():
+                        lab = cand
+                        break
+            out.append(CaseFiles(case_id=stem, image=img, labels=lab, layout="msd", subset=subset))
+    ids = [c.case_id for c in out]
+    dup = {i for i in ids if ids.count(i) > 1}
+    if dup:
+        raise LivSegInputError(
+            folder, f"case ids found twice in imagesTr/imagesTs: {sorted(dup)[:5]}"
+        )
+    return out
+
+
+def scan_folder(path) -> list[CaseFiles]:
+    """Find the cases in a folder in MSD Task03 layout (imagesTr/, labelsTr/, imagesTs/) or
+    LiTS layout (volume-N / segmentation-N, .nii or .nii.gz, sub-folders allowed).
+
+    Cases are sorted (MSD: imagesTr then imagesTs, by name; LiTS: by N). A label map is None
+    when the case has none. Raises LivSegInputError when the folder is missing or holds no
+    case in either layout.
+    """
+    folder = Path(path)
+    if not folder.exists():
+        raise LivSegInputError(folder, "folder not found")
+    if not folder.is_dir():
+        raise LivSegInputError(folder, "not a folder")
+    if (folder / "imagesTr").is_dir() or (folder / "imagesTs").is_dir():
+        cases = _scan_msd(folder)
+        if cases:
+            return cases
+        raise LivSegInputError(
+            folder, "MSD layout (imagesTr/ or imagesTs/) but no .nii/.nii.gz images in it"
+        )
+    cases = _scan_lits(folder)
+    if cases:
+        return cases
+    raise LivSegInputError(
+        folder,
+        "no cases found: expected LiTS files volume-N.nii[.gz] (+ segmentation-N.nii[.gz]) "
+        "or an MSD Task03 folder with imagesTr/ and labelsTr/",
+    )
