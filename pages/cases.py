@@ -1,11 +1,120 @@
-"""Cases screen (coordinator)."""
+"""Cases screen (coordinator): every case with per-method metrics; open one to compare the
+reference and each method's result side by side (linked slices), its metrics and lesions."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from pages._shared import COORDINATOR, require_role
+from pages._shared import COORDINATOR, db_session, require_role
+from pages._viewing import show_case
 
 user = require_role(COORDINATOR)
+
+from db import catalog, export  # noqa: E402
+
+METRICS = {
+    "DSC": "Dice (DSC)",
+    "JI": "Jaccard (JI)",
+    "HD_mm": "Hausdorff (mm)",
+    "HD95_mm": "HD95 (mm)",
+    "ASSD_mm": "ASSD (mm)",
+    "VER_pct": "Volume error (%)",
+    "time_s": "Time (s)",
+}
+
 st.title("Cases")
-st.info("This screen is being built.")
+with db_session() as session:
+    cases = catalog.list_cases(session, user)
+    runs = catalog.list_runs(session, user)
+    tables = {s: export.metrics_table(session, user, structure=s) for s in ("liver", "tumour")}
+    lesions = export.lesions_table(session, user)
+
+if cases.empty:
+    st.info(
+        "No case yet: import cases on the Models page, or create the demo on the Overview page."
+    )
+    st.stop()
+
+left, right = st.columns(2)
+structure = left.radio("Structure", ["liver", "tumour"], horizontal=True, key="cases_structure")
+metric = right.selectbox("Metric", list(METRICS), format_func=METRICS.get, key="cases_metric")
+metrics = tables[structure]
+if metrics.empty:
+    st.info("No method has been run yet (Models page).")
+    overview = cases[["name", "split"]].rename(columns={"name": "case"})
+else:
+    wide = metrics.pivot_table(index="case", columns="method", values=metric, aggfunc="first")
+    overview = (
+        cases[["name", "split"]]
+        .rename(columns={"name": "case"})
+        .merge(wide, left_on="case", right_index=True, how="left")
+    )
+st.dataframe(overview, hide_index=True, key="cases_table")
+if not metrics.empty:
+    summary = metrics.groupby("method")[metric].agg(["mean", "std", "count"])
+    st.caption(f"{METRICS[metric]}, {structure}: mean, SD and n per method")
+    st.dataframe(summary.round(3))
+
+st.subheader("Open a case")
+names = list(cases["name"])
+case_name = st.selectbox("Case", names, key="cases_open")
+case = cases[cases["name"] == case_name].iloc[0]
+case_runs = runs[runs["case"] == case_name].sort_values("id").groupby("method").tail(1)
+panels: dict[str, str] = {}
+if case["label_path"]:
+    panels["Reference"] = str(case["label_path"])
+for run in case_runs.itertuples(index=False):
+    panels[str(run.method)] = str(run.prediction_path)
+if not panels:
+    st.info("This case has no reference and no results yet.")
+else:
+    try:
+        show_case(
+            str(case["image_path"]),
+            dict(list(panels.items())[:6]),
+            key=f"compare_{case_name}",
+            title=str(case_name),
+        )
+    except Exception as exc:  # noqa: BLE001 - a missing / bad file must not break the page
+        st.error(f"Cannot show this case: {exc}")
+
+per_case = pd.concat(
+    [t[t["case"] == case_name].assign(structure=s) for s, t in tables.items()], ignore_index=True
+)
+if not per_case.empty:
+    st.markdown("**Metrics of this case**")
+    cols = ["structure", "method", *[c for c in METRICS if c in per_case.columns]]
+    st.dataframe(per_case[cols].round(3), hide_index=True)
+
+case_lesions = lesions[lesions["case"] == case_name]
+st.markdown(
+    "**Lesions** (reference tumours; detected = at least one predicted tumour voxel overlaps)"
+)
+if case_lesions.empty:
+    st.caption("No lesion table for this case (no reference tumour or no evaluated run).")
+else:
+    table = case_lesions.pivot_table(
+        index=["lesion_index", "diameter_mm", "volume_ml", "size_bin"],
+        columns="method",
+        values="detected",
+        aggfunc="first",
+    ).reset_index()
+    methods = [
+        c
+        for c in table.columns
+        if c not in ("lesion_index", "diameter_mm", "volume_ml", "size_bin")
+    ]
+    shown = table.copy()
+    for m in methods:
+        shown[m] = shown[m].map({True: "detected", False: "MISSED"})
+
+    def _colour(value: object) -> str:
+        if value == "MISSED":
+            return "background-color: #f8d7da; color: #842029; font-weight: 600"
+        if value == "detected":
+            return "background-color: #d1e7dd; color: #0f5132"
+        return ""
+
+    styled = shown.rename(columns={"lesion_index": "lesion"}).style.map(_colour, subset=methods)
+    st.dataframe(styled.format(precision=1), hide_index=True)

@@ -1,11 +1,227 @@
-"""Models screen (coordinator)."""
+"""Models screen (coordinator): import cases (NIfTI upload or a LiTS / MSD folder), run any
+methods on any cases with a progress bar, see run times and devices."""
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
+from pathlib import Path
+
 import streamlit as st
 
-from pages._shared import COORDINATOR, require_role
+from pages._shared import COORDINATOR, db_session, require_role
 
 user = require_role(COORDINATOR)
+
+from db import catalog  # noqa: E402
+from db.errors import LivsegDBError  # noqa: E402
+from livseg.workspace import cases_dir, runs_dir  # noqa: E402
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
 st.title("Models")
-st.info("This screen is being built.")
+
+
+def _input_error_types() -> tuple[type[Exception], ...]:
+    try:
+        from livseg.io import LivSegInputError
+    except ImportError:
+        return (ValueError,)
+    return (LivSegInputError, ValueError)
+
+
+def _validate_case(image: Path, labels: Path | None) -> str:
+    """Load the files as the app will (raises with a clear message); returns a summary."""
+    from livseg.io import load_labels, load_volume
+
+    volume = load_volume(image)
+    summary = f"{volume.shape[0]}x{volume.shape[1]}x{volume.shape[2]} voxels, spacing " + (
+        " x ".join(f"{s:.2f}" for s in volume.spacing) + " mm"
+    )
+    if labels is not None:
+        load_labels(labels, like=volume)
+        summary += ", reference labels OK"
+    return summary
+
+
+def _nifti_suffix(name: str) -> str | None:
+    lower = name.lower()
+    if lower.endswith(".nii.gz"):
+        return ".nii.gz"
+    if lower.endswith(".nii"):
+        return ".nii"
+    return None
+
+
+# ---------------------------------------------------------------- import
+st.subheader("Import cases")
+upload_tab, folder_tab = st.tabs(["Upload NIfTI files", "A folder in LiTS / MSD layout"])
+with upload_tab:
+    with st.form("upload_case", clear_on_submit=False):
+        case_name = st.text_input("Case name", help="letters, digits, '.', '_' or '-'")
+        image_file = st.file_uploader("CT volume (.nii or .nii.gz)", key="upload_image")
+        label_file = st.file_uploader("Reference label map (optional: 0/1/2)", key="upload_labels")
+        upload = st.form_submit_button("Import the case", type="primary")
+    if upload:
+        problems = []
+        if not _NAME_RE.match(case_name or ""):
+            problems.append(
+                "The case name must be 1-64 letters, digits, '.', '_' or '-' (no spaces)."
+            )
+        if image_file is None:
+            problems.append("Choose the CT volume file.")
+        elif _nifti_suffix(image_file.name) is None:
+            problems.append(f"'{image_file.name}' is not a NIfTI file (.nii or .nii.gz).")
+        if label_file is not None and _nifti_suffix(label_file.name) is None:
+            problems.append(f"'{label_file.name}' is not a NIfTI file (.nii or .nii.gz).")
+        for problem in problems:
+            st.error(problem)
+        if not problems:
+            folder = cases_dir() / "imported" / case_name
+            if folder.exists():
+                shutil.rmtree(folder)
+            folder.mkdir(parents=True)
+            image_path = folder / f"volume{_nifti_suffix(image_file.name)}"
+            image_path.write_bytes(image_file.getvalue())
+            label_path = None
+            if label_file is not None:
+                label_path = folder / f"segmentation{_nifti_suffix(label_file.name)}"
+                label_path.write_bytes(label_file.getvalue())
+            try:
+                summary = _validate_case(image_path, label_path)
+                with db_session() as session:
+                    catalog.register_case(session, user, case_name, image_path, label_path)
+            except (*_input_error_types(), LivsegDBError, OSError) as exc:
+                shutil.rmtree(folder, ignore_errors=True)
+                st.error(f"Not imported: {exc}")
+            else:
+                st.success(f"Case '{case_name}' imported: {summary}.")
+
+with folder_tab:
+    folder_text = st.text_input(
+        "Folder on the server",
+        help="LiTS: volume-N.nii(.gz) + segmentation-N.nii(.gz); MSD Task03: imagesTr/ + labelsTr/",
+    )
+    prefix = st.text_input("Case name prefix", value="case-")
+    if st.button("Scan and import the folder"):
+        try:
+            from livseg.io import scan_folder
+
+            found = scan_folder(Path(folder_text).expanduser())
+        except (*_input_error_types(), OSError, ImportError) as exc:
+            st.error(f"Cannot read the folder: {exc}")
+            found = []
+        if found:
+            bar = st.progress(0.0, text=f"Checking {len(found)} cases")
+            imported, failed = 0, []
+            for i, entry in enumerate(found):
+                name = f"{prefix}{getattr(entry, 'case_id', i)}"
+                image = Path(entry.image)
+                labels = getattr(entry, "labels", None)
+                try:
+                    _validate_case(image, Path(labels) if labels else None)
+                    with db_session() as session:
+                        catalog.register_case(session, user, name, image, labels)
+                    imported += 1
+                except (*_input_error_types(), LivsegDBError, OSError) as exc:
+                    failed.append(f"{image.name}: {exc}")
+                bar.progress((i + 1) / len(found), text=f"Case {i + 1} of {len(found)}")
+            st.success(f"{imported} of {len(found)} cases imported.")
+            for message in failed:
+                st.error(message)
+
+# ---------------------------------------------------------------- run methods
+st.subheader("Run methods")
+with db_session() as session:
+    cases = catalog.list_cases(session, user)
+try:
+    from livseg.methods import METHODS
+except ImportError:
+    METHODS = []
+if not METHODS:
+    st.info("No segmentation method is installed yet.")
+elif cases.empty:
+    st.info("Import cases first.")
+else:
+    chosen_methods = st.multiselect("Methods", list(METHODS), default=list(METHODS))
+    chosen_cases = st.multiselect("Cases", list(cases["name"]), default=list(cases["name"])[:1])
+    if st.button("Run", type="primary", disabled=not (chosen_methods and chosen_cases)):
+        from livseg import inference, metrics as seg_metrics  # noqa: I001
+        from livseg.io import load_labels, load_volume, save_labels
+
+        total = len(chosen_methods) * len(chosen_cases)
+        bar = st.progress(0.0, text=f"0 of {total} runs")
+        done, errors = 0, []
+        for name in chosen_cases:
+            case = cases[cases["name"] == name].iloc[0]
+            try:
+                volume = load_volume(case["image_path"])
+                reference = (
+                    load_labels(case["label_path"], like=volume) if case["label_path"] else None
+                )
+            except (*_input_error_types(), OSError) as exc:
+                errors.append(f"{name}: {exc}")
+                done += len(chosen_methods)
+                continue
+            for method in chosen_methods:
+                bar.progress(done / total, text=f"{method} on {name} ({done + 1} of {total})")
+                try:
+                    result = inference.run_method(method, volume)
+                    out = runs_dir() / method / f"{name}.nii.gz"
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    save_labels(result.labels, volume, out)
+                    info = {
+                        "method": method,
+                        "case": name,
+                        "seconds": result.seconds,
+                        "device": str(result.device),
+                        "version": str(result.version),
+                    }
+                    out.with_name(f"{name}.json").write_text(json.dumps(info, default=str))
+                    with db_session() as session:
+                        catalog.register_method(session, user, method)
+                        run_id = catalog.register_run(
+                            session,
+                            user,
+                            name,
+                            method,
+                            out,
+                            result.seconds,
+                            device=str(result.device),
+                            method_version=str(result.version),
+                        )
+                        if reference is not None:
+                            evaluation = seg_metrics.evaluate_case(
+                                result.labels, reference, volume.spacing
+                            )
+                            for structure in ("liver", "tumour"):
+                                catalog.add_evaluations(
+                                    session, user, run_id, structure, evaluation[structure]
+                                )
+                            catalog.add_lesion_detections(
+                                session, user, run_id, evaluation["tumour"].get("lesion_table", [])
+                            )
+                except Exception as exc:  # noqa: BLE001 - one failed run must not stop the rest
+                    errors.append(f"{method} on {name}: {type(exc).__name__}: {exc}")
+                done += 1
+        bar.progress(1.0, text=f"{total} of {total} runs")
+        st.success(f"{total - len(errors)} of {total} runs done.")
+        for message in errors:
+            st.error(message)
+
+# ---------------------------------------------------------------- runs
+st.subheader("Runs")
+with db_session() as session:
+    runs = catalog.list_runs(session, user)
+if runs.empty:
+    st.caption("No run yet.")
+else:
+    summary = (
+        runs.groupby(["method", "device"])["seconds"]
+        .agg(["count", "median", "mean", "max"])
+        .rename(columns={"count": "runs", "median": "median s", "mean": "mean s", "max": "max s"})
+    )
+    st.dataframe(summary.round(2))
+    shown = runs[["case", "method", "seconds", "device", "method_version", "created_at"]]
+    st.dataframe(shown, hide_index=True)

@@ -1,11 +1,137 @@
-"""Report screen (coordinator)."""
+"""Report screen (coordinator): the study's statistics report (livseg.report) rendered in the
+page — tables and plotly figures — with downloads (HTML, Excel, long CSV)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pandas as pd
 import streamlit as st
 
-from pages._shared import COORDINATOR, require_role
+from pages._shared import COORDINATOR, db_session, require_role
 
 user = require_role(COORDINATOR)
+
+from db import export, studies  # noqa: E402
+from livseg.workspace import workspace_dir  # noqa: E402
+
 st.title("Report")
-st.info("This screen is being built.")
+
+with db_session() as session:
+    study_table = studies.list_studies(session, user)
+if study_table.empty:
+    st.info("No study yet (Study page, or the demo on the Overview page).")
+    st.stop()
+
+labels = {int(r.id): f"{r.name} ({r.status})" for r in study_table.itertuples(index=False)}
+ids = list(labels)
+left, right = st.columns(2)
+study_id = left.selectbox(
+    "Study", ids, index=len(ids) - 1, format_func=labels.get, key="report_study"
+)
+structure = right.radio(
+    "Segmentation metrics of",
+    ["tumour", "liver"],
+    horizontal=True,
+    key="report_structure",
+    help="Table 1 / Table 2 use the metrics of this structure (the paper's volume error is the tumour's).",
+)
+
+with db_session() as session:
+    info = studies.get_study(session, user, study_id)
+    metrics = export.metrics_table(session, user, structure=structure, study_id=study_id)
+    scores = export.scores_table(session, user, study_id)
+    lesions = export.lesions_table(session, user, study_id=study_id)
+    scores_long = export.scores_long(session, user, study_id)
+
+if metrics.empty:
+    st.info("This study's runs have no metrics yet.")
+    st.stop()
+
+methods = sorted(metrics["method"].unique())
+control = next((m for m in ("classical", "control", "Control") if m in methods), None)
+reference = next((m for m in ("unet2d", "U-Net") if m in methods), None)
+
+
+@st.cache_data(show_spinner="Computing the report…", max_entries=8)
+def build(
+    metrics: pd.DataFrame,
+    scores: pd.DataFrame,
+    lesions: pd.DataFrame,
+    out_dir: str,
+    control: str | None,
+    reference: str | None,
+    meta_json: str,
+) -> dict:
+    """The report's tables, figures and file contents (cached on the data)."""
+    from livseg.report import build_report
+
+    result = build_report(
+        metrics,
+        scores if not scores.empty else None,
+        lesions if not lesions.empty else None,
+        out_dir,
+        control=control,
+        reference=reference,
+        study_meta=json.loads(meta_json),
+    )
+    out = Path(out_dir)
+    xlsx = next(iter(sorted(out.glob("*.xlsx"))), None)
+    return {
+        "tables": dict(result.tables),
+        "figures": dict(result.figures),
+        "html": Path(result.html_path).read_bytes(),
+        "xlsx": xlsx.read_bytes() if xlsx else None,
+    }
+
+
+meta = {
+    "study": info.name,
+    "status": info.status,
+    "seed": info.seed,
+    "readers": info.n_readers,
+    "blinding": "opaque item codes, per-reader seeded orders; methods never named to readers",
+    "structure": structure,
+}
+out_dir = workspace_dir() / "reports" / f"study-{study_id}-{structure}"
+try:
+    report = build(
+        metrics, scores, lesions, str(out_dir), control, reference, json.dumps(meta, sort_keys=True)
+    )
+except ImportError:
+    st.warning("The statistics report module (livseg.report) is not installed yet.")
+    report = None
+except Exception as exc:  # noqa: BLE001 - too little data for a test is common early on
+    st.error(f"The report could not be computed: {type(exc).__name__}: {exc}")
+    report = None
+
+downloads = st.columns(3)
+csv_bytes = scores_long.to_csv(index=False).encode("utf-8")
+downloads[2].download_button(
+    "Scores (long CSV)", csv_bytes, file_name=f"scores_study_{study_id}.csv", mime="text/csv"
+)
+if report is not None:
+    downloads[0].download_button(
+        "HTML report",
+        report["html"],
+        file_name=f"report_study_{study_id}.html",
+        mime="text/html",
+        type="primary",
+    )
+    if report["xlsx"] is not None:
+        downloads[1].download_button(
+            "Excel tables",
+            report["xlsx"],
+            file_name=f"report_study_{study_id}.xlsx",
+            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+    st.caption(
+        f"{len(metrics)} runs, {len(scores)} scores, {lesions['lesion'].nunique() if not lesions.empty else 0} "
+        f"lesions · control: {control or '–'} · '#' comparator: {reference or '–'}"
+    )
+    for name, table in report["tables"].items():
+        st.markdown(f"**{name}**")
+        st.dataframe(table, hide_index=not isinstance(table.index, pd.MultiIndex))
+    for name, figure in report["figures"].items():
+        st.plotly_chart(figure, key=f"figure_{name}")

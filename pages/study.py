@@ -10,7 +10,7 @@ from pages._shared import COORDINATOR, db_session, require_role
 
 user = require_role(COORDINATOR)
 
-from db import auth, catalog, progress, studies  # noqa: E402
+from db import auth, catalog, export, progress, studies  # noqa: E402
 from db.errors import LivsegDBError  # noqa: E402
 
 st.title("Study")
@@ -73,15 +73,11 @@ else:
         st.error(str(exc))
 
     st.markdown("**Agreement so far** (readers' Likert scores on the items all of them scored)")
-    try:
-        from db import export
-
-        with db_session() as session:
-            scores = export.scores_frame(session, user, study_id)
-    except (ImportError, AttributeError, LivsegDBError) as exc:
-        scores = pd.DataFrame()
-        st.caption(f"Scores table not available: {exc}")
-    if not scores.empty:
+    with db_session() as session:
+        scores = export.scores_table(session, user, study_id)
+    if scores.empty:
+        st.caption("No score yet.")
+    else:
         from livseg.stats import agreement
 
         ratings = scores.pivot_table(
