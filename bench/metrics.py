@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
+    load_at_start = os.getloadavg()[0]
     t0 = time.perf_counter()
     pred, ref, spacing = phantom_pair() if args.phantom else synthetic_pair()
     build_s = time.perf_counter() - t0
@@ -192,7 +194,12 @@ def main(argv: list[str] | None = None) -> int:
         "shape": list(ref.shape),
         "spacing_mm": list(spacing),
         "source": "livseg.phantom" if args.phantom else "bench synthetic pair",
-        "machine": {"python": platform.python_version(), "processor": platform.machine()},
+        "machine": {
+            "python": platform.python_version(),
+            "processor": platform.machine(),
+            "cpus": os.cpu_count(),
+            "load_average_1min_at_start": load_at_start,
+        },
         "livseg_evaluate_case_s": {"median": ours_median, "all": ours_times},
         "livseg_liver_only_s": statistics.median(split["liver_only"]),
         "livseg_lesion_table_s": statistics.median(split["lesion_table"]),
