@@ -238,20 +238,45 @@ def evaluate_runs(
     every sub-folder of ``runs_dir`` with NIfTI files is a method. Each reference is loaded
     once for all methods. ``progress(done, total)`` counts (case, method) pairs.
     """
+    return evaluate_runs_with_lesions(runs_dir, cases_dir, progress=progress)[0]
+
+
+def _method_folders(runs: Path, methods: list[str] | None) -> dict[str, dict[str, Path]]:
+    """Predictions by case key for each method folder (all folders with NIfTI files, or
+    the named ones)."""
+    if methods is None:
+        folders = [
+            d for d in sorted(runs.iterdir()) if d.is_dir() and any(map(is_nifti, d.iterdir()))
+        ]
+    else:
+        folders = [runs / m for m in methods]
+        absent = [m for m, d in zip(methods, folders, strict=True) if not d.is_dir()]
+        if absent:
+            raise ValueError(f"no run folder for methods {absent} in {runs}")
+    found = {d.name: _prediction_files(d) for d in folders}
+    if not any(found.values()):
+        raise ValueError(
+            f"no method folders with predictions (<method>/<case_id>.nii.gz) in {runs}"
+        )
+    return found
+
+
+def evaluate_runs_with_lesions(
+    runs_dir: Path | str,
+    cases_dir: Path | str,
+    methods: list[str] | None = None,
+    progress: Progress | None = None,
+) -> tuple[list[dict], list[dict]]:
+    """``evaluate_runs`` rows plus per-lesion rows (case_id, method and the keys of
+    ``livseg.metrics.lesion_table``: lesion, voxels, volume_ml, diameter_mm, size_bin,
+    detected, centroid_x/y/z), the same reference lesions in the same order for every
+    method (for McNemar / Cochran's Q). ``methods``: only these method folders."""
     runs = Path(runs_dir)
     if not runs.is_dir():
         raise ValueError(f"runs folder not found: {runs}")
     refs = reference_files(cases_dir)
-    methods = {
-        d.name: _prediction_files(d)
-        for d in sorted(runs.iterdir())
-        if d.is_dir() and any(is_nifti(p) for p in d.iterdir())
-    }
-    if not methods:
-        raise ValueError(
-            f"no method folders with predictions (<method>/<case_id>.nii.gz) in {runs}"
-        )
-    for method, preds in methods.items():
+    by_method = _method_folders(runs, methods)
+    for method, preds in by_method.items():
         orphans = sorted(p.name for k, p in preds.items() if k not in refs)
         if orphans:
             raise ValueError(
@@ -260,17 +285,18 @@ def evaluate_runs(
             )
         missing = sorted(case_stem(refs[k]) for k in refs if k not in preds)
         if missing:
-            warnings.warn(f"method {method}: no prediction for cases {missing}", stacklevel=2)
-    keys = sorted({k for preds in methods.values() for k in preds}, key=_sort_key)
-    total = sum(len(preds) for preds in methods.values())
+            warnings.warn(f"method {method}: no prediction for cases {missing}", stacklevel=3)
+    keys = sorted({k for preds in by_method.values() for k in preds}, key=_sort_key)
+    total = sum(len(preds) for preds in by_method.values())
     done = 0
     if progress:
         progress(0, total)
     rows: list[dict] = []
+    lesion_rows: list[dict] = []
     for key in keys:
         ref = load_label_map(refs[key])
         case_id = case_stem(refs[key])
-        for method, preds in methods.items():
+        for method, preds in by_method.items():
             if key not in preds:
                 continue
             pred = load_label_map(preds[key])
@@ -278,7 +304,11 @@ def evaluate_runs(
             result = metrics.evaluate_case(pred.labels, ref.labels, ref.spacing)
             run = _run_fields(read_run_info(preds[key]))
             rows += _rows(case_id, result, method, run)
+            lesion_rows += [
+                {"case_id": case_id, "method": method, **lesion}
+                for lesion in result["tumour"]["lesion_table"]
+            ]
             done += 1
             if progress:
                 progress(done, total)
-    return rows
+    return rows, lesion_rows

@@ -249,3 +249,24 @@ def test_case_keys():
     assert evaluation.case_key("7.nii") == "7"
     assert evaluation.case_stem("segmentation-0007.nii.gz") == "0007"
     assert evaluation.case_key("liver_12a.nii.gz") == "liver_12a"
+
+
+def test_runs_with_lesion_rows_pair_the_same_lesions(tmp_path):
+    cases, runs = tmp_path / "cases", tmp_path / "runs"
+    cases.mkdir()
+    _save(_reference(), cases / "segmentation-4.nii.gz")
+    for method, labels in (("good", _reference()), ("bad", _prediction()), ("other", _reference())):
+        (runs / method).mkdir(parents=True)
+        _save(labels, runs / method / "4.nii.gz")
+    rows, lesions = evaluation.evaluate_runs_with_lesions(runs, cases, methods=["good", "bad"])
+    assert {r["method"] for r in rows} == {"good", "bad"}
+    table = pd.DataFrame(lesions)
+    assert len(table) == 4  # 2 reference lesions x 2 methods
+    good = table[table["method"] == "good"].set_index("lesion")["detected"]
+    bad = table[table["method"] == "bad"].set_index("lesion")["detected"]
+    assert list(good.index) == list(bad.index) == [1, 2]
+    assert good.tolist() == [True, True]
+    assert bad.tolist() == [True, False]  # the 2 x 2 x 1 tumour (lesion 2) is missed
+    assert table["voxels"].tolist() == [108, 4, 108, 4]
+    with pytest.raises(ValueError, match="no run folder"):
+        evaluation.evaluate_runs_with_lesions(runs, cases, methods=["nope"])
