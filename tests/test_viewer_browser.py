@@ -1,0 +1,208 @@
+"""The slice viewer in headless Chromium: drawing, keys, orientation, HU readout, reruns.
+
+One Streamlit server (tests/apps/viewer_demo_app.py, synthetic 256 x 256 x 40 case with two
+linked panels, sent at full resolution) and one browser for the module.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser_utils import launch_browser, start_streamlit, stop_streamlit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "apps"))
+from viewer_synthetic import synthetic_case  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+
+APP = Path(__file__).resolve().parent / "apps" / "viewer_demo_app.py"
+SHAPE = (256, 256, 40)
+
+
+@pytest.fixture(scope="module")
+def server():
+    url, proc = start_streamlit(
+        APP, env={"LSV_SHAPE": ",".join(map(str, SHAPE)), "LSV_PANELS": "2"}, timeout=90
+    )
+    try:
+        yield url
+    finally:
+        stop_streamlit(proc)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with launch_browser() as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def case():
+    hu, labels = synthetic_case(SHAPE)
+    return np.clip(np.rint(hu), -1024, 3071).astype(np.int16), labels
+
+
+@pytest.fixture
+def page(server, browser):
+    context = browser.new_context(viewport={"width": 1300, "height": 950})
+    pg = context.new_page()
+    box = {"bytes": 0}
+    pg.on(
+        "websocket",
+        lambda ws: ws.on(
+            "framereceived", lambda f: box.__setitem__("bytes", box["bytes"] + len(f))
+        ),
+    )
+    pg.goto(server)
+    pg.wait_for_function(
+        "() => window.__viewerStats && (window.__viewerStats.opens.length > 0"
+        " || window.__viewerStats.errors.length > 0)",
+        timeout=60_000,
+    )
+    pg.ws_bytes = box
+    yield pg
+    context.close()
+
+
+def _slice_label(page) -> str:
+    return page.locator(".lsv-slicelbl").inner_text()
+
+
+def _slice_number(page, expect: int | None = None) -> int:
+    """The 1-based slice number shown; waits (up to 2 s) for ``expect`` if given."""
+    if expect is not None:
+        page.wait_for_function(
+            "n => { const r = document.querySelector('[data-testid=stBidiComponentIsolated]')"
+            ".shadowRoot.querySelector('.lsv-slicelbl');"
+            " return r && r.textContent.split(' ')[1] === String(n); }",
+            arg=expect,
+            timeout=2000,
+        )
+    return int(_slice_label(page).split()[1])
+
+
+def _hover(page, fx: float, fy: float, panel: int = 0) -> tuple[tuple[int, int, int], int, str]:
+    canvas = page.locator("canvas.lsv-canvas").nth(panel)
+    bb = canvas.bounding_box()
+    page.mouse.move(bb["x"] + fx * bb["width"], bb["y"] + fy * bb["height"])
+    status = page.locator(".lsv-status")
+    voxel = tuple(int(v) for v in status.get_attribute("data-voxel").split(","))
+    return voxel, int(status.get_attribute("data-hu")), status.inner_text()
+
+
+def test_opens_draws_both_panels_and_counts_payload_bytes(page):
+    assert page.evaluate("window.__viewerStats.errors") == []
+    assert page.locator("canvas.lsv-canvas").count() == 2
+    assert _slice_label(page) == "Axial 21 / 40"  # middle slice k = 20, shown 1-based
+    text = page.get_by_text("payload ").first.inner_text()
+    nbytes = int(text.split()[1])
+    # the payload crosses the websocket once (plus a few kB of Streamlit messages)
+    assert nbytes <= page.ws_bytes["bytes"] <= nbytes + 200_000
+    # the canvas really shows CT: the middle pixel is not black, the corner is (air)
+    pixels = page.evaluate(
+        """() => { const c = document.querySelector('[data-testid=stBidiComponentIsolated]')
+                 .shadowRoot.querySelector('canvas.lsv-canvas');
+                 const x = c.getContext('2d');
+                 return [Array.from(x.getImageData(c.width / 2, c.height / 2, 1, 1).data),
+                         Array.from(x.getImageData(2, 2, 1, 1).data)]; }"""
+    )
+    assert pixels[0][0] > 40 and pixels[1][:3] == [0, 0, 0]
+
+
+def test_keys_scroll_and_do_not_capture_likert_keys(page):
+    page.evaluate(
+        "window.__pageKeys = []; document.addEventListener('keydown',"
+        " e => window.__pageKeys.push(e.key))"
+    )
+    page.locator("canvas.lsv-canvas").first.click()  # focus (click moves the cross point)
+    start = _slice_number(page)
+    page.keyboard.press("ArrowDown")
+    assert _slice_number(page, start - 1) == start - 1
+    page.keyboard.press("PageUp")
+    assert _slice_number(page, start + 9) == start + 9
+    page.mouse.wheel(0, 120)  # wheel down = one slice towards the feet
+    assert _slice_number(page, start + 8) == start + 8
+    for key in ["1", "3", "5", "Enter"]:
+        page.keyboard.press(key)
+    page.wait_for_timeout(100)
+    assert page.evaluate("window.__pageKeys") == ["1", "3", "5", "Enter"]
+    assert _slice_number(page) == start + 8
+    # the scrolling keys themselves stay inside the viewer
+    assert "ArrowDown" not in page.evaluate("window.__pageKeys")
+    lat = page.evaluate("window.__viewerStats.draws.filter(d => d.latency_ms).length")
+    assert lat >= 2  # draws caused by key presses record their latency for the bench
+
+
+def test_hu_and_label_under_cursor_match_the_volume(page, case):
+    hu, labels = case
+    for fx, fy in [(0.5, 0.5), (0.3, 0.45), (0.72, 0.6), (0.5, 0.8)]:
+        (i, j, k), value, text = _hover(page, fx, fy)
+        assert value == hu[i, j, k]
+        name = {0: None, 1: "liver", 2: "tumour"}[int(labels[i, j, k])]
+        assert (name in text) if name else ("liver" not in text and "tumour" not in text)
+
+
+def test_display_orientation_axial_and_sagittal(page):
+    nx, ny, nz = SHAPE
+    # axial, radiological: patient's right (x = 0) on the viewer's left, anterior at the top
+    (i_left, _, _), _, _ = _hover(page, 0.05, 0.5)
+    (i_right, _, _), _, _ = _hover(page, 0.95, 0.5)
+    (_, j_top, _), _, _ = _hover(page, 0.5, 0.05)
+    (_, j_bottom, _), _, _ = _hover(page, 0.5, 0.95)
+    assert i_left < nx * 0.1 and i_right > nx * 0.9
+    assert j_top > ny * 0.9 and j_bottom < ny * 0.1
+    page.locator("canvas.lsv-canvas").first.click()
+    page.keyboard.press("s")
+    expect(page.locator(".lsv-slicelbl")).to_have_text("Sagittal 129 / 256")
+    # sagittal: anterior on the left, superior at the top; height/width = 40*5 / (256*0.75) mm
+    (_, j_left, k_top), _, _ = _hover(page, 0.02, 0.01)
+    (_, j_right, k_bottom), _, _ = _hover(page, 0.98, 0.99)
+    assert j_left > ny * 0.9 and j_right < ny * 0.1
+    assert k_top == nz - 1 and k_bottom == 0
+    bb = page.locator("canvas.lsv-canvas").first.bounding_box()
+    assert bb["height"] / bb["width"] == pytest.approx((nz * 5.0) / (ny * 0.75), rel=0.03)
+
+
+def test_window_presets_overlay_toggles_and_reset(page):
+    page.locator("canvas.lsv-canvas").first.click()
+    w, lvl = page.locator("input.lsv-num").nth(0), page.locator("input.lsv-num").nth(1)
+    expect(w).to_have_value("400")
+    expect(lvl).to_have_value("40")
+    page.keyboard.press("l")
+    expect(w).to_have_value("150")
+    expect(lvl).to_have_value("90")
+    page.keyboard.press("o")
+    expect(page.get_by_role("button", name="Outline")).to_have_count(1)
+    tumour_btn = page.locator("button.lsv-btn", has_text="Tumour")
+    expect(tumour_btn).to_have_class("lsv-btn lsv-on")
+    page.keyboard.press("t")
+    expect(tumour_btn).to_have_class("lsv-btn")
+    page.keyboard.press("+")
+    page.keyboard.press("PageUp")
+    expect(page.locator(".lsv-slicelbl")).to_have_text("Axial 31 / 40")
+    page.keyboard.press("r")
+    expect(w).to_have_value("400")
+    expect(lvl).to_have_value("40")
+    expect(tumour_btn).to_have_class("lsv-btn lsv-on")
+    expect(page.locator(".lsv-slicelbl")).to_have_text("Axial 21 / 40")
+
+
+def test_reruns_do_not_resend_or_redecode_the_volume(page):
+    page.locator("canvas.lsv-canvas").first.click()
+    page.keyboard.press("PageDown")
+    _slice_number(page, 11)
+    label = _slice_label(page)
+    before = page.ws_bytes["bytes"]
+    page.get_by_role("button", name="Submit score").click()  # fragment rerun
+    page.get_by_text("scores submitted: 1").wait_for()
+    page.get_by_role("button", name="Full rerun").click()  # whole-script rerun
+    page.get_by_text("runs 2").wait_for()
+    page.wait_for_timeout(500)
+    assert page.ws_bytes["bytes"] - before < 20_000  # cached message: a reference, not 3 MB
+    assert page.evaluate("window.__viewerStats.opens.length") == 1
+    assert _slice_label(page) == label  # the reader's slice survives the rerun
