@@ -960,6 +960,9 @@ def generate_case(seed: int, size: str = "full") -> Case:
     box = grid.box(lz.min(axis=0) - 4, lz.max(axis=0) + 4)
     f = _upsample_field(liver, grid, box)
     lmask = (f > 0) & cav[box] & below[box]
+    pieces, n_pieces = ndimage.label(lmask)
+    if n_pieces > 1:  # islands cut off by the wall / vessels: keep the organ itself
+        lmask = pieces == 1 + int(np.argmax(np.bincount(pieces.ravel())[1:]))
     vsub = vol[box]
     vsub[lmask] = an.liver_hu
     labels[box][lmask] = LIVER
