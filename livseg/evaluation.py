@@ -16,7 +16,8 @@ In a reference folder that holds ``segmentation-*`` files only those are referen
 (LiTS folders also hold ``volume-*`` CT files); otherwise every NIfTI file is one.
 
 Both files of a pair are brought to the closest canonical (RAS+) orientation
-(``livseg.volume`` convention) and must have the same shape and affine (to 1e-3 mm),
+(``livseg.volume`` convention, loaded with ``livseg.io``) and must have the same shape
+and affine (to ``livseg.io.AFFINE_TOLERANCE_MM`` = 0.01 mm),
 otherwise a ``ValueError`` names the two files and what differs.
 """
 
@@ -30,17 +31,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 
 from livseg import metrics
+from livseg.io import AFFINE_TOLERANCE_MM, LivSegInputError, load_volume
 
 Progress = Callable[[int, int], None]
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 _ID_PREFIXES = ("segmentation-", "volume-", "prediction-")
-AFFINE_TOLERANCE_MM = 1e-3
-RUN_FIELDS = ("seconds", "device", "version")
 
 
 @dataclass
@@ -78,26 +77,16 @@ def case_key(path_or_id: Path | str) -> str:
 
 
 def load_label_map(path: Path | str) -> LabelMap:
-    """Load a NIfTI label map, canonical (RAS+) orientation, labels checked to be 0/1/2."""
-    path = Path(path)
+    """Load a NIfTI label map with ``livseg.io`` (validated, RAS+ canonical), labels 0/1/2.
+
+    Raises ``livseg.io.LivSegInputError`` (a ValueError) naming the file and the problem.
+    """
+    volume = load_volume(path)
     try:
-        image = nib.load(str(path))
-    except FileNotFoundError as exc:
-        raise ValueError(f"label map not found: {path}") from exc
-    except Exception as exc:  # nibabel raises several types for broken files
-        raise ValueError(f"cannot read {path} as NIfTI: {exc}") from exc
-    if len(image.shape) == 4 and image.shape[3] == 1:
-        image = image.slicer[..., 0]
-    if len(image.shape) != 3:
-        raise ValueError(f"{path}: a label map must be 3D, got shape {image.shape}")
-    image = nib.as_closest_canonical(image)
-    data = np.asanyarray(image.dataobj)
-    try:
-        labels = metrics.check_labels(data, "label map")
+        labels = metrics.check_labels(volume.array, "label map")
     except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from exc
-    spacing = tuple(float(z) for z in image.header.get_zooms()[:3])
-    return LabelMap(labels, spacing, np.asarray(image.affine, dtype=np.float64), path)  # type: ignore[arg-type]
+        raise LivSegInputError(path, str(exc)) from None
+    return LabelMap(labels, volume.spacing, volume.affine, Path(path))
 
 
 def check_same_grid(pred: LabelMap, ref: LabelMap) -> None:

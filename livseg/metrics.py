@@ -139,24 +139,32 @@ def check_labels(labels: np.ndarray, name: str = "labels") -> np.ndarray:
         raise ValueError(f"{name} must be a 3D label map, got shape {arr.shape}")
     if arr.dtype == bool:
         return arr.astype(np.uint8)
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise ValueError(f"{name} must be an integer label map, got dtype {arr.dtype}")
+    if arr.dtype == np.uint8:
+        out = arr
+    else:  # cast, then one comparison catches negative, too large, fractional and NaN values
+        with np.errstate(invalid="ignore"):
+            out = arr.astype(np.uint8)
+        if not np.array_equal(out, arr):
+            _raise_bad_labels(arr, name)
+    if out.size and out.max() > TUMOUR:
+        _raise_bad_labels(arr, name)
+    return out
+
+
+def _raise_bad_labels(arr: np.ndarray, name: str) -> None:
+    """The specific error for a label map with values outside {0, 1, 2} (slow path)."""
     if np.issubdtype(arr.dtype, np.floating):
         if not np.isfinite(arr).all():
             raise ValueError(f"{name} contains NaN or inf values")
-        rounded = np.rint(arr)
-        if not np.array_equal(rounded, arr):
+        if not np.array_equal(np.rint(arr), arr):
             raise ValueError(f"{name} must hold integer labels 0/1/2, found non-integer values")
-        arr = rounded
-    elif not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"{name} must be an integer label map, got dtype {arr.dtype}")
-    if arr.size:
-        lo = 0 if np.issubdtype(arr.dtype, np.unsignedinteger) else arr.min()
-        if lo < 0 or arr.max() > TUMOUR:
-            found = np.unique(arr)
-            raise ValueError(
-                f"{name} must hold labels 0 (background), 1 (liver), 2 (tumour); "
-                f"found values {found[:10].tolist()}"
-            )
-    return arr if arr.dtype == np.uint8 else arr.astype(np.uint8)
+    found = np.unique(arr)
+    raise ValueError(
+        f"{name} must hold labels 0 (background), 1 (liver), 2 (tumour); "
+        f"found values {found[:10].tolist()}"
+    )
 
 
 def _check_same_shape(pred: np.ndarray, ref: np.ndarray) -> None:

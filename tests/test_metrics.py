@@ -163,6 +163,13 @@ def test_bad_input_messages():
         metrics.evaluate_case(labels + 3, labels, (1, 1, 1))
     with pytest.raises(ValueError, match="non-integer"):
         metrics.evaluate_case(labels + 0.5, labels, (1, 1, 1))
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.evaluate_case(labels, np.full((4, 4, 4), np.nan), (1, 1, 1))
+    with pytest.raises(ValueError, match=r"found values \[-1, 0\]"):
+        metrics.evaluate_case(
+            labels.astype(np.int16) - (np.arange(64) % 2).reshape(4, 4, 4), labels, (1, 1, 1)
+        )
+    np.testing.assert_array_equal(metrics.check_labels(labels + 2.0), labels + 2)
 
 
 # --------------------------------------------------------------------------- case level
