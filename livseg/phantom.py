@@ -645,13 +645,16 @@ def _paint_torso(an: _Anatomy, grid: _Grid, vol: np.ndarray, cav: np.ndarray, rn
     X = grid.xs.astype(np.float32)[:, None]
     Y = grid.ys.astype(np.float32)[None, :]
     scales = np.round(_body_scale(an, grid.zs) / 0.01) * 0.01
-    cache: dict = {}
-    for k, s in enumerate(scales):
-        key = float(s)
-        if key not in cache:
-            cache[key] = _torso_slice(an, X, Y, key)
-        vol[:, :, k] = cache[key][0]
-        cav[:, :, k] = cache[key][1]
+    # runs of slices with the same body scale share one 2D template (contiguous z writes)
+    k0 = 0
+    while k0 < len(scales):
+        k1 = k0 + 1
+        while k1 < len(scales) and scales[k1] == scales[k0]:
+            k1 += 1
+        img, cavity = _torso_slice(an, X, Y, float(scales[k0]))
+        vol[:, :, k0:k1] = img[:, :, None]
+        cav[:, :, k0:k1] = cavity[:, :, None]
+        k0 = k1
     # z-dependent features: discs, ribs, psoas
     vy, vr = an.vert_y, an.vert_r
     ac, bc, bp = _cavity_axes(an)
