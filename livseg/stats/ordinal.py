@@ -1,7 +1,7 @@
 """Ordinal (cumulative logit) models of Likert scores.
 
-- ``clm``: proportional-odds model score ~ method (statsmodels OrderedModel, logit link),
-  parameterised as R ordinal::clm: logit P(Y <= j) = theta_j - x'beta.
+- ``clm``: proportional-odds model score ~ method (maximum likelihood with an analytic
+  gradient), parameterised as R ordinal::clm: logit P(Y <= j) = theta_j - x'beta.
 - ``clmm``: the same with crossed random intercepts, e.g. (1|case) + (1|reader), fitted by
   the Laplace approximation (as ordinal::clmm's default): an inner Newton search for the
   mode of the standardised random effects, an outer quasi-Newton search over thresholds,
@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -45,24 +44,48 @@ def _threshold_names(levels: np.ndarray) -> list[str]:
     return [f"{fmt(a)}|{fmt(b)}" for a, b in zip(levels[:-1], levels[1:], strict=True)]
 
 
-def clm(scores: pd.DataFrame, methods: Sequence[str] | None = None) -> dict:
-    """Proportional-odds model score ~ method: theta (per cut), beta (per method vs the
-    first), logLik."""
-    from statsmodels.miscmodels.ordinal_model import OrderedModel
+def _clm_negloglik(params: np.ndarray, y: np.ndarray, x: np.ndarray, n_cut: int):
+    """Negative log-likelihood of the fixed-effects cumulative logit model and its gradient
+    (thresholds parameterised as th1 + cumulative exp increments)."""
+    raw, beta = params[:n_cut], params[n_cut:]
+    theta = _thresholds(raw)
+    eta = x @ beta if beta.size else np.zeros(len(y))
+    ext = np.concatenate([[-np.inf], theta, [np.inf]])
+    a, c = ext[y + 1] - eta, ext[y] - eta
+    fa, fc = expit(a), expit(c)
+    prob = np.maximum(fa - fc, 1e-300)
+    da, dc = fa * (1 - fa), fc * (1 - fc)
+    g_eta = -(da - dc) / prob
+    g_theta = np.zeros(n_cut)
+    np.add.at(g_theta, np.minimum(y, n_cut - 1), np.where(y < n_cut, da / prob, 0.0))
+    np.add.at(g_theta, np.maximum(y - 1, 0), np.where(y > 0, -dc / prob, 0.0))
+    # chain rule: theta_j = raw_0 + sum_{1<=l<=j} exp(raw_l)
+    g_raw = np.empty(n_cut)
+    g_raw[0] = g_theta.sum()
+    tail = np.cumsum(g_theta[::-1])[::-1]
+    g_raw[1:] = np.exp(raw[1:]) * tail[1:]
+    grad = np.concatenate([g_raw, x.T @ g_eta if beta.size else np.zeros(0)])
+    return -float(np.log(prob).sum()), -grad
 
+
+def clm(scores: pd.DataFrame, methods: Sequence[str] | None = None) -> dict:
+    """Proportional-odds model score ~ method (maximum likelihood, analytic gradient):
+    theta (per cut), beta (per method vs the first), logLik."""
     s, order, levels, y, x = _design(scores, methods)
-    model = OrderedModel(y, x, distr="logit")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = model.fit(method="bfgs", disp=False, maxiter=2000, gtol=1e-10)
-    p = x.shape[1]
-    theta = model.transform_threshold_params(res.params)[1:-1]
+    n_cut = levels.size - 1
+    cum = np.cumsum(np.bincount(y, minlength=levels.size))[:-1] / len(y)
+    th0 = np.log(cum / (1 - cum))
+    x0 = np.concatenate([[th0[0]], np.log(np.maximum(np.diff(th0), 1e-3)),
+                         np.zeros(x.shape[1])])
+    res = optimize.minimize(_clm_negloglik, x0, args=(y, x, n_cut), jac=True, method="BFGS",
+                            options={"gtol": 1e-10, "maxiter": 2000})
+    theta = _thresholds(res.x[:n_cut])
     return {
-        "beta": {m: float(res.params[i]) for i, m in enumerate(order[1:])},
+        "beta": {m: float(res.x[n_cut + i]) for i, m in enumerate(order[1:])},
         "theta": dict(zip(_threshold_names(levels), map(float, theta), strict=True)),
-        "logLik": float(res.llf),
+        "logLik": float(-res.fun),
         "n_obs": float(len(y)),
-        "n_params": float(p + theta.size),
+        "n_params": float(n_cut + x.shape[1]),
     }
 
 

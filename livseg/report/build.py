@@ -1,0 +1,330 @@
+"""``build_report``: the coordinator's report of a reader study, from DataFrames to files.
+
+Writes into ``out_dir``: report.html (self-contained), tables.xlsx (one sheet per table),
+scores_long.csv, results.json (every statistic under the reference key scheme).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from livseg.report import figures as figs
+from livseg.report import html as report_html
+from livseg.report import tables as tb
+from livseg.report.results import (
+    analysis_table,
+    compute_results,
+    metric_columns,
+    software_versions,
+    write_results_json,
+)
+from livseg.stats import contingency, design, detection, recheck
+from livseg.stats.design import StatsInputError
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+SEED_PAPER_TABLE = DATA_DIR / "seed_paper_tables.csv"
+CONTROL_NAMES = ("control", "classical", "traditional")
+REFERENCE_NAMES = ("unet", "u-net", "unet2d", "unet_2d")
+
+
+@dataclass
+class ReportResult:
+    """What ``build_report`` made: file paths, the flat results, tables and figures."""
+
+    out_dir: Path
+    html_path: Path
+    results_path: Path
+    xlsx_path: Path
+    scores_csv_path: Path | None
+    results: dict[str, float]
+    tables: dict[str, pd.DataFrame]
+    figures: dict[str, go.Figure]
+    control: str | None = None
+    reference: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def load_seed_paper_table() -> pd.DataFrame:
+    """The seed paper's Tables 1-2 (means / SDs as printed text, n, marks)."""
+    return pd.read_csv(SEED_PAPER_TABLE, dtype={"mean": str, "sd": str, "marks": str},
+                       keep_default_na=False)
+
+
+def default_control(methods: Sequence[str]) -> str | None:
+    """A method named Control / classical / traditional, if any."""
+    for m in methods:
+        if m.lower() in CONTROL_NAMES:
+            return m
+    return None
+
+
+def default_reference(methods: Sequence[str], control: str | None) -> str | None:
+    """U-Net (2D) as in the paper if present, else the first method that is not the control."""
+    for m in methods:
+        if m.lower() in REFERENCE_NAMES and m != control:
+            return m
+    rest = [m for m in methods if m != control]
+    return rest[0] if rest else None
+
+
+def _frame(x, what: str) -> pd.DataFrame | None:
+    if x is None:
+        return None
+    if isinstance(x, pd.DataFrame):
+        return x
+    if isinstance(x, (str, Path)):
+        path = Path(x)
+        if not path.is_file():
+            raise StatsInputError(f"{what}: file not found: {path}")
+        return pd.read_csv(path)
+    raise StatsInputError(f"{what}: expected a DataFrame or a CSV path, got {type(x).__name__}")
+
+
+def _case_png(case_images, case: str) -> bytes | None:
+    if case_images is None:
+        return None
+    if callable(case_images):
+        return case_images(case)
+    return case_images.get(case)
+
+
+def _sheet_name(name: str, used: set[str]) -> str:
+    base = "".join(c for c in name if c not in "[]:*?/\\")[:31] or "sheet"
+    out, i = base, 1
+    while out in used:
+        i += 1
+        out = f"{base[:28]}_{i}"
+    used.add(out)
+    return out
+
+
+def build_report(
+    metrics: pd.DataFrame | str | Path,
+    scores: pd.DataFrame | str | Path | None,
+    lesions: pd.DataFrame | str | Path | None,
+    out_dir: str | Path,
+    *,
+    control: str | None = None,
+    reference: str | None = None,
+    alpha: float = 0.05,
+    study_meta: Mapping | None = None,
+    volumes: pd.DataFrame | str | Path | None = None,
+    case_images: Mapping[str, bytes] | Callable[[str], bytes | None] | None = None,
+    recheck_paper: bool = False,
+    methods: Sequence[str] | None = None,
+    equivalence_margins: Mapping[str, float] | None = None,
+    power_scenarios: Sequence[tuple[float, float]] | None = None,
+    ordinal_models: bool = True,
+    make_figures: bool = True,
+    title: str = "LivSeg reader study report",
+) -> ReportResult:
+    """Analyse a study and write the report files into ``out_dir``.
+
+    metrics: case, method, outcome columns (DSC, JI, HD_mm, time_s, VER_pct, ...);
+    scores: case, method, reader, score (Likert 1-5) or None; lesions: lesion, method,
+    detected (0/1) or None; volumes: case, method, pred_ml, ref_ml or None (Bland-Altman).
+    ``control`` ('*' comparator) defaults to a method named Control/classical; ``reference``
+    ('#') to U-Net, else the first other method. ``equivalence_margins`` ({outcome: margin})
+    adds paired TOST tests (default DSC ± 0.02); ``power_scenarios`` [(delta, sd)] adds
+    paired-t power at n = 30 and the n for 80% power.
+    """
+    t0 = time.perf_counter()
+    if not 0 < alpha < 1:
+        raise StatsInputError(f"alpha must be between 0 and 1, got {alpha}")
+    metrics = _frame(metrics, "metrics")
+    scores = _frame(scores, "scores")
+    lesions = _frame(lesions, "lesions")
+    volumes = _frame(volumes, "volumes")
+    design.require_columns(metrics, ["case", "method"], "metrics")
+    if not metric_columns(metrics):
+        raise StatsInputError("metrics: no numeric outcome column (e.g. DSC, JI, HD_mm)")
+    order = design.method_order(metrics, methods)
+    if control is None:
+        control = default_control(order)
+    elif control not in order:
+        raise StatsInputError(f"control {control!r} is not a method of the data {order}")
+    if reference is None:
+        reference = default_reference(order, control)
+    elif reference not in order:
+        raise StatsInputError(f"reference {reference!r} is not a method of the data {order}")
+    margins = {"DSC": 0.02} if equivalence_margins is None else dict(equivalence_margins)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    seconds: dict[str, float] = {}
+
+    t = time.perf_counter()
+    results = compute_results(metrics, scores, lesions, methods=order, volumes=volumes,
+                              equivalence_margins=margins, power_scenarios=power_scenarios,
+                              ordinal_models=ordinal_models)
+    seconds["statistics"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    table = analysis_table(metrics, scores)
+    values = metric_columns(metrics) + (["satisfaction"] if "satisfaction" in table else [])
+    t1 = [v for v in values if v in tb.TABLE1] or [v for v in values if v not in tb.TABLE2]
+    t2 = [v for v in values if v not in t1]
+    tables: dict[str, pd.DataFrame] = {
+        "Table 1": tb.paper_table(results, t1, order, control, reference, alpha),
+    }
+    if t2:
+        tables["Table 2"] = tb.paper_table(results, t2, order, control, reference, alpha)
+    tables["Omnibus tests"] = tb.omnibus_table(results, values)
+    tables["Paired comparisons"] = tb.paired_table(results, values, order)
+    if scores is not None and len(scores):
+        tables["Score models"] = tb.models_table(results, order)
+        tables["Reader agreement"] = tb.agreement_table(results, ["all", *order])
+        tables["ICC forms"] = tb.icc_table(results, "all")
+        tables["Cohen kappa"] = tb.kappa_table(results)
+        tables["Likert scores"] = tb.likert_table(scores, order)
+    if lesions is not None and len(lesions):
+        tables["Lesion detection"] = tb.detection_table(results, order)
+        tables["Detection tests"] = tb.detection_tests_table(results, order)
+    if volumes is not None and len(volumes):
+        tables["Bland-Altman"] = tb.bland_altman_table(results, order)
+    typical_value = "DSC" if "DSC" in values else values[0]
+    tables["Typical cases"] = tb.typical_cases(table, order, typical_value,
+                                               higher_is_better=typical_value != "HD_mm")
+    if recheck_paper:
+        paper = load_seed_paper_table()
+        claims = recheck.check_claims(paper, control="Control", reference="UNet", alpha=alpha)
+        tables["Recheck: claims"] = claims
+        tables["Recheck: network pairs"] = _recheck_pairs(paper, alpha, results)
+    seconds["tables"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    figures: dict[str, go.Figure] = {}
+    if make_figures:
+        for v in values:
+            figures[f"box_{v}"] = figs.box_strip(table, v, order)
+        figures[f"paired_{typical_value}"] = figs.paired_lines(table, typical_value, order)
+        if scores is not None and len(scores):
+            figures["likert_stacked"] = figs.likert_stacked(scores, order)
+            if "DSC" in table:
+                figures["dsc_vs_likert"] = figs.dsc_vs_likert(table, order)
+        if lesions is not None and len(lesions):
+            counts = contingency.detection_counts(lesions, order)
+            figures["detection_rates"] = figs.detection_rates_plot(
+                counts, detection.detection_rates(counts))
+        if volumes is not None and len(volumes):
+            figures["bland_altman"] = figs.bland_altman_plot(volumes, order)
+    seconds["figures"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    gallery = []
+    for _, row in tables["Typical cases"].iterrows():
+        try:
+            png = _case_png(case_images, str(row["Case"]))
+        except Exception as exc:  # a broken image source must not sink the report
+            png = None
+            seconds.setdefault("image_errors", 0)
+            seconds["image_errors"] += 1
+            print(f"warning: no image for case {row['Case']}: {exc}")
+        if png:
+            gallery.append((f"{row['Case']}: {row['Kind']} ({typical_value} "
+                            f"{row[typical_value]:.3f})", png))
+    readers = list(pd.unique(scores["reader"].astype(str))) if scores is not None else []
+    n_cases = int(metrics["case"].astype(str).nunique())
+    methods_text = report_html.methods_paragraph(order, n_cases, readers, software_versions(),
+                                                 control, reference, alpha, study_meta)
+    sections = _sections(tables, control, reference, alpha, results)
+    page = report_html.render_html(title=title, methods_text=methods_text, sections=sections,
+                                   figures=figures, case_gallery=gallery)
+    html_path = out / "report.html"
+    html_path.write_text(page, encoding="utf-8")
+    xlsx_path = out / "tables.xlsx"
+    used: set[str] = set()
+    with pd.ExcelWriter(xlsx_path, engine="openpyxl") as xl:
+        for name, df in tables.items():
+            df.to_excel(xl, sheet_name=_sheet_name(name, used),
+                        index=name in ("Table 1", "Table 2"))
+    scores_path = None
+    if scores is not None:
+        scores_path = out / "scores_long.csv"
+        scores.to_csv(scores_path, index=False)
+    meta = {"control": control, "reference": reference, "alpha": alpha, "methods": order,
+            "study": dict(study_meta or {})}
+    results_path = write_results_json(results, out / "results.json", meta)
+    seconds["files"] = time.perf_counter() - t
+    seconds["total"] = time.perf_counter() - t0
+    return ReportResult(out_dir=out, html_path=html_path, results_path=results_path,
+                        xlsx_path=xlsx_path, scores_csv_path=scores_path, results=results,
+                        tables=tables, figures=figures, control=control, reference=reference,
+                        seconds=seconds)
+
+
+def _recheck_pairs(paper: pd.DataFrame, alpha: float, results: dict) -> pd.DataFrame:
+    """Network pairs of the published table: LSD P (and its range under rounding), Welch,
+    Tukey, Holm, and the correlation a paired design would need for P = 0.05. Adds the
+    numbers to ``results`` under recheck/<metric>/<pair>/<quantity>."""
+    rows = []
+    for metric in pd.unique(paper["metric"]):
+        res = recheck.recheck_metric(paper, metric, alpha)
+        an = res["oneway_anova"]
+        for q in ("F", "p", "MSE"):
+            results[f"recheck/{metric}/oneway/{q}"] = an[q]
+        for pk, r in res["pairs"].items():
+            for q in ("diff", "lsd_t", "lsd_p", "welch_p", "tukey_p", "lsd_p_holm",
+                      "rho_for_paired_p05"):
+                results[f"recheck/{metric}/{pk}/{q}"] = r[q]
+            a, b = pk.split("_vs_")
+            if "Control" in (a, b):
+                continue
+            lo, hi = r["lsd_p_range_rounding"]
+            rows.append({"Metric": tb.label(metric), "Pair": f"{a} vs {b}",
+                         "Diff": f"{r['diff']:+.3g}", "LSD P": tb.fmt_p(r["lsd_p"]),
+                         "LSD P range (rounding)": f"{tb.fmt_p(lo)}–{tb.fmt_p(hi)}",
+                         "Welch P": tb.fmt_p(r["welch_p"]), "Tukey P": tb.fmt_p(r["tukey_p"]),
+                         "Holm P": tb.fmt_p(r["lsd_p_holm"]),
+                         "ρ needed for paired P = 0.05": f"{r['rho_for_paired_p05']:.2f}"})
+    return pd.DataFrame(rows)
+
+
+def _sections(tables, control, reference, alpha, results):
+    foot = tb.paper_footnote(control, reference, alpha)
+    sec = [("Table 1 and Table 2 (the paper's layout)",
+            [(k, tables[k]) for k in ("Table 1", "Table 2") if k in tables] + [("", foot)])]
+    sec.append(("Paired analyses (every case segmented by every method)", [
+        ("Omnibus tests", tables["Omnibus tests"]),
+        ("Paired comparisons", tables["Paired comparisons"]),
+        ("", "P (Holm): Holm adjustment over the method pairs of each outcome."),
+    ] + ([("Score models", tables["Score models"])] if "Score models" in tables else [])))
+    if "Reader agreement" in tables:
+        sec.append(("Reader agreement and Likert scores", [
+            ("Reader agreement", tables["Reader agreement"]),
+            ("ICC forms", tables["ICC forms"]), ("Cohen kappa", tables["Cohen kappa"]),
+            ("Likert scores", tables["Likert scores"]),
+        ]))
+    if "Lesion detection" in tables:
+        q = results.get("cochran_q/lesions/Q")
+        note = (f"Cochran's Q = {q:.2f}, P {tb.fmt_p(results['cochran_q/lesions/p'])} "
+                "(same lesions for every method)." if q is not None else "")
+        chi = next((k for k in results if k.startswith("chisq/lesions_") and k.endswith("/X2")),
+                   None)
+        if chi:
+            base = chi[: -len("/X2")]
+            note += (f" Paper-style chi-square on the detected / missed table: "
+                     f"χ² = {results[chi]:.2f}, df {results[base + '/df']:g}, "
+                     f"P {tb.fmt_p(results[base + '/p'])}, Cramér's V = "
+                     f"{results[base + '/cramers_V']:.3f}.")
+        sec.append(("Lesion detection", [
+            ("Lesion detection", tables["Lesion detection"]),
+            ("Detection tests", tables["Detection tests"]), ("", note),
+        ]))
+    if "Bland-Altman" in tables:
+        sec.append(("Tumour volume agreement", [("Bland-Altman", tables["Bland-Altman"])]))
+    sec.append(("Typical cases", [("Typical cases", tables["Typical cases"])]))
+    if "Recheck: claims" in tables:
+        sec.append(("Recheck of the published Tables 1-2", [
+            ("", "Recomputed in closed form from the printed means, SDs and n = 30 per group "
+                 "(one-way ANOVA + Fisher LSD, as SPSS). 'robust_to_rounding': the verdict "
+                 "holds for every mean and SD inside the printed rounding."),
+            ("Recheck: claims", tables["Recheck: claims"]),
+            ("Recheck: network pairs", tables["Recheck: network pairs"]),
+        ]))
+    return sec
