@@ -232,7 +232,10 @@ def surface_mask(mask: np.ndarray) -> np.ndarray:
 
     The array border counts as background, so objects touching it have a surface there.
     """
-    mask = _as_mask(mask, "mask")
+    return _surface(_as_mask(mask, "mask"))
+
+
+def _surface(mask: np.ndarray) -> np.ndarray:
     return mask & ~_erode_cross(mask)
 
 
@@ -258,8 +261,7 @@ def _surface_distances_cropped(
     The masks must be crops that keep a one-voxel background margin (or reach the array
     border) around every object, so that erosion of the crop equals erosion of the array.
     """
-    pred_surf = pred & ~_erode_cross(pred)
-    ref_surf = ref & ~_erode_cross(ref)
+    pred_surf, ref_surf = _surface(pred), _surface(ref)
     scale = np.asarray(spacing, dtype=np.float64)
     pred_idx = np.flatnonzero(pred_surf)
     ref_idx = np.flatnonzero(ref_surf)
@@ -282,17 +284,13 @@ def surface_distances(
     ref = _as_mask(ref_mask, "ref_mask")
     _check_same_shape(pred, ref)
     spacing_t = _check_spacing(spacing, 3)
-    box = _bounding_box(pred | ref)
-    if box is None or not pred.any() or not ref.any():
+    if not pred.any() or not ref.any():
         raise ValueError("surface distances need two non-empty masks")
-    return _surface_distances_cropped(pred[box], ref[box], spacing_t)
+    pred_c, ref_c, _ = _crop_pair(pred, ref)
+    return _surface_distances_cropped(pred_c, ref_c, spacing_t)
 
 
 # ----------------------------------------------------------------------- structure metrics
-
-
-def _nan() -> float:
-    return float("nan")
 
 
 def _structure_metrics(
@@ -306,13 +304,13 @@ def _structure_metrics(
     n_union = n_pred + n_ref - n_both
     volume_ml = n_pred * voxel_ml
     reference_volume_ml = n_ref * voxel_ml
-    volume_error = (n_pred - n_ref) / n_ref * 100.0 if n_ref else _nan()
+    volume_error = (n_pred - n_ref) / n_ref * 100.0 if n_ref else math.nan
     if n_pred == 0 and n_ref == 0:
         dsc = jaccard = 1.0
         hd = hd95 = assd = 0.0
     elif n_pred == 0 or n_ref == 0:
         dsc = jaccard = 0.0
-        hd = hd95 = assd = _nan()
+        hd = hd95 = assd = math.nan
     else:
         dsc = 2.0 * n_both / (n_pred + n_ref)
         jaccard = n_both / n_union
@@ -427,7 +425,7 @@ def _detection_summary(rows: list[dict], fp_diameters: list[float]) -> dict:
             "detected": detected,
             "missed": n - detected,
             "false_positive": n_fp,
-            "miss_rate": (n - detected) / n if n else _nan(),
+            "miss_rate": (n - detected) / n if n else math.nan,
         }
 
     out = summary(rows, len(fp_diameters))
