@@ -80,7 +80,7 @@ def _write_csv(rows: list[dict], out: Path) -> None:
     pd.DataFrame(rows).to_csv(out, index=False)
 
 
-def _progress_bar(quiet: bool, what: str):
+def _progress_bar(quiet: bool, unit: str):
     """A ``progress(done, total)`` callable drawing a tqdm bar on stderr, and its closer."""
     if quiet:
         return None, lambda: None
@@ -91,7 +91,7 @@ def _progress_bar(quiet: bool, what: str):
     def progress(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, desc=what, unit="case", file=sys.stderr)
+            bar = tqdm(total=total, desc="evaluate", unit=unit, file=sys.stderr)
         bar.n = done
         bar.refresh()
 
@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         if args.ref_dir is None or args.out is None:
             print("evaluate: folder modes need --ref-dir and --out", file=sys.stderr)
             return 2
-        progress, close = _progress_bar(args.quiet, "evaluate")
+        progress, close = _progress_bar(args.quiet, "run" if runs else "case")
         try:
             if runs:
                 rows = evaluation.evaluate_runs(args.runs_dir, args.ref_dir, progress=progress)
