@@ -13,6 +13,7 @@ seconds, doubling with each further failure up to ``LOCKOUT_MAX_S``.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import secrets
@@ -274,7 +275,7 @@ def authenticate(
     if user.locked_until is not None and user.locked_until > now:
         wait = (user.locked_until - now).total_seconds()
         raise AuthError(
-            f"Too many failed sign-ins: the account is locked for {int(wait) + 1} s more.",
+            f"Too many failed sign-ins: the account is locked for {math.ceil(wait)} s more.",
             retry_after_s=wait,
         )
     ok = _verify(password, user.password_hash)  # slow: outside any transaction

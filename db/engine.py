@@ -215,3 +215,12 @@ def write_transaction(
             session.rollback()
             raise
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def dispose_engine(engine: Engine) -> None:
+    """Close the pooled connections of ``engine`` and forget it (tests, URL changes)."""
+    with _lock:
+        for key in [k for k, e in _engines.items() if e is engine]:
+            del _engines[key]
+        _initialised.discard((os.getpid(), str(engine.url)))
+    engine.dispose()

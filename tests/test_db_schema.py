@@ -1,0 +1,147 @@
+"""Schema, engine settings and the append-only audit log, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import DBAPIError
+
+from db.engine import default_url, get_engine, head_revision, init_db, schema_revision
+from db.models import Base
+from tests.db_support import backend_params, open_test_engine, populate
+
+EXPECTED_TABLES = {
+    "users",
+    "cases",
+    "methods",
+    "runs",
+    "evaluations",
+    "lesion_detections",
+    "studies",
+    "study_readers",
+    "items",
+    "assignments",
+    "scores",
+    "audit_events",
+    "alembic_version",
+}
+
+
+@pytest.fixture(params=backend_params())
+def db_engine(request, monkeypatch):
+    yield from open_test_engine(request.param, monkeypatch)
+
+
+def test_migrated_schema_matches_models(db_engine):
+    assert set(inspect(db_engine).get_table_names()) == EXPECTED_TABLES
+    with db_engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(ctx, Base.metadata) == []
+    assert schema_revision(db_engine) == head_revision() == "0001_initial"
+
+
+def test_init_db_is_idempotent(db_engine):
+    from db.engine import _initialised
+
+    _initialised.clear()  # force a second real upgrade run
+    init_db(db_engine)
+    assert schema_revision(db_engine) == "0001_initial"
+
+
+def test_unique_score_per_assignment_and_checks_are_in_the_database(db_engine):
+    setup = populate(db_engine, n_cases=1, methods=("unet2d",), n_readers=1)
+    with db_engine.connect() as conn:
+        aid = conn.execute(text("SELECT id FROM assignments")).scalar_one()
+        insert = text(
+            "INSERT INTO scores (assignment_id, value, seconds_spent, revision, created_at, "
+            "updated_at) VALUES (:a, :v, 1.0, 1, '2026-01-01', '2026-01-01')"
+        )
+        conn.execute(insert, {"a": aid, "v": 3})
+        conn.commit()
+        with pytest.raises(DBAPIError):  # second score for the same assignment
+            conn.execute(insert, {"a": aid, "v": 4})
+        conn.rollback()
+        with pytest.raises(DBAPIError):  # Likert out of range, bypassing the API
+            conn.execute(text("DELETE FROM scores"))
+            conn.execute(insert, {"a": aid, "v": 6})
+        conn.rollback()
+        with pytest.raises(DBAPIError):  # foreign key to a missing assignment
+            conn.execute(insert, {"a": 999_999, "v": 3})
+        conn.rollback()
+    assert setup.study_id
+
+
+def test_audit_events_are_append_only(db_engine):
+    populate(db_engine, n_cases=1, methods=("unet2d",), n_readers=1)
+    with db_engine.connect() as conn:
+        n = conn.execute(text("SELECT COUNT(*) FROM audit_events")).scalar_one()
+        assert n > 0
+        with pytest.raises(DBAPIError, match="append-only"):
+            conn.execute(text("UPDATE audit_events SET action = 'forged'"))
+        conn.rollback()
+        with pytest.raises(DBAPIError, match="append-only"):
+            conn.execute(text("DELETE FROM audit_events"))
+        conn.rollback()
+        assert conn.execute(text("SELECT COUNT(*) FROM audit_events")).scalar_one() == n
+        forged = conn.execute(
+            text("SELECT COUNT(*) FROM audit_events WHERE action = 'forged'")
+        ).scalar_one()
+        assert forged == 0
+
+
+def test_default_database_is_wal_sqlite_in_the_workspace(_isolated_workspace, monkeypatch):
+    url = default_url()
+    assert url == f"sqlite:///{_isolated_workspace / 'livseg.db'}"
+    engine = get_engine()
+    init_db(engine)
+    assert (_isolated_workspace / "livseg.db").is_file()
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+    # read independently of SQLAlchemy: the file itself is in WAL mode
+    raw = sqlite3.connect(_isolated_workspace / "livseg.db")
+    try:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        raw.close()
+
+
+def test_database_url_comes_from_the_environment(tmp_path, monkeypatch):
+    target = tmp_path / "elsewhere.db"
+    monkeypatch.setenv("LIVSEG_DATABASE_URL", f"sqlite:///{target}")
+    assert default_url() == f"sqlite:///{target}"
+    init_db(get_engine())
+    assert target.is_file()
+
+
+def test_write_transactions_begin_immediate_on_sqlite(_isolated_workspace):
+    """A write transaction holds SQLite's write lock from its start (BEGIN IMMEDIATE):
+    another connection cannot start writing meanwhile."""
+    from sqlalchemy.orm import Session
+
+    from db.engine import write_transaction
+
+    engine = get_engine()
+    init_db(engine)
+    seen = {}
+
+    def work():
+        other = sqlite3.connect(_isolated_workspace / "livseg.db", timeout=0.05)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            seen["other_got_lock"] = True
+        except sqlite3.OperationalError as exc:
+            seen["other_got_lock"] = False
+            seen["error"] = str(exc)
+        finally:
+            other.close()
+        return 1
+
+    with Session(engine) as session:
+        assert write_transaction(session, work) == 1
+    assert seen == {"other_got_lock": False, "error": "database is locked"}

@@ -1,0 +1,276 @@
+"""Study creation: design, seeded order without same-case neighbours, codes, bad input."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import numpy as np
+import pytest
+from sqlalchemy import text
+
+from db import studies
+from db.blinding import spread_order
+from db.engine import session_scope
+from db.errors import AccessDenied, InvalidInput, NotFound, StudyStateError
+from tests.db_support import METHODS, backend_params, open_test_engine, populate
+
+
+@pytest.fixture(params=backend_params())
+def db_engine(request, monkeypatch):
+    yield from open_test_engine(request.param, monkeypatch)
+
+
+def _assignments(engine, study_id):
+    sql = text(
+        "SELECT u.username AS reader, a.id AS aid, a.position, a.session_number AS session, "
+        "c.name AS case_name, m.name AS method, a.code AS code, i.code AS item_code, "
+        "i.id AS item_id FROM assignments a JOIN users u ON u.id = a.reader_id "
+        "JOIN items i ON i.id = a.item_id JOIN cases c ON c.id = i.case_id "
+        "JOIN methods m ON m.id = i.method_id WHERE a.study_id = :s "
+        "ORDER BY u.username, a.position"
+    )
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(sql, {"s": study_id}).mappings()]
+
+
+def _by_reader(rows):
+    out = {}
+    for row in rows:
+        out.setdefault(row["reader"], []).append(row)
+    return out
+
+
+def _same_case_neighbours(rows) -> int:
+    return sum(a["case_name"] == b["case_name"] for a, b in zip(rows, rows[1:], strict=False))
+
+
+def test_default_design_every_reader_every_item_in_her_own_order(db_engine):
+    setup = populate(db_engine, n_cases=30, n_readers=3, seed=20260101)
+    rows = _assignments(db_engine, setup.study_id)
+    per_reader = _by_reader(rows)
+    assert sorted(per_reader) == ["r00", "r01", "r02"]
+    expected = {(c, m) for c in setup.cases for m in METHODS}
+    orders = []
+    for reader_rows in per_reader.values():
+        assert [r["position"] for r in reader_rows] == list(range(1, 121))
+        assert {(r["case_name"], r["method"]) for r in reader_rows} == expected
+        assert all(r["session"] == 1 for r in reader_rows)
+        assert _same_case_neighbours(reader_rows) == 0
+        # assignment ids follow the reading order only
+        assert [r["aid"] for r in reader_rows] == sorted(r["aid"] for r in reader_rows)
+        orders.append([(r["case_name"], r["method"]) for r in reader_rows])
+    assert orders[0] != orders[1] != orders[2] != orders[0]
+    # methods are spread over the order, not clustered (first 40 hold every method)
+    assert all({m for _, m in order[:40]} == set(METHODS) for order in orders)
+
+
+def test_order_is_reproducible_from_the_recorded_seed(db_engine):
+    setup = populate(db_engine, n_cases=6, n_readers=2, seed=7)
+    with session_scope(db_engine) as s:
+        info = studies.get_study(s, setup.coordinator, setup.study_id)
+        assert info.seed == 7
+        again = studies.create_study(
+            s,
+            setup.coordinator,
+            "Again",
+            cases=setup.cases,
+            methods=setup.methods,
+            readers=["r00", "r01"],
+            seed=7,
+        )
+        other = studies.create_study(
+            s,
+            setup.coordinator,
+            "Other",
+            cases=setup.cases,
+            methods=setup.methods,
+            readers=["r00", "r01"],
+            seed=8,
+        )
+
+    def orders(study_id):
+        return {
+            k: [(r["case_name"], r["method"]) for r in v]
+            for k, v in _by_reader(_assignments(db_engine, study_id)).items()
+        }
+
+    assert orders(again) == orders(setup.study_id)
+    assert orders(other) != orders(setup.study_id)
+    # the codes are not derived from the seed
+    first = {r["code"] for r in _assignments(db_engine, setup.study_id)}
+    assert first.isdisjoint({r["code"] for r in _assignments(db_engine, again)})
+
+
+def test_codes_are_random_and_unique(db_engine):
+    setup = populate(db_engine, n_cases=30, n_readers=2, seed=3)
+    rows = _assignments(db_engine, setup.study_id)
+    codes = [r["code"] for r in rows]
+    item_codes = {r["item_id"]: r["item_code"] for r in rows}
+    assert len(set(codes)) == len(codes)
+    assert len(set(item_codes.values())) == len(item_codes)
+    assert set(codes).isdisjoint(item_codes.values())
+    pattern = re.compile(r"^[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}$")
+    assert all(pattern.match(c) for c in codes)
+    # sorted by code, each method's items do NOT form one contiguous block (as sequential
+    # per-method codes would); chance of that for random codes is ~1e-60
+    method_of = {r["item_code"]: r["method"] for r in rows}
+    sorted_methods = [method_of[c] for c in sorted(method_of)]
+    runs = 1 + sum(a != b for a, b in zip(sorted_methods, sorted_methods[1:], strict=False))
+    assert runs > 4 * 5
+
+
+@pytest.mark.parametrize(
+    ("counts", "previous", "expected"),
+    [
+        ((4,), None, 3),  # one case, four methods: no other choice
+        ((3, 1), None, 1),
+        ((2, 2), None, 0),
+        ((5, 1, 1), None, 2),
+        ((3, 3, 3, 3), None, 0),
+        ((1, 1), "g0", 0),
+        ((2, 1), "g0", 1),  # g0 must come first after g0 ... or be adjacent: 1 at best
+    ],
+)
+def test_spread_order_has_the_minimum_of_same_case_neighbours(counts, previous, expected):
+    entries, groups = [], []
+    for g, n in enumerate(counts):
+        for k in range(n):
+            entries.append((f"g{g}", k))
+            groups.append(f"g{g}")
+    for seed in range(20):
+        order = spread_order(entries, groups, np.random.default_rng(seed), previous_group=previous)
+        assert sorted(order) == sorted(entries)
+        chain = ([previous] if previous else []) + [g for g, _ in order]
+        assert sum(a == b for a, b in zip(chain, chain[1:], strict=False)) == expected
+
+
+def test_spread_order_random_sizes_match_the_bound():
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        counts = rng.integers(1, 6, size=rng.integers(1, 6))
+        groups = [g for g, n in enumerate(counts) for _ in range(n)]
+        order = spread_order(list(range(len(groups))), groups, rng)
+        seq = [groups[i] for i in order]
+        m, total = max(counts), sum(counts)
+        assert sum(a == b for a, b in zip(seq, seq[1:], strict=False)) == max(0, 2 * m - total - 1)
+
+
+def test_subset_of_cases_per_reader_is_balanced(db_engine):
+    setup = populate(
+        db_engine,
+        n_cases=6,
+        methods=("unet2d", "classical"),
+        n_readers=3,
+        cases_per_reader=2,
+        seed=11,
+    )
+    per_reader = _by_reader(_assignments(db_engine, setup.study_id))
+    coverage = Counter()
+    for rows in per_reader.values():
+        cases = {r["case_name"] for r in rows}
+        assert len(cases) == 2 and len(rows) == 4  # 2 cases x 2 methods
+        assert Counter(r["case_name"] for r in rows) == dict.fromkeys(cases, 2)
+        assert _same_case_neighbours(rows) == 0
+        coverage.update(cases)
+    assert coverage == dict.fromkeys(setup.cases, 1)  # 3 x 2 = 6 slots over 6 cases
+
+
+def test_second_session_rereads_a_random_subset_with_new_codes(db_engine):
+    setup = populate(
+        db_engine, n_cases=4, n_readers=2, retest_fraction=0.25, washout_days=21, seed=5
+    )
+    for rows in _by_reader(_assignments(db_engine, setup.study_id)).values():
+        first = [r for r in rows if r["session"] == 1]
+        second = [r for r in rows if r["session"] == 2]
+        assert len(first) == 16 and len(second) == 4
+        assert [r["position"] for r in second] == [17, 18, 19, 20]
+        first_items = {r["item_id"]: r["code"] for r in first}
+        assert {r["item_id"] for r in second} <= set(first_items)
+        assert len({r["item_id"] for r in second}) == 4
+        assert all(r["code"] != first_items[r["item_id"]] for r in second)
+        assert _same_case_neighbours(rows) == 0
+    with session_scope(db_engine) as s:
+        info = studies.get_study(s, setup.coordinator, setup.study_id)
+    assert (info.washout_days, info.retest_fraction, info.n_assignments) == (21.0, 0.25, 40)
+
+
+def _study_count(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT COUNT(*) FROM studies")).scalar_one()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"cases": ["case_000", "nope"]}, NotFound, "Unknown case"),
+        ({"methods": ["unet2d", "magic"]}, NotFound, "Unknown method"),
+        ({"readers": ["r00", "ghost"]}, NotFound, "Unknown reader"),
+        ({"readers": ["coord"]}, InvalidInput, "not a reader"),
+        ({"cases": ["case_000", "case_000"]}, InvalidInput, "chosen twice"),
+        ({"cases": []}, InvalidInput, "at least one case"),
+        ({"cases": "case_000"}, InvalidInput, "at least one case"),
+        ({"anchors": {"1": "a", "2": "b"}}, InvalidInput, "each score"),
+        ({"anchors": {str(k): "" for k in range(1, 6)}}, InvalidInput, "non-empty"),
+        ({"retest_fraction": 1.5}, InvalidInput, "retest_fraction"),
+        ({"washout_days": -1}, InvalidInput, "washout_days"),
+        ({"washout_days": "two weeks"}, InvalidInput, "washout_days"),
+        ({"cases_per_reader": 0}, InvalidInput, "cases_per_reader"),
+        ({"cases_per_reader": 3}, InvalidInput, "cases_per_reader"),
+        ({"edit_policy": "sometimes"}, InvalidInput, "edit_policy"),
+        ({"seed": -4}, InvalidInput, "seed"),
+        ({"name": "Pilot"}, InvalidInput, "already exists"),
+        ({"name": "  "}, InvalidInput, "study name"),
+    ],
+)
+def test_bad_study_input_is_refused_and_nothing_written(db_engine, kwargs, error, message):
+    setup = populate(db_engine, n_cases=2, methods=("unet2d", "classical"), n_readers=1)
+    args = {
+        "name": "Second",
+        "cases": setup.cases,
+        "methods": setup.methods,
+        "readers": ["r00"],
+        **kwargs,
+    }
+    name = args.pop("name")
+    with session_scope(db_engine) as s, pytest.raises(error, match=message):
+        studies.create_study(s, setup.coordinator, name, **args)
+    assert _study_count(db_engine) == 1
+
+
+def test_missing_run_and_reader_role_and_status_transitions(db_engine):
+    from db import catalog
+    from db.access import SYSTEM
+
+    setup = populate(db_engine, n_cases=1, methods=("unet2d",), n_readers=1, open_it=False)
+    with session_scope(db_engine) as s:
+        catalog.register_method(s, SYSTEM, "newnet")
+        with pytest.raises(
+            InvalidInput, match="No segmentation run for 1 case x method: case_000 x newnet"
+        ):
+            studies.create_study(
+                s,
+                setup.coordinator,
+                "X",
+                cases=setup.cases,
+                methods=["unet2d", "newnet"],
+                readers=["r00"],
+            )
+        with pytest.raises(AccessDenied):
+            studies.create_study(
+                s, setup.readers[0], "X", cases=setup.cases, methods=["unet2d"], readers=["r00"]
+            )
+        for call in (studies.open_study, studies.close_study, studies.get_study):
+            with pytest.raises(AccessDenied):
+                call(s, setup.readers[0], setup.study_id)
+        with pytest.raises(StudyStateError, match="only an open study can be closed"):
+            studies.close_study(s, setup.coordinator, setup.study_id)
+        studies.open_study(s, setup.coordinator, setup.study_id)
+        with pytest.raises(StudyStateError, match="only a draft study can be opened"):
+            studies.open_study(s, setup.coordinator, setup.study_id)
+        studies.close_study(s, setup.coordinator, setup.study_id)
+        with pytest.raises(NotFound):
+            studies.open_study(s, setup.coordinator, 999)
+        listing = studies.list_studies(s, setup.coordinator)
+    assert list(listing["status"]) == ["closed"]
+    assert _study_count(db_engine) == 1
