@@ -57,13 +57,16 @@ def is_nifti(path: Path) -> bool:
     return path.name.endswith(NIFTI_SUFFIXES)
 
 
-def case_stem(path: Path | str) -> str:
-    """Case id as written in the file name: ``segmentation-0007.nii.gz`` -> ``"0007"``."""
-    name = Path(path).name
+def _strip_nifti_suffix(name: str) -> str:
     for suffix in NIFTI_SUFFIXES:
         if name.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
+            return name[: -len(suffix)]
+    return name
+
+
+def case_stem(path: Path | str) -> str:
+    """Case id as written in the file name: ``segmentation-0007.nii.gz`` -> ``"0007"``."""
+    name = _strip_nifti_suffix(Path(path).name)
     for prefix in _ID_PREFIXES:
         if name.startswith(prefix):
             return name[len(prefix) :]
@@ -192,12 +195,7 @@ def _sort_key(key: str) -> tuple[int, int | str]:
 
 def read_run_info(pred_path: Path) -> dict:
     """The run's sidecar JSON (``<case_id>.json`` beside the prediction), {} if absent."""
-    stem = pred_path.name
-    for suffix in NIFTI_SUFFIXES:
-        if stem.endswith(suffix):
-            stem = stem[: -len(suffix)]
-            break
-    sidecar = pred_path.with_name(stem + ".json")
+    sidecar = pred_path.with_name(_strip_nifti_suffix(pred_path.name) + ".json")
     if not sidecar.exists():
         return {}
     try:
