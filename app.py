@@ -14,16 +14,19 @@ from pages._shared import COORDINATOR, READER, current_user, refuse_page
 
 st.set_page_config(page_title="LivSeg", page_icon=":material/biotech:", layout="wide")
 
-# url path -> (file, title, icon); coordinator pages first is their menu order
+# url path -> (file, title, icon), in menu order. Each role's first page and the sign-in page
+# share the url path HOME (so the same page hash): the rerun after signing in lands on the
+# role's home page instead of a page that no longer exists.
+HOME = "home"
 COORDINATOR_PAGES = {
-    "overview": ("pages/overview.py", "Overview", ":material/home:"),
+    HOME: ("pages/overview.py", "Overview", ":material/home:"),
     "cases": ("pages/cases.py", "Cases", ":material/view_in_ar:"),
     "models": ("pages/models.py", "Models", ":material/model_training:"),
     "study": ("pages/study.py", "Study", ":material/groups:"),
     "report": ("pages/report.py", "Report", ":material/table_chart:"),
 }
 READER_PAGES = {
-    "reading": ("pages/reading.py", "Reading", ":material/visibility:"),
+    HOME: ("pages/reading.py", "Reading", ":material/visibility:"),
 }
 ACCOUNT_PAGE = ("pages/account.py", "Account", ":material/person:")
 
@@ -47,7 +50,7 @@ if user is None:
                 "pages/sign_in.py",
                 title="Sign in",
                 icon=":material/login:",
-                url_path="sign_in",
+                url_path=HOME,
                 default=True,
             )
         ],
@@ -58,14 +61,14 @@ elif user.must_change_password and user.role in (COORDINATOR, READER):
     navigation = st.navigation([_page("account", ACCOUNT_PAGE, default=True)], position="hidden")
 elif user.role == COORDINATOR:
     study_pages = [
-        _page(url, spec, default=(url == "overview")) for url, spec in COORDINATOR_PAGES.items()
+        _page(url, spec, default=(url == HOME)) for url, spec in COORDINATOR_PAGES.items()
     ]
     navigation = st.navigation(
         {"Study coordination": study_pages, "You": [_page("account", ACCOUNT_PAGE)]}
     )
 elif user.role == READER:
     reading = [_page(url, spec, default=True) for url, spec in READER_PAGES.items()]
-    hidden = [_refusal(url) for url in COORDINATOR_PAGES]
+    hidden = [_refusal(url) for url in COORDINATOR_PAGES if url != HOME]
     navigation = st.navigation(
         {"Reading": reading, "You": [_page("account", ACCOUNT_PAGE), *hidden]}
     )

@@ -87,19 +87,26 @@ def sign_out() -> None:
 
 
 def require_role(*roles: str) -> SignedInUser:
-    """Stop the page with a refusal unless the signed-in user has one of ``roles``."""
+    """Stop the page with a refusal unless the signed-in user has one of ``roles``.
+
+    The account is re-read from the database on every run: a deactivated account (or one
+    whose role changed) is signed out at once.
+    """
     user = current_user()
     if user is None:
         st.error("Please sign in first.")
         st.stop()
+    with db_session() as session:
+        acting_user(session, user)
     if user.role not in roles:
-        refuse_page()
+        refuse_page(READER if roles == (READER,) else COORDINATOR)
     return user
 
 
-def refuse_page() -> None:
+def refuse_page(for_role: str = COORDINATOR) -> None:
     """Show the refusal a user sees on a page that is not for her role, then stop."""
-    st.error("Not allowed: this page is for study coordinators only.")
+    who = "readers" if for_role == READER else "study coordinators"
+    st.error(f"Not allowed: this page is for {who} only.")
     st.stop()
 
 

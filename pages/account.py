@@ -55,4 +55,7 @@ if st.session_state.pop("account_flash", None) and not change:
 st.subheader("Sign out")
 if st.button("Sign out", icon=":material/logout:"):
     sign_out()
-    st.rerun()
+    if user.must_change_password:  # her only page is this one: the router falls back
+        st.rerun()
+    # the role's home page shares its address with the sign-in page
+    st.switch_page("pages/overview.py" if user.role == COORDINATOR else "pages/reading.py")

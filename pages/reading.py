@@ -14,6 +14,7 @@ import uuid
 import streamlit as st
 
 from db import reading
+from db.errors import LivsegDBError
 from pages._shared import READER, acting_user, db_session, require_role
 from pages._viewing import show_case
 
@@ -108,7 +109,7 @@ def score_panel() -> None:
                     seconds,
                     client_token=token,
                 )
-        except (ValueError, PermissionError, LookupError) as exc:
+        except LivsegDBError as exc:
             st.error(f"The score was not saved: {exc}")
             return
         status = str(getattr(result, "status", "created"))
