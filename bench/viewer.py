@@ -5,8 +5,10 @@ Measures, on a synthetic noisy 512 x 512 x 120 CT (tests/apps/viewer_demo_app.py
 - open: navigation -> first slice painted (fresh browser context, server cache warm),
   with the split into "component called" and "decoded"; websocket bytes received;
 - scroll: keydown (ArrowDown/ArrowUp) -> new slice painted, N presses, median and p95;
-- reference in the same run: a Streamlit fragment rerun (button click -> new text shown),
-  the cheapest server round trip a slice change could possibly cost;
+- references in the same run: a Streamlit fragment rerun (button click -> new text shown),
+  the cheapest server round trip a slice change could possibly cost; and opening the same
+  page with a tiny 64 x 64 x 8 case (Streamlit's own page load, which the viewer cannot
+  shorten);
 - reruns: websocket bytes and re-decodes after a fragment rerun and a full rerun.
 
 Writes bench/results/viewer.json. Run: ``nice -n 10 python bench/viewer.py [--panels 5]``.
@@ -153,7 +155,22 @@ def main() -> int:
     finally:
         stop_streamlit(proc)
 
+    # reference in the same run: the same page with a tiny case (64 x 64 x 8, a few kB)
+    url, proc = start_streamlit(APP, env={"LSV_SHAPE": "64,64,8", "LSV_PANELS": "1"}, timeout=120)
+    try:
+        with launch_browser() as browser:
+            ctx, page, ws, _ = open_page(browser, url)
+            ctx.close()
+            tiny = []
+            for _ in range(args.opens):
+                ctx, page, ws, opened = open_page(browser, url)
+                tiny.append(opened)
+                ctx.close()
+    finally:
+        stop_streamlit(proc)
+
     open_s = [o["t_painted"] / 1000 for o in opens]
+    tiny_open_s = statistics.median(o["t_painted"] / 1000 for o in tiny)
     result.update(
         {
             "payload_bytes": payload.nbytes,
@@ -172,6 +189,11 @@ def main() -> int:
             "open_decode_s_median": statistics.median(
                 (o["t_decoded"] - o["t_call"]) / 1000 for o in opens
             ),
+            "reference_open_s_tiny_case_median": tiny_open_s,
+            "reference_first_streamlit_element_s_tiny_case_median": statistics.median(
+                o["t_first_element"] / 1000 for o in tiny if o["t_first_element"]
+            ),
+            "open_s_over_tiny_case_s": statistics.median(open_s) - tiny_open_s,
             "open_ws_bytes_median": statistics.median(o["ws_bytes"] for o in opens),
             "scroll_ms_median": statistics.median(lat),
             "scroll_ms_p95": sorted(lat)[int(0.95 * (len(lat) - 1))],

@@ -9,8 +9,10 @@ Each section is zlib/deflate-compressed (the browser inflates it with
 ``DecompressionStream('deflate')``); the header lists offset, length and layout of each one.
 
 - CT: HU clipped to [-1024, 3071], stored as uint16 ``HU + 1024`` in (z, y, x) C order
-  (an axial slice is contiguous), split into a high-byte plane then a low-byte plane before
-  deflate ("shuffle16": 20-25 % smaller than plain int16 deflate on noisy CT). When the
+  (an axial slice is contiguous), in slabs of 16 axial slices, each split into a high-byte
+  plane then a low-byte plane before deflate ("shuffle16": 20-25 % smaller than plain int16
+  deflate on noisy CT). Slabs let the browser draw the first slice before the rest is
+  inflated. When the
   compressed payload would exceed ``max_bytes`` the CT is averaged over ``f x f`` in-plane
   blocks (f = 2, 3, 4) for transport; a 512 x 512 x 120 noisy CT is ~24 MB at full
   resolution and ~5.6 MB at 256 x 256 (measured, see docs/viewer.md).
@@ -42,6 +44,7 @@ HU_MIN, HU_MAX = -1024, 3071
 HU_OFFSET = 1024
 DEFAULT_MAX_BYTES = 8_000_000
 MAX_PANELS = 6
+SLAB_SLICES = 16  # axial slices per CT section: the browser paints the first slab it needs
 MAX_VOXELS = 512 * 512 * 1200
 # beyond this many voxels the label maps are downsampled like the CT (browser memory)
 MAX_FULL_LABEL_VOXELS = 64_000_000
@@ -161,12 +164,20 @@ def downsample_inplane(volume_hu: np.ndarray, factor: int) -> np.ndarray:
     return arr.reshape(gx, factor, gy, factor, nz).mean(axis=(1, 3), dtype=np.float32)
 
 
-def _encode_ct(volume_hu: np.ndarray, level: int) -> tuple[bytes, tuple[int, int, int]]:
+def _encode_ct(
+    volume_hu: np.ndarray, level: int
+) -> tuple[list[bytes], list[tuple[int, int]], tuple[int, int, int]]:
+    """Deflated shuffle16 slabs of ``SLAB_SLICES`` axial slices: (blobs, [(z0, z1)], shape)."""
     hu = np.clip(np.rint(volume_hu), HU_MIN, HU_MAX).astype(np.int32) + HU_OFFSET
     zyx = np.ascontiguousarray(hu.transpose(2, 1, 0)).astype("<u2")
-    planes = zyx.view(np.uint8).reshape(-1, 2)
-    shuffled = np.concatenate([planes[:, 1], planes[:, 0]])
-    return zlib.compress(shuffled.tobytes(), level), tuple(int(s) for s in hu.shape)
+    blobs, ranges = [], []
+    for z0 in range(0, zyx.shape[0], SLAB_SLICES):
+        z1 = min(z0 + SLAB_SLICES, zyx.shape[0])
+        planes = zyx[z0:z1].view(np.uint8).reshape(-1, 2)
+        shuffled = np.concatenate([planes[:, 1], planes[:, 0]])
+        blobs.append(zlib.compress(shuffled.tobytes(), level))
+        ranges.append((z0, z1))
+    return blobs, ranges, tuple(int(s) for s in hu.shape)
 
 
 def _estimated_ct_bytes(volume_hu: np.ndarray, factor: int, level: int) -> float:
@@ -175,8 +186,8 @@ def _estimated_ct_bytes(volume_hu: np.ndarray, factor: int, level: int) -> float
     if nz <= 12:
         return 0.0
     picks = np.linspace(0, nz - 1, 12).round().astype(int)
-    blob, _ = _encode_ct(downsample_inplane(volume_hu[:, :, picks], factor), level)
-    return 1.1 * len(blob) * nz / len(picks)
+    blobs, _, _ = _encode_ct(downsample_inplane(volume_hu[:, :, picks], factor), level)
+    return 1.1 * sum(len(b) for b in blobs) * nz / len(picks)
 
 
 def label_bbox(labels: np.ndarray) -> list[int]:
@@ -264,21 +275,23 @@ def build_payload(
             and _estimated_ct_bytes(arr, factor, level) + label_bytes > max_bytes
         ):
             continue  # clearly too big: skip the full compression (saves ~1 s per factor)
-        ct_blob, ct_shape = _encode_ct(downsample_inplane(arr, factor), level)
-        if len(ct_blob) + label_bytes + 4096 <= max_bytes:
+        ct_blobs, ct_ranges, ct_shape = _encode_ct(downsample_inplane(arr, factor), level)
+        ct_bytes = sum(len(b) for b in ct_blobs)
+        if ct_bytes + label_bytes + 4096 <= max_bytes:
             break
     else:
         if downsample == "auto":
             raise ViewerPayloadError(
                 f"payload does not fit {max_bytes} bytes even at {factors[-1]}x in-plane "
-                f"downsampling ({len(ct_blob) + label_bytes} bytes); raise max_bytes"
+                f"downsampling ({ct_bytes + label_bytes} bytes); raise max_bytes"
             )
     if factor % label_factor:
         raise ViewerPayloadError(
             f"downsample {factor} must be a multiple of the label grid factor {label_factor}"
         )
 
-    sections = [ct_blob, *label_blobs]
+    sections = [*ct_blobs, *label_blobs]
+    n_ct = len(ct_blobs)
     offsets = np.cumsum([0] + [len(b) for b in sections]).tolist()
     volumes = tuple(structure_volumes_ml(lab, sp) for _, lab in panels)
     digest = hashlib.blake2b(digest_size=12)
@@ -292,17 +305,19 @@ def build_payload(
         "ct": {
             "factor": factor // label_factor,
             "shape": list(ct_shape),
-            "encoding": "deflate-shuffle16",
+            "encoding": "deflate-shuffle16-slabs",
             "hu_offset": HU_OFFSET,
-            "offset": offsets[0],
-            "length": len(ct_blob),
+            "slabs": [
+                {"z0": z0, "z1": z1, "offset": offsets[i], "length": len(ct_blobs[i])}
+                for i, (z0, z1) in enumerate(ct_ranges)
+            ],
         },
         "panels": [
             {
                 "title": t,
                 "volumes_ml": volumes[i],
                 "bbox": encoded[i][1],
-                "offset": offsets[i + 1],
+                "offset": offsets[n_ct + i],
                 "length": len(label_blobs[i]),
             }
             for i, (t, _) in enumerate(grid_labels)
@@ -336,10 +351,16 @@ def decode_payload(data: bytes) -> dict:
     body = memoryview(data)[8 + head_len :]
     ct = header["ct"]
     nx, ny, nz = ct["shape"]
-    raw = np.frombuffer(zlib.decompress(body[ct["offset"] : ct["offset"] + ct["length"]]), np.uint8)
-    n = nx * ny * nz
-    u16 = (raw[:n].astype(np.uint16) << 8) | raw[n:]
-    ct_hu = (u16.astype(np.int32) - ct["hu_offset"]).astype(np.int16).reshape(nz, ny, nx)
+    u16 = np.empty((nz, ny, nx), np.uint16)
+    for slab in ct["slabs"]:
+        raw = np.frombuffer(
+            zlib.decompress(body[slab["offset"] : slab["offset"] + slab["length"]]), np.uint8
+        )
+        n = (slab["z1"] - slab["z0"]) * ny * nx
+        u16[slab["z0"] : slab["z1"]] = ((raw[:n].astype(np.uint16) << 8) | raw[n:]).reshape(
+            -1, ny, nx
+        )
+    ct_hu = (u16.astype(np.int32) - ct["hu_offset"]).astype(np.int16)
     gx, gy, gz = header["shape"]
     labels = []
     for panel in header["panels"]:

@@ -136,7 +136,7 @@ def test_payload_carries_no_method_identity_or_file_path():
     blobs = [p.data]
     head = _header(p.data)
     body = p.data[8 + struct.unpack("<I", p.data[4:8])[0] :]
-    for sec in [head["ct"], *head["panels"]]:
+    for sec in [*head["ct"]["slabs"], *head["panels"]]:
         blobs.append(zlib.decompress(body[sec["offset"] : sec["offset"] + sec["length"]]))
     for needle in (method, "attention", "unet", path, "case_0007", ".nii"):
         for blob in blobs:

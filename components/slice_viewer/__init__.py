@@ -27,6 +27,11 @@ import streamlit as st
 
 from livseg.viewer_payload import ViewerPayload
 
+try:  # the same fixed structure colours as the server-rendered PNGs
+    from livseg.render import LIVER_RGB, TUMOUR_RGB
+except ImportError:  # pragma: no cover - livseg.render is part of the package
+    LIVER_RGB, TUMOUR_RGB = (46, 204, 113), (231, 60, 60)
+
 COMPONENT_NAME = "livseg_slice_viewer"
 FRONTEND = Path(__file__).resolve().parent / "frontend"
 VIEWS = ("axial", "coronal", "sagittal")
@@ -91,6 +96,7 @@ def slice_viewer(
         "autofocus": bool(autofocus),
         "report_state": bool(report_state),
         "state_key": key,
+        "colours": {"liver": list(LIVER_RGB), "tumour": list(TUMOUR_RGB)},
     }
     data = encode_component_data(payload, options)
     if report_state:

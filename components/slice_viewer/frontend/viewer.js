@@ -19,8 +19,10 @@ const G = (window.__livsegViewer = window.__livsegViewer || { decoded: new Map()
 const STATS = (window.__viewerStats = window.__viewerStats || { draws: [], opens: [], keys: [], errors: [] });
 
 const PRESETS = { abdomen: [400, 40], liver: [150, 90] };
-// fixed colours per structure (never per panel / method): RGB
-const COLOURS = { 1: [0, 170, 255], 2: [255, 210, 0] };
+// fixed colours per structure (never per panel / method): RGB; the Python wrapper sends
+// livseg.render's LIVER_RGB / TUMOUR_RGB so server PNGs and the viewer agree
+const DEFAULT_COLOURS = { 1: [46, 204, 113], 2: [231, 60, 60] };
+let COLOURS = DEFAULT_COLOURS;
 const NAMES = { 1: "liver", 2: "tumour" };
 const HANDLED_KEYS = new Set([
   "ArrowUp", "ArrowDown", "PageUp", "PageDown", "Home", "End",
@@ -43,33 +45,54 @@ async function inflate(bytes) {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-async function decode(header, body) {
+// Decode order: the label maps and the CT slab holding the first slice to show, then the
+// other slabs nearest first. `first` resolves when the first slice can be drawn, `done`
+// when everything is decoded; `ready[z]` says whether axial slice z is decoded yet.
+function decode(header, body, firstSlice) {
   const ct = header.ct;
+  const [cx, cy, cz] = ct.shape;
   const sect = (s) => body.subarray(s.offset, s.offset + s.length);
-  const [ctRaw, ...labels] = await Promise.all([
-    inflate(sect(ct)),
-    ...header.panels.map((p) => inflate(sect(p))),
-  ]);
-  const n = ct.shape[0] * ct.shape[1] * ct.shape[2];
-  if (ctRaw.length !== 2 * n) throw new Error(`CT section has ${ctRaw.length} bytes, expected ${2 * n}`);
-  const hu = new Int16Array(n);
+  const hu = new Int16Array(cx * cy * cz);
+  const ready = new Uint8Array(cz);
+  const listeners = new Set();
   const off = ct.hu_offset;
-  for (let i = 0; i < n; i++) hu[i] = ((ctRaw[i] << 8) | ctRaw[n + i]) - off;
-  const boxed = labels.map((crop, i) => {
-    const [x0, x1, y0, y1, z0, z1] = header.panels[i].bbox;
+  async function slab(s) {
+    const raw = await inflate(sect(s));
+    const n = (s.z1 - s.z0) * cx * cy;
+    if (raw.length !== 2 * n) throw new Error(`CT slab ${s.z0}-${s.z1} has ${raw.length} bytes, expected ${2 * n}`);
+    const base = s.z0 * cx * cy;
+    for (let i = 0; i < n; i++) hu[base + i] = ((raw[i] << 8) | raw[n + i]) - off;
+    ready.fill(1, s.z0, s.z1);
+    for (const fn of listeners) fn(s);
+  }
+  const labelsP = Promise.all(header.panels.map(async (p, i) => {
+    const crop = await inflate(sect(p));
+    const [x0, x1, y0, y1, z0, z1] = p.bbox;
     const n = (x1 - x0) * (y1 - y0) * (z1 - z0);
     if (crop.length !== n) throw new Error(`label map ${i} has ${crop.length} voxels, expected ${n}`);
     return { crop, x0, x1, y0, y1, z0, z1, bx: x1 - x0, by: y1 - y0 };
+  }));
+  const slabs = ct.slabs.slice().sort((a, b) =>
+    Math.abs((a.z0 + a.z1) / 2 - firstSlice) - Math.abs((b.z0 + b.z1) / 2 - firstSlice));
+  const dec = { hu, ready, labels: null, listeners };
+  const first = Promise.all([labelsP, slab(slabs[0])]).then(([labels]) => {
+    dec.labels = labels;
+    return dec;
   });
-  return { hu, labels: boxed };
+  dec.done = first.then(async () => {
+    for (const s of slabs.slice(1)) await slab(s);
+    return dec;
+  });
+  dec.first = first;
+  return dec;
 }
 
-function getDecoded(header, body) {
+function getDecoded(header, body, firstSlice) {
   let entry = G.decoded.get(header.id);
   if (!entry) {
-    entry = decode(header, body);
+    entry = decode(header, body, firstSlice);
     G.decoded.set(header.id, entry);
-    entry.catch(() => G.decoded.delete(header.id));
+    entry.done.catch(() => G.decoded.delete(header.id));
     while (G.decoded.size > 3) G.decoded.delete(G.decoded.keys().next().value);
   }
   return entry;
@@ -124,6 +147,7 @@ export default function (component) {
     return () => root.remove();
   }
   root.style.height = `${opts.height}px`;
+  if (opts.colours) COLOURS = { 1: opts.colours.liver, 2: opts.colours.tumour };
   const stateKey = opts.state_key || key;
   let st = G.state.get(stateKey);
   if (!st || st.id !== header.id) {
@@ -197,9 +221,14 @@ export default function (component) {
     const cap = el("div", "lsv-cap");
     if (info) {
       const v = info.volumes_ml;
+      const rgb = (c) => `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
       cap.appendChild(el("span", "lsv-ptitle", info.title || ""));
-      cap.appendChild(el("span", "lsv-vol lsv-c1", `liver ${v.liver.toFixed(1)} mL`));
-      cap.appendChild(el("span", "lsv-vol lsv-c2", `tumour ${v.tumour.toFixed(2)} mL`));
+      const c1 = el("span", "lsv-vol", `liver ${v.liver.toFixed(1)} mL`);
+      const c2 = el("span", "lsv-vol", `tumour ${v.tumour.toFixed(2)} mL`);
+      c1.style.color = rgb(COLOURS[1]);
+      c2.style.color = rgb(COLOURS[2]);
+      cap.appendChild(c1);
+      cap.appendChild(c2);
     }
     const canvas = el("canvas", "lsv-canvas");
     box.appendChild(cap);
@@ -257,7 +286,7 @@ export default function (component) {
       img = new ImageData(w, h);
       const out = new Uint32Array(img.data.buffer);
       const base = k0 * CY * CX;
-      for (let r = 0; r < h; r++) {
+      for (let r = 0; r < h && dec.ready[k0]; r++) {
         const row = base + (CY - 1 - r) * CX;
         const o = r * w;
         for (let c = 0; c < w; c++) out[o + c] = 0xff000000 | lut[hu[row + c] + 1024] * 0x010101;
@@ -268,6 +297,7 @@ export default function (component) {
       const out = new Uint32Array(img.data.buffer);
       const cy = Math.floor(j0 / F);
       for (let r = 0; r < h; r++) {
+        if (!dec.ready[GZ - 1 - r]) continue;
         const row = ((GZ - 1 - r) * CY + cy) * CX;
         const o = r * w;
         for (let c = 0; c < w; c++) out[o + c] = 0xff000000 | lut[hu[row + c] + 1024] * 0x010101;
@@ -279,6 +309,7 @@ export default function (component) {
       const cx = Math.floor(i0 / F);
       for (let r = 0; r < h; r++) {
         const z = GZ - 1 - r;
+        if (!dec.ready[z]) continue;
         const o = r * w;
         for (let c = 0; c < w; c++) out[o + c] = 0xff000000 | lut[hu[(z * CY + CY - 1 - c) * CX + cx] + 1024] * 0x010101;
       }
@@ -535,7 +566,7 @@ export default function (component) {
       if (!px) { status.textContent = ""; return; }
       const [i, j, k] = voxelAt(px[0], px[1]);
       const lab = labelAt(dec.labels[pi], i, j, k);
-      const hu = huAt(i, j, k);
+      const hu = dec.ready[k] ? huAt(i, j, k) : "\u2026";
       status.textContent = `voxel (${i}, ${j}, ${k})  HU ${hu}${lab ? "  " + NAMES[lab] : ""}`;
       status.dataset.hu = String(hu);
       status.dataset.voxel = `${i},${j},${k}`;
@@ -563,8 +594,16 @@ export default function (component) {
   const ro = new ResizeObserver(() => requestDraw());
   ro.observe(grid);
 
-  // ---------- decode, then first draw ----------
-  getDecoded(header, body).then((d) => {
+  // ---------- decode (first slab first), then first draw ----------
+  const entry = getDecoded(header, body, st.pos[2]);
+  const onSlab = (s) => {
+    // a newly decoded slab: redraw if it holds what is on screen
+    if (!dec || disposed) return;
+    const k = st.pos[2];
+    if (st.view !== "axial" || (k >= s.z0 && k < s.z1)) requestDraw();
+  };
+  entry.listeners.add(onSlab);
+  entry.first.then((d) => {
     if (disposed) return;
     dec = d;
     const tDecoded = performance.now();
@@ -577,7 +616,11 @@ export default function (component) {
       STATS.opens.push({ payload: header.id, key: stateKey, t_call: tCall, t_decoded: tDecoded, t_painted: performance.now(), bytes: body.length });
     }, 0));
     if (opts.autofocus) root.focus({ preventScroll: true });
-  }).catch((err) => {
+    entry.done.then(() => {
+      if (!disposed) STATS.opens.at(-1) && (STATS.opens.at(-1).t_all_decoded = performance.now());
+    });
+  });
+  entry.done.catch((err) => {
     status.textContent = `Viewer could not decode the case: ${err.message}`;
     status.classList.add("lsv-error");
     STATS.errors.push(String(err));
@@ -585,6 +628,7 @@ export default function (component) {
 
   return () => {
     disposed = true;
+    entry.listeners.delete(onSlab);
     ro.disconnect();
     clearTimeout(reportTimer);
     if (pending !== null) cancelAnimationFrame(pending);
