@@ -36,7 +36,7 @@ DEFAULT_MAX_VOLUME_MB = 4096.0  # in-memory float32 size; env LIVSEG_MAX_VOLUME_
 LABEL_VALUES = (0, 1, 2)
 AFFINE_TOLERANCE_MM = 0.01  # image / label affines may differ by this much (float32 headers)
 
-_NIFTI_SUFFIXES = (".nii", ".nii.gz")
+_NIFTI1_HEADER_BYTES = 348
 
 
 class LivSegInputError(ValueError):
@@ -101,6 +101,26 @@ def _check_path(path) -> Path:
     return path
 
 
+def _raise_if_truncated(path: Path) -> None:
+    """Explain an unreadable header by a broken gzip stream or a file shorter than a header."""
+    if path.name.lower().endswith(".gz"):
+        n = 0
+        try:
+            with gzip.open(path, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    n += len(chunk)
+        except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+            raise LivSegInputError(path, f"truncated or corrupt gzip data ({exc})") from None
+        if n < _NIFTI1_HEADER_BYTES:
+            raise LivSegInputError(
+                path, f"truncated file: {n} bytes after decompression, a NIfTI header needs 348"
+            )
+    elif path.stat().st_size < _NIFTI1_HEADER_BYTES:
+        raise LivSegInputError(
+            path, f"truncated file: {path.stat().st_size} bytes, a NIfTI header needs 348"
+        )
+
+
 def _open_header(path: Path, max_bytes: int | None):
     """nibabel image with its header checked (dimensions, memory) before any data is read."""
     import nibabel as nib
@@ -119,6 +139,7 @@ def _open_header(path: Path, max_bytes: int | None):
             path, f"truncated or corrupt file, header unreadable ({exc})"
         ) from None
     except Exception as exc:  # nibabel's ImageFileError, HeaderDataError, ...
+        _raise_if_truncated(path)
         raise LivSegInputError(path, f"not a valid NIfTI file ({exc})") from None
     if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
         raise LivSegInputError(path, f"not a NIfTI image (nibabel read it as {type(img).__name__})")
@@ -144,10 +165,8 @@ def _open_header(path: Path, max_bytes: int | None):
             "(set LIVSEG_MAX_VOLUME_MB or max_bytes to raise it)",
         )
     if not path.name.lower().endswith(".gz"):
-        on_disk = (
-            int(img.header.get_data_offset())
-            + n_vox * np.dtype(img.header.get_data_dtype()).itemsize
-        )
+        offset = int(getattr(img.dataobj, "offset", img.header.get_data_offset()))
+        on_disk = offset + n_vox * np.dtype(img.header.get_data_dtype()).itemsize
         size = path.stat().st_size
         if size < on_disk:
             raise LivSegInputError(
@@ -181,9 +200,8 @@ def _checked_affine(
         raise LivSegInputError(path, "affine (qform/sform) contains NaN or inf")
     spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
     if np.any(spacing <= 0) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
-        raise LivSegInputError(
-            path, f"zero voxel spacing {tuple(np.round(spacing, 4))} mm (singular affine)"
-        )
+        shown = tuple(round(float(v), 4) for v in spacing)
+        raise LivSegInputError(path, f"zero voxel spacing {shown} mm (singular affine)")
     bad = (spacing < MIN_SPACING_MM) | (spacing > MAX_SPACING_MM)
     if np.any(bad):
         raise LivSegInputError(
@@ -195,11 +213,26 @@ def _checked_affine(
 
 
 def _check_pixdim(path: Path, img) -> None:
-    zooms = np.asarray(img.header.get_zooms()[:3], dtype=float)
-    if np.any(~np.isfinite(zooms)) or np.any(zooms <= 0):
-        raise LivSegInputError(
-            path, f"zero, negative or non-finite voxel size in the header: {tuple(zooms)} mm"
-        )
+    """Reject zero / non-finite voxel sizes in the header as written on disk.
+
+    nibabel silently repairs pixdim (0 -> 1 mm, negative -> absolute value) when it loads a
+    header; a 0 would become a wrong 1 mm spacing, so the raw header is read again unrepaired.
+    Only matters when the affine comes from pixdim (no sform). Negative values are read as
+    their absolute value, as nibabel and other readers do.
+    """
+    from nibabel.openers import ImageOpener
+
+    try:
+        with ImageOpener(str(path)) as fh:
+            raw = type(img.header).from_fileobj(fh, check=False)
+    except Exception:  # the header was readable a moment ago; keep nibabel's view
+        return
+    if int(raw["sform_code"]) > 0:
+        return
+    zooms = np.asarray(raw["pixdim"][1:4], dtype=float)
+    if np.any(~np.isfinite(zooms)) or np.any(zooms == 0):
+        shown = tuple(round(float(z), 4) for z in zooms)
+        raise LivSegInputError(path, f"zero or non-finite voxel size in the header: {shown} mm")
 
 
 def _to_canonical(img, data: np.ndarray):
