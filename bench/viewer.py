@@ -102,6 +102,36 @@ def fragment_rerun_ms(page, n: int) -> list[float]:
     return out
 
 
+def screenshot(path: Path) -> None:
+    """docs/viewer.png: phantom case 0 (livseg.phantom), liver window, the slice with most tumour."""
+    import numpy as np
+
+    from livseg.phantom import generate_case
+
+    labels = generate_case(0).labels
+    k = int(np.argmax((labels == 2).sum(axis=(0, 1))))
+    liver_xy = np.argwhere(labels[:, :, k] == 1).mean(axis=0)
+    env = {"LSV_PHANTOM": "1", "LSV_SLICE": str(k), "LSV_PRESET": "liver", "LSV_HEIGHT": "620"}
+    url, proc = start_streamlit(APP, env=env, timeout=180)
+    try:
+        with launch_browser() as browser:
+            ctx, page, _, _ = open_page(browser, url, viewport=(900, 900))
+            canvas = page.locator("canvas.lsv-canvas").first
+            bb = canvas.bounding_box()
+            nx, ny = labels.shape[:2]
+            # hover a liver voxel so the HU readout shows (axial: x to the right, y upwards)
+            page.mouse.move(
+                bb["x"] + (liver_xy[0] + 0.5) / nx * bb["width"],
+                bb["y"] + (ny - liver_xy[1] - 0.5) / ny * bb["height"],
+            )
+            page.wait_for_timeout(300)
+            page.locator('[data-testid="stBidiComponentIsolated"]').screenshot(path=str(path))
+            ctx.close()
+    finally:
+        stop_streamlit(proc)
+    print(f"wrote {path} (phantom case 0, axial slice {k})")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shape", default="512,512,120")
@@ -109,7 +139,11 @@ def main() -> int:
     ap.add_argument("--presses", type=int, default=40)
     ap.add_argument("--opens", type=int, default=3)
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "viewer.json"))
+    ap.add_argument("--screenshot", help="only write a screenshot (e.g. docs/viewer.png) and exit")
     args = ap.parse_args()
+    if args.screenshot:
+        screenshot(Path(args.screenshot))
+        return 0
     shape = tuple(int(v) for v in args.shape.split(","))
 
     from livseg.viewer_payload import build_payload

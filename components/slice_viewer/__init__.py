@@ -57,6 +57,7 @@ def slice_viewer(
     key: str,
     height: int = 560,
     view: str = "axial",
+    slice_index: int | None = None,
     preset: str = "abdomen",
     opacity: float = 0.4,
     outline: bool = False,
@@ -66,6 +67,7 @@ def slice_viewer(
     """Show the viewer for ``payload`` (N label maps = N linked panels); returns view state.
 
     height: component height in px. view / preset / opacity (0-1) / outline: initial display;
+    slice_index: initial axial slice (0-based z index; default the middle slice);
     the reader's changes persist across reruns for the same ``key`` and payload.
     autofocus: focus the viewer when the case opens so arrow keys work at once.
     report_state: when True the browser sends {"view", "slice", "position", "window_width",
@@ -87,7 +89,10 @@ def slice_viewer(
         raise ValueError(f"opacity must be in [0, 1], got {opacity!r}")
     if not 200 <= int(height) <= 4000:
         raise ValueError(f"height must be 200..4000 px, got {height!r}")
+    if slice_index is not None and not 0 <= int(slice_index) < payload.shape[2]:
+        raise ValueError(f"slice_index must be in 0..{payload.shape[2] - 1}, got {slice_index!r}")
     options = {
+        "slice": None if slice_index is None else int(slice_index),
         "height": int(height),
         "view": view,
         "preset": preset,

@@ -54,7 +54,13 @@ st.session_state.full_runs += 1
 st.write(
     f"payload {payload.nbytes} bytes, ct factor {payload.ct_factor}, runs {st.session_state.full_runs}"
 )
-slice_viewer(payload, key="demo-viewer", height=int(os.environ.get("LSV_HEIGHT", "560")))
+slice_viewer(
+    payload,
+    key="demo-viewer",
+    height=int(os.environ.get("LSV_HEIGHT", "560")),
+    slice_index=int(os.environ["LSV_SLICE"]) if os.environ.get("LSV_SLICE") else None,
+    preset=os.environ.get("LSV_PRESET", "abdomen"),
+)
 
 
 @st.fragment

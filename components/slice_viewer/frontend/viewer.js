@@ -111,7 +111,7 @@ function defaultState(header, opts) {
   return {
     id: header.id,
     view: opts.view || "axial",
-    pos: [Math.floor(gx / 2), Math.floor(gy / 2), Math.floor(gz / 2)],
+    pos: [Math.floor(gx / 2), Math.floor(gy / 2), opts.slice ?? Math.floor(gz / 2)],
     ww: preset[0],
     wl: preset[1],
     opacity: opts.opacity ?? 0.4,
