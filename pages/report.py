@@ -50,6 +50,19 @@ if metrics.empty:
     st.stop()
 
 methods = sorted(metrics["method"].unique())
+# an outcome that some method lacks (e.g. no Hausdorff distance when a method found no tumour
+# in a case) cannot be compared: it is left out of the analysis, and the page says so
+outcomes = [c for c in metrics.columns if c not in ("case", "method")]
+counts = metrics.groupby("method")[outcomes].count()
+dropped = [c for c in outcomes if (counts[c] < 2).any()]
+volumes = metrics[["case", "method", "volume_ml", "reference_volume_ml"]].rename(
+    columns={"volume_ml": "pred_ml", "reference_volume_ml": "ref_ml"}
+)
+analysed = metrics.drop(columns=dropped)
+score_counts = scores.groupby("method")["score"].count() if not scores.empty else pd.Series()
+if not scores.empty and (score_counts.reindex(methods).fillna(0) < 2).any():
+    dropped.append("reader scores (not yet 2 scores for every method)")
+    scores = scores.iloc[0:0]
 control = next((m for m in ("classical", "control", "Control") if m in methods), None)
 reference = next((m for m in ("unet2d", "U-Net") if m in methods), None)
 
@@ -59,6 +72,7 @@ def build(
     metrics: pd.DataFrame,
     scores: pd.DataFrame,
     lesions: pd.DataFrame,
+    volumes: pd.DataFrame,
     out_dir: str,
     control: str | None,
     reference: str | None,
@@ -75,6 +89,7 @@ def build(
         control=control,
         reference=reference,
         study_meta=json.loads(meta_json),
+        volumes=volumes.dropna() if not volumes.dropna().empty else None,
     )
     out = Path(out_dir)
     xlsx = next(iter(sorted(out.glob("*.xlsx"))), None)
@@ -97,7 +112,14 @@ meta = {
 out_dir = workspace_dir() / "reports" / f"study-{study_id}-{structure}"
 try:
     report = build(
-        metrics, scores, lesions, str(out_dir), control, reference, json.dumps(meta, sort_keys=True)
+        analysed,
+        scores,
+        lesions,
+        volumes,
+        str(out_dir),
+        control,
+        reference,
+        json.dumps(meta, sort_keys=True),
     )
 except ImportError:
     st.warning("The statistics report module (livseg.report) is not installed yet.")
@@ -106,6 +128,10 @@ except Exception as exc:  # noqa: BLE001 - too little data for a test is common 
     st.error(f"The report could not be computed: {type(exc).__name__}: {exc}")
     report = None
 
+if dropped:
+    st.caption(
+        "Left out of the analysis (fewer than 2 values for some method): " + ", ".join(dropped)
+    )
 downloads = st.columns(3)
 csv_bytes = scores_long.to_csv(index=False).encode("utf-8")
 downloads[2].download_button(

@@ -23,13 +23,19 @@ COORDINATOR = ("coord", "coordinator-pass-1")
 
 
 def _altered(labels: np.ndarray, method: str) -> np.ndarray:
-    """zebra: liver eroded by one voxel; quokka: every tumour voxel called liver."""
+    """zebra: liver eroded by one voxel; quokka: tumours dilated by one voxel (inside the
+    liver) and the smallest reference lesion missed (called liver) when there are several."""
     out = labels.copy()
     if method == FAKE_METHODS[0]:
         inside = ndimage.binary_erosion(labels > 0)
         out[(labels > 0) & ~inside] = 0
-    else:
-        out[labels == 2] = 1
+        return out
+    lesions, n = ndimage.label(labels == 2, structure=np.ones((3, 3, 3)))
+    out[ndimage.binary_dilation(labels == 2) & (labels > 0)] = 2
+    if n >= 2:
+        sizes = ndimage.sum_labels(np.ones_like(lesions), lesions, index=range(1, n + 1))
+        smallest = lesions == 1 + int(np.argmin(sizes))
+        out[ndimage.binary_dilation(smallest, iterations=2) & (out == 2)] = 1
     return out
 
 
@@ -50,7 +56,7 @@ def make_demo_files(root: Path, n_cases: int = 2, seed: int = 11) -> DemoFiles:
             info = {
                 "method": method,
                 "case": case_id,
-                "seconds": 1.25,
+                "seconds": 1.0 + 0.5 * int(case_id) + (0.25 if method == FAKE_METHODS[0] else 0.0),
                 "device": "cpu",
                 "version": FAKE_VERSIONS[method],
             }
