@@ -28,6 +28,13 @@ def register(subparsers) -> None:
         default="full",
         help="full: 512x512, 60-150 slices; small: 128x128, 24-40 slices (tests)",
     )
+    p.add_argument(
+        "--montage",
+        type=Path,
+        default=None,
+        metavar="PNG",
+        help="also write a PNG montage (axial + coronal with label outlines) of the first 4 cases",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -59,8 +66,52 @@ def run(args: argparse.Namespace) -> int:
     manifest = phantom.write_dataset(args.out, args.n, args.seed, size=args.size, progress=progress)
     if bar is not None:
         bar.close()
+    if args.montage is not None:
+        write_montage(args.out, manifest, args.montage)
+        print(f"montage: {args.montage}")
     print(
         f"wrote {manifest['n']} cases ({manifest['n_train']} train / {manifest['n_test']} test) "
         f"to {args.out} in {time.perf_counter() - t0:.1f} s"
     )
     return 0
+
+
+def case_tiles(volume, labels, tile_px: int = 256):
+    """Axial and coronal views (abdomen window, label outlines) through the largest tumour,
+    each scaled to ``tile_px`` pixels wide with square pixels in mm."""
+    import numpy as np
+    from PIL import Image
+
+    from livseg import render
+
+    tum = labels == 2
+    if tum.any():
+        per_z = tum.sum(axis=(0, 1))
+        k = int(np.argmax(per_z))
+        j = int(np.argmax(tum[:, :, k].sum(axis=0)))
+    else:
+        k = int(np.argmax((labels > 0).sum(axis=(0, 1))))
+        j = int(np.argmax((labels > 0).sum(axis=(0, 2))))
+    tiles = []
+    for axis, idx in (("axial", k), ("coronal", j)):
+        gray = render.window(render.display_slice(volume.array, axis, idx), *render.ABDOMEN)
+        rgba = render.overlay_rgba(gray, render.display_slice(labels, axis, idx), 1.0, "outline")
+        sq = render.to_square_pixels(rgba, render.pixel_size_mm(volume.spacing, axis), nearest=True)
+        h = max(1, round(sq.shape[0] * tile_px / sq.shape[1]))
+        tiles.append(np.asarray(Image.fromarray(sq).resize((tile_px, h), Image.LANCZOS)))
+    return tiles
+
+
+def write_montage(out_dir: Path, manifest: dict, png: Path, n_cases: int = 4) -> Path:
+    """PNG montage of the first n_cases of a written dataset: axial + coronal per case, two
+    cases per row."""
+    from livseg import io, render
+
+    tiles = []
+    for entry in manifest["cases"][:n_cases]:
+        case = io.load_case(Path(out_dir) / entry["image"], Path(out_dir) / entry["labels"])
+        tiles.extend(case_tiles(case.volume, case.labels))
+    png = Path(png)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    png.write_bytes(render.png_bytes(render.montage(tiles, ncols=4, pad=4)[:, :, :3]))
+    return png
