@@ -366,9 +366,13 @@ def submit_score(
                 updated_at=moment,
             )
             try:
-                with session.begin_nested():
+                if is_sqlite(session):  # BEGIN IMMEDIATE: no other writer can race us
                     session.add(row)
                     session.flush()
+                else:
+                    with session.begin_nested():
+                        session.add(row)
+                        session.flush()
             except IntegrityError:
                 # another transaction stored this assignment's score first (PostgreSQL)
                 existing = _score_of(session, aid, lock=not is_sqlite(session))
