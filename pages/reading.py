@@ -28,6 +28,8 @@ with db_session() as session:
     files = reading.item_files_for_display(session, reader, item.assignment_id) if item else None
 
 st.title("Reading")
+# a full run already shows the next item: no extra rerun needed (see score_panel)
+st.session_state.pop("reading_advance", None)
 flash = st.session_state.pop("reading_flash", None)
 if flash:
     kind, text = flash
@@ -68,9 +70,45 @@ def _choose(value: int) -> None:
     st.session_state["likert"] = value
 
 
+def _submit(assignment_id: int, code: str, token: str, started: float) -> None:
+    """Submit-button callback, bound to the item that was on screen when it was clicked
+    (never to whatever item comes next: a repeated click cannot score an unseen item)."""
+    score = st.session_state.get("likert")
+    if score is None:
+        st.session_state["reading_hint"] = "Choose a score from 1 to 5 first."
+        return
+    comment = (st.session_state.get("comment") or "").strip() or None
+    try:
+        with db_session() as session:
+            result = reading.submit_score(
+                session,
+                acting_user(session, user),
+                assignment_id,
+                int(score),
+                comment,
+                time.time() - started,
+                client_token=token,
+            )
+    except LivsegDBError as exc:
+        st.session_state["reading_hint"] = f"The score was not saved: {exc}"
+        return
+    if result.status in ("created", "updated"):
+        st.session_state["reading_flash"] = ("ok", f"Saved: item {code} scored {score}.")
+    else:  # "duplicate": the same answer was already stored (double click, other tab, retry)
+        st.session_state["reading_flash"] = (
+            "warn",
+            f"Item {code} already had a score; it was recorded once and not duplicated.",
+        )
+    for key in ("likert", "comment"):
+        st.session_state.pop(key, None)
+    st.session_state["reading_advance"] = True
+
+
 @st.fragment
 def score_panel() -> None:
     """The question and the submit button; choosing a score reruns only this fragment."""
+    if st.session_state.pop("reading_advance", False):
+        st.rerun(scope="app")  # the next item (a new volume) needs the whole page
     st.markdown(f"**{item.question}**")
     st.radio(
         "Score",
@@ -89,40 +127,19 @@ def score_panel() -> None:
             args=(value,),
         )
     st.caption("Keys: 1–5 choose a score, Enter submits.")
-    comment = ""
     if item.comment_allowed:
-        comment = st.text_area("Comment (optional)", key="comment", max_chars=2000)
-    if st.button("Submit", type="primary", shortcut="Enter", key="submit_score"):
-        score = st.session_state.get("likert")
-        if score is None:
-            st.warning("Choose a score from 1 to 5 first.")
-            return
-        seconds = time.time() - started
-        try:
-            with db_session() as session:
-                result = reading.submit_score(
-                    session,
-                    acting_user(session, user),
-                    item.assignment_id,
-                    int(score),
-                    comment or None,
-                    seconds,
-                    client_token=token,
-                )
-        except LivsegDBError as exc:
-            st.error(f"The score was not saved: {exc}")
-            return
-        status = str(getattr(result, "status", "created"))
-        if status in ("created", "updated"):
-            st.session_state["reading_flash"] = ("ok", f"Saved: item {item.code} scored {score}.")
-        else:
-            st.session_state["reading_flash"] = (
-                "warn",
-                f"Item {item.code} already had a score; it was recorded once and not duplicated.",
-            )
-        for key in ("likert", "comment"):
-            st.session_state.pop(key, None)
-        st.rerun(scope="app")
+        st.text_area("Comment (optional)", key="comment", max_chars=2000)
+    st.button(
+        "Submit",
+        type="primary",
+        shortcut="Enter",
+        key="submit_score",
+        on_click=_submit,
+        args=(item.assignment_id, item.code, token, started),
+    )
+    hint = st.session_state.pop("reading_hint", None)
+    if hint:
+        (st.error if hint.startswith("The score was not saved") else st.warning)(hint)
 
 
 with score_col:

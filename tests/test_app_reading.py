@@ -1,0 +1,154 @@
+"""The reader's Reading page (streamlit AppTest): her queue "k of N", one blinded item at a
+time, Likert 1-5 with anchors, keyboard-shortcut buttons, comment, time spent, resume, double
+submission, and nothing in the page or its state naming a method."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from db.reading import submit_score
+from tests.apps import app_testing
+from tests.apps.app_testing import page_dump, reader_app, texts, user_id
+from tests.apps.study_fixture import FAKE_METHODS
+
+seeded, workspace = app_testing.seeded, app_testing.workspace  # fixtures
+
+N_ITEMS = 4  # 2 cases x 2 methods, every reader scores every item
+
+
+def _progress(at) -> list[str]:
+    return [p.proto.text for p in at.get("progress")]
+
+
+def _scores(ws, username: str) -> list[tuple]:
+    """(position, value, comment, seconds, method) of her stored scores, read with sqlite3."""
+    with sqlite3.connect(ws / "livseg.db") as con:
+        return con.execute(
+            "select a.position, s.value, s.comment, s.seconds_spent, m.name from scores s "
+            "join assignments a on a.id = s.assignment_id join items i on i.id = a.item_id "
+            "join methods m on m.id = i.method_id where a.reader_id = ? order by a.position",
+            (user_id(ws, username),),
+        ).fetchall()
+
+
+def test_queue_shows_k_of_n_with_question_and_anchors(workspace):
+    at = reader_app(workspace)
+    assert not at.exception
+    assert texts(at, "title") == ["Reading"]
+    assert _progress(at) == [f"Item 1 of {N_ITEMS}"]
+    [code_header] = texts(at, "subheader")
+    assert code_header.startswith("Item ") and len(code_header.split()[1]) == 9  # XXXX-XXXX
+    [radio] = at.radio
+    assert radio.options == [
+        "1 – Unusable: redo from scratch",
+        "2 – Major corrections needed",
+        "3 – Moderate corrections needed",
+        "4 – Minor corrections needed",
+        "5 – Clinically acceptable as is",
+    ]
+    assert radio.value is None
+    assert [b.label for b in at.button] == ["1", "2", "3", "4", "5", "Submit"]
+    shortcuts = {b.label: b.proto.shortcut for b in at.button}
+    assert shortcuts == {"1": "1", "2": "2", "3": "3", "4": "4", "5": "5", "Submit": "enter"}
+
+
+def test_submit_needs_a_score_then_moves_on_and_records_it(workspace):
+    at = reader_app(workspace)
+    at.button(key="submit_score").click().run()
+    assert texts(at, "warning") == ["Choose a score from 1 to 5 first."]
+    assert _scores(workspace, "reader1") == []
+
+    first_code = texts(at, "subheader")[0].split()[1]
+    at.button(key="likert_key_4").click().run()  # the "4" key
+    assert at.radio(key="likert").value == 4
+    at.text_area(key="comment").input("tumour border a bit wide")
+    time.sleep(0.2)
+    at.button(key="submit_score").click().run()
+    assert not at.exception
+    assert texts(at, "success") == [f"Saved: item {first_code} scored 4."]
+    assert _progress(at) == [f"Item 2 of {N_ITEMS}"]
+    assert at.radio(key="likert").value is None  # a fresh question for the next item
+    [(position, value, comment, seconds, _)] = _scores(workspace, "reader1")
+    assert (position, value, comment) == (1, 4, "tumour border a bit wide")
+    assert 0.2 <= seconds < 60
+
+
+def test_resumes_where_she_stopped_in_a_new_session(workspace):
+    at = reader_app(workspace)
+    for value in (5, 2):
+        at.radio(key="likert").set_value(value)
+        at.button(key="submit_score").click().run()
+    assert _progress(at) == [f"Item 3 of {N_ITEMS}"]
+    again = reader_app(workspace)  # e.g. after a reload and a new sign-in
+    assert _progress(again) == [f"Item 3 of {N_ITEMS}"]
+    # another reader's queue is untouched
+    assert _progress(reader_app(workspace, "reader2")) == [f"Item 1 of {N_ITEMS}"]
+
+
+def test_second_submission_of_the_same_item_is_not_duplicated(workspace):
+    """A second tab / a retried click submits an item that already has her score."""
+    at = reader_app(workspace)
+    code = texts(at, "subheader")[0].split()[1]
+    assignment_id = next(
+        int(k.split("_")[-1]) for k in at.session_state.to_dict() if k.startswith("shown_at_")
+    )
+    from db.engine import get_engine, session_scope
+
+    with session_scope(get_engine()) as session:  # the "other tab" scores 3 first
+        reader = type("R", (), {"id": user_id(workspace, "reader1")})()
+        submit_score(session, reader, assignment_id, 3, None, 5.0)
+
+    at.radio(key="likert").set_value(3)  # same answer again: recognised, not duplicated
+    at.button(key="submit_score").click().run()
+    assert not at.exception
+    assert texts(at, "warning") == [
+        f"Item {code} already had a score; it was recorded once and not duplicated."
+    ]
+    assert [s[:2] for s in _scores(workspace, "reader1")] == [(1, 3)]
+    assert _progress(at) == [f"Item 2 of {N_ITEMS}"]
+
+
+def test_changed_answer_on_a_locked_item_is_refused_clearly(workspace):
+    at = reader_app(workspace)
+    assignment_id = next(
+        int(k.split("_")[-1]) for k in at.session_state.to_dict() if k.startswith("shown_at_")
+    )
+    from db.engine import get_engine, session_scope
+
+    with session_scope(get_engine()) as session:
+        reader = type("R", (), {"id": user_id(workspace, "reader1")})()
+        submit_score(session, reader, assignment_id, 3, None, 5.0)
+    at.radio(key="likert").set_value(5)
+    at.button(key="submit_score").click().run()
+    assert not at.exception
+    [error] = texts(at, "error")
+    assert error.startswith("The score was not saved:")
+    assert [s[:2] for s in _scores(workspace, "reader1")] == [(1, 3)]
+
+
+def test_finished_queue_says_so(workspace):
+    at = reader_app(workspace, "reader3")
+    for _ in range(N_ITEMS):
+        at.radio(key="likert").set_value(3)
+        at.button(key="submit_score").click().run()
+    assert texts(at, "success")[-1] == "Your queue is complete: every item has a score. Thank you!"
+    assert len(_scores(workspace, "reader3")) == N_ITEMS
+    assert len(at.radio) == 0
+
+
+def test_nothing_on_the_reading_page_names_a_method(workspace, seeded):
+    at = reader_app(workspace)
+    seen = []
+    for _ in range(N_ITEMS):
+        assert not at.exception
+        seen.append(page_dump(at))
+        at.radio(key="likert").set_value(4)
+        at.button(key="submit_score").click().run()
+    seen.append(page_dump(at))
+    dump = "\n".join(seen)
+    assert "Item 4 of 4" in dump  # the dump does hold the page
+    for needle in seeded.forbidden:
+        assert needle not in dump, needle
+    # and each method was indeed shown (the stored scores cover both)
+    assert {s[4] for s in _scores(workspace, "reader1")} == set(FAKE_METHODS)
