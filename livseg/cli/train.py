@@ -1,0 +1,65 @@
+"""``python -m livseg train``: train one network on the phantom training split."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    """Add the ``train`` sub-command."""
+    p = subparsers.add_parser(
+        "train",
+        help="train a segmentation network on phantom training cases",
+        description=(
+            "Train unet2d / unet3d / attention_unet with the paper's recipe (HU window "
+            "[-150, 250] -> [0, 1], 256x256 in-plane, batch 4, Adam 1e-3, Dice + CE) on the "
+            "TRAIN split of `python -m livseg phantom --n 150 --seed DATA_SEED` (test cases "
+            "are never generated). Writes the best-validation weights to livseg/weights/"
+            "<method>.pt (or --out) and checkpoints to <workspace>/training/<method>/."
+        ),
+    )
+    p.add_argument("--method", required=True, choices=("unet2d", "unet3d", "attention_unet"))
+    p.add_argument("--steps", type=int, default=1000, help="Adam steps (default 1000)")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop after this much wall time (at a validation); steps done are recorded")
+    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    p.add_argument("--data-seed", type=int, default=0, help="phantom dataset seed (default 0)")
+    p.add_argument("--n-cases", type=int, default=120,
+                   help="training-split cases to use, validation included (default all 120)")
+    p.add_argument("--n-val", type=int, default=6, help="of those, held out for validation")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--crop", type=int, default=128, help="2D crop size on the 256-grid")
+    p.add_argument("--patch", type=int, nargs=3, default=(128, 128, 32), metavar=("X", "Y", "Z"),
+                   help="3D patch size on the 256-grid")
+    p.add_argument("--val-every", type=int, default=100)
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: free cores)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--out", type=Path, default=None, help="weights file (default livseg/weights)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train; prints the summary as JSON; returns the exit code."""
+    from livseg.training import TrainConfig, train
+
+    try:
+        cfg = TrainConfig(
+            method=args.method, steps=args.steps, seed=args.seed, data_seed=args.data_seed,
+            n_cases=args.n_cases, n_val=args.n_val, batch_size=args.batch_size, lr=args.lr,
+            crop_2d=args.crop, patch_3d=tuple(args.patch), val_every=args.val_every,
+            threads=args.threads, device=args.device,
+        )
+        summary = train(cfg, resume=args.resume, out=args.out, show_progress=not args.quiet,
+                        max_minutes=args.max_minutes)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    summary = {k: v for k, v in summary.items() if k != "case_indices"}
+    print(json.dumps(summary, indent=1))
+    return 0

@@ -1,0 +1,147 @@
+"""Running methods on volumes and on folders of cases (the RUNS LAYOUT).
+
+RUNS LAYOUT (read by ``python -m livseg evaluate --runs-dir``)::
+
+    OUT/<method>/<case_id>.nii.gz   label map on the image file's own grid (livseg.io.save_labels)
+    OUT/<method>/<case_id>.json     {"method", "case", "seconds", "device", "version",
+                                     "params", "threads"}
+
+``case_id`` is the N of ``volume-N`` in a LiTS folder (the file stem for MSD images).
+``seconds`` is the wall time of ``Method.segment`` alone (loading the image and the
+weights and writing the result are excluded; weight loading is reported apart as
+``load_seconds`` by ``run_cases``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from livseg.methods import METHODS, get_method
+from livseg.volume import Volume
+
+
+@dataclass
+class RunResult:
+    """One method applied to one volume: labels (uint8, volume grid) and how it ran."""
+
+    labels: np.ndarray
+    seconds: float
+    device: str
+    version: str
+    params: dict
+
+
+@dataclass
+class RunRecord:
+    """One written run of the runs layout."""
+
+    method: str
+    case: str
+    labels_path: Path
+    info_path: Path
+    seconds: float
+    device: str
+    version: str
+    threads: int | None
+
+
+def resolve_methods(methods: str | list[str]) -> list[str]:
+    """``"all"`` / a comma list / a list of names -> validated ordered method names."""
+    if isinstance(methods, str):
+        methods = METHODS if methods.strip() == "all" else [m.strip() for m in methods.split(",")]
+    names = [m for m in methods if m]
+    unknown = [m for m in names if m not in METHODS]
+    if unknown or not names:
+        raise ValueError(
+            f"unknown method(s) {unknown or methods}; available: {', '.join(METHODS)} or 'all'"
+        )
+    return list(dict.fromkeys(names))
+
+
+def run_method(method_name: str, volume: Volume, device: str = "auto",
+               threads: int | None = None) -> RunResult:
+    """Segment ``volume`` with the (cached) method; ``seconds`` = wall time of segment()."""
+    method = get_method(method_name, device=device, threads=threads)
+    t0 = time.perf_counter()
+    labels = method.segment(volume)
+    seconds = time.perf_counter() - t0
+    return RunResult(labels=labels, seconds=seconds, device=method.device,
+                     version=method.version, params=dict(method.params))
+
+
+def case_id_of(image: Path) -> str:
+    """Case id of an image file: N of ``volume-N.nii.gz``, else the file stem."""
+    from livseg.evaluation import case_stem
+
+    return case_stem(image)
+
+
+def run_cases(
+    cases_dir: Path | str,
+    out_dir: Path | str,
+    methods: str | list[str],
+    progress: Callable[[int, int], None] | None = None,
+    device: str = "auto",
+    threads: int | None = None,
+) -> list[RunRecord]:
+    """Run ``methods`` on every case of a LiTS / MSD folder, writing the runs layout.
+
+    Each image is loaded once for all methods. ``progress(done, total)`` is called after
+    each (case, method) pair. Returns one RunRecord per pair.
+    """
+    from livseg.io import load_volume, save_labels, scan_folder
+
+    names = resolve_methods(methods)
+    cases = scan_folder(cases_dir)
+    out = Path(out_dir)
+    load_seconds = {}
+    for name in names:  # weights are loaded once, timed apart
+        t0 = time.perf_counter()
+        get_method(name, device=device, threads=threads)
+        load_seconds[name] = time.perf_counter() - t0
+    records: list[RunRecord] = []
+    total, done = len(cases) * len(names), 0
+    for cf in cases:
+        volume = load_volume(cf.image)
+        case = case_id_of(cf.image)
+        for name in names:
+            res = run_method(name, volume, device=device, threads=threads)
+            folder = out / name
+            folder.mkdir(parents=True, exist_ok=True)
+            labels_path = save_labels(res.labels, volume, folder / f"{case}.nii.gz")
+            th = res.params.get("threads")
+            info = {
+                "method": name,
+                "case": case,
+                "seconds": round(res.seconds, 4),
+                "device": res.device,
+                "version": res.version,
+                "params": res.params,
+                "threads": th,
+                "load_seconds": round(load_seconds[name], 4),
+                "image": str(cf.image),
+            }
+            info_path = folder / f"{case}.json"
+            info_path.write_text(json.dumps(info, indent=1, default=_json_default))
+            records.append(RunRecord(name, case, Path(labels_path), info_path, res.seconds,
+                                     res.device, res.version, th))
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    return records
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

@@ -1,0 +1,122 @@
+"""The one interface every segmentation method implements, plus shared post-processing.
+
+``Method.segment(volume) -> uint8 label map`` on the volume's own grid (0 background,
+1 liver, 2 tumour). After ``segment`` a method exposes ``name``, ``title``, ``version``
+(a short hash of its weights / parameters), ``device`` (where the last run ran) and
+``params`` (every parameter of the last run, JSON-serialisable).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+
+import numpy as np
+from scipy import ndimage
+
+from livseg.volume import LIVER, TUMOUR, Volume
+
+MAX_VOXELS = 1024 * 1024 * 1024  # refuse volumes over 1 Gi voxels (memory)
+
+
+class Method(ABC):
+    """A named segmenter: ``segment(volume)`` returns labels on the volume's grid."""
+
+    name: str = ""
+    title: str = ""
+
+    def __init__(self) -> None:
+        self.device: str = "cpu"
+        self.params: dict = {}
+
+    @property
+    @abstractmethod
+    def version(self) -> str:
+        """Short hash identifying the weights / fixed parameters of this method."""
+
+    @abstractmethod
+    def _segment(self, volume: Volume) -> np.ndarray:
+        """Method-specific work; returns a uint8 label map with ``volume``'s shape."""
+
+    def segment(self, volume: Volume) -> np.ndarray:
+        """Segment ``volume``: uint8 label map (0/1/2) of the same shape, post-processed."""
+        check_volume(volume)
+        labels = self._segment(volume)
+        if labels.shape != volume.shape:
+            raise RuntimeError(
+                f"{self.name}: produced labels of shape {labels.shape}, volume is {volume.shape}"
+            )
+        return labels.astype(np.uint8, copy=False)
+
+    def __repr__(self) -> str:
+        return f"<Method {self.name} v{self.version} on {self.device}>"
+
+
+def check_volume(volume: Volume) -> None:
+    """Raise ValueError with a specific message when ``volume`` cannot be segmented."""
+    if not isinstance(volume, Volume):
+        raise TypeError(f"expected a livseg.volume.Volume, got {type(volume).__name__}")
+    arr = volume.array
+    if not isinstance(arr, np.ndarray) or arr.ndim != 3:
+        raise ValueError(f"volume array must be a 3D numpy array, got shape {getattr(arr, 'shape', None)}")
+    if min(arr.shape) < 2:
+        raise ValueError(f"volume is too small to segment: shape {arr.shape}")
+    if arr.size > MAX_VOXELS:
+        raise ValueError(f"volume has {arr.size} voxels, more than the limit {MAX_VOXELS}")
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise ValueError(f"volume array must hold real HU numbers, got dtype {arr.dtype}")
+    spacing = np.asarray(volume.spacing, dtype=float)
+    if spacing.shape != (3,) or not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
+        raise ValueError(f"voxel spacing must be three positive mm values, got {volume.spacing}")
+    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+        raise ValueError("volume holds NaN or infinite values")
+
+
+def params_hash(params: dict) -> str:
+    """Short stable hash (12 hex) of a JSON-serialisable parameter dict."""
+    text = json.dumps(params, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _box(mask: np.ndarray, margin: int = 1) -> tuple[slice, ...] | None:
+    """Bounding box slices of a boolean mask, grown by ``margin``; None when empty."""
+    out = []
+    for axis in range(mask.ndim):
+        other = tuple(a for a in range(mask.ndim) if a != axis)
+        idx = np.flatnonzero(mask.any(axis=other))
+        if idx.size == 0:
+            return None
+        out.append(slice(max(0, idx[0] - margin), min(mask.shape[axis], idx[-1] + 1 + margin)))
+    return tuple(out)
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 26-connected component of a boolean mask (all False when empty)."""
+    out = np.zeros(mask.shape, dtype=bool)
+    box = _box(mask)
+    if box is None:
+        return out
+    sub = mask[box]
+    lab, n = ndimage.label(sub, structure=np.ones((3, 3, 3), dtype=bool))
+    if n == 0:
+        return out
+    sizes = np.bincount(lab.ravel())
+    sizes[0] = 0
+    out[box] = lab == int(np.argmax(sizes))
+    return out
+
+
+def postprocess(labels: np.ndarray) -> np.ndarray:
+    """What a user expects of a liver segmentation (returns a new uint8 map).
+
+    1. The organ (liver + tumour) is reduced to its largest connected component.
+    2. Tumour exists only inside that organ; tumour voxels outside it become background.
+    3. Liver-labelled holes enclosed by tumour stay liver; nothing else changes.
+    """
+    labels = np.asarray(labels)
+    organ = largest_component(labels > 0)
+    out = np.zeros(labels.shape, dtype=np.uint8)
+    out[organ] = LIVER
+    out[organ & (labels == TUMOUR)] = TUMOUR
+    return out

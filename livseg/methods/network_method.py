@@ -1,0 +1,191 @@
+"""A learned method: a network + its shipped weights, run on the 256 x 256 network grid.
+
+Pipeline of ``segment`` (same preprocessing as training, see ``livseg.preprocess``):
+HU -> in-plane resampling to 256 x 256 -> window [-150, 250] HU -> [0, 1] -> crop to the
+body (padded to the network's size multiple) -> network (2D: batches of axial slices;
+3D: the whole cropped volume, or z-windows for tall volumes) -> class logits back to the
+image's grid by linear interpolation -> argmax -> post-processing (largest organ component,
+tumour only inside the liver).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from livseg.device import apply_threads, choose_device
+from livseg.methods.base import Method, postprocess
+from livseg.methods.networks import build_network, size_multiple
+from livseg.preprocess import body_box, normalise_hu
+from livseg.volume import Volume
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+BACKGROUND_LOGIT_GAP = 20.0  # logit margin given to background outside the body crop
+
+
+def weights_path(name: str) -> Path:
+    """Where the shipped weights of method ``name`` live (livseg/weights/<name>.pt)."""
+    return WEIGHTS_DIR / f"{name}.pt"
+
+
+def load_checkpoint(path: Path) -> dict:
+    """Load a weights file written by ``livseg.training`` (plain tensors + metadata)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no weights file at {path}; train it with `python -m livseg train --method "
+            f"{path.stem}` or restore livseg/weights/ from the repository"
+        )
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("config", "state_dict", "grid"):
+        if key not in ckpt:
+            raise ValueError(f"{path} is not a LivSeg weights file (missing {key!r})")
+    return ckpt
+
+
+def file_hash(path: Path) -> str:
+    """First 12 hex digits of the SHA-256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:12]
+
+
+def prepare_slices(hu: np.ndarray, grid: tuple[int, int]) -> torch.Tensor:
+    """(X, Y, Z) HU -> (Z, gx, gy) float32 tensor: resampled in-plane, windowed to [0, 1].
+
+    Resampling (bilinear, antialiased) happens on HU, then the window; training uses this
+    very function, so training and inference see the same numbers.
+    """
+    src = torch.from_numpy(np.ascontiguousarray(hu, dtype=np.float32))
+    z = src.shape[2]
+    out = torch.empty((z, grid[0], grid[1]), dtype=torch.float32)
+    with torch.inference_mode():
+        for k0 in range(0, z, 32):
+            block = src[:, :, k0 : k0 + 32].permute(2, 0, 1).unsqueeze(1)
+            if tuple(block.shape[-2:]) != tuple(grid):
+                block = F.interpolate(block, size=tuple(grid), mode="bilinear",
+                                      align_corners=False, antialias=True)
+            out[k0 : k0 + 32] = block[:, 0]
+    return torch.from_numpy(normalise_hu(out.numpy()))
+
+
+def logit_gaps_to_labels(gaps: torch.Tensor, out_xy: tuple[int, int]) -> np.ndarray:
+    """(Z, 2, gx, gy) logit gaps (liver - bg, tumour - bg) -> (X, Y, Z) uint8 labels.
+
+    Bilinear interpolation to the image's in-plane size (pixel centres aligned), then the
+    argmax of (0, liver gap, tumour gap), computed in z chunks to bound memory.
+    """
+    z = gaps.shape[0]
+    out = np.empty((out_xy[0], out_xy[1], z), dtype=np.uint8)
+    with torch.inference_mode():
+        for k0 in range(0, z, 16):
+            g = gaps[k0 : k0 + 16]
+            if tuple(g.shape[-2:]) != tuple(out_xy):
+                g = F.interpolate(g, size=tuple(out_xy), mode="bilinear", align_corners=False)
+            d1, d2 = g[:, 0], g[:, 1]
+            lab = torch.where(d2 > torch.clamp(d1, min=0.0), 2, torch.where(d1 > 0, 1, 0))
+            out[:, :, k0 : k0 + 16] = lab.to(torch.uint8).permute(1, 2, 0).numpy()
+    return out
+
+
+class NetworkMethod(Method):
+    """A network segmenter with weights loaded once from ``livseg/weights/<name>.pt``."""
+
+    spatial_dims: int = 2
+
+    def __init__(
+        self,
+        weights: Path | None = None,
+        device: str = "auto",
+        threads: int | None = None,
+        batch_slices: int = 16,
+    ):
+        super().__init__()
+        path = Path(weights) if weights is not None else weights_path(self.name)
+        self.weights_file = path
+        ckpt = load_checkpoint(path)
+        self.config = dict(ckpt["config"])
+        self.grid = tuple(int(g) for g in ckpt["grid"])
+        self.hu_window = tuple(ckpt.get("hu_window", (-150.0, 250.0)))
+        self.training_info = dict(ckpt.get("training", {}))
+        self._version = file_hash(path)
+        self.torch_device = choose_device(device)
+        self.device = str(self.torch_device)
+        self.threads_requested = threads
+        self.batch_slices = int(batch_slices)
+        self.multiple = size_multiple(self.config)
+        net = build_network(self.config)
+        state = {k: v.float() for k, v in ckpt["state_dict"].items()}
+        net.load_state_dict(state)
+        net.eval()
+        self.net = net.to(self.torch_device)
+        if self.spatial_dims == 2 and self.torch_device.type == "cpu":
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.load_seconds: float | None = None
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    def _forward_2d(self, x: torch.Tensor) -> torch.Tensor:
+        """(Z, h, w) -> (Z, 2, h, w) logit gaps."""
+        gaps = torch.empty((x.shape[0], 2, x.shape[1], x.shape[2]), dtype=torch.float32)
+        for k0 in range(0, x.shape[0], self.batch_slices):
+            xb = x[k0 : k0 + self.batch_slices].unsqueeze(1).to(self.torch_device)
+            if self.torch_device.type == "cpu":
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            logits = self.net(xb).float()
+            gaps[k0 : k0 + xb.shape[0]] = (logits[:, 1:] - logits[:, :1]).cpu()
+        return gaps
+
+    def _forward_3d(self, x: torch.Tensor) -> torch.Tensor:
+        """(Z, h, w) -> (Z, 2, h, w) logit gaps, the volume in one pass (z padded)."""
+        vol = x.permute(1, 2, 0)[None, None]  # (1, 1, h, w, Z)
+        z = vol.shape[-1]
+        pad = (-z) % self.multiple
+        if pad:
+            vol = F.pad(vol, (0, pad, 0, 0, 0, 0), mode="replicate")
+        logits = self.net(vol.to(self.torch_device)).float()[0, :, :, :, :z].cpu()
+        gaps = logits[1:] - logits[:1]  # (2, h, w, Z)
+        return gaps.permute(3, 0, 1, 2).contiguous()
+
+    def _segment(self, volume: Volume) -> np.ndarray:
+        threads = apply_threads(self.threads_requested)
+        hu = volume.array
+        x = prepare_slices(hu, self.grid)  # (Z, gx, gy)
+        # crop to the body on the network grid, sized to the network's multiple
+        x0, x1, y0, y1 = body_box(
+            x.permute(1, 2, 0).numpy(), self.multiple, threshold=_window_value(self.hu_window)
+        )
+        crop = x[:, x0:x1, y0:y1]
+        with torch.inference_mode():
+            if self.spatial_dims == 2:
+                gaps_crop = self._forward_2d(crop)
+            else:
+                gaps_crop = self._forward_3d(crop)
+        gaps = torch.full((x.shape[0], 2, self.grid[0], self.grid[1]), -BACKGROUND_LOGIT_GAP)
+        gaps[:, :, x0:x1, y0:y1] = gaps_crop
+        labels = postprocess(logit_gaps_to_labels(gaps, hu.shape[:2]))
+        self.params = {
+            "network": self.config,
+            "grid": list(self.grid),
+            "hu_window": list(self.hu_window),
+            "body_crop": [int(x0), int(x1), int(y0), int(y1)],
+            "batch_slices": self.batch_slices,
+            "threads": threads,
+            "weights": self.weights_file.name,
+            "training": self.training_info,
+        }
+        return labels
+
+
+def _window_value(window: tuple[float, float], hu: float = -500.0) -> float:
+    """Value of ``hu`` after the [0, 1] window mapping (the body threshold on the grid)."""
+    lo, hi = window
+    return float(np.clip((hu - lo) / (hi - lo), 0.0, 1.0))
