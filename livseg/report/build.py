@@ -193,7 +193,7 @@ def build_report(
     if recheck_paper:
         paper = load_seed_paper_table()
         claims = recheck.check_claims(paper, control="Control", reference="UNet", alpha=alpha)
-        tables["Recheck: claims"] = claims
+        tables["Recheck: claims"] = _claims_display(claims)
         tables["Recheck: network pairs"] = _recheck_pairs(paper, alpha, results)
     seconds["tables"] = time.perf_counter() - t
 
@@ -256,6 +256,22 @@ def build_report(
                         xlsx_path=xlsx_path, scores_csv_path=scores_path, results=results,
                         tables=tables, figures=figures, control=control, reference=reference,
                         seconds=seconds)
+
+
+def _claims_display(claims: pd.DataFrame) -> pd.DataFrame:
+    """The claims table with readable P values and yes / no flags."""
+    out = pd.DataFrame({
+        "Metric": claims["metric"].map(tb.label), "Method": claims["method"],
+        "Mark": claims["mark"], "Versus": claims["versus"],
+        "Printed": claims["printed"].map({True: "yes", False: "no"}),
+        "LSD P": claims["lsd_p"].map(tb.fmt_p), "Verdict": claims["verdict"],
+        "Robust to rounding": claims["robust_to_rounding"].map({True: "yes", False: "no"}),
+        "LSD P range": [f"{tb.fmt_p(a)}–{tb.fmt_p(b)}"
+                        for a, b in zip(claims["lsd_p_min"], claims["lsd_p_max"], strict=True)],
+        "Welch P": claims["welch_p"].map(tb.fmt_p), "Tukey P": claims["tukey_p"].map(tb.fmt_p),
+        "Holm P": claims["holm_p"].map(tb.fmt_p),
+    })
+    return out
 
 
 def _recheck_pairs(paper: pd.DataFrame, alpha: float, results: dict) -> pd.DataFrame:

@@ -25,8 +25,11 @@ p.note{font-size:.82rem;color:#555;max-width:60rem}
 """
 
 
-def table_html(df: pd.DataFrame, table_id: str, index: bool = False) -> str:
-    """A DataFrame as an escaped HTML table with an id."""
+def table_html(df: pd.DataFrame, table_id: str, index: bool | None = None) -> str:
+    """A DataFrame as an escaped HTML table with an id; the index is shown when it is named
+    (e.g. the 'Group' column of the paper-layout tables)."""
+    if index is None:
+        index = df.index.name is not None
     return df.to_html(index=index, escape=True, border=0, classes="report",
                       table_id=table_id, na_rep="–")
 

@@ -14,7 +14,6 @@ import platform
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from livseg.stats import (
@@ -224,14 +223,15 @@ def compute_results(
 
 def software_versions() -> dict[str, str]:
     """Versions of Python and the libraries the statistics use."""
-    import krippendorff
-    import scipy
-    import statsmodels
+    from importlib.metadata import PackageNotFoundError, version
 
-    return {"python": platform.python_version(), "numpy": np.__version__,
-            "scipy": scipy.__version__, "statsmodels": statsmodels.__version__,
-            "pandas": pd.__version__,
-            "krippendorff": getattr(krippendorff, "__version__", "unknown")}
+    out = {"python": platform.python_version()}
+    for name in ("numpy", "scipy", "statsmodels", "pandas", "krippendorff", "plotly"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
 
 
 def write_results_json(results: Mapping[str, float], path: str | Path,
