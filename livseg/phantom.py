@@ -13,8 +13,12 @@ slightly correlated noise (SD 10-20 HU) are added; the volume is in HU.
 
 All anatomy is drawn in mm in the patient frame and only then sampled, so ``size="small"``
 (128 x 128 in-plane, 24-40 slices) shows the same patient as ``size="full"`` (512 x 512,
-60-150 slices) on a coarser grid. Arrays follow ``livseg.volume``: (x, y, z) RAS+, the
-liver on the patient's right (negative x), affine = diag(spacing) plus an origin.
+60-150 slices) on a coarser grid. Arrays follow ``livseg.volume``: (x, y, z), affine =
+diag(spacing) plus an origin, the liver at low x ("the patient's right" as livseg/volume.py
+states the convention). Caveat: nibabel / NIfTI read such an affine as RAS+, where +x points
+to the patient's RIGHT, so external viewers show these phantoms mirrored left-right and
+real LiTS files loaded by ``livseg.io`` have their liver at high x. Flipping the phantom is
+a project-wide decision (training caches, viewer, render), not done here.
 
 ``write_dataset(out_dir, n, seed)`` writes n cases in LiTS layout plus ``manifest.json``;
 case i uses ``case_seed(seed, i)``.
@@ -221,7 +225,7 @@ def _cavity_axes(an: _Anatomy) -> tuple[float, float, float]:
 def _diaphragm_z(an: _Anatomy, x, y):
     """Height (mm) of the diaphragm's under-surface above (x, y); highest at the right dome."""
     ac, bc, _ = _cavity_axes(an)
-    right = 1.0 / (1.0 + np.exp(x / 25.0))  # 1 on the patient's right (x < 0)
+    right = 1.0 / (1.0 + np.exp(x / 25.0))  # 1 on the liver's side (x < 0)
     return (
         an.dome_z
         - 110.0 * ((x + 0.4 * ac) / ac) ** 2 * right
@@ -1149,7 +1153,7 @@ def write_dataset(
         "n_test": split.count("test"),
         "layout": "LiTS",
         "labels": {"0": "background", "1": "liver", "2": "tumour"},
-        "orientation": "RAS+ (x, y, z), affine = diag(spacing) + origin",
+        "orientation": "(x, y, z) as livseg/volume.py, affine = diag(spacing) + origin, liver at low x",
         "cases": cases,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))

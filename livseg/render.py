@@ -1,9 +1,12 @@
 """Slices, CT windows, label overlays and PNGs (pure numpy + PIL).
 
-Display convention (radiological): axial images show the patient's right on the viewer's
-left and anterior at the top; coronal images show superior at the top and the patient's
-right on the viewer's left; sagittal images show superior at the top and anterior on the
-viewer's left. Input arrays follow ``livseg.volume``: (x, y, z) RAS+.
+Display convention: axial images show x index 0 on the viewer's left and anterior (high y)
+at the top; coronal images show superior at the top and x index 0 on the viewer's left;
+sagittal images show superior at the top and anterior on the viewer's left. Input arrays
+follow ``livseg.volume`` ((x, y, z)), whose docstring puts the patient's right at low x, so
+this is the radiological view for arrays in that convention (the phantoms, the slice viewer
+component). Caveat: in nibabel's RAS+ (what ``livseg.io`` produces from real files) the
+patient's right is at HIGH x, which this view shows on the viewer's right.
 
 Overlay colours are fixed per structure (``LIVER_RGB``, ``TUMOUR_RGB``) and never depend on
 the method that produced the labels, so readers cannot tell methods apart by colour.
@@ -51,10 +54,10 @@ def _check_axis_index(array: np.ndarray, axis: str, index: int) -> int:
 
 
 def display_slice(array: np.ndarray, axis: str, index: int) -> np.ndarray:
-    """2D slice of an (x, y, z) RAS+ array in radiological display orientation (rows, cols).
+    """2D slice of an (x, y, z) array in display orientation (rows, cols), see the module doc.
 
-    axial (rows = anterior->posterior, cols = patient right->left), coronal (rows =
-    superior->inferior, cols = right->left), sagittal (rows = superior->inferior, cols =
+    axial (rows = anterior->posterior, cols = x index 0 -> end), coronal (rows =
+    superior->inferior, cols = x index 0 -> end), sagittal (rows = superior->inferior, cols =
     anterior->posterior).
     """
     array = np.asarray(array)
