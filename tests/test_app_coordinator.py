@@ -1,0 +1,204 @@
+"""The coordinator's pages (streamlit AppTest): overview counts, the cases table against MedPy,
+lesions, study creation / progress / reader accounts, case import validation, the report."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import nibabel as nib
+import numpy as np
+import pytest
+from medpy.metric.binary import dc
+
+from tests.apps import app_testing
+from tests.apps.app_testing import coordinator_app, reader_app, texts
+from tests.apps.study_fixture import FAKE_METHODS
+
+seeded, workspace = app_testing.seeded, app_testing.workspace  # fixtures
+
+
+def _page(workspace, name: str):
+    at = coordinator_app(workspace)
+    at.switch_page(f"pages/{name}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _nifti_bytes(array: np.ndarray, dtype=np.int16) -> bytes:
+    image = nib.Nifti1Image(array.astype(dtype), np.diag([0.8, 0.8, 2.5, 1.0]))
+    return image.to_bytes()
+
+
+def test_overview_counts_the_workspace(workspace):
+    at = coordinator_app(workspace)
+    values = {m.label: str(m.value) for m in at.get("metric")}
+    assert values == {"Cases": "2", "Runs": "4", "Studies": "1", "Readers": "3"}
+
+
+def test_cases_table_matches_medpy(workspace, seeded):
+    at = _page(workspace, "cases")
+    overview = at.dataframe[0].value.set_index("case")
+    assert list(overview.columns) == ["split", *sorted(FAKE_METHODS)]
+    cases_dir, runs_dir = seeded.files.cases_dir, seeded.files.runs_dir
+    for case_id in seeded.files.case_ids:
+        ref = np.asarray(nib.load(cases_dir / f"segmentation-{case_id}.nii.gz").dataobj) > 0
+        for method in FAKE_METHODS:
+            pred = np.asarray(nib.load(runs_dir / method / f"{case_id}.nii.gz").dataobj) > 0
+            assert overview.loc[f"demo-{case_id}", method] == pytest.approx(dc(pred, ref), abs=1e-9)
+    # the stand-in that only re-labels tumour keeps the liver (labels 1+2) exactly
+    assert (overview[FAKE_METHODS[1]] == 1.0).all()
+
+
+def test_case_view_lists_missed_lesions(workspace):
+    at = _page(workspace, "cases")
+    at.selectbox(key="cases_open").set_value("demo-0").run()
+    assert not at.exception
+    lesions = at.dataframe[-1].value
+    # quokka (the second stand-in) drops the smallest of several lesions; zebra keeps all
+    assert set(lesions[FAKE_METHODS[0]]) == {"detected"}
+    assert list(lesions[FAKE_METHODS[1]]).count("MISSED") == 1
+    per_case = at.dataframe[-2].value
+    assert set(per_case["structure"]) == {"liver", "tumour"}
+    assert set(per_case["method"]) == set(FAKE_METHODS)
+
+
+def test_study_progress_follows_the_scores(workspace):
+    reader = reader_app(workspace, "reader2")
+    reader.radio(key="likert").set_value(4)
+    reader.button(key="submit_score").click().run()
+    at = _page(workspace, "study")
+    bars = [p.proto.text for p in at.get("progress")]
+    assert bars[0].startswith("reader1: 0 of 4")
+    assert bars[1].startswith("reader2: 1 of 4, median ")
+    assert bars[2].startswith("reader3: 0 of 4")
+    metrics = {m.label: str(m.value) for m in at.get("metric")}
+    assert metrics["Scores"] == "1 of 12" and metrics["Status"] == "open"
+
+
+def test_create_study_and_close_it(workspace):
+    at = _page(workspace, "study")
+    [name] = [t for t in at.text_input if t.label == "Study name"]
+    name.input("Second look")
+    [readers] = [m for m in at.multiselect if m.label == "Readers"]
+    readers.set_value(["reader1", "reader3"])
+    [create] = [b for b in at.button if b.label == "Create the study"]
+    create.click().run()
+    assert not at.exception
+    assert texts(at, "success") == ["Study 'Second look' created and opened."]
+    with sqlite3.connect(workspace / "livseg.db") as con:
+        status, n_assign = con.execute(
+            "select s.status, count(a.id) from studies s join assignments a on a.study_id = s.id "
+            "where s.name = 'Second look'"
+        ).fetchone()
+    assert (status, n_assign) == ("open", 2 * 4)
+    # a second study with the same name is refused with the database's message
+    at = _page(workspace, "study")
+    [name] = [t for t in at.text_input if t.label == "Study name"]
+    name.input("Second look")
+    [b for b in at.button if b.label == "Create the study"][0].click().run()
+    assert any("Second look" in e for e in texts(at, "error"))
+    # close the newest study
+    at = _page(workspace, "study")
+    [b for b in at.button if b.label == "Close the study"][0].click().run()
+    with sqlite3.connect(workspace / "livseg.db") as con:
+        [(status,)] = con.execute("select status from studies where name = 'Second look'")
+    assert status == "closed"
+
+
+def test_new_reader_password_is_shown_once(workspace):
+    at = _page(workspace, "study")
+    [field] = [t for t in at.text_input if t.label == "New reader's username"]
+    field.input("reader9")
+    [b for b in at.button if b.label == "Create reader account"][0].click().run()
+    [shown] = [w for w in texts(at, "warning") if "reader9" in w]
+    password = shown.split("`")[1]
+    assert len(password) >= 8
+    at.run()
+    assert not any("reader9" in w for w in texts(at, "warning"))  # once only
+    from db import auth
+    from db.engine import get_engine, session_scope
+
+    with session_scope(get_engine()) as session:
+        assert auth.authenticate(session, "reader9", password).must_change_password
+
+
+def test_upload_refuses_bad_files_and_imports_a_good_case(workspace):
+    at = _page(workspace, "models")
+    [name] = [t for t in at.text_input if t.label == "Case name"]
+    [image, labels] = at.get("file_uploader")
+    name.input("bad name with spaces")
+    image.upload("notes.txt", b"hello")
+    [b for b in at.button if b.label == "Import the case"][0].click().run()
+    errors = texts(at, "error")
+    assert any("case name" in e for e in errors)
+    assert any("'notes.txt' is not a NIfTI file" in e for e in errors)
+
+    at = _page(workspace, "models")
+    [name] = [t for t in at.text_input if t.label == "Case name"]
+    [image, labels] = at.get("file_uploader")
+    name.input("upload-1")
+    image.upload("ct.nii.gz", b"\x1f\x8b this is not gzip")
+    [b for b in at.button if b.label == "Import the case"][0].click().run()
+    [error] = texts(at, "error")
+    assert error.startswith("Not imported:")
+
+    ct = np.full((16, 16, 8), 40, np.int16)
+    seg = np.zeros((16, 16, 8), np.uint8)
+    seg[4:10, 4:10, 2:6] = 1
+    at = _page(workspace, "models")
+    [name] = [t for t in at.text_input if t.label == "Case name"]
+    [image, labels] = at.get("file_uploader")
+    name.input("upload-2")
+    image.upload("ct.nii", _nifti_bytes(ct))
+    labels.upload("seg.nii", _nifti_bytes(seg, np.uint8))
+    [b for b in at.button if b.label == "Import the case"][0].click().run()
+    assert texts(at, "error") == []
+    [ok] = texts(at, "success")
+    assert ok.startswith("Case 'upload-2' imported: 16x16x8 voxels, spacing 0.80 x 0.80 x 2.50 mm")
+    with sqlite3.connect(workspace / "livseg.db") as con:
+        assert con.execute("select count(*) from cases where name = 'upload-2'").fetchone() == (1,)
+    # labels outside 0/1/2 are refused
+    bad = seg.copy()
+    bad[0, 0, 0] = 7
+    at = _page(workspace, "models")
+    [name] = [t for t in at.text_input if t.label == "Case name"]
+    [image, labels] = at.get("file_uploader")
+    name.input("upload-3")
+    image.upload("ct.nii", _nifti_bytes(ct))
+    labels.upload("seg.nii", _nifti_bytes(bad, np.uint8))
+    [b for b in at.button if b.label == "Import the case"][0].click().run()
+    [error] = texts(at, "error")
+    assert error.startswith("Not imported:") and "7" in error
+
+
+def test_runs_table_shows_times_and_devices(workspace):
+    at = _page(workspace, "models")
+    summary = at.dataframe[0].value
+    # stand-in run seconds: 1.0 + 0.5 * case index (+ 0.25 for zebra); two cases each
+    medians = summary["median s"].to_dict()
+    assert medians[(FAKE_METHODS[0], "cpu")] == pytest.approx(1.5)
+    assert medians[(FAKE_METHODS[1], "cpu")] == pytest.approx(1.25)
+
+
+def test_report_page_renders_tables_and_offers_downloads(workspace):
+    for reader in ("reader1", "reader2"):
+        at = reader_app(workspace, reader)
+        for value in (4, 3, 5, 2):
+            at.radio(key="likert").set_value(value)
+            at.button(key="submit_score").click().run()
+    at = _page(workspace, "report")
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["HTML report", "Excel tables", "Scores (long CSV)"]
+    headings = texts(at, "markdown")
+    assert "**Table 1**" in headings and "**Table 2**" in headings
+    assert len(at.get("plotly_chart")) >= 1
+    [csv_button] = [b for b in at.get("download_button") if b.label == "Scores (long CSV)"]
+    assert csv_button is not None
+    from db import export
+    from db.engine import get_engine, session_scope
+    from tests.apps.app_testing import user_id
+
+    with session_scope(get_engine()) as session:
+        coordinator = type("C", (), {"id": user_id(workspace, "coord")})()
+        long = export.scores_long(session, coordinator, 1)
+    assert len(long) == 8 and sorted(long["score"]) == [2, 2, 3, 3, 4, 4, 5, 5]
