@@ -72,16 +72,19 @@ def metric_results(table: pd.DataFrame, value: str, methods: Sequence[str],
                    *, margin: float | None = None, lmm_fit: str = "auto") -> dict[str, float]:
     """Independent-groups and paired analyses of one outcome column."""
     out: dict[str, float] = {}
-    for m, row in descriptive.describe(table, value, methods).iterrows():
+    g = design.groups(table, value, methods)
+    means, sds, ns = oneway.summaries(g)
+    for m, row in descriptive.describe_groups(g).iterrows():
         _put(out, f"descriptive/{value}/{m}", row.to_dict())
-    _put(out, f"oneway/{value}", oneway.oneway_anova(table, value, methods),
+    args = ([means[m] for m in g], [sds[m] for m in g], [ns[m] for m in g])
+    _put(out, f"oneway/{value}", oneway.anova_from_summary(*args),
          ["F", "df1", "df2", "p", "MSE", "eta2"])
-    _put(out, f"welch_anova/{value}", oneway.welch_anova(table, value, methods))
-    for pk, r in oneway.fisher_lsd(table, value, methods).items():
+    _put(out, f"welch_anova/{value}", oneway.welch_from_summary(*args))
+    for pk, r in oneway.lsd_from_summary(means, sds, ns).items():
         _put(out, f"lsd/{value}/{pk}", r, ["diff", "t", "p"])
-    for pk, r in oneway.tukey_hsd(table, value, methods).items():
-        _put(out, f"tukey/{value}/{pk}", r, ["p"])
-    _put(out, f"kruskal/{value}", oneway.kruskal_wallis(table, value, methods))
+    for pk, r in oneway.tukey_from_summary(means, sds, ns).items():
+        _put(out, f"tukey/{value}/{pk}", r, ["q", "p"])
+    _put(out, f"kruskal/{value}", oneway.kruskal_from_groups(g))
     wide = design.paired_wide(table, value, methods)
     out[f"paired_n/{value}"] = float(len(wide))
     _put(out, f"rm_anova/{value}", paired.rm_anova(wide))
@@ -130,9 +133,10 @@ def score_results(scores: pd.DataFrame, methods: Sequence[str], *, ordinal_model
     for _, row in dist.iterrows():
         for k in ("1", "2", "3", "4", "5", "n", "mean", "sd", "median", "q1", "q3"):
             out[f"likert/{row['method']}/{k}"] = float(row[k])
+    full, _ = design.ratings_matrix(s)
     subjects = [("all", None)] + [(m, m) for m in methods]
     for subj, meth in subjects:
-        ratings, _ = design.ratings_matrix(s, meth)
+        ratings = full if meth is None else full.xs(meth, level=0)
         for form, r in agreement.icc(ratings).items():
             _put(out, f"icc/{subj}/{form}", r)
         _put(out, f"fleiss_kappa/{subj}", agreement.fleiss_kappa(ratings))

@@ -14,8 +14,13 @@ def describe(
     metrics: pd.DataFrame, value: str, methods: Sequence[str] | None = None
 ) -> pd.DataFrame:
     """Per method: n, mean, SD (ddof 1), median, Q1, Q3, min, max of column ``value``."""
+    return describe_groups(groups(metrics, value, methods))
+
+
+def describe_groups(values: dict[str, np.ndarray]) -> pd.DataFrame:
+    """``describe`` of already separated groups (method -> values)."""
     rows = []
-    for m, x in groups(metrics, value, methods).items():
+    for m, x in values.items():
         q1, med, q3 = np.percentile(x, [25, 50, 75])
         rows.append(
             {

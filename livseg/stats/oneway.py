@@ -181,5 +181,17 @@ def kruskal_wallis(
     metrics: pd.DataFrame, value: str, methods: Sequence[str] | None = None
 ) -> dict[str, float]:
     """Kruskal-Wallis H (tie-corrected) and p across methods."""
-    res = stats.kruskal(*groups(metrics, value, methods).values())
+    return kruskal_from_groups(groups(metrics, value, methods))
+
+
+def kruskal_from_groups(values: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """Kruskal-Wallis H (tie-corrected) and p of already separated groups."""
+    res = stats.kruskal(*values.values())
     return {"H": float(res.statistic), "p": float(res.pvalue)}
+
+
+def summaries(values: Mapping[str, np.ndarray]):
+    """(means, SDs (ddof 1), sizes) dicts of already separated groups."""
+    return ({m: float(x.mean()) for m, x in values.items()},
+            {m: float(x.std(ddof=1)) for m, x in values.items()},
+            {m: int(x.size) for m, x in values.items()})
