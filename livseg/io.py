@@ -153,6 +153,11 @@ def _open_header(path: Path, max_bytes: int | None):
             f"{len(shape)}D data of shape {shape}; expected a 3D volume (a 4th dimension is "
             "only accepted when it has length 1)",
         )
+    dtype = np.dtype(img.header.get_data_dtype())
+    if dtype.kind not in "biuf":
+        raise LivSegInputError(
+            path, f"unsupported voxel data type {dtype} (expected integer or real numbers)"
+        )
     limit = max_volume_bytes() if max_bytes is None else int(max_bytes)
     n_vox = int(np.prod(shape, dtype=np.int64))
     itemsize = max(4, np.dtype(img.header.get_data_dtype()).itemsize)

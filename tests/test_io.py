@@ -253,6 +253,15 @@ def test_2d_and_4d_data(tmp_path):
     )
 
 
+def test_complex_and_rgb_data(tmp_path):
+    _expect(
+        _save(tmp_path / "complex.nii.gz", CT.astype(np.complex64)),
+        "unsupported voxel data type complex64",
+    )
+    rgb = np.zeros(SHAPE, dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
+    _expect(_save(tmp_path / "rgb.nii.gz", rgb), "unsupported voxel data type")
+
+
 def test_nan_and_inf(tmp_path):
     bad = CT.astype(np.float32)
     bad[1, 2, 3] = np.nan
