@@ -314,6 +314,10 @@ def load_labels(path, like: Volume) -> np.ndarray:
     The file must have the same voxel grid as the image (shape and affine, within 0.01 mm)
     and hold only the integer values 0, 1, 2. Returns uint8 of shape ``like.shape``.
     """
+    if not isinstance(like, Volume):
+        raise TypeError(
+            f"like must be the image's livseg.volume.Volume (from load_volume), got {type(like).__name__}"
+        )
     path = _check_path(path)
     img = _open_header(path, None)
     _check_pixdim(path, img)

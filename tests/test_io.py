@@ -360,6 +360,12 @@ def test_label_map_with_another_affine(tmp_path):
     _expect(p, "label map affine differs from the image's", lambda q: io.load_labels(q, vol))
 
 
+def test_load_labels_needs_the_image_volume(tmp_path):
+    p = _save(tmp_path / "seg.nii.gz", LABELS)
+    with pytest.raises(TypeError, match="like must be the image's livseg.volume.Volume"):
+        io.load_labels(p, like=str(tmp_path / "img.nii.gz"))
+
+
 def test_labels_outside_0_1_2(tmp_path):
     vol = _vol(tmp_path)
     bad = LABELS.copy()
