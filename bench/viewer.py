@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 sys.path.insert(0, str(REPO / "tests" / "apps"))
-from viewer_synthetic import synthetic_case  # noqa: E402
+from viewer_synthetic import panel_maps, synthetic_case  # noqa: E402
 
 from tests.browser_utils import launch_browser, start_streamlit, stop_streamlit  # noqa: E402
 
@@ -152,7 +152,9 @@ def main() -> int:
     builds = []
     for _ in range(2):
         t0 = time.perf_counter()
-        payload = build_payload(hu, (0.75, 0.75, 5.0), labels, title="Case 7F3K")
+        payload = build_payload(
+            hu, (0.75, 0.75, 5.0), panel_maps(labels, args.panels), title="Case 7F3K"
+        )
         builds.append(time.perf_counter() - t0)
     full = build_payload(hu, (0.75, 0.75, 5.0), labels, downsample=1, max_bytes=10**9)
     raw_int16_mb = hu.size * 2 / 1e6

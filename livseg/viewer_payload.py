@@ -295,14 +295,20 @@ def build_payload(
     offsets = np.cumsum([0] + [len(b) for b in sections]).tolist()
     volumes = tuple(structure_volumes_ml(lab, sp) for _, lab in panels)
     digest = hashlib.blake2b(digest_size=12)
-    for blob in sections:
-        digest.update(hashlib.blake2b(blob, digest_size=16).digest())
+    ct_digest = hashlib.blake2b(digest_size=12)
+    for i, blob in enumerate(sections):
+        blob_digest = hashlib.blake2b(blob, digest_size=16).digest()
+        digest.update(blob_digest)
+        if i < n_ct:
+            ct_digest.update(blob_digest)
+    ct_digest.update(json.dumps([ct_shape, factor, label_factor]).encode())
     header = {
         "version": 1,
         "title": title,
         "shape": list(grid_shape),
         "spacing": list(grid_spacing),
         "ct": {
+            "id": ct_digest.hexdigest(),  # the browser reuses a decoded CT across label maps
             "factor": factor // label_factor,
             "shape": list(ct_shape),
             "encoding": "deflate-shuffle16-slabs",

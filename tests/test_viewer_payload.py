@@ -127,6 +127,16 @@ def test_payload_is_deterministic_and_cacheable():
     assert c.payload_id != a.payload_id
 
 
+def test_same_ct_with_other_labels_keeps_the_ct_id():
+    hu, labels = _noisy_case()
+    a = build_payload(hu, (1, 1, 2), labels)
+    b = build_payload(hu, (1, 1, 2), np.zeros_like(labels))
+    assert _header(a.data)["ct"]["id"] == _header(b.data)["ct"]["id"]
+    assert a.payload_id != b.payload_id
+    c = build_payload(hu, (1, 1, 2), labels, downsample=2)
+    assert _header(c.data)["ct"]["id"] != _header(a.data)["ct"]["id"]
+
+
 def test_payload_carries_no_method_identity_or_file_path():
     hu, labels = _noisy_case()
     method = "attention_unet"

@@ -15,7 +15,7 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from viewer_synthetic import synthetic_case  # noqa: E402
+from viewer_synthetic import panel_maps, synthetic_case  # noqa: E402
 
 from components.slice_viewer import slice_viewer  # noqa: E402
 from livseg.viewer_payload import build_payload  # noqa: E402
@@ -30,18 +30,15 @@ def demo_payload(shape, spacing, panels: int, title: str, use_phantom: bool):
         hu, labels, spacing = case.volume.array, case.labels, case.volume.spacing
     else:
         hu, labels = synthetic_case(shape)
-    maps = {}
-    for p in range(panels):
-        lab = labels.copy()
-        if p:  # a slightly different "result" per panel: eroded liver in one direction
-            lab[p:, :, :][labels[:-p, :, :] == 0] = 0
-        maps[f"Panel {chr(65 + p)}"] = lab
-    return build_payload(hu, spacing, maps if panels > 1 else labels, title=title)
+    return build_payload(hu, spacing, panel_maps(labels, panels), title=title)
 
 
 shape = tuple(int(v) for v in os.environ.get("LSV_SHAPE", "256,256,40").split(","))
 spacing = tuple(float(v) for v in os.environ.get("LSV_SPACING", "0.75,0.75,5").split(","))
 panels = int(os.environ.get("LSV_PANELS", "1"))
+item = st.radio("Item", ["first", "second"], horizontal=True, key="item")
+if item == "second":  # the same CT with another label map (next reading item of the case)
+    panels = 1 if panels > 1 else 2
 payload = demo_payload(
     shape,
     spacing,

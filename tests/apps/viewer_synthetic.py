@@ -29,3 +29,16 @@ def synthetic_case(shape: tuple[int, int, int], seed: int = 0) -> tuple[np.ndarr
     labels[liver] = 1
     labels[tumour] = 2
     return hu, labels
+
+
+def panel_maps(labels: np.ndarray, panels: int) -> np.ndarray | dict[str, np.ndarray]:
+    """One label map, or ``panels`` maps ("Panel A", ...) each shifted a little along x."""
+    if panels <= 1:
+        return labels
+    maps = {}
+    for p in range(panels):
+        lab = labels.copy()
+        if p:  # a slightly different "result" per panel: liver eroded from one side
+            lab[p:, :, :][labels[:-p, :, :] == 0] = 0
+        maps[f"Panel {chr(65 + p)}"] = lab
+    return maps

@@ -45,57 +45,65 @@ async function inflate(bytes) {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-// Decode order: the label maps and the CT slab holding the first slice to show, then the
-// other slabs nearest first. `first` resolves when the first slice can be drawn, `done`
-// when everything is decoded; `ready[z]` says whether axial slice z is decoded yet.
-function decode(header, body, firstSlice) {
+// Decode order: the CT slab holding the first slice to show, then the other slabs nearest
+// first. `first` resolves when that slab is decoded, `done` when all are; `ready[z]` says
+// whether axial slice z is decoded yet. A decoded CT is cached by its own id, so the next
+// item of the same case (other label maps) only inflates its labels.
+function decodeCt(header, body, firstSlice) {
   const ct = header.ct;
   const [cx, cy, cz] = ct.shape;
-  const sect = (s) => body.subarray(s.offset, s.offset + s.length);
   const hu = new Int16Array(cx * cy * cz);
   const ready = new Uint8Array(cz);
   const listeners = new Set();
   const off = ct.hu_offset;
   async function slab(s) {
-    const raw = await inflate(sect(s));
+    const raw = await inflate(body.subarray(s.offset, s.offset + s.length));
     const n = (s.z1 - s.z0) * cx * cy;
     if (raw.length !== 2 * n) throw new Error(`CT slab ${s.z0}-${s.z1} has ${raw.length} bytes, expected ${2 * n}`);
     const base = s.z0 * cx * cy;
     for (let i = 0; i < n; i++) hu[base + i] = ((raw[i] << 8) | raw[n + i]) - off;
     ready.fill(1, s.z0, s.z1);
+    STATS.slabs_decoded = (STATS.slabs_decoded || 0) + 1;
     for (const fn of listeners) fn(s);
   }
-  const labelsP = Promise.all(header.panels.map(async (p, i) => {
-    const crop = await inflate(sect(p));
+  const slabs = ct.slabs.slice().sort((a, b) =>
+    Math.abs((a.z0 + a.z1) / 2 - firstSlice) - Math.abs((b.z0 + b.z1) / 2 - firstSlice));
+  const first = slab(slabs[0]);
+  const done = first.then(async () => {
+    for (const s of slabs.slice(1)) await slab(s);
+  });
+  return { hu, ready, listeners, first, done };
+}
+
+function decodeLabels(header, body) {
+  return Promise.all(header.panels.map(async (p, i) => {
+    const crop = await inflate(body.subarray(p.offset, p.offset + p.length));
     const [x0, x1, y0, y1, z0, z1] = p.bbox;
     const n = (x1 - x0) * (y1 - y0) * (z1 - z0);
     if (crop.length !== n) throw new Error(`label map ${i} has ${crop.length} voxels, expected ${n}`);
     return { crop, x0, x1, y0, y1, z0, z1, bx: x1 - x0, by: y1 - y0 };
   }));
-  const slabs = ct.slabs.slice().sort((a, b) =>
-    Math.abs((a.z0 + a.z1) / 2 - firstSlice) - Math.abs((b.z0 + b.z1) / 2 - firstSlice));
-  const dec = { hu, ready, labels: null, listeners };
-  const first = Promise.all([labelsP, slab(slabs[0])]).then(([labels]) => {
-    dec.labels = labels;
-    return dec;
-  });
-  dec.done = first.then(async () => {
-    for (const s of slabs.slice(1)) await slab(s);
-    return dec;
-  });
-  dec.first = first;
-  return dec;
+}
+
+function cached(map, id, make, limit) {
+  let entry = map.get(id);
+  if (!entry) {
+    entry = make();
+    map.set(id, entry);
+    (entry.done || entry).catch(() => map.delete(id));
+    while (map.size > limit) map.delete(map.keys().next().value);
+  }
+  return entry;
 }
 
 function getDecoded(header, body, firstSlice) {
-  let entry = G.decoded.get(header.id);
-  if (!entry) {
-    entry = decode(header, body, firstSlice);
-    G.decoded.set(header.id, entry);
-    entry.done.catch(() => G.decoded.delete(header.id));
-    while (G.decoded.size > 3) G.decoded.delete(G.decoded.keys().next().value);
-  }
-  return entry;
+  G.ct = G.ct || new Map();
+  const ct = cached(G.ct, header.ct.id, () => decodeCt(header, body, firstSlice), 2);
+  const labels = cached(G.decoded, header.id, () => decodeLabels(header, body), 4);
+  const dec = { hu: ct.hu, ready: ct.ready, labels: null, listeners: ct.listeners };
+  dec.first = Promise.all([labels, ct.first]).then(([l]) => { dec.labels = l; return dec; });
+  dec.done = Promise.all([dec.first, ct.done]).then(() => dec);
+  return dec;
 }
 
 function el(tag, cls, text) {
