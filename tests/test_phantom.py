@@ -75,6 +75,12 @@ def test_small_grid_and_types(small_cases):
         assert set(np.unique(case.labels).tolist()) <= {0, 1, 2}
         assert np.array_equal(v.array, np.round(v.array))
         assert v.array.min() >= -1024 and v.array.max() <= 3071
+        # the body fits in the field of view: only air (plus noise) along the image border
+        a = v.array
+        border = np.concatenate(
+            [a[:2].ravel(), a[-2:].ravel(), a[:, :2].ravel(), a[:, -2:].ravel()]
+        )
+        assert border.max() < -850
 
 
 def test_full_size_grid_within_ranges(full_case):
