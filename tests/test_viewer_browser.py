@@ -166,6 +166,13 @@ def test_display_orientation_axial_and_sagittal(page):
     assert k_top == nz - 1 and k_bottom == 0
     bb = page.locator("canvas.lsv-canvas").first.bounding_box()
     assert bb["height"] / bb["width"] == pytest.approx((nz * 5.0) / (ny * 0.75), rel=0.03)
+    page.keyboard.press("c")
+    expect(page.locator(".lsv-slicelbl")).to_have_text("Coronal 129 / 256")
+    # coronal: patient's right on the left, superior at the top
+    (i_left, _, k_top), _, _ = _hover(page, 0.02, 0.01)
+    (i_right, _, k_bottom), _, _ = _hover(page, 0.98, 0.99)
+    assert i_left < nx * 0.1 and i_right > nx * 0.9
+    assert k_top == nz - 1 and k_bottom == 0
 
 
 def test_window_presets_overlay_toggles_and_reset(page):
@@ -216,3 +223,35 @@ def test_next_item_of_the_same_case_reuses_the_decoded_ct(page):
     page.wait_for_function("() => window.__viewerStats.opens.length === 2")
     assert page.evaluate("window.__viewerStats.slabs_decoded") == 3  # no CT inflated again
     assert page.evaluate("window.__viewerStats.errors") == []
+
+
+def _canvas_rgb(page, fx: float, fy: float, panel: int = 0) -> list[int]:
+    return page.evaluate(
+        """([fx, fy, p]) => { const c = document.querySelector('[data-testid=stBidiComponentIsolated]')
+             .shadowRoot.querySelectorAll('canvas.lsv-canvas')[p];
+             return Array.from(c.getContext('2d').getImageData(
+               Math.floor(fx * c.width), Math.floor(fy * c.height), 1, 1).data).slice(0, 3); }""",
+        [fx, fy, panel],
+    )
+
+
+def test_overlay_colours_are_fixed_per_structure(page, case):
+    from scipy import ndimage
+
+    from livseg.render import LIVER_RGB, TUMOUR_RGB
+
+    _, labels = case
+    nx, ny, k = SHAPE[0], SHAPE[1], SHAPE[2] // 2
+    for value, rgb in ((1, LIVER_RGB), (2, TUMOUR_RGB)):
+        inner = ndimage.binary_erosion(labels[:, :, k] == value, iterations=4)
+        i, j = np.argwhere(inner)[len(np.argwhere(inner)) // 2]
+        fx, fy = (i + 0.5) / nx, (ny - 1 - j + 0.5) / ny  # axial: x to the right, y upwards
+        for panel in (0, 1):  # the same structure has the same colour in every panel
+            got = _canvas_rgb(page, fx, fy, panel)
+            # 40 % overlay on grey: the colour's dominant channel dominates the pixel
+            assert int(np.argmax(got)) == int(np.argmax(rgb)), (value, panel, got)
+    page.locator("canvas.lsv-canvas").first.click()
+    page.keyboard.press("h")  # overlays off: the same pixel is grey again
+    page.wait_for_timeout(200)
+    got = _canvas_rgb(page, fx, fy, 0)
+    assert max(got) - min(got) <= 2
