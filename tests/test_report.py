@@ -129,6 +129,21 @@ def test_report_from_dataframes_without_scores(tmp_path):
     assert res.results[key] == pytest.approx(REF[key]["value"], abs=1e-6)
     with pytest.raises(StatsInputError, match="not a method"):
         build_report(met, None, None, tmp_path, control="Classical")
+    # a stricter alpha removes the '#' of UNet3D on volume error (LSD p = 0.0116)
+    assert 0.01 < REF["lsd/VER_pct/UNet_vs_UNet3D/p"]["value"] < 0.05
+    strict = build_report(met, None, None, tmp_path, alpha=0.01, make_figures=False)
+    assert strict.tables["Table 2"].loc["UNet3D", "Volume error (%)"].endswith(" *")
+    loose = build_report(met, None, None, tmp_path, make_figures=False)
+    assert loose.tables["Table 2"].loc["UNet3D", "Volume error (%)"].endswith(" *#")
+
+
+def test_names_are_escaped_in_html(tmp_path):
+    met = pd.read_csv(DATA / "case_metrics.csv").replace({"UNet": "<b>Net</b>"})
+    res = build_report(met, None, None, tmp_path, make_figures=False)
+    page = res.html_path.read_text(encoding="utf-8")
+    assert "<b>Net</b>" not in page and "&lt;b&gt;Net&lt;/b&gt;" in page
+    with pytest.raises(StatsInputError, match="must not contain '/'"):
+        build_report(met.replace({"Control": "a/b"}), None, None, tmp_path)
 
 
 def test_cli_report(tmp_path, capsys):

@@ -98,8 +98,8 @@ def render_html(
     figures: Mapping[str, go.Figure],
     case_gallery: Sequence[tuple[str, bytes]] = (),
 ) -> str:
-    """Assemble the report. ``sections``: (heading, [(sub-heading, DataFrame or raw HTML
-    note)]); DataFrame ids are derived from the sub-headings."""
+    """Assemble the report. ``sections``: (heading, [(sub-heading, DataFrame or a plain-text
+    note)]); DataFrame ids are derived from the sub-headings; all text is escaped."""
     out = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
@@ -117,7 +117,7 @@ def render_html(
                 tid = "".join(c if c.isalnum() else "-" for c in sub.lower()).strip("-")
                 out.append(table_html(item, tid or "table"))
             else:
-                out.append(f'<p class="note">{item}</p>')
+                out.append(f'<p class="note">{html.escape(item)}</p>')
     if case_gallery:
         out.append("<h2>Typical case images</h2><div class=\"cases\">")
         for caption, png in case_gallery:

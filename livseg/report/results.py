@@ -142,10 +142,9 @@ def score_results(scores: pd.DataFrame, methods: Sequence[str], *, ordinal_model
         _put(out, f"fleiss_kappa/{subj}", agreement.fleiss_kappa(ratings))
         for level in KRIPP_LEVELS:
             out[f"kripp_alpha/{subj}/{level}"] = agreement.krippendorff_alpha(ratings, level)
-        if subj == "all":
-            for pk, r in agreement.cohen_kappa_pairs(ratings).items():
-                _put(out, f"cohen_kappa/all/{pk}", r)
-            _put(out, "kendall_w/all", agreement.kendall_w(ratings))
+        for pk, r in agreement.cohen_kappa_pairs(ratings).items():
+            _put(out, f"cohen_kappa/{subj}/{pk}", r)
+        _put(out, f"kendall_w/{subj}", agreement.kendall_w(ratings))
     lmm = mixed.fit_lmm(s, "score", ("case", "reader"), methods, fit=lmm_fit)
     _lmm_keys(out, "lmm/scores_case_reader", lmm)
     if ordinal_models:
@@ -204,6 +203,12 @@ def compute_results(
     order = design.method_order(table, methods)
     if len(order) < 2:
         raise design.StatsInputError(f"need at least 2 methods to compare; found {order}")
+    names = order + ([str(r) for r in pd.unique(scores["reader"])]
+                     if scores is not None and "reader" in scores else [])
+    bad = [n for n in names if "/" in n]
+    if bad:
+        raise design.StatsInputError(
+            f"method / reader names must not contain '/' (the results key separator): {bad}")
     margins = dict(equivalence_margins or {})
     out: dict[str, float] = {}
     values = metric_columns(metrics) + (["satisfaction"] if "satisfaction" in table else [])

@@ -47,8 +47,8 @@ def paper_table(
     cols = {}
     for v in values:
         d = DECIMALS.get(v, 2)
-        lsd_p = {k.split("/")[2]: p for k, p in results.items()
-                 if k.startswith(f"lsd/{v}/") and k.endswith("/p")}
+        lsd_p = {f"{a}_vs_{b}": results[f"lsd/{v}/{a}_vs_{b}/p"]
+                 for a, b in design.method_pairs(methods)}
         mk = marks.significance_marks(lsd_p, methods, control, reference, alpha)
         cells = [f"{results[f'descriptive/{v}/{m}/mean']:.{d}f} ± "
                  f"{results[f'descriptive/{v}/{m}/sd']:.{d}f}{(' ' + mk[m]) if mk[m] else ''}"
