@@ -157,3 +157,17 @@ def test_cli_report(tmp_path, capsys):
     rc = main(["report", "--metrics", str(tmp_path / "missing.csv"), "--out", str(out)])
     assert rc == 2
     assert "file not found" in capsys.readouterr().err
+
+
+def test_outcome_that_cannot_be_analysed_is_left_out_with_a_note(tmp_path):
+    """A database export has more columns; an outcome a method lacks is left out, said so."""
+    met = pd.read_csv(DATA / "case_metrics.csv")
+    met["HD95_mm"] = np.where(met["method"] == "Control", np.nan, met["HD_mm"] * 0.8)
+    met["reference_volume_ml"] = 10.0  # not an outcome: never analysed
+    res = build_report(met, None, None, tmp_path, make_figures=False)
+    assert len(res.notes) == 1 and "HD95_mm" in res.notes[0] and "Control" in res.notes[0]
+    assert "HD95 (mm)" not in res.tables["Table 1"].columns
+    assert not any(k.startswith("oneway/reference_volume_ml") for k in res.results)
+    assert "Left out of the analysis" in res.html_path.read_text(encoding="utf-8")
+    with pytest.raises(StatsInputError, match="no outcome could be analysed"):
+        build_report(met, None, None, tmp_path, outcomes=["HD95_mm"], make_figures=False)

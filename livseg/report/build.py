@@ -48,6 +48,7 @@ class ReportResult:
     control: str | None = None
     reference: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def load_seed_paper_table() -> pd.DataFrame:
@@ -122,6 +123,7 @@ def build_report(
     power_scenarios: Sequence[tuple[float, float]] | None = None,
     ordinal_models: bool = True,
     make_figures: bool = True,
+    outcomes: Sequence[str] | None = None,
     title: str = "LivSeg reader study report",
 ) -> ReportResult:
     """Analyse a study and write the report files into ``out_dir``.
@@ -132,7 +134,10 @@ def build_report(
     ``control`` ('*' comparator) defaults to a method named Control/classical; ``reference``
     ('#') to U-Net, else the first other method. ``equivalence_margins`` ({outcome: margin})
     adds paired TOST tests (default DSC ± 0.02); ``power_scenarios`` [(delta, sd)] adds
-    paired-t power at n = 30 and the n for 80% power.
+    paired-t power at n = 30 and the n for 80% power. ``outcomes``: metric columns to
+    analyse (default: DSC, JI, HD_mm, HD95_mm, ASSD_mm, time_s, VER_pct when present). Parts
+    that cannot be analysed (too few values, no variation) are left out and listed in
+    ``ReportResult.notes`` and in the report.
     """
     t0 = time.perf_counter()
     if not 0 < alpha < 1:
@@ -142,7 +147,7 @@ def build_report(
     lesions = _frame(lesions, "lesions")
     volumes = _frame(volumes, "volumes")
     design.require_columns(metrics, ["case", "method"], "metrics")
-    if not metric_columns(metrics):
+    if not (list(outcomes) if outcomes is not None else metric_columns(metrics)):
         raise StatsInputError("metrics: no numeric outcome column (e.g. DSC, JI, HD_mm)")
     order = design.method_order(metrics, methods)
     if control is None:
@@ -159,14 +164,21 @@ def build_report(
     seconds: dict[str, float] = {}
 
     t = time.perf_counter()
+    notes: list[str] = []
     results = compute_results(metrics, scores, lesions, methods=order, volumes=volumes,
                               equivalence_margins=margins, power_scenarios=power_scenarios,
-                              ordinal_models=ordinal_models)
+                              ordinal_models=ordinal_models, outcomes=outcomes, notes=notes)
     seconds["statistics"] = time.perf_counter() - t
 
     t = time.perf_counter()
     table = analysis_table(metrics, scores)
-    values = metric_columns(metrics) + (["satisfaction"] if "satisfaction" in table else [])
+    chosen = list(outcomes) if outcomes is not None else metric_columns(metrics)
+    values = [v for v in chosen + ["satisfaction"] if f"oneway/{v}/F" in results]
+    if not values:
+        raise StatsInputError("no outcome could be analysed: " + "; ".join(notes))
+    has_scores = "icc/all/ICC2/value" in results
+    has_lesions = "cochran_q/lesions/Q" in results
+    has_volumes = any(k.startswith("bland_altman/") for k in results)
     t1 = [v for v in values if v in tb.TABLE1] or [v for v in values if v not in tb.TABLE2]
     t2 = [v for v in values if v not in t1]
     tables: dict[str, pd.DataFrame] = {
@@ -176,20 +188,20 @@ def build_report(
         tables["Table 2"] = tb.paper_table(results, t2, order, control, reference, alpha)
     tables["Omnibus tests"] = tb.omnibus_table(results, values)
     tables["Paired comparisons"] = tb.paired_table(results, values, order)
-    if scores is not None and len(scores):
+    if has_scores:
         tables["Score models"] = tb.models_table(results, order)
         tables["Reader agreement"] = tb.agreement_table(results, ["all", *order])
         tables["ICC forms"] = tb.icc_table(results, "all")
         tables["Cohen kappa"] = tb.kappa_table(results)
         tables["Likert scores"] = tb.likert_table(scores, order)
-    if lesions is not None and len(lesions):
+    if has_lesions:
         tables["Lesion detection"] = tb.detection_table(results, order)
         tables["Detection tests"] = tb.detection_tests_table(results, order)
-    if volumes is not None and len(volumes):
+    if has_volumes:
         tables["Bland-Altman"] = tb.bland_altman_table(results, order)
     typical_value = "DSC" if "DSC" in values else values[0]
     tables["Typical cases"] = tb.typical_cases(table, order, typical_value,
-                                               higher_is_better=typical_value != "HD_mm")
+                                               higher_is_better=typical_value in tb.HIGHER_IS_BETTER)
     if recheck_paper:
         paper = load_seed_paper_table()
         claims = recheck.check_claims(paper, control="Control", reference="UNet", alpha=alpha)
@@ -203,15 +215,15 @@ def build_report(
         for v in values:
             figures[f"box_{v}"] = figs.box_strip(table, v, order)
         figures[f"paired_{typical_value}"] = figs.paired_lines(table, typical_value, order)
-        if scores is not None and len(scores):
+        if has_scores:
             figures["likert_stacked"] = figs.likert_stacked(scores, order)
-            if "DSC" in table:
+            if "DSC" in values:
                 figures["dsc_vs_likert"] = figs.dsc_vs_likert(table, order)
-        if lesions is not None and len(lesions):
+        if has_lesions:
             counts = contingency.detection_counts(lesions, order)
             figures["detection_rates"] = figs.detection_rates_plot(
                 counts, detection.detection_rates(counts))
-        if volumes is not None and len(volumes):
+        if has_volumes:
             figures["bland_altman"] = figs.bland_altman_plot(volumes, order)
     seconds["figures"] = time.perf_counter() - t
 
@@ -233,6 +245,8 @@ def build_report(
     methods_text = report_html.methods_paragraph(order, n_cases, readers, software_versions(),
                                                  control, reference, alpha, study_meta)
     sections = _sections(tables, control, reference, alpha, results)
+    if notes:
+        sections.insert(0, ("Left out of the analysis", [("", n) for n in notes]))
     page = report_html.render_html(title=title, methods_text=methods_text, sections=sections,
                                    figures=figures, case_gallery=gallery)
     html_path = out / "report.html"
@@ -248,14 +262,14 @@ def build_report(
         scores_path = out / "scores_long.csv"
         scores.to_csv(scores_path, index=False)
     meta = {"control": control, "reference": reference, "alpha": alpha, "methods": order,
-            "study": dict(study_meta or {})}
+            "outcomes": values, "notes": notes, "study": dict(study_meta or {})}
     results_path = write_results_json(results, out / "results.json", meta)
     seconds["files"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
     return ReportResult(out_dir=out, html_path=html_path, results_path=results_path,
                         xlsx_path=xlsx_path, scores_csv_path=scores_path, results=results,
                         tables=tables, figures=figures, control=control, reference=reference,
-                        seconds=seconds)
+                        seconds=seconds, notes=notes)
 
 
 def _claims_display(claims: pd.DataFrame) -> pd.DataFrame:

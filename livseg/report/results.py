@@ -14,6 +14,7 @@ import platform
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from livseg.stats import (
@@ -30,18 +31,24 @@ from livseg.stats import (
     power,
 )
 
-METRIC_COLUMNS = ("DSC", "JI", "HD_mm", "time_s", "VER_pct")
+METRIC_COLUMNS = ("DSC", "JI", "HD_mm", "HD95_mm", "ASSD_mm", "time_s", "VER_pct")
 KRIPP_LEVELS = ("nominal", "ordinal", "interval", "ratio")
+# per-case numbers that are not outcomes to compare (used for Bland-Altman, or signed versions)
+NOT_OUTCOMES = ("case", "method", "volume_ml", "reference_volume_ml", "pred_ml", "ref_ml",
+                "VE_signed_pct", "satisfaction")
+ANALYSIS_ERRORS = (design.StatsInputError, ValueError, ZeroDivisionError, FloatingPointError,
+                   np.linalg.LinAlgError)
 
 
 def metric_columns(metrics: pd.DataFrame) -> list[str]:
-    """Outcome columns of a metrics table: the known ones first, then any other numeric
-    column (not case / method)."""
+    """Outcome columns of a metrics table: the known ones (DSC, JI, HD_mm, HD95_mm, ASSD_mm,
+    time_s, VER_pct) present; if none is present, every numeric column that is not an id,
+    a volume or a signed error."""
     known = [c for c in METRIC_COLUMNS if c in metrics.columns]
-    other = [c for c in metrics.columns
-             if c not in known and c not in ("case", "method")
-             and pd.api.types.is_numeric_dtype(metrics[c])]
-    return known + other
+    if known:
+        return known
+    return [c for c in metrics.columns
+            if c not in NOT_OUTCOMES and pd.api.types.is_numeric_dtype(metrics[c])]
 
 
 def _num(x: float) -> str:
@@ -197,8 +204,16 @@ def compute_results(
     power_scenarios: Sequence[tuple[float, float]] | None = None,
     ordinal_models: bool = True,
     lmm_fit: str = "auto",
+    outcomes: Sequence[str] | None = None,
+    notes: list[str] | None = None,
 ) -> dict[str, float]:
-    """All statistics of a study, flat, under the reference key scheme."""
+    """All statistics of a study, flat, under the reference key scheme.
+
+    ``outcomes``: the metric columns to analyse (default ``metric_columns``). An outcome or
+    a block (scores, lesions, volumes) that cannot be analysed (e.g. no variation, too few
+    values) is left out and a sentence saying why is appended to ``notes``; other errors
+    propagate."""
+    notes = notes if notes is not None else []
     table = analysis_table(metrics, scores)
     order = design.method_order(table, methods)
     if len(order) < 2:
@@ -211,16 +226,33 @@ def compute_results(
             f"method / reader names must not contain '/' (the results key separator): {bad}")
     margins = dict(equivalence_margins or {})
     out: dict[str, float] = {}
-    values = metric_columns(metrics) + (["satisfaction"] if "satisfaction" in table else [])
+    chosen = list(outcomes) if outcomes is not None else metric_columns(metrics)
+    for v in chosen:
+        design.require_columns(metrics, [v], "metrics")
+    values = chosen + (["satisfaction"] if "satisfaction" in table else [])
+
+    def guarded(what: str, fn) -> dict[str, float]:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            try:
+                return fn()
+            except ANALYSIS_ERRORS as exc:
+                notes.append(f"{what} left out: {exc}")
+                return {}
+
     for v in values:
-        out.update(metric_results(table, v, order, margin=margins.get(v), lmm_fit=lmm_fit))
+        out.update(guarded(f"outcome {v}", lambda v=v: metric_results(
+            table, v, order, margin=margins.get(v), lmm_fit=lmm_fit)))
     if scores is not None and len(scores):
-        out.update(score_results(scores, order, ordinal_models=ordinal_models, lmm_fit=lmm_fit))
+        out.update(guarded("reader scores", lambda: score_results(
+            scores, order, ordinal_models=ordinal_models, lmm_fit=lmm_fit)))
     if lesions is not None and len(lesions):
-        out.update(lesion_results(lesions, order))
+        out.update(guarded("lesion detection", lambda: lesion_results(lesions, order)))
     if volumes is not None and len(volumes):
-        for m, r in bland_altman.bland_altman_by_method(volumes, None).items():
-            _put(out, f"bland_altman/{m}", r)
+        ba = guarded("Bland-Altman", lambda: {
+            f"bland_altman/{m}/{k}": float(x)
+            for m, r in bland_altman.bland_altman_by_method(volumes, None).items()
+            for k, x in r.items()})
+        out.update(ba)
     for delta, sd in power_scenarios or ():
         key = f"power/paired_t/delta{_num(delta)}_sd{_num(sd)}"
         out[f"{key}/power_at_n30"] = power.paired_t_power(30, delta, sd)

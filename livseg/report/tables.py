@@ -13,10 +13,13 @@ import pandas as pd
 from livseg.stats import descriptive, design, marks
 from livseg.stats.agreement import ICC_DESCRIPTION, ICC_FORMS
 
-LABELS = {"DSC": "DSC", "JI": "JI", "HD_mm": "HD (mm)", "time_s": "Time (s)",
+LABELS = {"DSC": "DSC", "JI": "JI", "HD_mm": "HD (mm)", "HD95_mm": "HD95 (mm)",
+          "ASSD_mm": "ASSD (mm)", "time_s": "Time (s)",
           "VER_pct": "Volume error (%)", "satisfaction": "Satisfaction (1-5)"}
-DECIMALS = {"DSC": 3, "JI": 3, "HD_mm": 2, "time_s": 1, "VER_pct": 1, "satisfaction": 2}
-TABLE1 = ("DSC", "JI", "HD_mm")
+DECIMALS = {"DSC": 3, "JI": 3, "HD_mm": 2, "HD95_mm": 2, "ASSD_mm": 2, "time_s": 1,
+            "VER_pct": 1, "satisfaction": 2}
+HIGHER_IS_BETTER = ("DSC", "JI", "satisfaction")
+TABLE1 = ("DSC", "JI", "HD_mm", "HD95_mm", "ASSD_mm")
 TABLE2 = ("time_s", "VER_pct", "satisfaction")
 
 
