@@ -45,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--meta", type=Path, default=None,
                    help="JSON file of study metadata (readers, blinding, seed) for the methods "
                         "paragraph")
+    p.add_argument("--outcomes", default=None,
+                   help="comma-separated metric columns to analyse (default: DSC, JI, HD_mm, "
+                        "HD95_mm, ASSD_mm, time_s, VER_pct when present)")
     p.add_argument("--no-ordinal", action="store_true",
                    help="skip the cumulative logit models of the scores (faster)")
     p.set_defaults(func=run)
@@ -61,12 +64,16 @@ def run(args: argparse.Namespace) -> int:
             args.metrics, args.scores, args.lesions, out, control=args.control,
             reference=args.reference, alpha=args.alpha, study_meta=meta, volumes=args.volumes,
             recheck_paper=args.recheck_paper, ordinal_models=not args.no_ordinal,
+            outcomes=[c.strip() for c in args.outcomes.split(",") if c.strip()]
+            if args.outcomes else None,
         )
     except (StatsInputError, OSError, json.JSONDecodeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"control: {res.control}  reference: {res.reference}  "
           f"({len(res.results)} statistics, {res.seconds['total']:.2f} s)")
+    for note in res.notes:
+        print(f"note: {note}")
     for path in (res.html_path, res.xlsx_path, res.scores_csv_path, res.results_path):
         if path is not None:
             print(path)
