@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -162,7 +163,12 @@ def main() -> int:
 
     env = {"LSV_SHAPE": args.shape, "LSV_PANELS": str(args.panels)}
     url, proc = start_streamlit(APP, env=env, timeout=120)
-    result: dict = {"shape": list(shape), "panels": args.panels}
+    result: dict = {
+        "shape": list(shape),
+        "panels": args.panels,
+        "load_average_1min_at_start": os.getloadavg()[0],
+        "cpu_count": os.cpu_count(),
+    }
     try:
         with launch_browser() as browser:
             ctx, page, ws, cold = open_page(browser, url)  # fills the server's cache
@@ -215,7 +221,7 @@ def main() -> int:
             "raw_int16_mb": raw_int16_mb,
             "ct_factor": payload.ct_factor,
             "build_payload_s_median": statistics.median(builds),
-            "cold_open_s (server builds payload)": cold["t_painted"] / 1000,
+            "cold_open_s_server_builds_payload": cold["t_painted"] / 1000,
             "open_s_median": statistics.median(open_s),
             "open_s_all": open_s,
             "open_component_called_s_median": statistics.median(o["t_call"] / 1000 for o in opens),
@@ -244,6 +250,7 @@ def main() -> int:
             "goals": GOALS,
         }
     )
+    result["load_average_1min_at_end"] = os.getloadavg()[0]
     result["meets_goals"] = (
         result["scroll_ms_median"] <= GOALS["scroll_median_ms"]
         and result["open_s_median"] <= GOALS["open_s"]

@@ -147,13 +147,25 @@ def test_hu_and_label_under_cursor_match_the_volume(page, case):
         assert (name in text) if name else ("liver" not in text and "tumour" not in text)
 
 
+def _render_puts_x0_on_the_left() -> bool:
+    """The display convention of livseg.render (server PNGs), which the viewer must follow."""
+    from livseg.render import display_slice
+
+    probe = np.zeros((2, 2, 1), np.uint8)
+    probe[0, :, 0] = 1
+    return bool(display_slice(probe, "axial", 0)[:, 0].all())
+
+
 def test_display_orientation_axial_and_sagittal(page):
     nx, ny, nz = SHAPE
-    # axial, radiological: patient's right (x = 0) on the viewer's left, anterior at the top
+    x0_left = _render_puts_x0_on_the_left()
+    # axial, radiological: patient's right on the viewer's left, anterior at the top
     (i_left, _, _), _, _ = _hover(page, 0.05, 0.5)
     (i_right, _, _), _, _ = _hover(page, 0.95, 0.5)
     (_, j_top, _), _, _ = _hover(page, 0.5, 0.05)
     (_, j_bottom, _), _, _ = _hover(page, 0.5, 0.95)
+    if not x0_left:
+        i_left, i_right = nx - 1 - i_left, nx - 1 - i_right
     assert i_left < nx * 0.1 and i_right > nx * 0.9
     assert j_top > ny * 0.9 and j_bottom < ny * 0.1
     page.locator("canvas.lsv-canvas").first.click()
@@ -171,6 +183,8 @@ def test_display_orientation_axial_and_sagittal(page):
     # coronal: patient's right on the left, superior at the top
     (i_left, _, k_top), _, _ = _hover(page, 0.02, 0.01)
     (i_right, _, k_bottom), _, _ = _hover(page, 0.98, 0.99)
+    if not x0_left:
+        i_left, i_right = nx - 1 - i_left, nx - 1 - i_right
     assert i_left < nx * 0.1 and i_right > nx * 0.9
     assert k_top == nz - 1 and k_bottom == 0
 
@@ -245,7 +259,9 @@ def test_overlay_colours_are_fixed_per_structure(page, case):
     for value, rgb in ((1, LIVER_RGB), (2, TUMOUR_RGB)):
         inner = ndimage.binary_erosion(labels[:, :, k] == value, iterations=4)
         i, j = np.argwhere(inner)[len(np.argwhere(inner)) // 2]
-        fx, fy = (i + 0.5) / nx, (ny - 1 - j + 0.5) / ny  # axial: x to the right, y upwards
+        fx, fy = (i + 0.5) / nx, (ny - 1 - j + 0.5) / ny  # axial: y upwards
+        if not _render_puts_x0_on_the_left():
+            fx = 1 - fx
         for panel in (0, 1):  # the same structure has the same colour in every panel
             got = _canvas_rgb(page, fx, fy, panel)
             # 40 % overlay on grey: the colour's dominant channel dominates the pixel
@@ -255,3 +271,32 @@ def test_overlay_colours_are_fixed_per_structure(page, case):
     page.wait_for_timeout(200)
     got = _canvas_rgb(page, fx, fy, 0)
     assert max(got) - min(got) <= 2
+
+
+def test_mirrored_x_convention_keeps_hu_and_labels_consistent(browser, case):
+    """With the other x display convention (x index 0 on the right) hover still maps right."""
+    hu, labels = case
+    url, proc = start_streamlit(
+        APP, env={"LSV_SHAPE": ",".join(map(str, SHAPE)), "LSV_FLIP_X": "1"}, timeout=90
+    )
+    context = browser.new_context(viewport={"width": 1300, "height": 950})
+    try:
+        pg = context.new_page()
+        pg.goto(url)
+        pg.wait_for_function("() => window.__viewerStats && window.__viewerStats.opens.length > 0")
+        (i_left, _, _), _, _ = _hover(pg, 0.02, 0.5)
+        (i_right, _, _), _, _ = _hover(pg, 0.98, 0.5)
+        assert i_left > SHAPE[0] * 0.9 and i_right < SHAPE[0] * 0.1
+        for fx, fy in [(0.3, 0.45), (0.72, 0.6)]:
+            (i, j, k), value, _ = _hover(pg, fx, fy)
+            assert value == hu[i, j, k]
+        # the liver (low x in the synthetic case) is now drawn on the right half
+        inner = np.argwhere(labels[:, :, SHAPE[2] // 2] == 1)
+        i, j = inner[len(inner) // 2]
+        rgb = _canvas_rgb(pg, 1 - (i + 0.5) / SHAPE[0], (SHAPE[1] - 1 - j + 0.5) / SHAPE[1])
+        from livseg.render import LIVER_RGB
+
+        assert int(np.argmax(rgb)) == int(np.argmax(LIVER_RGB))
+    finally:
+        context.close()
+        stop_streamlit(proc)

@@ -23,6 +23,7 @@ import json
 import struct
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
 from livseg.viewer_payload import ViewerPayload
@@ -32,6 +33,23 @@ try:  # the same fixed structure colours as the server-rendered PNGs
 except ImportError:  # pragma: no cover - livseg.render is part of the package
     LIVER_RGB, TUMOUR_RGB = (46, 204, 113), (231, 60, 60)
 
+
+def _x_index_zero_on_the_right() -> bool:
+    """Whether livseg.render shows x index 0 on the viewer's right in axial views.
+
+    Probed from ``livseg.render.display_slice`` so that the browser viewer always follows the
+    same display convention as the server-rendered PNGs (see the README's orientation note).
+    """
+    try:
+        from livseg.render import display_slice
+    except ImportError:  # pragma: no cover
+        return False
+    probe = np.zeros((2, 2, 1), np.uint8)
+    probe[0, :, 0] = 1  # the x = 0 column
+    return bool(display_slice(probe, "axial", 0)[:, -1].all())
+
+
+FLIP_X = _x_index_zero_on_the_right()
 COMPONENT_NAME = "livseg_slice_viewer"
 FRONTEND = Path(__file__).resolve().parent / "frontend"
 VIEWS = ("axial", "coronal", "sagittal")
@@ -101,6 +119,7 @@ def slice_viewer(
         "autofocus": bool(autofocus),
         "report_state": bool(report_state),
         "state_key": key,
+        "flip_x": FLIP_X,
         "colours": {"liver": list(LIVER_RGB), "tumour": list(TUMOUR_RGB)},
     }
     data = encode_component_data(payload, options)

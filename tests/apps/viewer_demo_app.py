@@ -36,6 +36,10 @@ def demo_payload(shape, spacing, panels: int, title: str, use_phantom: bool):
 shape = tuple(int(v) for v in os.environ.get("LSV_SHAPE", "256,256,40").split(","))
 spacing = tuple(float(v) for v in os.environ.get("LSV_SPACING", "0.75,0.75,5").split(","))
 panels = int(os.environ.get("LSV_PANELS", "1"))
+if os.environ.get("LSV_FLIP_X") == "1":  # test the other display convention of x
+    import components.slice_viewer as _viewer
+
+    _viewer.FLIP_X = True
 item = st.radio("Item", ["first", "second"], horizontal=True, key="item")
 if item == "second":  # the same CT with another label map (next reading item of the case)
     panels = 1 if panels > 1 else 2

@@ -259,8 +259,12 @@ export default function (component) {
     return { w: GY, h: GZ, mmw: GY * SY, mmh: GZ * SZ };
   }
   // label-grid voxel (i, j, k) shown at image pixel (c, r) in the current view
+  // opts.flip_x: show x index 0 on the viewer's right in axial / coronal views (the wrapper
+  // derives it from livseg.render.display_slice, so server PNGs and the viewer always agree)
+  const flipX = () => !!opts.flip_x && st.view !== "sagittal";
   function voxelAt(c, r) {
     const [i0, j0, k0] = st.pos;
+    if (flipX()) c = GX - 1 - c;
     if (st.view === "axial") return [c, GY - 1 - r, k0];
     if (st.view === "coronal") return [c, j0, GZ - 1 - r];
     return [i0, GY - 1 - c, GZ - 1 - r];
@@ -415,6 +419,7 @@ export default function (component) {
       ctx.fillRect(0, 0, cv.width, cv.height);
       const z = st.zoom;
       ctx.setTransform(z, 0, 0, z, cv.width / 2 * (1 - z) + st.pan[0] * cv.width, cv.height / 2 * (1 - z) + st.pan[1] * cv.height);
+      if (flipX()) { ctx.translate(cv.width, 0); ctx.scale(-1, 1); }
       ctx.imageSmoothingEnabled = true;
       ctx.globalAlpha = 1;
       ctx.drawImage(ctCanvas, src[0], src[1], src[2], src[3], 0, 0, cv.width, cv.height);
