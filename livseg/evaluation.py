@@ -15,7 +15,7 @@ their integer value, so ``segmentation-0007.nii.gz``, ``segmentation-7.nii.gz`` 
 In a reference folder that holds ``segmentation-*`` files only those are references
 (LiTS folders also hold ``volume-*`` CT files); otherwise every NIfTI file is one.
 
-Both files of a pair are brought to the closest canonical (RAS+) orientation
+Both files of a pair are brought to livseg's canonical (LAS+) orientation
 (``livseg.volume`` convention, loaded with ``livseg.io``) and must have the same shape
 and affine (to ``livseg.io.AFFINE_TOLERANCE_MM`` = 0.01 mm),
 otherwise a ``ValueError`` names the two files and what differs.
@@ -80,7 +80,7 @@ def case_key(path_or_id: Path | str) -> str:
 
 
 def load_label_map(path: Path | str) -> LabelMap:
-    """Load a NIfTI label map with ``livseg.io`` (validated, RAS+ canonical), labels 0/1/2.
+    """Load a NIfTI label map with ``livseg.io`` (validated, canonical LAS+ grid), labels 0/1/2.
 
     Raises ``livseg.io.LivSegInputError`` (a ValueError) naming the file and the problem.
     """

@@ -1,7 +1,7 @@
 """Reading and writing CT volumes and label maps (NIfTI), and finding cases in folders.
 
-Every loaded volume is brought to nibabel's closest canonical orientation (RAS+, see
-``livseg.volume``). ``Volume.source`` keeps what is needed to write a result back on the
+Every loaded volume is brought to LivSeg's canonical orientation (LAS+: x index 0 is the
+patient's right; see ``livseg.volume.CANONICAL_AXCODES``). ``Volume.source`` keeps what is needed to write a result back on the
 file's OWN grid (axis order, flips, affine, qform/sform), so label maps saved with
 ``save_labels(labels, like=volume, path)`` overlay the original image in 3D Slicer or
 ITK-SNAP.
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from livseg.volume import Case, Volume
+from livseg.volume import CANONICAL_AXCODES, Case, Volume
 
 MIN_SPACING_MM = 0.05
 MAX_SPACING_MM = 20.0
@@ -241,16 +241,15 @@ def _check_pixdim(path: Path, img) -> None:
 
 
 def _to_canonical(img, data: np.ndarray):
-    """data reoriented to RAS+ and the transform used (nibabel orientation arrays)."""
-    import nibabel as nib
+    """data reoriented to LAS+ (CANONICAL_AXCODES) and the transform used (nibabel
+    orientation arrays). Keeps the dtype of ``data``."""
     from nibabel import orientations as ornt
 
     affine = img.affine
     src = ornt.io_orientation(affine)
-    to_ras = ornt.ornt_transform(src, ornt.axcodes2ornt(("R", "A", "S")))
-    canon = ornt.apply_orientation(data, to_ras)
-    canon_affine = affine @ ornt.inv_ornt_aff(to_ras, data.shape)
-    del nib
+    to_canon = ornt.ornt_transform(src, ornt.axcodes2ornt(CANONICAL_AXCODES))
+    canon = ornt.apply_orientation(data, to_canon)
+    canon_affine = affine @ ornt.inv_ornt_aff(to_canon, data.shape)
     return np.ascontiguousarray(canon), canon_affine, src
 
 
@@ -274,7 +273,7 @@ def _source_record(path: Path, img, shape, src_ornt) -> dict:
 
 
 def load_volume(path, max_bytes: int | None = None) -> Volume:
-    """Load a CT volume (HU) from NIfTI, reoriented to RAS+ canonical, as float32.
+    """Load a CT volume (HU) from NIfTI, reoriented to the canonical LAS+ grid, as float32.
 
     Checks (each raising LivSegInputError naming the file): file exists and is .nii/.nii.gz,
     not empty, readable (not truncated / corrupt), 3D (a singleton 4th dim is squeezed),
@@ -335,8 +334,12 @@ def load_labels(path, like: Volume) -> np.ndarray:
                 f"label map holds non-integer values ({int(frac.sum())} voxels, e.g. {example:g}); "
                 "expected integer labels 0 background, 1 liver, 2 tumour",
             )
-    values = np.unique(data)
-    unexpected = [v for v in values.tolist() if v not in LABEL_VALUES]
+    # min/max first (cheap); np.unique only over the offending voxels, if any
+    lo, hi = (data.min(), data.max()) if data.size else (0, 0)
+    unexpected: list = []
+    if lo < min(LABEL_VALUES) or hi > max(LABEL_VALUES):
+        bad = data[(data < min(LABEL_VALUES)) | (data > max(LABEL_VALUES))]
+        unexpected = np.unique(bad).tolist()
     if unexpected:
         shown = ", ".join(f"{v:g}" for v in unexpected[:8])
         raise LivSegInputError(
@@ -351,7 +354,7 @@ def load_labels(path, like: Volume) -> np.ndarray:
         raise LivSegInputError(
             path,
             f"label map shape {tuple(canon.shape)} differs from the image's {tuple(like.shape)} "
-            f"({image}) after reorientation to RAS+",
+            f"({image}) after reorientation to the canonical grid",
         )
     diff = _affine_mismatch(canon_affine, like.affine)
     if diff > AFFINE_TOLERANCE_MM:
@@ -392,7 +395,7 @@ def _to_source_grid(array: np.ndarray, like: Volume) -> tuple[np.ndarray, np.nda
     src = like.source
     if not src or "ornt" not in src:
         return array, np.asarray(like.affine, float)
-    to_src = ornt.ornt_transform(ornt.axcodes2ornt(("R", "A", "S")), np.asarray(src["ornt"]))
+    to_src = ornt.ornt_transform(ornt.axcodes2ornt(CANONICAL_AXCODES), np.asarray(src["ornt"]))
     back = ornt.apply_orientation(array, to_src)
     if list(back.shape) != list(src["shape"]):
         raise LivSegInputError(

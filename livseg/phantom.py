@@ -13,12 +13,11 @@ slightly correlated noise (SD 10-20 HU) are added; the volume is in HU.
 
 All anatomy is drawn in mm in the patient frame and only then sampled, so ``size="small"``
 (128 x 128 in-plane, 24-40 slices) shows the same patient as ``size="full"`` (512 x 512,
-60-150 slices) on a coarser grid. Arrays follow ``livseg.volume``: (x, y, z), affine =
-diag(spacing) plus an origin, the liver at low x ("the patient's right" as livseg/volume.py
-states the convention). Caveat: nibabel / NIfTI read such an affine as RAS+, where +x points
-to the patient's RIGHT, so external viewers show these phantoms mirrored left-right and
-real LiTS files loaded by ``livseg.io`` have their liver at high x. Flipping the phantom is
-a project-wide decision (training caches, viewer, render), not done here.
+60-150 slices) on a coarser grid. Arrays follow ``livseg.volume``'s canonical LAS+ grid:
+(x, y, z) with x index 0 at the patient's right, so the liver lies at low x; the affine is
+diag(-sx, sy, sz) plus an origin, i.e. world (NIfTI RAS mm) x = -(drawing-frame x), and the
+files open the right way round in 3D Slicer / ITK-SNAP. Millimetre positions in ``meta``
+(lesion centres, landmarks) are world RAS mm.
 
 ``write_dataset(out_dir, n, seed)`` writes n cases in LiTS layout plus ``manifest.json``;
 case i uses ``case_seed(seed, i)``.
@@ -1013,10 +1012,15 @@ def generate_case(seed: int, size: str = "full") -> Case:
     np.clip(vol, -1024, 3071, out=vol)
 
     spacing = grid.spacing
-    affine = np.diag([*spacing, 1.0])
-    affine[:3, 3] = [grid.xs[0], grid.ys[0], grid.zs[0]]
+    # LAS+: the drawing frame's +x (index direction) points to the patient's left, i.e.
+    # world RAS x = -(drawing x)
+    affine = np.diag([-spacing[0], spacing[1], spacing[2], 1.0])
+    affine[:3, 3] = [-grid.xs[0], grid.ys[0], grid.zs[0]]
     volume = Volume(array=vol, spacing=spacing, affine=affine)
     meta = _measure(labels, grid, lesions, scenario)
+    for lesion in meta.get("lesions", []):
+        lesion["centre_mm"][0] = -lesion["centre_mm"][0] + 0.0
+    landmarks = {k: [-v[0] + 0.0, v[1], v[2]] for k, v in landmarks.items()}
     meta.update(
         seed=int(seed),
         size=size,
@@ -1153,7 +1157,7 @@ def write_dataset(
         "n_test": split.count("test"),
         "layout": "LiTS",
         "labels": {"0": "background", "1": "liver", "2": "tumour"},
-        "orientation": "(x, y, z) as livseg/volume.py, affine = diag(spacing) + origin, liver at low x",
+        "orientation": "LAS+ (x index 0 = patient's right) as livseg/volume.py; affine = diag(-sx, sy, sz) + origin; mm positions in world RAS",
         "cases": cases,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))

@@ -3,10 +3,9 @@
 Display convention: axial images show x index 0 on the viewer's left and anterior (high y)
 at the top; coronal images show superior at the top and x index 0 on the viewer's left;
 sagittal images show superior at the top and anterior on the viewer's left. Input arrays
-follow ``livseg.volume`` ((x, y, z)), whose docstring puts the patient's right at low x, so
-this is the radiological view for arrays in that convention (the phantoms, the slice viewer
-component). Caveat: in nibabel's RAS+ (what ``livseg.io`` produces from real files) the
-patient's right is at HIGH x, which this view shows on the viewer's right.
+follow ``livseg.volume``'s canonical LAS+ grid ((x, y, z), x index 0 = the patient's
+right), so this is the radiological view (patient's right on the viewer's left) for every
+array LivSeg holds: phantoms and real files alike, since ``livseg.io`` reorients to LAS+.
 
 Overlay colours are fixed per structure (``LIVER_RGB``, ``TUMOUR_RGB``) and never depend on
 the method that produced the labels, so readers cannot tell methods apart by colour.

@@ -1,7 +1,7 @@
 """The compact binary payload that the browser slice viewer receives once per case.
 
 A CT volume in HU plus one or more label maps (0 background / 1 liver / 2 tumour) on the
-same (x, y, z) RAS+ grid (see ``livseg.volume``) become one ``bytes`` blob:
+same (x, y, z) canonical LAS+ grid (see ``livseg.volume``) become one ``bytes`` blob:
 
 ``b"LSV1"`` | uint32 little-endian header length | JSON header (UTF-8) | sections.
 

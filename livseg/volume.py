@@ -1,8 +1,12 @@
 """The core nouns shared by every module: a CT ``Volume`` and a ``Case``.
 
-Orientation convention (all of livseg): arrays are in nibabel's closest canonical
-orientation, RAS+, axes ``(x, y, z)``: x runs towards the patient's left, y towards
-anterior, z towards superior. An axial slice is ``array[:, :, k]``. ``spacing`` gives the
+Orientation convention (all of livseg): arrays are in the canonical orientation LAS+
+(``CANONICAL_AXCODES``), axes ``(x, y, z)``: x runs from the patient's right towards the
+patient's left (so x index 0 is the patient's right, drawn on the viewer's left in the
+radiological convention), y towards anterior, z towards superior. In world (NIfTI RAS mm)
+coordinates the affine therefore has a negative x column. ``livseg.io`` reorients every
+file to it and writes results back on the file's own grid. An axial slice is
+``array[:, :, k]``. ``spacing`` gives the
 voxel size in mm along those three axes. Label maps use the LiTS / MSD Task03 convention:
 0 background, 1 liver, 2 tumour (tumour lies inside the liver).
 """
@@ -13,15 +17,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+CANONICAL_AXCODES = ("L", "A", "S")  # nibabel axis codes: the direction each axis points to
+
 BACKGROUND, LIVER, TUMOUR = 0, 1, 2
 LABEL_NAMES = {BACKGROUND: "background", LIVER: "liver", TUMOUR: "tumour"}
 
 
 @dataclass
 class Volume:
-    """A CT volume in HU on a canonical (RAS+) grid.
+    """A CT volume in HU on the canonical (LAS+) grid.
 
-    array: float32 HU, shape (X, Y, Z); spacing: mm per axis; affine: 4x4 voxel -> RAS mm
+    array: float32 HU, shape (X, Y, Z) in LAS+; spacing: mm per axis (positive); affine: 4x4
+    voxel -> world RAS mm
     of ``array``. ``source`` optionally records how to map back to the file's own grid
     (filled by ``livseg.io``; see there).
     """

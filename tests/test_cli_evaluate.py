@@ -21,8 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _save(labels: np.ndarray, path: Path, spacing=SPACING, affine=None) -> Path:
-    if affine is None:
-        affine = np.diag([*spacing, 1.0])
+    if affine is None:  # livseg's canonical LAS+ grid: loads unchanged
+        affine = np.diag([-spacing[0], spacing[1], spacing[2], 1.0])
     nib.save(nib.Nifti1Image(labels.astype(np.uint8), affine), str(path))
     return path
 
@@ -192,11 +192,11 @@ def test_runs_layout_rows_and_progress(tmp_path):
 
 
 def test_reoriented_prediction_is_the_same_grid(tmp_path):
-    # the same physical label map stored flipped along x (LAS instead of RAS): DSC 1
+    # the same physical label map stored flipped along x (RAS instead of LAS): DSC 1
     ref = _reference()
     ref_path = _save(ref, tmp_path / "ref.nii.gz")
-    flipped_affine = np.diag([-SPACING[0], SPACING[1], SPACING[2], 1.0])
-    flipped_affine[0, 3] = (ref.shape[0] - 1) * SPACING[0]
+    flipped_affine = np.diag([SPACING[0], SPACING[1], SPACING[2], 1.0])
+    flipped_affine[0, 3] = -(ref.shape[0] - 1) * SPACING[0]
     pred_path = _save(ref[::-1], tmp_path / "pred.nii.gz", affine=flipped_affine)
     result = evaluation.evaluate_files(pred_path, ref_path)
     assert result["liver"]["dsc"] == 1.0 and result["tumour"]["hd_mm"] == 0.0

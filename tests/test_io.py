@@ -17,6 +17,8 @@ SHAPE = (10, 12, 6)
 CT = RNG.integers(-1000, 1500, SHAPE).astype(np.int16)
 LABELS = RNG.integers(0, 3, SHAPE).astype(np.uint8)
 
+# livseg's canonical grid (x index 0 = patient's right): such files load unchanged
+LAS_EYE = np.diag([-1.0, 1.0, 1.0, 1.0])
 # LPS (DICOM-like): x and y flipped with respect to RAS
 LPS = np.array([[-0.8, 0, 0, 150.0], [0, -0.8, 0, 120.0], [0, 0, 2.5, -300.0], [0, 0, 0, 1]])
 # permuted axes: file axis 0 runs superior, axis 1 runs left-to-right (R), axis 2 posterior
@@ -24,7 +26,7 @@ PERMUTED = np.array([[0, 0.7, 0, -40.0], [0, 0, -0.9, 60.0], [3.0, 0, 0, -100.0]
 
 
 def _save(path, data, affine=None, **header):
-    img = nib.Nifti1Image(data, np.eye(4) if affine is None else affine)
+    img = nib.Nifti1Image(data, LAS_EYE if affine is None else affine)
     for key, value in header.items():
         img.header[key] = value
     nib.save(img, str(path))
@@ -34,26 +36,32 @@ def _save(path, data, affine=None, **header):
 # --------------------------------------------------------------------------- round trips
 
 
-def test_lps_volume_is_flipped_to_ras_by_hand(tmp_path):
+def test_lps_volume_is_flipped_to_las_by_hand(tmp_path):
     path = _save(tmp_path / "ct.nii.gz", CT, LPS)
     vol = io.load_volume(path)
-    # hand reference: LPS -> RAS reverses the first two axes
-    assert np.array_equal(vol.array, CT[::-1, ::-1, :].astype(np.float32))
+    # hand reference: LPS -> LAS (livseg's canonical grid) reverses the y axis only
+    assert np.array_equal(vol.array, CT[:, ::-1, :].astype(np.float32))
     assert vol.array.dtype == np.float32
     assert vol.spacing == pytest.approx((0.8, 0.8, 2.5))
-    assert nib.aff2axcodes(vol.affine) == ("R", "A", "S")
-    # the canonical voxel (0, 0, 0) is the file's voxel (9, 11, 0): same world point
-    assert np.allclose(vol.affine @ [0, 0, 0, 1], LPS @ [9, 11, 0, 1])
+    assert nib.aff2axcodes(vol.affine) == ("L", "A", "S")
+    # the canonical voxel (0, 0, 0) is the file's voxel (0, 11, 0): same world point
+    assert np.allclose(vol.affine @ [0, 0, 0, 1], LPS @ [0, 11, 0, 1])
 
 
-def test_permuted_axes_volume_matches_nibabel_canonical(tmp_path):
+def test_permuted_axes_volume_matches_nibabel_las(tmp_path):
     path = _save(tmp_path / "ct.nii", CT, PERMUTED)
     vol = io.load_volume(path)
-    ref = nib.as_closest_canonical(nib.load(path))
+    img = nib.load(path)
+    to_las = nib.orientations.ornt_transform(
+        nib.orientations.io_orientation(img.affine), nib.orientations.axcodes2ornt("LAS")
+    )
+    ref = img.as_reoriented(to_las)
+    assert nib.aff2axcodes(ref.affine) == ("L", "A", "S")
     assert np.array_equal(vol.array, np.asarray(ref.dataobj, dtype=np.float32))
     assert np.allclose(vol.affine, ref.affine)
-    # hand reference: canonical x = file axis 1, y = reversed file axis 2, z = file axis 0
-    assert np.array_equal(vol.array, np.transpose(CT, (1, 2, 0))[:, ::-1, :])
+    # hand reference: canonical x = reversed file axis 1 (which runs to the right),
+    # y = reversed file axis 2, z = file axis 0
+    assert np.array_equal(vol.array, np.transpose(CT, (1, 2, 0))[::-1, ::-1, :])
     assert vol.spacing == pytest.approx((0.7, 0.9, 3.0))
 
 
@@ -79,8 +87,8 @@ def test_labels_round_trip_to_the_files_own_grid(tmp_path, affine, suffix):
 
 
 def test_load_case_and_singleton_fourth_dimension(tmp_path):
-    img_path = _save(tmp_path / "liver_7.nii.gz", CT[..., None], np.diag([0.8, 0.8, 2.5, 1]))
-    lab_path = _save(tmp_path / "liver_7_seg.nii.gz", LABELS, np.diag([0.8, 0.8, 2.5, 1]))
+    img_path = _save(tmp_path / "liver_7.nii.gz", CT[..., None], np.diag([-0.8, 0.8, 2.5, 1]))
+    lab_path = _save(tmp_path / "liver_7_seg.nii.gz", LABELS, np.diag([-0.8, 0.8, 2.5, 1]))
     case = io.load_case(img_path, lab_path)
     assert case.case_id == "liver_7"
     assert case.volume.shape == SHAPE
@@ -96,7 +104,7 @@ def test_float_labels_with_integer_values_are_accepted(tmp_path):
 
 def test_scaled_data_is_returned_in_hu(tmp_path):
     raw = (CT.astype(np.int32) + 1024).astype(np.uint16)
-    img = nib.Nifti1Image(raw, np.eye(4))
+    img = nib.Nifti1Image(raw, LAS_EYE)
     img.header.set_slope_inter(1.0, -1024.0)
     nib.save(img, str(tmp_path / "ct.nii.gz"))
     assert np.array_equal(io.load_volume(tmp_path / "ct.nii.gz").array, CT.astype(np.float32))
@@ -182,7 +190,7 @@ def test_scan_folder_errors(tmp_path):
 
 
 def _good_gz(tmp_path):
-    return _save(tmp_path / "good.nii.gz", CT, np.diag([0.8, 0.8, 2.5, 1]))
+    return _save(tmp_path / "good.nii.gz", CT, np.diag([-0.8, 0.8, 2.5, 1]))
 
 
 def _expect(path, message, loader=None):

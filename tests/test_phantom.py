@@ -70,8 +70,8 @@ def test_small_grid_and_types(small_cases):
         assert case.labels.shape == v.shape
         sx, sy, sz = v.spacing
         assert sx == pytest.approx(sy) and 2.4 <= sx <= 3.6
-        # affine = diag(spacing) + origin, RAS+
-        assert np.allclose(v.affine[:3, :3], np.diag(v.spacing))
+        # affine = diag(-sx, sy, sz) + origin: LAS+, x index 0 at the patient's right
+        assert np.allclose(v.affine[:3, :3], np.diag([-sx, sy, sz]))
         assert set(np.unique(case.labels).tolist()) <= {0, 1, 2}
         assert np.array_equal(v.array, np.round(v.array))
         assert v.array.min() >= -1024 and v.array.max() <= 3071
@@ -98,7 +98,7 @@ def test_liver_size_position_and_coverage(small_cases, full_case):
         ml = liver.sum() * case.volume.voxel_volume_ml
         assert 1200 <= ml <= 2000, ml
         centroid = _world(case, np.argwhere(liver).mean(axis=0)[None])[0]
-        assert centroid[0] < -20, "liver must lie on the patient's right (negative x)"
+        assert centroid[0] > 20, "liver must lie on the patient's right (RAS +x)"
         # fully inside the scan: no liver voxel on the first or last slice
         assert not liver[:, :, 0].any() and not liver[:, :, -1].any()
         # one piece
@@ -218,7 +218,7 @@ def test_write_dataset_lits_layout_and_manifest(tmp_path):
         assert list(img.shape) == entry["shape"] == list(seg.shape)
         assert np.allclose(nib.affines.voxel_sizes(img.affine), entry["spacing_mm"], atol=1e-3)
         assert np.allclose(img.affine, seg.affine)
-        assert nib.aff2axcodes(img.affine) == ("R", "A", "S")
+        assert nib.aff2axcodes(img.affine) == ("L", "A", "S")
         # the files hold the same data as generating the case directly
         case = phantom.generate_case(entry["seed"], "small")
         assert np.array_equal(np.asarray(img.dataobj), case.volume.array.astype(np.int16))
