@@ -5,7 +5,8 @@
 // livseg/viewer_payload.py). The volume is decoded once (cached per payload id on window),
 // then every slice is drawn on canvases in the browser: no server round-trip per slice.
 //
-// Orientation: arrays (x, y, z) RAS+. Axial shown radiologically (patient's right on the
+// Orientation: arrays (x, y, z) on livseg's canonical grid (LAS+: x index 0 = patient's
+// right). Axial shown radiologically (patient's right on the
 // viewer's left, anterior at the top); coronal: right on the left, superior at the top;
 // sagittal: anterior on the left, superior at the top. Pixel aspect from the voxel spacing.
 //
