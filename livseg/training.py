@@ -31,7 +31,7 @@ import torch
 from monai.losses import DiceCELoss
 
 from livseg.device import apply_threads, choose_device
-from livseg.methods.network_method import NetworkMethod, prepare_slices, weights_path
+from livseg.methods.network_method import prepare_slices, weights_path
 from livseg.methods.networks import DEFAULT_CONFIGS, build_network, size_multiple
 from livseg.preprocess import HU_WINDOW, NETWORK_GRID, body_box, resample_labels_inplane
 from livseg.workspace import workspace_dir
@@ -59,6 +59,7 @@ class TrainConfig:
     threads: int | None = None
     device: str = "auto"
     network: dict = field(default_factory=dict)
+    size: str = "full"  # phantom size; "small" only for quick tests
 
     def __post_init__(self) -> None:
         if self.method not in DEFAULT_CONFIGS:
@@ -88,26 +89,27 @@ def train_indices(data_seed: int, n_total: int = N_DATASET) -> list[int]:
     return [i for i, s in enumerate(split_assignment(n_total, data_seed)) if s == "train"]
 
 
-def cache_dir(data_seed: int) -> Path:
+def cache_dir(data_seed: int, size: str = "full") -> Path:
     """Folder of the preprocessed 256-grid arrays of dataset ``data_seed``."""
     g = NETWORK_GRID[0]
-    path = workspace_dir() / "cache" / f"phantom-s{data_seed}-g{g}"
+    tag = "" if size == "full" else f"-{size}"
+    path = workspace_dir() / "cache" / f"phantom-s{data_seed}{tag}-g{g}"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def cache_case(data_seed: int, index: int) -> tuple[Path, Path]:
+def cache_case(data_seed: int, index: int, size: str = "full") -> tuple[Path, Path]:
     """Generate phantom case ``index`` and cache it on the 256-grid (skips cached ones).
 
     Files: ``<i>_img.npy`` float16 (Z, 256, 256) in [0, 1]; ``<i>_lab.npy`` uint8 (Z, 256, 256).
     """
     from livseg.phantom import case_seed, generate_case
 
-    folder = cache_dir(data_seed)
+    folder = cache_dir(data_seed, size)
     img_p, lab_p = folder / f"{index}_img.npy", folder / f"{index}_lab.npy"
     if img_p.exists() and lab_p.exists():
         return img_p, lab_p
-    case = generate_case(case_seed(data_seed, index), "full")
+    case = generate_case(case_seed(data_seed, index), size)
     img = prepare_slices(case.volume.array, NETWORK_GRID).numpy().astype(np.float16)
     lab = resample_labels_inplane(case.labels, NETWORK_GRID).transpose(2, 0, 1)
     tmp_i, tmp_l = img_p.with_suffix(".tmp.npy"), lab_p.with_suffix(".tmp.npy")
@@ -118,11 +120,12 @@ def cache_case(data_seed: int, index: int) -> tuple[Path, Path]:
     return img_p, lab_p
 
 
-def load_cases(data_seed: int, indices: list[int], progress: Callable | None = None):
+def load_cases(data_seed: int, indices: list[int], progress: Callable | None = None,
+               size: str = "full"):
     """Cached (image, labels) arrays for ``indices`` (generated when missing)."""
     out = []
     for k, i in enumerate(indices):
-        img_p, lab_p = cache_case(data_seed, i)
+        img_p, lab_p = cache_case(data_seed, i, size)
         out.append((np.load(img_p), np.load(lab_p)))
         if progress is not None:
             progress(k + 1, len(indices))
@@ -267,7 +270,8 @@ def train(cfg: TrainConfig, resume: bool = False, out: Path | None = None,
     rng = np.random.default_rng([cfg.seed, 1])
     indices = train_indices(cfg.data_seed)[: cfg.n_cases]
     bar = tqdm(total=len(indices), desc="cache", unit="case", disable=not show_progress)
-    cases = load_cases(cfg.data_seed, indices, progress=lambda d, t: bar.update(1))
+    cases = load_cases(cfg.data_seed, indices, progress=lambda d, t: bar.update(1),
+                       size=cfg.size)
     bar.close()
     train_cases, val_cases = cases[: -cfg.n_val], cases[-cfg.n_val :]
     sampler = Sampler(train_cases, cfg, rng)
@@ -369,5 +373,45 @@ def export_weights(state: dict, cfg: TrainConfig, summary: dict, path: Path) -> 
     return path
 
 
-__all__ = ["TrainConfig", "train", "export_weights", "NetworkMethod", "cache_case", "load_cases",
-           "train_indices"]
+
+
+def write_split(out_dir: Path | str, data_seed: int = 0, split: str = "test",
+                n_total: int = N_DATASET, progress: Callable | None = None) -> list[int]:
+    """Write only the ``split`` cases of the ``n_total``-case phantom dataset in LiTS layout.
+
+    Same files as ``python -m livseg phantom --n 150 --seed <data_seed>`` would write for
+    those indices (volume-<i>.nii.gz int16 HU, segmentation-<i>.nii.gz uint8, i = dataset
+    index) plus a manifest.json listing them, without generating the other cases.
+    """
+    import nibabel as nib
+
+    from livseg.phantom import case_seed, generate_case, split_assignment
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    assignment = split_assignment(n_total, data_seed)
+    indices = [i for i, s in enumerate(assignment) if s == split]
+    entries = []
+    for k, i in enumerate(indices):
+        case = generate_case(case_seed(data_seed, i), "full")
+        for arr, name, dtype in ((case.volume.array, f"volume-{i}.nii.gz", np.int16),
+                                 (case.labels, f"segmentation-{i}.nii.gz", np.uint8)):
+            path = out / name
+            if not path.exists():
+                img = nib.Nifti1Image(np.asarray(arr).astype(dtype), case.volume.affine)
+                img.header.set_xyzt_units("mm", "sec")
+                img.set_qform(case.volume.affine, code=1)
+                img.set_sform(case.volume.affine, code=1)
+                nib.save(img, str(path))
+        entries.append({"id": f"phantom-{i:03d}", "index": i, "seed": case_seed(data_seed, i),
+                        "image": f"volume-{i}.nii.gz", "labels": f"segmentation-{i}.nii.gz",
+                        "split": split, "spacing_mm": [round(s, 4) for s in case.volume.spacing],
+                        "shape": list(case.volume.shape), "scenario": case.meta["scenario"],
+                        "lesions": case.meta["lesions"]})
+        if progress is not None:
+            progress(k + 1, len(indices))
+    manifest = {"generator": "livseg.phantom (livseg.training.write_split)", "seed": data_seed,
+                "n": n_total, "size": "full", "split_written": split, "layout": "LiTS",
+                "cases": entries}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return indices
