@@ -193,6 +193,9 @@ def main() -> int:
             full_bytes = ws["bytes"] - ws_before
             redecodes = page.evaluate("window.__viewerStats.opens.length") - n_opens
             lat_after = press_latencies(page, 10)
+            page.keyboard.press("s")  # sagittal: strided reads through the whole volume
+            page.wait_for_timeout(300)
+            lat_sag = press_latencies(page, 20)
             ctx.close()
     finally:
         stop_streamlit(proc)
@@ -242,6 +245,7 @@ def main() -> int:
             "scroll_ms_max": max(lat),
             "scroll_presses": len(lat),
             "scroll_ms_median_after_reruns": statistics.median(lat_after),
+            "scroll_ms_median_sagittal": statistics.median(lat_sag),
             "reference_fragment_rerun_ms_median": statistics.median(rerun),
             "ratio_fragment_rerun_over_scroll": statistics.median(rerun) / statistics.median(lat),
             "fragment_rerun_ws_bytes": frag_bytes,
