@@ -68,13 +68,16 @@ def postgres_test_url() -> str:
     return url
 
 
-def open_test_engine(backend: str, monkeypatch):
+def open_test_engine(backend: str, monkeypatch, *, durable: bool = False):
     """Generator for a fixture: a migrated engine of ``backend`` ("sqlite" / "postgresql").
 
-    Sets a low bcrypt cost (LIVSEG_BCRYPT_ROUNDS=4) for speed. SQLite: the workspace's
+    Sets a low bcrypt cost (LIVSEG_BCRYPT_ROUNDS=4) and, unless ``durable``, SQLite's
+    synchronous=NORMAL, for speed. SQLite: the workspace's
     default file (each test has its own workspace). PostgreSQL: an emptied database.
     """
     monkeypatch.setenv("LIVSEG_BCRYPT_ROUNDS", "4")
+    if not durable:  # skip SQLite's fsync per commit, except where durability is tested
+        monkeypatch.setenv("LIVSEG_SQLITE_SYNCHRONOUS", "NORMAL")
     url = default_url() if backend == "sqlite" else postgres_test_url()
     engine = get_engine(url)
     init_db(engine)

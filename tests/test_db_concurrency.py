@@ -33,7 +33,7 @@ ITEMS = 4  # per reader: 2 cases x 2 methods
 
 @pytest.fixture(params=backend_params())
 def db_engine(request, monkeypatch):
-    yield from open_test_engine(request.param, monkeypatch)
+    yield from open_test_engine(request.param, monkeypatch, durable=True)
 
 
 def expected_score(assignment_id: int) -> int:

@@ -103,6 +103,7 @@ def test_default_database_is_wal_sqlite_in_the_workspace(_isolated_workspace, mo
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
     # read independently of SQLAlchemy: the file itself is in WAL mode
     raw = sqlite3.connect(_isolated_workspace / "livseg.db")
     try:
