@@ -146,3 +146,35 @@ def test_write_transactions_begin_immediate_on_sqlite(_isolated_workspace):
     with Session(engine) as session:
         assert write_transaction(session, work) == 1
     assert seen == {"other_got_lock": False, "error": "database is locked"}
+
+
+def test_migration_downgrades_and_upgrades_again(db_engine):
+    from alembic import command
+
+    from db.engine import _alembic_config, dispose_engine
+
+    cfg = _alembic_config()
+    with db_engine.connect() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "base")
+        conn.commit()
+    assert set(inspect(db_engine).get_table_names()) <= {"alembic_version"}
+    assert schema_revision(db_engine) is None
+    url = db_engine.url.render_as_string(hide_password=False)
+    dispose_engine(db_engine)  # init_db again for real, not from the per-process cache
+    engine = get_engine(url)
+    try:
+        init_db(engine)
+        assert set(inspect(engine).get_table_names()) == EXPECTED_TABLES
+        with engine.connect() as conn:  # the append-only triggers came back too
+            conn.execute(
+                text(
+                    "INSERT INTO audit_events (at, action, entity) VALUES ('2026-01-01', 'a', 'b')"
+                )
+            )
+            conn.commit()
+            with pytest.raises(DBAPIError, match="append-only"):
+                conn.execute(text("DELETE FROM audit_events"))
+            conn.rollback()
+    finally:
+        dispose_engine(engine)
