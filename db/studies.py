@@ -79,14 +79,14 @@ class StudyInfo:
     closed_at: datetime | None
 
 
-def _names(values: object, what: str) -> list[str]:
+def _names(values: object, what: str, *, fold_case: bool = False) -> list[str]:
     if isinstance(values, str) or not isinstance(values, Sequence) or not values:
         raise InvalidInput(f"Choose at least one {what} (a list of names).")
     names = []
     for value in values:
         if not isinstance(value, str) or not value.strip():
             raise InvalidInput(f"Every {what} must be a non-empty name, got {value!r}.")
-        names.append(value.strip())
+        names.append(value.strip().lower() if fold_case else value.strip())
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise InvalidInput(f"{what.capitalize()} chosen twice: {', '.join(duplicates)}.")
@@ -171,7 +171,7 @@ def create_study(
     name = name.strip()
     case_names = _names(cases, "case")
     method_names = _names(methods, "method")
-    reader_names = [n.lower() for n in _names(readers, "reader")]
+    reader_names = _names(readers, "reader", fold_case=True)  # usernames are lower-case
     if seed is None:
         seed = secrets.randbits(31)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**63:

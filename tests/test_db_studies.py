@@ -208,6 +208,7 @@ def _study_count(engine) -> int:
         ({"readers": ["r00", "ghost"]}, NotFound, "Unknown reader"),
         ({"readers": ["coord"]}, InvalidInput, "not a reader"),
         ({"cases": ["case_000", "case_000"]}, InvalidInput, "chosen twice"),
+        ({"readers": ["r00", "R00"]}, InvalidInput, "chosen twice"),
         ({"cases": []}, InvalidInput, "at least one case"),
         ({"cases": "case_000"}, InvalidInput, "at least one case"),
         ({"anchors": {"1": "a", "2": "b"}}, InvalidInput, "each score"),
