@@ -300,3 +300,30 @@ def test_mirrored_x_convention_keeps_hu_and_labels_consistent(browser, case):
     finally:
         context.close()
         stop_streamlit(proc)
+
+
+def test_reported_state_and_a_damaged_payload(browser):
+    """report_state=True sends the view back to Python; a truncated payload shows an error."""
+    url, proc = start_streamlit(
+        APP,
+        env={"LSV_SHAPE": ",".join(map(str, SHAPE)), "LSV_REPORT": "1", "LSV_CORRUPT": "1"},
+        timeout=90,
+    )
+    context = browser.new_context(viewport={"width": 1300, "height": 1400})
+    try:
+        pg = context.new_page()
+        pg.goto(url)
+        pg.wait_for_function("() => window.__viewerStats && window.__viewerStats.opens.length > 0")
+        viewers = pg.locator('[data-testid="stBidiComponentIsolated"]')
+        expect(viewers.nth(1).locator(".lsv-error")).to_contain_text(
+            "payload truncated", timeout=10_000
+        )
+        assert pg.evaluate("window.__viewerStats.errors.length") >= 1
+        viewers.nth(0).locator("canvas.lsv-canvas").first.click()
+        pg.keyboard.press("PageDown")
+        pg.keyboard.press("l")
+        # debounced 0.6 s, then a rerun shows what Python received
+        pg.get_by_text("reported: axial slice 10 W 150").wait_for(timeout=15_000)
+    finally:
+        context.close()
+        stop_streamlit(proc)

@@ -55,13 +55,21 @@ st.session_state.full_runs += 1
 st.write(
     f"payload {payload.nbytes} bytes, ct factor {payload.ct_factor}, runs {st.session_state.full_runs}"
 )
-slice_viewer(
+state = slice_viewer(
     payload,
     key="demo-viewer",
     height=int(os.environ.get("LSV_HEIGHT", "560")),
     slice_index=int(os.environ["LSV_SLICE"]) if os.environ.get("LSV_SLICE") else None,
     preset=os.environ.get("LSV_PRESET", "abdomen"),
+    report_state=os.environ.get("LSV_REPORT") == "1",
 )
+if state:
+    st.write(f"reported: {state['view']} slice {state['slice']} W {state['window_width']}")
+if os.environ.get("LSV_CORRUPT") == "1":  # a damaged payload: the viewer must say so
+    import dataclasses
+
+    broken = dataclasses.replace(payload, data=payload.data[: len(payload.data) // 2])
+    slice_viewer(broken, key="broken-viewer", height=300)
 
 
 @st.fragment

@@ -150,6 +150,8 @@ export default function (component) {
     let rest;
     [opts, rest] = readBlock(bytes, "LSVO");
     [header, body] = readBlock(rest, "LSV1");
+    const need = Math.max(0, ...header.ct.slabs.concat(header.panels).map((q) => q.offset + q.length));
+    if (body.length < need) throw new Error(`payload truncated: ${body.length} of ${need} bytes`);
   } catch (err) {
     root.appendChild(el("div", "lsv-error", `Viewer: ${err.message}`));
     STATS.errors.push(String(err));
