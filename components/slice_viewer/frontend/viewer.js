@@ -407,6 +407,23 @@ export default function (component) {
     }
   }
 
+  // short edge ticks marking the cross-reference point (the other two views' slices)
+  function drawTicks(ctx, cv, g) {
+    const [i0, j0, k0] = st.pos;
+    const dpr = window.devicePixelRatio || 1;
+    const len = (8 * dpr) / st.zoom, thick = Math.max(1, dpr) / st.zoom;
+    let row, col;
+    if (st.view === "axial") { row = GY - 1 - j0; col = i0; }
+    else if (st.view === "coronal") { row = GZ - 1 - k0; col = i0; }
+    else { row = GZ - 1 - k0; col = GY - 1 - j0; }
+    const y = ((row + 0.5) * cv.height) / g.h, x = ((col + 0.5) * cv.width) / g.w;
+    ctx.fillStyle = "rgba(255, 220, 0, 0.9)";
+    ctx.fillRect(0, y - thick / 2, len, thick);
+    ctx.fillRect(cv.width - len, y - thick / 2, len, thick);
+    ctx.fillRect(x - thick / 2, 0, thick, len);
+    ctx.fillRect(x - thick / 2, cv.height - len, thick, len);
+  }
+
   function draw(cause) {
     if (!dec || disposed) return;
     const t0 = performance.now();
@@ -433,6 +450,7 @@ export default function (component) {
         ctx.drawImage(labCanvas, 0, 0, cv.width, cv.height);
         ctx.globalAlpha = 1;
       }
+      drawTicks(ctx, cv, g);
     }
     updateControls();
     const tDrawn = performance.now();
@@ -537,10 +555,24 @@ export default function (component) {
     e.preventDefault();
     e.stopPropagation();
   });
+  // one slice per mouse-wheel notch; small trackpad deltas accumulate to 50 px per slice
+  let wheelAcc = 0;
   on(grid, "wheel", (e) => {
     e.preventDefault();
+    const dy = e.deltaMode === 1 ? e.deltaY * 40 : e.deltaMode === 2 ? e.deltaY * 800 : e.deltaY;
+    let steps;
+    if (Math.abs(dy) >= 50) {
+      steps = -Math.sign(dy);
+      wheelAcc = 0;
+    } else {
+      wheelAcc += dy;
+      const n = Math.trunc(wheelAcc / 50);
+      wheelAcc -= n * 50;
+      steps = -n;
+    }
+    if (!steps) return;
     const a = axisOf[st.view];
-    setSlice(st.pos[a] + (e.deltaY < 0 ? 1 : -1), { t: e.timeStamp, key: "wheel" });
+    setSlice(st.pos[a] + steps, { t: e.timeStamp, key: "wheel" });
   }, { passive: false });
 
   function pixelOf(canvas, e) {
