@@ -17,6 +17,9 @@ from pages._shared import (
 )
 
 user = require_role(COORDINATOR, READER)
+HOME_PAGE = "pages/overview.py" if user.role == COORDINATOR else "pages/reading.py"
+if st.session_state.pop("account_go_home", False):  # her own password is set: start working
+    st.switch_page(HOME_PAGE)
 st.title("Account")
 st.write(f"Signed in as **{user.username}** ({user.role}).")
 
@@ -44,13 +47,10 @@ if change:
         else:
             was_required = user.must_change_password
             password_changed()
-            st.session_state["account_flash"] = "Password changed."
-            if was_required:
+            if was_required:  # the full menu appears; go to her home page
+                st.session_state["account_go_home"] = True
                 st.rerun()
             st.success("Password changed.")
-
-if st.session_state.pop("account_flash", None) and not change:
-    st.success("Password changed.")
 
 st.subheader("Sign out")
 if st.button("Sign out", icon=":material/logout:"):
@@ -58,4 +58,4 @@ if st.button("Sign out", icon=":material/logout:"):
     if user.must_change_password:  # her only page is this one: the router falls back
         st.rerun()
     # the role's home page shares its address with the sign-in page
-    st.switch_page("pages/overview.py" if user.role == COORDINATOR else "pages/reading.py")
+    st.switch_page(HOME_PAGE)

@@ -14,7 +14,7 @@ import uuid
 import streamlit as st
 
 from db import reading
-from db.errors import LivsegDBError
+from db.errors import LivsegDBError, ScoreLocked
 from pages._shared import READER, acting_user, db_session, require_role
 from pages._viewing import show_case
 
@@ -66,14 +66,19 @@ with view_col:
 anchors = {int(value): text for value, text in item.anchors}
 
 
-def _choose(value: int) -> None:
-    st.session_state["likert"] = value
+# her choice is kept on the server, per item: buttons (and their keys 1-5) set it, so a
+# quick "4 then Enter" cannot race a widget value still on its way from the browser
+choice_key = f"choice_{item.assignment_id}"
 
 
-def _submit(assignment_id: int, code: str, token: str, started: float) -> None:
+def _choose(key: str, value: int) -> None:
+    st.session_state[key] = value
+
+
+def _submit(assignment_id: int, code: str, token: str, started: float, key: str) -> None:
     """Submit-button callback, bound to the item that was on screen when it was clicked
     (never to whatever item comes next: a repeated click cannot score an unseen item)."""
-    score = st.session_state.get("likert")
+    score = st.session_state.get(key)
     if score is None:
         st.session_state["reading_hint"] = "Choose a score from 1 to 5 first."
         return
@@ -89,6 +94,14 @@ def _submit(assignment_id: int, code: str, token: str, started: float) -> None:
                 time.time() - started,
                 client_token=token,
             )
+    except ScoreLocked:  # another tab / an earlier click stored a different answer
+        st.session_state["reading_flash"] = (
+            "warn",
+            f"Item {code} already had another score and this study does not allow changes: "
+            "the earlier score was kept.",
+        )
+        st.session_state["reading_advance"] = True
+        return
     except LivsegDBError as exc:
         st.session_state["reading_hint"] = f"The score was not saved: {exc}"
         return
@@ -99,8 +112,8 @@ def _submit(assignment_id: int, code: str, token: str, started: float) -> None:
             "warn",
             f"Item {code} already had a score; it was recorded once and not duplicated.",
         )
-    for key in ("likert", "comment"):
-        st.session_state.pop(key, None)
+    for name in (key, "comment"):
+        st.session_state.pop(name, None)
     st.session_state["reading_advance"] = True
 
 
@@ -110,23 +123,22 @@ def score_panel() -> None:
     if st.session_state.pop("reading_advance", False):
         st.rerun(scope="app")  # the next item (a new volume) needs the whole page
     st.markdown(f"**{item.question}**")
-    st.radio(
-        "Score",
-        options=[1, 2, 3, 4, 5],
-        index=None,
-        format_func=lambda v: f"{v} – {anchors[v]}" if anchors.get(v) else str(v),
-        key="likert",
-    )
-    keys = st.columns(5)
+    chosen = st.session_state.get(choice_key)
     for value in range(1, 6):
-        keys[value - 1].button(
-            str(value),
-            key=f"likert_key_{value}",
+        st.button(
+            f"{value} – {anchors[value]}" if anchors.get(value) else str(value),
+            key=f"likert_{value}",
             shortcut=str(value),
+            type="primary" if chosen == value else "secondary",
+            icon=":material/radio_button_checked:" if chosen == value else None,
             on_click=_choose,
-            args=(value,),
+            args=(choice_key, value),
+            width="stretch",
         )
-    st.caption("Keys: 1–5 choose a score, Enter submits.")
+    st.caption(
+        f"Your score: **{chosen}**" if chosen else "Choose a score: click it or press its key 1–5."
+    )
+    st.caption("Enter submits.")
     if item.comment_allowed:
         st.text_area("Comment (optional)", key="comment", max_chars=2000)
     st.button(
@@ -135,7 +147,7 @@ def score_panel() -> None:
         shortcut="Enter",
         key="submit_score",
         on_click=_submit,
-        args=(item.assignment_id, item.code, token, started),
+        args=(item.assignment_id, item.code, token, started, choice_key),
     )
     hint = st.session_state.pop("reading_hint", None)
     if hint:

@@ -64,7 +64,7 @@ def test_case_view_lists_missed_lesions(workspace):
 
 def test_study_progress_follows_the_scores(workspace):
     reader = reader_app(workspace, "reader2")
-    reader.radio(key="likert").set_value(4)
+    reader.button(key=f"likert_{4}").click().run()
     reader.button(key="submit_score").click().run()
     at = _page(workspace, "study")
     bars = [p.proto.text for p in at.get("progress")]
@@ -184,7 +184,7 @@ def test_report_page_renders_tables_and_offers_downloads(workspace):
     for reader in ("reader1", "reader2"):
         at = reader_app(workspace, reader)
         for value in (4, 3, 5, 2):
-            at.radio(key="likert").set_value(value)
+            at.button(key=f"likert_{value}").click().run()
             at.button(key="submit_score").click().run()
     at = _page(workspace, "report")
     labels = [b.label for b in at.get("download_button")]

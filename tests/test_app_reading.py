@@ -39,18 +39,17 @@ def test_queue_shows_k_of_n_with_question_and_anchors(workspace):
     assert _progress(at) == [f"Item 1 of {N_ITEMS}"]
     [code_header] = texts(at, "subheader")
     assert code_header.startswith("Item ") and len(code_header.split()[1]) == 9  # XXXX-XXXX
-    [radio] = at.radio
-    assert radio.options == [
+    assert [b.label for b in at.button] == [
         "1 – Unusable: redo from scratch",
         "2 – Major corrections needed",
         "3 – Moderate corrections needed",
         "4 – Minor corrections needed",
         "5 – Clinically acceptable as is",
+        "Submit",
     ]
-    assert radio.value is None
-    assert [b.label for b in at.button] == ["1", "2", "3", "4", "5", "Submit"]
-    shortcuts = {b.label: b.proto.shortcut for b in at.button}
-    assert shortcuts == {"1": "1", "2": "2", "3": "3", "4": "4", "5": "5", "Submit": "enter"}
+    shortcuts = [b.proto.shortcut for b in at.button]
+    assert shortcuts == ["1", "2", "3", "4", "5", "enter"]
+    assert "Choose a score: click it or press its key 1–5." in texts(at, "caption")
 
 
 def test_submit_needs_a_score_then_moves_on_and_records_it(workspace):
@@ -60,15 +59,16 @@ def test_submit_needs_a_score_then_moves_on_and_records_it(workspace):
     assert _scores(workspace, "reader1") == []
 
     first_code = texts(at, "subheader")[0].split()[1]
-    at.button(key="likert_key_4").click().run()  # the "4" key
-    assert at.radio(key="likert").value == 4
+    at.button(key="likert_4").click().run()  # the "4" button (key 4)
+    assert "Your score: **4**" in texts(at, "caption")
+    assert at.button(key="likert_4").proto.type == "primary"
     at.text_area(key="comment").input("tumour border a bit wide")
     time.sleep(0.2)
     at.button(key="submit_score").click().run()
     assert not at.exception
     assert texts(at, "success") == [f"Saved: item {first_code} scored 4."]
     assert _progress(at) == [f"Item 2 of {N_ITEMS}"]
-    assert at.radio(key="likert").value is None  # a fresh question for the next item
+    assert "Your score: **4**" not in texts(at, "caption")  # a fresh question
     [(position, value, comment, seconds, _)] = _scores(workspace, "reader1")
     assert (position, value, comment) == (1, 4, "tumour border a bit wide")
     assert 0.2 <= seconds < 60
@@ -77,7 +77,7 @@ def test_submit_needs_a_score_then_moves_on_and_records_it(workspace):
 def test_resumes_where_she_stopped_in_a_new_session(workspace):
     at = reader_app(workspace)
     for value in (5, 2):
-        at.radio(key="likert").set_value(value)
+        at.button(key=f"likert_{value}").click().run()
         at.button(key="submit_score").click().run()
     assert _progress(at) == [f"Item 3 of {N_ITEMS}"]
     again = reader_app(workspace)  # e.g. after a reload and a new sign-in
@@ -95,12 +95,11 @@ def test_second_submission_of_the_same_item_is_not_duplicated(workspace):
     )
     from db.engine import get_engine, session_scope
 
-    with session_scope(get_engine()) as session:  # the "other tab" scores 3 first
+    at.button(key="likert_3").click().run()  # she chooses 3 ...
+    with session_scope(get_engine()) as session:  # ... while her "other tab" submits 3
         reader = type("R", (), {"id": user_id(workspace, "reader1")})()
         submit_score(session, reader, assignment_id, 3, None, 5.0)
-
-    at.radio(key="likert").set_value(3)  # same answer again: recognised, not duplicated
-    at.button(key="submit_score").click().run()
+    at.button(key="submit_score").click().run()  # same answer again: recognised
     assert not at.exception
     assert texts(at, "warning") == [
         f"Item {code} already had a score; it was recorded once and not duplicated."
@@ -116,25 +115,29 @@ def test_changed_answer_on_a_locked_item_is_refused_clearly(workspace):
     )
     from db.engine import get_engine, session_scope
 
+    code = texts(at, "subheader")[0].split()[1]
+    at.button(key="likert_5").click().run()
     with session_scope(get_engine()) as session:
         reader = type("R", (), {"id": user_id(workspace, "reader1")})()
         submit_score(session, reader, assignment_id, 3, None, 5.0)
-    at.radio(key="likert").set_value(5)
     at.button(key="submit_score").click().run()
     assert not at.exception
-    [error] = texts(at, "error")
-    assert error.startswith("The score was not saved:")
+    assert texts(at, "warning") == [
+        f"Item {code} already had another score and this study does not allow changes: "
+        "the earlier score was kept."
+    ]
     assert [s[:2] for s in _scores(workspace, "reader1")] == [(1, 3)]
+    assert _progress(at) == [f"Item 2 of {N_ITEMS}"]
 
 
 def test_finished_queue_says_so(workspace):
     at = reader_app(workspace, "reader3")
     for _ in range(N_ITEMS):
-        at.radio(key="likert").set_value(3)
+        at.button(key="likert_3").click().run()
         at.button(key="submit_score").click().run()
     assert texts(at, "success")[-1] == "Your queue is complete: every item has a score. Thank you!"
     assert len(_scores(workspace, "reader3")) == N_ITEMS
-    assert len(at.radio) == 0
+    assert "Submit" not in [b.label for b in at.button]
 
 
 def test_nothing_on_the_reading_page_names_a_method(workspace, seeded):
@@ -143,7 +146,7 @@ def test_nothing_on_the_reading_page_names_a_method(workspace, seeded):
     for _ in range(N_ITEMS):
         assert not at.exception
         seen.append(page_dump(at))
-        at.radio(key="likert").set_value(4)
+        at.button(key="likert_4").click().run()
         at.button(key="submit_score").click().run()
     seen.append(page_dump(at))
     dump = "\n".join(seen)

@@ -24,6 +24,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
 SHOTS = REPO / "docs" / "screenshots"
+ARTIFACTS = REPO / "tests" / "_artifacts"  # git-ignored: failure screenshot
 TIMEOUT_MS = 90_000
 COORDINATOR = ("coordinator", "first-start-pass-1")
 
@@ -49,7 +50,7 @@ def _sign_in(page, username: str, password: str) -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_text(f"Signed in as {username}").wait_for(timeout=TIMEOUT_MS)
+    page.get_by_text(f"Signed in as {username}").first.wait_for(timeout=TIMEOUT_MS)
     _wait_idle(page)
 
 
@@ -66,15 +67,9 @@ def _sign_out(page) -> None:
 
 def _forbidden_strings(workspace: Path) -> list[str]:
     """Everything that would identify a method to a reader: names, titles, paths, hashes."""
-    from livseg.methods import METHODS, get_method
+    from livseg.methods import METHODS, TITLES
 
-    found = set()
-    for name in METHODS:
-        found.add(name)
-        try:
-            found.add(get_method(name).title)
-        except Exception:  # noqa: BLE001 - an unloadable method still has its name above
-            pass
+    found = set(METHODS) | set(TITLES.values())
     runs = workspace / "demo" / "runs"
     for meta in runs.glob("*/*.json"):
         record = json.loads(meta.read_text())
@@ -91,7 +86,7 @@ def test_study_end_to_end(tmp_path):
     workspace = tmp_path / "workspace"
     env = {
         "LIVSEG_WORKSPACE": str(workspace),
-        "LIVSEG_DEMO_CASES": "2",
+        "LIVSEG_DEMO_CASES": "4",
         "LIVSEG_DEMO_SIZE": "small",
         "LIVSEG_BCRYPT_ROUNDS": "4",
         "LIVSEG_THREADS": "1",
@@ -102,118 +97,138 @@ def test_study_end_to_end(tmp_path):
         with launch_browser() as browser:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(TIMEOUT_MS)
+            try:
+                # --- first start: the coordinator creates her own account (no default password)
+                page.goto(url)
+                page.get_by_text("First start: create the coordinator account").wait_for()
+                _shot(page, "first_start")
+                page.get_by_label("Username").fill(COORDINATOR[0])
+                page.get_by_label("Password", exact=True).fill(COORDINATOR[1])
+                page.get_by_label("Repeat the password").fill(COORDINATOR[1])
+                page.get_by_role("button", name="Create the coordinator account").click()
+                page.get_by_text(f"Signed in as {COORDINATOR[0]}").first.wait_for()
 
-            # --- first start: the coordinator creates her own account (no default password)
-            page.goto(url)
-            page.get_by_text("First start: create the coordinator account").wait_for()
-            _shot(page, "first_start")
-            page.get_by_label("Username").fill(COORDINATOR[0])
-            page.get_by_label("Password", exact=True).fill(COORDINATOR[1])
-            page.get_by_label("Repeat the password").fill(COORDINATOR[1])
-            page.get_by_role("button", name="Create the coordinator account").click()
-            page.get_by_text(f"Signed in as {COORDINATOR[0]}").wait_for()
+                # --- one button: the demo (phantoms, methods, metrics, readers, open study)
+                t0 = time.monotonic()
+                page.get_by_role("button", name="Create the demo").click()
+                page.get_by_text("Demo ready").wait_for(timeout=240_000)
+                demo_seconds = time.monotonic() - t0
+                rows = page.locator('[data-testid="stTable"] tbody tr')
+                passwords = {}
+                for i in range(rows.count()):
+                    cells = [c.strip() for c in rows.nth(i).locator("td, th").all_inner_texts()]
+                    user = next(c for c in cells if c.startswith("reader"))
+                    passwords[user] = cells[-1]
+                assert len(passwords) == 3, passwords
+                _shot(page, "overview")
+                for title, shot in (("Cases", "cases"), ("Models", "models"), ("Study", "study")):
+                    _go(page, title)
+                    _shot(page, shot)
+                _sign_out(page)
 
-            # --- one button: the demo (phantoms, methods, metrics, readers, open study)
-            t0 = time.monotonic()
-            page.get_by_role("button", name="Create the demo").click()
-            page.get_by_text("Demo ready").wait_for(timeout=240_000)
-            demo_seconds = time.monotonic() - t0
-            rows = page.locator('[data-testid="stTable"] tbody tr')
-            passwords = {}
-            for i in range(rows.count()):
-                cells = [c.strip() for c in rows.nth(i).locator("td, th").all_inner_texts()]
-                user = next(c for c in cells if c.startswith("reader"))
-                passwords[user] = cells[-1]
-            assert len(passwords) == 3, passwords
-            _shot(page, "overview")
-            for title, shot in (("Cases", "cases"), ("Models", "models"), ("Study", "study")):
-                _go(page, title)
-                _shot(page, shot)
-            _sign_out(page)
+                # --- a reader: viewer, three scores, reload, resume; blinding crawl throughout
+                forbidden = _forbidden_strings(workspace)
+                assert {"classical", "unet2d"} & set(forbidden)
 
-            # --- a reader: viewer, three scores, reload, resume; blinding crawl throughout
-            forbidden = _forbidden_strings(workspace)
-            assert {"classical", "unet2d"} & set(forbidden)
-            page.on("websocket", lambda ws: ws.on("framereceived", frames.append))
-            page.reload()  # a new websocket, watched from its first frame
-            reader, reader_password = "reader1", passwords["reader1"]
-            _sign_in(page, reader, reader_password)
-            html_pages = []
-            text = page.get_by_text(re.compile(r"Item 1 of \d+"))
-            text.wait_for()
-            total = int(re.search(r"of (\d+)", text.inner_text()).group(1))
-            assert total >= 3
+                def watch(ws) -> None:
+                    def received(payload) -> None:
+                        frames.append(payload)
 
-            # scroll the viewer: click it, press ArrowDown twice, the drawn slice moves by 2
-            page.wait_for_function("() => (window.__viewerStats?.draws || []).length > 0")
-            first = page.evaluate("() => window.__viewerStats.draws.at(-1).slice")
-            page.locator('[data-testid="stMain"] canvas').first.click()
-            page.keyboard.press("ArrowDown")
-            page.keyboard.press("ArrowDown")
-            page.wait_for_function(
-                f"() => window.__viewerStats.draws.at(-1).slice !== {first}", timeout=10_000
-            )
-            moved = page.evaluate("() => window.__viewerStats.draws.at(-1).slice")
-            assert abs(moved - first) == 2
-            _shot(page, "reading")
+                    ws.on("framereceived", received)
 
-            for k in (1, 2, 3):
-                page.get_by_text(f"Item {k} of {total}").wait_for()
+                page.on("websocket", watch)
+                page.reload()  # a new websocket, watched from its first frame
+                reader, initial_password = "reader1", passwords["reader1"]
+                _sign_in(page, reader, initial_password)
+                # first sign-in with a generated password: she must choose her own first
+                page.get_by_text("Please choose your own password now").wait_for()
+                reader_password = "reader-one-own-pw"
+                page.get_by_label("Current password").fill(initial_password)
+                page.get_by_label("New password", exact=True).fill(reader_password)
+                page.get_by_label("Repeat the new password").fill(reader_password)
+                page.get_by_role("button", name="Change password").click()
+                html_pages = []
+                text = page.get_by_text(re.compile(r"Item 1 of \d+"))
+                text.wait_for()
+                total = int(re.search(r"of (\d+)", text.inner_text()).group(1))
+                assert total >= 3
+
+                # scroll the viewer: click it, press ArrowDown twice, the drawn slice moves by 2
+                page.wait_for_function("() => (window.__viewerStats?.draws || []).length > 0")
+                first = page.evaluate("() => window.__viewerStats.draws.at(-1).slice")
+                page.locator('[data-testid="stMain"] canvas').first.click()
+                page.keyboard.press("ArrowDown")
+                page.keyboard.press("ArrowDown")
+                page.wait_for_function(
+                    f"() => window.__viewerStats.draws.at(-1).slice !== {first}", timeout=10_000
+                )
+                moved = page.evaluate("() => window.__viewerStats.draws.at(-1).slice")
+                assert abs(moved - first) == 2
+                _shot(page, "reading")
+
+                for k in (1, 2, 3):
+                    page.get_by_text(f"Item {k} of {total}").wait_for()
+                    html_pages.append(page.content())
+                    if k == 1:  # keyboard: 4 then Enter (focus on the page, not in the comment box)
+                        page.locator("h1").first.click()
+                        page.keyboard.press("4")
+                        page.get_by_text("Your score: 4").wait_for()
+                        page.keyboard.press("Enter")
+                    else:  # mouse, with a comment
+                        page.get_by_role("button", name=re.compile(rf"^{k + 1} – ")).click()
+                        page.get_by_text(f"Your score: {k + 1}").wait_for()
+                        page.get_by_label("Comment (optional)").fill(f"comment {k}")
+                        page.get_by_role("button", name=re.compile("^Submit")).click()
+                    page.get_by_text(re.compile(r"Saved: item [\w-]+ scored")).wait_for()
+                page.get_by_text(f"Item 4 of {total}").wait_for()
+
+                page.reload()
+                _sign_in(page, reader, reader_password)
+                page.get_by_text(f"Item 4 of {total}").wait_for()  # resumes where she stopped
                 html_pages.append(page.content())
-                if k == 1:  # keyboard: 4 then Enter (focus on the page, not in the comment box)
-                    page.locator("h1").first.click()
-                    page.keyboard.press("4")
-                    page.wait_for_timeout(500)
-                    page.keyboard.press("Enter")
-                else:
-                    page.get_by_text(re.compile(rf"^{k + 1} – ")).click()
-                    page.get_by_label("Comment (optional)").fill(f"comment {k}")
-                    page.get_by_role("button", name="Submit").click()
-                page.get_by_text(re.compile(r"Saved: item \w+ scored")).wait_for()
-            page.get_by_text(f"Item 4 of {total}").wait_for()
 
-            page.reload()
-            _sign_in(page, reader, reader_password)
-            page.get_by_text(f"Item 4 of {total}").wait_for()  # resumes where she stopped
-            html_pages.append(page.content())
+                # a coordinator page by address (in-app navigation to /study): refused, no data
+                page.evaluate(
+                    "() => { history.pushState({}, '', '/study');"
+                    " window.dispatchEvent(new PopStateEvent('popstate')); }"
+                )
+                page.get_by_text("Not allowed").wait_for()
+                body = page.inner_text("body")
+                assert "Create a study" not in body and "Progress" not in body
+                nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+                for title in ("Cases", "Models", "Study", "Report", "Overview"):
+                    assert title not in nav
+                _shot(page, "refused")
+                html_pages.append(page.content())
 
-            # a coordinator page by address (in-app navigation to /study): refused, no data
-            page.evaluate(
-                "() => { history.pushState({}, '', '/study');"
-                " window.dispatchEvent(new PopStateEvent('popstate')); }"
-            )
-            page.get_by_text("Not allowed").wait_for()
-            body = page.inner_text("body")
-            assert "Create a study" not in body and "Progress" not in body
-            nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
-            for title in ("Cases", "Models", "Study", "Report", "Overview"):
-                assert title not in nav
-            _shot(page, "refused")
-            html_pages.append(page.content())
+                # blinding crawl: nothing the reader's browser received names a method
+                received = [f if isinstance(f, str) else f.decode("latin-1") for f in frames]
+                assert len(received) > 10
+                haystacks = received + html_pages
+                for needle in forbidden:
+                    hits = [h for h in haystacks if needle in h]
+                    assert not hits, f"{needle!r} reached the reader's browser"
 
-            # blinding crawl: nothing the reader's browser received names a method
-            received = [f if isinstance(f, str) else f.decode("latin-1") for f in frames]
-            assert len(received) > 10
-            haystacks = received + html_pages
-            for needle in forbidden:
-                hits = [h for h in haystacks if needle in h]
-                assert not hits, f"{needle!r} reached the reader's browser"
-
-            # --- the coordinator sees the progress and downloads the report
-            page.reload()
-            _sign_in(page, *COORDINATOR)
-            _go(page, "Study")
-            page.get_by_text(f"3 of {total}").first.wait_for()
-            _shot(page, "study")
-            _go(page, "Report")
-            page.get_by_text("Table 1").first.wait_for(timeout=120_000)
-            _shot(page, "report")
-            with page.expect_download() as download_info:
-                page.get_by_role("button", name="HTML report").click()
-            html = Path(download_info.value.path()).read_text(encoding="utf-8")
-            assert "<html" in html.lower() and "Table 1" in html
-            _go(page, "Account")
-            _shot(page, "account")
+                # --- the coordinator sees the progress and downloads the report
+                page.goto(url)  # a new session at the app's address
+                _sign_in(page, *COORDINATOR)
+                _go(page, "Study")
+                page.get_by_text(f"3 of {total}").first.wait_for()
+                _shot(page, "study")
+                _go(page, "Report")
+                page.get_by_text("Table 1").first.wait_for(timeout=120_000)
+                _shot(page, "report")
+                with page.expect_download() as download_info:
+                    page.get_by_role("button", name="HTML report").click()
+                html = Path(download_info.value.path()).read_text(encoding="utf-8")
+                assert "<html" in html.lower() and "Table 1" in html
+                _go(page, "Account")
+                _shot(page, "account")
+            except Exception:
+                ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / "e2e_failure.png"), full_page=True)
+                (ARTIFACTS / "e2e_failure.html").write_text(page.content())
+                raise
     finally:
         stop_streamlit(proc)
     assert demo_seconds < 180
