@@ -192,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="CSV file to write")
     p.add_argument("--study", default=None, help="only this study (name)")
     p.set_defaults(func=cmd_export_scores)
+
+    from db.demo import register_cli as register_demo  # the demo (files + readers + study)
+
+    register_demo(sub)
     return parser
 
 

@@ -217,3 +217,65 @@ def create_demo(
     session.commit()  # no transaction held while the files are made (minutes)
     files = prepare_demo(config or DemoConfig.from_env(), progress=progress)
     return files, register_demo(session, coordinator, files)
+
+
+def register_cli(subparsers) -> None:
+    """Add ``demo`` to ``python -m db`` (files + readers + open study, like the app's button)."""
+    from livseg.demo import SIZES, DemoConfig
+
+    env = DemoConfig.from_env()
+    parser = subparsers.add_parser(
+        "demo",
+        help="the whole demo: phantom cases, every method, metrics, 3 readers, an open study",
+    )
+    parser.add_argument("--cases", type=int, default=env.n_cases, help="number of phantom cases")
+    parser.add_argument("--size", choices=SIZES, default=env.size, help="phantom size")
+    parser.add_argument("--seed", type=int, default=env.seed, help="phantom seed")
+    parser.set_defaults(func=cmd_demo)
+
+
+def cmd_demo(args) -> int:
+    """Run the demo as the command line's SYSTEM actor; print the readers' passwords once."""
+    import sys
+
+    from tqdm import tqdm
+
+    from db.access import SYSTEM
+    from db.engine import get_engine, init_db, session_scope
+    from livseg.demo import DemoConfig, DemoError
+
+    try:
+        config = DemoConfig(n_cases=args.cases, size=args.size, seed=args.seed)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    engine = get_engine(args.url)
+    init_db(engine)
+    bar = tqdm(total=1000, desc="demo", file=sys.stderr, bar_format="{l_bar}{bar}| {elapsed}")
+
+    def progress(fraction: float, text: str) -> None:
+        bar.n = int(fraction * 1000)
+        bar.set_description(text)
+        bar.refresh()
+
+    try:
+        with session_scope(engine) as session:
+            files, result = create_demo(session, SYSTEM, config, progress=progress)
+    except (DemoError, ValueError) as exc:
+        bar.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    bar.close()
+    print(f"demo ready in {files.seconds:.0f} s: study '{result.study_name}' is open")
+    print(
+        f"  {len(result.cases)} cases x {len(result.methods)} methods ({', '.join(result.methods)})"
+    )
+    for name, reason in files.skipped.items():
+        print(f"  skipped method {name}: {reason}")
+    if result.new_passwords:
+        print("reader accounts (initial passwords, shown only once; changed at first sign-in):")
+        for username, password in result.new_passwords:
+            print(f"  {username}  {password}")
+    else:
+        print(f"readers (existing accounts kept): {', '.join(result.readers)}")
+    return 0
