@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from db.access import require_coordinator
 from db.models import AuditEvent, User, utcnow
@@ -44,6 +46,8 @@ def audit_events(session: Session, coordinator, *, entity: str | None = None) ->
     Columns: id, at, actor (username, "" for the command line), action, entity, entity_id,
     before, after.
     """
+    import pandas as pd
+
     require_coordinator(session, coordinator)
     stmt = (
         select(AuditEvent, User.username)

@@ -20,12 +20,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import bcrypt
-import pandas as pd
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from db import audit
 from db.access import load_actor, require_coordinator
@@ -419,6 +422,8 @@ def set_active(session: Session, coordinator, username: str, active: bool) -> No
 def list_users(session: Session, coordinator) -> pd.DataFrame:
     """All accounts (coordinator only): id, username, role, active, must_change_password,
     locked_until, created_at, last_login_at. No password material."""
+    import pandas as pd
+
     require_coordinator(session, coordinator)
     columns = [
         "id",

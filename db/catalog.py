@@ -12,11 +12,13 @@ import math
 import numbers
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from db import audit
 from db.access import require_coordinator
@@ -298,6 +300,8 @@ def add_lesion_detections(
 
 def list_cases(session: Session, actor) -> pd.DataFrame:
     """Cases (coordinator only): id, name, image_path, label_path, split."""
+    import pandas as pd
+
     require_coordinator(session, actor)
     columns = ["id", "name", "image_path", "label_path", "split"]
     rows = [
@@ -309,6 +313,8 @@ def list_cases(session: Session, actor) -> pd.DataFrame:
 
 def list_methods(session: Session, actor) -> pd.DataFrame:
     """Methods (coordinator only): id, name, description."""
+    import pandas as pd
+
     require_coordinator(session, actor)
     columns = ["id", "name", "description"]
     rows = [
@@ -321,6 +327,8 @@ def list_methods(session: Session, actor) -> pd.DataFrame:
 def list_runs(session: Session, actor) -> pd.DataFrame:
     """Runs (coordinator only): id, case, method, prediction_path, seconds, device,
     method_version, created_at."""
+    import pandas as pd
+
     require_coordinator(session, actor)
     stmt = (
         select(Run, Case.name, Method.name)

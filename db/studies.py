@@ -18,11 +18,14 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from db import audit
 from db.access import require_coordinator
@@ -445,6 +448,8 @@ def study_id_by_name(session: Session, coordinator, name: str) -> int:
 def list_studies(session: Session, coordinator) -> pd.DataFrame:
     """All studies (coordinator only): id, name, status, seed, edit_policy, washout_days,
     retest_fraction, created_at, opened_at, closed_at."""
+    import pandas as pd
+
     require_coordinator(session, coordinator)
     columns = [
         "id",

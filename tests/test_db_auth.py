@@ -191,3 +191,45 @@ def test_cli_creates_coordinator_and_reader(tmp_path, monkeypatch, capsys):
     with session_scope(get_engine(url)) as s:
         assert auth.authenticate(s, "chief", "cli-password-1").role == "coordinator"
         assert auth.authenticate(s, "ann", initial).role == "reader"
+
+
+def test_python_dash_m_db_runs_as_a_program(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    url = f"sqlite:///{tmp_path / 'prog.db'}"
+    env = {"PATH": "/usr/bin:/bin", "LIVSEG_BCRYPT_ROUNDS": "4", "PYTHONPATH": str(repo)}
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "db",
+            "--url",
+            url,
+            "create-coordinator",
+            "--username",
+            "x1",
+            "--password-stdin",
+        ],
+        input="short\n",
+        capture_output=True,
+        text=True,
+        cwd=repo,
+        env=env,
+        timeout=60,
+    )
+    assert run.returncode == 2
+    assert "at least 8 characters" in run.stderr and "Traceback" not in run.stderr
+    status = subprocess.run(
+        [sys.executable, "-m", "db", "--url", url, "status"],
+        capture_output=True,
+        text=True,
+        cwd=repo,
+        env=env,
+        timeout=60,
+    )
+    assert status.returncode == 0
+    assert "schema revision: 0001_initial" in status.stdout
+    assert "coordinator: none yet" in status.stdout

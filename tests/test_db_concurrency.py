@@ -235,3 +235,46 @@ def test_submit_retries_while_sqlite_is_locked(_isolated_workspace, monkeypatch)
         dispose_engine(engine)
     assert result.status == "created"
     assert waited >= 0.35  # it really waited for the lock (busy timeout alone is 20 ms)
+
+
+def test_two_tabs_racing_on_the_same_item_store_one_score(db_engine):
+    """Both tabs submit the same item at the same instant, 8 times over: each time exactly
+    one 'created'; the other tab gets 'duplicate' (same answer) or a clear ScoreLocked
+    (different answer, edits forbidden), never a database error."""
+    from db.errors import ScoreLocked
+
+    setup = populate(db_engine, n_cases=4, methods=("unet2d", "classical"), n_readers=1)
+    reader = setup.readers[0]
+    outcomes: list[tuple[str, str]] = []
+    for round_no in range(8):
+        with session_scope(db_engine) as s:
+            aid = reading.next_item(s, reader).assignment_id
+        barrier = threading.Barrier(2)
+        got: list[str] = []
+
+        def tab(value: int, got=got, barrier=barrier, aid=aid) -> None:
+            barrier.wait(timeout=30)
+            try:
+                with session_scope(db_engine) as s:
+                    got.append(reading.submit_score(s, reader, aid, value, None, 1.0).status)
+            except ScoreLocked:
+                got.append("locked")
+            except Exception as exc:
+                got.append(f"error {type(exc).__name__}: {exc}")
+
+        same = round_no % 2 == 0
+        value = expected_score(aid)
+        other = value if same else value % 5 + 1
+        threads = [threading.Thread(target=tab, args=(v,)) for v in (value, other)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        outcomes.append(tuple(sorted(got)))
+        assert sorted(got) == (["created", "duplicate"] if same else ["created", "locked"])
+    with db_engine.connect() as conn:
+        n_scores = conn.execute(text("SELECT COUNT(*) FROM scores")).scalar_one()
+        n_creates = conn.execute(
+            text("SELECT COUNT(*) FROM audit_events WHERE action = 'score.create'")
+        ).scalar_one()
+    assert (n_scores, n_creates, len(outcomes)) == (8, 8, 8)
