@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -130,6 +131,23 @@ def _washout(value: object) -> float:
     return days
 
 
+def _check_no_method_named(
+    name: str, question: str, anchors: dict[str, str], method_names: list[str]
+) -> None:
+    """The study name, question and anchors are shown to readers: refuse a method's name in
+    them (whole word, any case), which would unblind the study."""
+    shown = {"study name": name, "question": question}
+    shown.update({f"anchor {k}": v for k, v in anchors.items()})
+    for method in method_names:
+        word = re.compile(rf"(?<![A-Za-z0-9]){re.escape(method)}(?![A-Za-z0-9])", re.IGNORECASE)
+        for where, value in shown.items():
+            if word.search(value):
+                raise InvalidInput(
+                    f"The {where} is shown to readers and names the method '{method}': "
+                    "that would unblind them. Please reword it."
+                )
+
+
 def _reader_case_sets(
     n_readers: int, case_ids: list[int], cases_per_reader: int | None, rng: np.random.Generator
 ) -> list[list[int]]:
@@ -219,6 +237,7 @@ def create_study(
         missing = [n for n in method_names if n not in method_rows]
         if missing:
             raise NotFound(f"Unknown method(s): {', '.join(missing)}.")
+        _check_no_method_named(name, question, anchor_texts, method_names)
         reader_rows = {
             u.username: u
             for u in session.scalars(select(User).where(User.username.in_(reader_names)))

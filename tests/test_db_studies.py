@@ -222,6 +222,13 @@ def _study_count(engine) -> int:
         ({"seed": -4}, InvalidInput, "seed"),
         ({"name": "Pilot"}, InvalidInput, "already exists"),
         ({"name": "  "}, InvalidInput, "study name"),
+        ({"name": "UNet2D vs classical"}, InvalidInput, "names the method 'unet2d'"),
+        ({"question": "Is the Classical result usable?"}, InvalidInput, "question is shown"),
+        (
+            {"anchors": {**{str(k): "ok" for k in range(1, 5)}, "5": "as good as unet2d"}},
+            InvalidInput,
+            "anchor 5 is shown to readers",
+        ),
     ],
 )
 def test_bad_study_input_is_refused_and_nothing_written(db_engine, kwargs, error, message):
