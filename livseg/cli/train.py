@@ -35,6 +35,12 @@ def register(subparsers) -> None:
     p.add_argument("--crop", type=int, default=128, help="2D crop size on the 256-grid")
     p.add_argument("--patch", type=int, nargs=3, default=(128, 128, 32), metavar=("X", "Y", "Z"),
                    help="3D patch size on the 256-grid")
+    p.add_argument("--p-tumour", type=float, default=0.5,
+                   help="probability that a sample is centred on a tumour voxel")
+    p.add_argument("--p-liver", type=float, default=0.3,
+                   help="probability that a sample is centred on a liver voxel")
+    p.add_argument("--bn-batches", type=int, default=25,
+                   help="batches used to re-estimate BatchNorm statistics before validation")
     p.add_argument("--val-every", type=int, default=100)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: free cores)")
@@ -53,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
             method=args.method, steps=args.steps, seed=args.seed, data_seed=args.data_seed,
             n_cases=args.n_cases, n_val=args.n_val, batch_size=args.batch_size, lr=args.lr,
             crop_2d=args.crop, patch_3d=tuple(args.patch), val_every=args.val_every,
+            p_tumour=args.p_tumour, p_liver=args.p_liver, bn_batches=args.bn_batches,
             threads=args.threads, device=args.device,
         )
         summary = train(cfg, resume=args.resume, out=args.out, show_progress=not args.quiet,
