@@ -14,7 +14,7 @@ Each section is zlib/deflate-compressed (the browser inflates it with
   deflate on noisy CT). Slabs let the browser draw the first slice before the rest is
   inflated. When the
   compressed payload would exceed ``max_bytes`` the CT is averaged over ``f x f`` in-plane
-  blocks (f = 2, 3, 4) for transport; a 512 x 512 x 120 noisy CT is ~24 MB at full
+  blocks (f = 2, 3, 4) for transport and stored in 2 HU steps (``hu_step``); a 512 x 512 x 120 noisy CT is ~24 MB at full
   resolution and ~5.6 MB at 256 x 256 (measured, see docs/viewer.md).
 - Labels: uint8 (z, y, x) per panel, cropped to the bounding box of the non-zero voxels
   (``bbox`` in the header: less to inflate and to hold in the browser), always at the full
@@ -166,10 +166,15 @@ def downsample_inplane(volume_hu: np.ndarray, factor: int) -> np.ndarray:
 
 
 def _encode_ct(
-    volume_hu: np.ndarray, level: int
+    volume_hu: np.ndarray, level: int, step: int = 1
 ) -> tuple[list[bytes], list[tuple[int, int]], tuple[int, int, int]]:
-    """Deflated shuffle16 slabs of ``SLAB_SLICES`` axial slices: (blobs, [(z0, z1)], shape)."""
-    hu = np.clip(np.rint(volume_hu), HU_MIN, HU_MAX).astype(np.int32) + HU_OFFSET
+    """Deflated shuffle16 slabs of ``SLAB_SLICES`` axial slices: (blobs, [(z0, z1)], shape).
+
+    Stored value = round(HU / step) + 1024 / step (uint16); the browser computes
+    HU = (value - 1024 / step) * step.
+    """
+    hu = np.clip(np.rint(np.asarray(volume_hu, np.float32) / step), HU_MIN // step, HU_MAX // step)
+    hu = hu.astype(np.int32) + HU_OFFSET // step
     zyx = np.ascontiguousarray(hu.transpose(2, 1, 0)).astype("<u2")
     blobs, ranges = [], []
     for z0 in range(0, zyx.shape[0], SLAB_SLICES):
@@ -181,14 +186,14 @@ def _encode_ct(
     return blobs, ranges, tuple(int(s) for s in hu.shape)
 
 
-def _estimated_ct_bytes(volume_hu: np.ndarray, factor: int, level: int) -> float:
-    """Compressed CT size extrapolated from up to 12 evenly spaced axial slices, plus 10 %."""
+def _estimated_ct_bytes(volume_hu: np.ndarray, factor: int, level: int, step: int = 1) -> float:
+    """Compressed CT size extrapolated from up to 12 evenly spaced axial slices."""
     nz = volume_hu.shape[2]
     if nz <= 12:
         return 0.0
     picks = np.linspace(0, nz - 1, 12).round().astype(int)
-    blobs, _, _ = _encode_ct(downsample_inplane(volume_hu[:, :, picks], factor), level)
-    return 1.1 * sum(len(b) for b in blobs) * nz / len(picks)
+    blobs, _, _ = _encode_ct(downsample_inplane(volume_hu[:, :, picks], factor), level, step)
+    return sum(len(b) for b in blobs) * nz / len(picks)
 
 
 def label_bbox(labels: np.ndarray) -> list[int]:
@@ -272,12 +277,15 @@ def build_payload(
 
     factors = [f for f in factors if f >= label_factor] or [label_factor]
     for factor in factors:
+        # full resolution keeps exact HU; a block mean is approximate anyway, so it is
+        # stored in 2 HU steps (about 10 % smaller on noisy CT)
+        step = 1 if factor == label_factor else 2
         if (
             factor != factors[-1]
-            and _estimated_ct_bytes(arr, factor, level) + label_bytes > max_bytes
+            and _estimated_ct_bytes(arr, factor, level, step) + label_bytes > 1.1 * max_bytes
         ):
             continue  # clearly too big: skip the full compression (saves ~1 s per factor)
-        ct_blobs, ct_ranges, ct_shape = _encode_ct(downsample_inplane(arr, factor), level)
+        ct_blobs, ct_ranges, ct_shape = _encode_ct(downsample_inplane(arr, factor), level, step)
         ct_bytes = sum(len(b) for b in ct_blobs)
         if ct_bytes + label_bytes + 4096 <= max_bytes:
             break
@@ -314,7 +322,8 @@ def build_payload(
             "factor": factor // label_factor,
             "shape": list(ct_shape),
             "encoding": "deflate-shuffle16-slabs",
-            "hu_offset": HU_OFFSET,
+            "hu_offset": HU_OFFSET // step,
+            "hu_step": step,
             "slabs": [
                 {"z0": z0, "z1": z1, "offset": offsets[i], "length": len(ct_blobs[i])}
                 for i, (z0, z1) in enumerate(ct_ranges)
@@ -368,7 +377,7 @@ def decode_payload(data: bytes) -> dict:
         u16[slab["z0"] : slab["z1"]] = ((raw[:n].astype(np.uint16) << 8) | raw[n:]).reshape(
             -1, ny, nx
         )
-    ct_hu = (u16.astype(np.int32) - ct["hu_offset"]).astype(np.int16)
+    ct_hu = ((u16.astype(np.int32) - ct["hu_offset"]) * ct["hu_step"]).astype(np.int16)
     gx, gy, gz = header["shape"]
     labels = []
     for panel in header["panels"]:

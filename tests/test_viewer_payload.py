@@ -50,6 +50,7 @@ def test_round_trip_is_exact_at_full_resolution():
     assert out["header"]["spacing"] == [0.7, 0.8, 2.5]
     assert out["header"]["title"] == "Item 4QX"
     assert p.ct_factor == 1 and p.shape == (40, 30, 6)
+    assert out["header"]["ct"]["hu_step"] == 1
 
 
 def test_integer_volume_and_several_panels_round_trip():
@@ -89,9 +90,11 @@ def test_downsampled_ct_is_the_mean_of_inplane_blocks_with_edge_padding():
                     for dx in (0, 1)
                     for dy in (0, 1)
                 ]
-                assert ct[bx, by, z] == np.rint(sum(vals) / 4.0)
+                # block means are sent in 2 HU steps: the nearest even HU
+                assert ct[bx, by, z] == 2 * np.rint(sum(vals) / 4.0 / 2.0)
     # labels stay on the full grid
     assert out["header"]["shape"] == [5, 3, 2] and out["header"]["ct"]["factor"] == 2
+    assert out["header"]["ct"]["hu_step"] == 2
 
 
 def test_structure_volumes_in_ml_hand_computed():

@@ -57,12 +57,14 @@ function decodeCt(header, body, firstSlice) {
   const ready = new Uint8Array(cz);
   const listeners = new Set();
   const off = ct.hu_offset;
+  const step = ct.hu_step || 1;
   async function slab(s) {
     const raw = await inflate(body.subarray(s.offset, s.offset + s.length));
     const n = (s.z1 - s.z0) * cx * cy;
     if (raw.length !== 2 * n) throw new Error(`CT slab ${s.z0}-${s.z1} has ${raw.length} bytes, expected ${2 * n}`);
     const base = s.z0 * cx * cy;
-    for (let i = 0; i < n; i++) hu[base + i] = ((raw[i] << 8) | raw[n + i]) - off;
+    if (step === 1) for (let i = 0; i < n; i++) hu[base + i] = ((raw[i] << 8) | raw[n + i]) - off;
+    else for (let i = 0; i < n; i++) hu[base + i] = (((raw[i] << 8) | raw[n + i]) - off) * step;
     ready.fill(1, s.z0, s.z1);
     STATS.slabs_decoded = (STATS.slabs_decoded || 0) + 1;
     for (const fn of listeners) fn(s);
