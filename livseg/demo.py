@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -29,7 +30,7 @@ from livseg.workspace import workspace_dir
 #: progress callback: (fraction done in [0, 1], short message for a progress bar)
 DemoProgress = Callable[[float, str], None]
 
-DEFAULT_CASES = 4
+DEFAULT_CASES = 3
 DEFAULT_SIZE = "full"
 DEFAULT_SEED = 20261124
 MAX_CASES = 50
@@ -245,8 +246,6 @@ def prepare_demo(
         raise DemoError(f"demo: no segmentation method can be loaded here: {skipped}")
 
     if root.exists():
-        import shutil
-
         shutil.rmtree(root)
     cases_dir.mkdir(parents=True)
     runs_dir.mkdir(parents=True)
@@ -266,29 +265,30 @@ def prepare_demo(
     if not case_ids:
         raise DemoError(f"demo: the phantom generator wrote no volume-*.nii.gz into {cases_dir}")
 
+    def method_progress(done: int, total: int) -> None:
+        _stage(progress, 1, done, total, f"Segmentation {done} of {total} (case x method)")
+
+    method_progress(0, len(case_ids) * len(methods))
     ran: list[str] = []
-    for i, name in enumerate(methods):
-
-        def method_progress(done: int, total: int, _i: int = i, _name: str = name) -> None:
-            share = (_i + (done / total if total else 1.0)) / len(methods)
-            _stage(
-                progress,
-                1,
-                int(share * 1000),
-                1000,
-                f"Method {_i + 1} of {len(methods)}: case {done} of {total}",
-            )
-
-        method_progress(0, len(case_ids))
-        try:
-            run_cases(cases_dir, runs_dir, [name], progress=method_progress)
-        except Exception as exc:  # keep the demo going with the methods that work
-            skipped[name] = f"{type(exc).__name__}: {exc}"
-            import shutil
-
+    try:  # all methods in one pass: each CT is read once
+        run_cases(cases_dir, runs_dir, list(methods), progress=method_progress)
+        ran = list(methods)
+    except Exception:  # noqa: BLE001 - find the failing method(s), keep the others
+        for name in methods:
             shutil.rmtree(runs_dir / name, ignore_errors=True)
-        else:
-            ran.append(name)
+        for i, name in enumerate(methods):
+
+            def one_method(done: int, total: int, _i: int = i) -> None:
+                share = (_i + (done / total if total else 1.0)) / len(methods)
+                _stage(progress, 1, int(share * 1000), 1000, f"Method {_i + 1} of {len(methods)}")
+
+            try:
+                run_cases(cases_dir, runs_dir, [name], progress=one_method)
+            except Exception as exc:  # noqa: BLE001 - keep the demo going with the others
+                skipped[name] = f"{type(exc).__name__}: {exc}"
+                shutil.rmtree(runs_dir / name, ignore_errors=True)
+            else:
+                ran.append(name)
     if not ran:
         raise DemoError(f"demo: every method failed on the phantom cases: {skipped}")
 
