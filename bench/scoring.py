@@ -12,7 +12,8 @@ bcrypt cost (12), which should take ~0.2-0.3 s.
 
 Both SQLite durability settings are measured: synchronous=FULL (the default: each commit
 fsync'ed) and NORMAL (``LIVSEG_SQLITE_SYNCHRONOUS=NORMAL``). Writes bench/results/scoring.json. Run: ``nice -n 10 python bench/scoring.py [--samples N]``.
-Goals: median <= 20 ms and p95 <= 50 ms for both operations.
+Goals: median <= 20 ms and p95 <= 50 ms for both operations. ``--postgres`` adds the same
+runs on PostgreSQL (LIVSEG_TEST_POSTGRES_URL or a throw-away local server).
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def reference_write(engine, samples: int) -> list[float]:
     from sqlalchemy import text
 
     with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE IF NOT EXISTS bench_ref (id INTEGER PRIMARY KEY, v INT)"))
+        conn.execute(text("CREATE TABLE IF NOT EXISTS bench_ref (v INTEGER)"))
     times = []
     for i in range(samples):
         t0 = time.perf_counter()
@@ -102,12 +103,15 @@ def reference_write(engine, samples: int) -> list[float]:
     return times
 
 
-def run_config(n_cases: int, n_methods: int, n_readers: int, samples: int) -> dict:
+def run_config(
+    n_cases: int, n_methods: int, n_readers: int, samples: int, url: str | None = None
+) -> dict:
+    """One study size on a new SQLite file (or on the empty database at ``url``)."""
     from db import reading
     from db.engine import dispose_engine, get_engine, init_db, session_scope
 
     with tempfile.TemporaryDirectory(prefix="livseg-bench-") as tmp:
-        engine = get_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        engine = get_engine(url or f"sqlite:///{Path(tmp) / 'bench.db'}")
         init_db(engine)
         t0 = time.perf_counter()
         readers, create_s = build(engine, n_cases, n_methods, n_readers)
@@ -190,6 +194,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only synchronous=FULL (the default), not also NORMAL",
     )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="also on PostgreSQL (LIVSEG_TEST_POSTGRES_URL or a throw-away local server)",
+    )
     args = parser.parse_args(argv)
     os.environ["LIVSEG_BCRYPT_ROUNDS"] = "4"  # account set-up only; login timed separately
     results = []
@@ -209,6 +218,25 @@ def main(argv: list[str] | None = None) -> int:
             f"{res['submit_over_reference_median']}x); goal met: {res['meets_goal']}"
         )
     os.environ.pop("LIVSEG_SQLITE_SYNCHRONOUS", None)
+    postgres = []
+    if args.postgres:
+        from tests import postgres_server
+
+        for i, (n_cases, n_methods, n_readers) in enumerate(CONFIGS):
+            try:
+                url = postgres_server.fresh_database(f"livseg_bench_{os.getpid()}_{i}")
+            except postgres_server.PostgresUnavailable as exc:
+                print(f"PostgreSQL skipped: {exc}")
+                break
+            res = run_config(n_cases, n_methods, n_readers, args.samples, url=url)
+            postgres.append(res)
+            print(
+                f"[postgresql] {n_cases} x {n_methods} x {n_readers}: next_item median "
+                f"{res['next_item']['median_ms']} ms p95 {res['next_item']['p95_ms']} ms; "
+                f"submit median {res['submit_score']['median_ms']} ms p95 "
+                f"{res['submit_score']['p95_ms']} ms; reference INSERT+COMMIT median "
+                f"{res['reference_insert_commit']['median_ms']} ms"
+            )
     login = login_time()
     print(f"sign-in at bcrypt cost {login['bcrypt_rounds']}: median {login['median_s']} s")
     out = Path(args.out)
@@ -222,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
             "platform": platform.platform(),
         },
         "sqlite": results,
+        "postgresql": postgres,
+        "postgresql_note": "throw-away local server started with fsync=off (tests' settings) "
+        "unless LIVSEG_TEST_POSTGRES_URL was set; not a durability-equivalent comparison",
         "login": login,
         "note": "each call timed with its own session_scope, as a page runs it; "
         "single process; the machine was shared with other jobs",
