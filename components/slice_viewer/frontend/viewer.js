@@ -617,7 +617,8 @@ export default function (component) {
       const [i, j, k] = voxelAt(px[0], px[1]);
       const lab = labelAt(dec.labels[pi], i, j, k);
       const hu = dec.ready[k] ? huAt(i, j, k) : "\u2026";
-      status.textContent = `voxel (${i}, ${j}, ${k})  HU ${hu}${lab ? "  " + NAMES[lab] : ""}`;
+      const approx = F > 1 ? ` (${F}\u00d7${F} mean)` : "";
+      status.textContent = `voxel (${i}, ${j}, ${k})  HU ${hu}${approx}${lab ? "  " + NAMES[lab] : ""}`;
       status.dataset.hu = String(hu);
       status.dataset.voxel = `${i},${j},${k}`;
     });
@@ -635,6 +636,7 @@ export default function (component) {
           const a = axisOf[st.view];
           v[a] = st.pos[a];
           st.pos = v;
+          changed();
         }
       }
       drag = null;
