@@ -40,6 +40,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _engines: dict[tuple[int, str], Engine] = {}
 _initialised: set[tuple[int, str]] = set()
 _lock = threading.Lock()
+_init_lock = threading.Lock()
+_PG_MIGRATION_LOCK = 7_405_921_001  # arbitrary constant key of pg_advisory_xact_lock
 
 
 def default_url() -> str:
@@ -128,21 +130,27 @@ def _alembic_config():
 def init_db(engine: Engine) -> None:
     """Create or upgrade the schema to the newest migration (idempotent, cheap when current).
 
-    Runs inside one write transaction (``BEGIN IMMEDIATE`` on SQLite), so processes starting
-    at the same time do not race.
+    Runs inside one write transaction (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on
+    PostgreSQL), so processes starting at the same time do not race.
     """
     key = (os.getpid(), str(engine.url))
     if key in _initialised:
         return
     from alembic import command
 
-    cfg = _alembic_config()
-    with engine.connect() as conn:
-        conn = conn.execution_options(**{WRITE_OPTION: True})
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-        conn.commit()
-    _initialised.add(key)
+    with _init_lock:  # Alembic's context is process-global: one migration at a time
+        if key in _initialised:
+            return
+        cfg = _alembic_config()
+        with engine.connect() as conn:
+            conn = conn.execution_options(**{WRITE_OPTION: True})
+            if conn.dialect.name == "postgresql":
+                # other processes wait here until this migration commits
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            conn.commit()
+        _initialised.add(key)
 
 
 def schema_revision(engine: Engine) -> str | None:

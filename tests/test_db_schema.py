@@ -178,3 +178,51 @@ def test_migration_downgrades_and_upgrades_again(db_engine):
             conn.rollback()
     finally:
         dispose_engine(engine)
+
+
+def _init_in_child(url, barrier, queue):
+    try:
+        barrier.wait(timeout=60)
+        engine = get_engine(url)
+        init_db(engine)
+        queue.put(("ok", schema_revision(engine)))
+    except Exception as exc:
+        queue.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_processes_starting_together_on_an_empty_database_migrate_once(backend, tmp_path):
+    import multiprocessing
+    import os
+
+    from tests import postgres_server
+
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    else:
+        try:
+            url = postgres_server.fresh_database(f"livseg_init_{os.getpid()}")
+        except postgres_server.PostgresUnavailable as exc:
+            pytest.skip(f"PostgreSQL not available: {exc}")
+    ctx = multiprocessing.get_context("fork")
+    barrier, queue = ctx.Barrier(6), ctx.Queue()
+    procs = [ctx.Process(target=_init_in_child, args=(url, barrier, queue)) for _ in range(6)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert results == [("ok", "0001_initial")] * 6
+    engine = get_engine(url)
+    try:
+        assert set(inspect(engine).get_table_names()) == EXPECTED_TABLES
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT COUNT(*) FROM alembic_version")).scalar_one() == 1
+    finally:
+        from db.engine import dispose_engine
+
+        dispose_engine(engine)
+        if backend == "postgresql":
+            postgres_server.drop_database(f"livseg_init_{os.getpid()}")
