@@ -202,3 +202,31 @@ def test_report_page_renders_tables_and_offers_downloads(workspace):
         coordinator = type("C", (), {"id": user_id(workspace, "coord")})()
         long = export.scores_long(session, coordinator, 1)
     assert len(long) == 8 and sorted(long["score"]) == [2, 2, 3, 3, 4, 4, 5, 5]
+
+
+def test_run_a_method_on_a_case_records_run_and_metrics(workspace, seeded):
+    at = _page(workspace, "models")
+    [methods] = [m for m in at.multiselect if m.label == "Methods"]
+    [cases] = [m for m in at.multiselect if m.label == "Cases"]
+    methods.set_value(["classical"])
+    cases.set_value(["demo-1"])
+    [b for b in at.button if b.label == "Run"][0].click().run()
+    assert not at.exception
+    assert texts(at, "success") == ["1 of 1 runs done."], texts(at, "error")
+    with sqlite3.connect(workspace / "livseg.db") as con:
+        path, seconds, device = con.execute(
+            "select r.prediction_path, r.seconds, r.device from runs r "
+            "join methods m on m.id = r.method_id where m.name = 'classical'"
+        ).fetchone()
+        [(stored_dsc,)] = con.execute(
+            "select e.value from evaluations e join runs r on r.id = e.run_id join methods m "
+            "on m.id = r.method_id where m.name = 'classical' and e.structure = 'liver' "
+            "and e.metric = 'dsc'"
+        )
+    assert seconds > 0 and device == "cpu"
+    pred = np.asarray(nib.load(path).dataobj) > 0
+    ref_path = seeded.files.cases_dir / "segmentation-1.nii.gz"
+    ref = np.asarray(nib.load(ref_path).dataobj) > 0
+    assert stored_dsc == pytest.approx(dc(pred, ref), abs=1e-9)
+    summary = at.dataframe[0].value
+    assert ("classical", "cpu") in summary.index
