@@ -38,7 +38,7 @@ else:
         summary = progress.study_summary(session, user, study_id)
     cols = st.columns(4)
     cols[0].metric("Status", info.status)
-    cols[1].metric("Items", f"{info.n_cases} cases x {info.n_methods} methods")
+    cols[1].metric("Cases × methods", f"{info.n_cases} × {info.n_methods}")
     cols[2].metric("Scores", f"{summary['done']} of {summary['total']}")
     median = summary.get("median_seconds")
     cols[3].metric("Median time per item", "–" if median is None else f"{median:.0f} s")
