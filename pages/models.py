@@ -136,15 +136,42 @@ st.subheader("Run methods")
 with db_session() as session:
     cases = catalog.list_cases(session, user)
 try:
-    from livseg.methods import METHODS
+    from livseg.methods import METHODS, TITLES
 except ImportError:
-    METHODS = []
+    METHODS, TITLES = [], {}
+
+
+@st.cache_resource(show_spinner="Loading the methods…")
+def method_status() -> dict[str, str]:
+    """Each registered method: "ready" or why it cannot run (loaded once per server)."""
+    from livseg.demo import available_methods
+
+    usable, skipped = available_methods()
+    return {name: "ready" if name in usable else skipped.get(name, "?") for name in METHODS}
+
+
+if METHODS:
+    status = method_status()
+    st.dataframe(
+        {
+            "method": list(METHODS),
+            "title": [TITLES.get(m, "") for m in METHODS],
+            "status": [status[m] for m in METHODS],
+        },
+        hide_index=True,
+    )
 if not METHODS:
     st.info("No segmentation method is installed yet.")
 elif cases.empty:
     st.info("Import cases first.")
 else:
-    chosen_methods = st.multiselect("Methods", list(METHODS), default=list(METHODS))
+    ready = [m for m in METHODS if status.get(m) == "ready"]
+    chosen_methods = st.multiselect(
+        "Methods",
+        list(METHODS),
+        default=ready,
+        format_func=lambda m: f"{m} — {TITLES[m]}" if TITLES.get(m) else m,
+    )
     chosen_cases = st.multiselect("Cases", list(cases["name"]), default=list(cases["name"])[:1])
     if st.button("Run", type="primary", disabled=not (chosen_methods and chosen_cases)):
         from livseg import inference, metrics as seg_metrics  # noqa: I001
