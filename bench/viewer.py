@@ -140,6 +140,7 @@ def main() -> int:
     ap.add_argument("--presses", type=int, default=40)
     ap.add_argument("--opens", type=int, default=3)
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "viewer.json"))
+    ap.add_argument("--phantom", action="store_true", help="livseg.phantom case 0 instead")
     ap.add_argument("--screenshot", help="only write a screenshot (e.g. docs/viewer.png) and exit")
     args = ap.parse_args()
     if args.screenshot:
@@ -149,21 +150,30 @@ def main() -> int:
 
     from livseg.viewer_payload import build_payload
 
-    hu, labels = synthetic_case(shape)
+    spacing = (0.75, 0.75, 5.0)
+    if args.phantom:
+        from livseg.phantom import generate_case
+
+        case = generate_case(0)
+        hu, labels, spacing = case.volume.array, case.labels, case.volume.spacing
+        shape = hu.shape
+    else:
+        hu, labels = synthetic_case(shape)
     builds = []
     for _ in range(2):
         t0 = time.perf_counter()
-        payload = build_payload(
-            hu, (0.75, 0.75, 5.0), panel_maps(labels, args.panels), title="Case 7F3K"
-        )
+        payload = build_payload(hu, spacing, panel_maps(labels, args.panels), title="Case 7F3K")
         builds.append(time.perf_counter() - t0)
-    full = build_payload(hu, (0.75, 0.75, 5.0), labels, downsample=1, max_bytes=10**9)
+    full = build_payload(hu, spacing, labels, downsample=1, max_bytes=10**9)
     raw_int16_mb = hu.size * 2 / 1e6
     del hu, labels
 
     env = {"LSV_SHAPE": args.shape, "LSV_PANELS": str(args.panels)}
+    if args.phantom:
+        env["LSV_PHANTOM"] = "1"
     url, proc = start_streamlit(APP, env=env, timeout=120)
     result: dict = {
+        "data": "livseg.phantom case 0" if args.phantom else "synthetic (tests/apps)",
         "shape": list(shape),
         "panels": args.panels,
         "load_average_1min_at_start": os.getloadavg()[0],
