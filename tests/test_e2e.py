@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import time
 from pathlib import Path
 
@@ -162,7 +163,8 @@ def test_study_end_to_end(tmp_path):
                 page.keyboard.press("ArrowDown")
                 page.keyboard.press("ArrowDown")
                 page.wait_for_function(
-                    f"() => Math.abs(window.__viewerStats.draws.at(-1).slice - {first}) === 2", timeout=10_000
+                    f"() => Math.abs(window.__viewerStats.draws.at(-1).slice - {first}) === 2",
+                    timeout=10_000,
                 )
                 moved = page.evaluate("() => window.__viewerStats.draws.at(-1).slice")
                 assert abs(moved - first) == 2
@@ -180,9 +182,22 @@ def test_study_end_to_end(tmp_path):
                         page.get_by_role("button", name=re.compile(rf"^{k + 1} – ")).click()
                         page.get_by_text(f"Your score: {k + 1}").wait_for()
                         page.get_by_label("Comment (optional)").fill(f"comment {k}")
-                        page.get_by_role("button", name=re.compile("^Submit")).click()
+                        submit = page.get_by_role("button", name=re.compile("^Submit"))
+                        if k == 2:  # an impatient double click: stored once, nothing lost
+                            submit.dblclick()
+                        else:
+                            submit.click()
                     page.get_by_text(re.compile(r"Saved: item [\w-]+ scored")).wait_for()
                 page.get_by_text(f"Item 4 of {total}").wait_for()
+                _wait_idle(page)
+                with sqlite3.connect(workspace / "livseg.db") as con:
+                    stored = con.execute(
+                        "select a.position, s.value, s.comment from scores s join assignments a "
+                        "on a.id = s.assignment_id join users u on u.id = a.reader_id "
+                        "where u.username = ? order by a.position",
+                        (reader,),
+                    ).fetchall()
+                assert stored == [(1, 4, None), (2, 3, "comment 2"), (3, 4, "comment 3")]
 
                 page.reload()
                 _sign_in(page, reader, reader_password)
