@@ -333,10 +333,12 @@ def submit_score(
     """Store the reader's Likert score (1-5) for one of her items, in one transaction.
 
     seconds_spent: reading time in s measured by the page. client_token: optional id of the
-    submission (e.g. a UUID made when the item was shown) to recognise retries. Returns a
-    SubmitResult; raises InvalidInput (bad score / comment / seconds), NotFound,
-    AccessDenied, StudyClosed, ItemNotAvailable or ScoreLocked, with nothing written.
-    Editing adds the new seconds to the stored ones (total time spent on the item).
+    page's submission (e.g. a UUID made when the item was shown), stored with the score for
+    tracing. A submit with the same score and comment as the stored one is a repeat
+    ("duplicate", nothing written, whatever its seconds or token); a different answer is an
+    edit: "updated" (audited; seconds added up) in an editable study, else ScoreLocked.
+    Raises InvalidInput (bad score / comment / seconds), NotFound, AccessDenied,
+    StudyClosed, ItemNotAvailable or ScoreLocked, with nothing written.
     """
     value = validate_score(score)
     text = _validate_comment(comment)
@@ -391,8 +393,8 @@ def submit_score(
                     },
                 )
                 return SubmitResult(row.id, aid, "created", value)
-        same_request = client_token is not None and existing.client_token == client_token
-        if same_request or (existing.value == value and existing.comment == text):
+        if existing.value == value and existing.comment == text:
+            # a double click, a second tab or a network retry: the stored score stands
             return SubmitResult(existing.id, aid, "duplicate", existing.value)
         if study.edit_policy != "editable":
             raise ScoreLocked(

@@ -84,11 +84,13 @@ def test_repeated_submit_never_creates_a_second_score(db_engine):
         item = reading.next_item(s, reader)
         first = reading.submit_score(s, reader, item.assignment_id, 4, "slight leak", 12.0, "tok-1")
         again = reading.submit_score(s, reader, item.assignment_id, 4, "slight leak", 13.0)
-        retry = reading.submit_score(s, reader, item.assignment_id, 4, "edited box", 14.0, "tok-1")
+        retry = reading.submit_score(s, reader, item.assignment_id, 4, "slight leak", 9.0, "tok-2")
         assert first.status == "created"
         assert (again.status, again.score_id) == ("duplicate", first.score_id)
         assert (retry.status, retry.score_id) == ("duplicate", first.score_id)
         n_audit = _count(db_engine, "audit_events")
+        with pytest.raises(ScoreLocked):  # same token, changed comment: an edit, refused
+            reading.submit_score(s, reader, item.assignment_id, 4, "edited box", 14.0, "tok-1")
         with pytest.raises(ScoreLocked, match=r"already scored \(4\); this study does not allow"):
             reading.submit_score(s, reader, item.assignment_id, 2, None, 3.0)
     assert _scores(db_engine) == [(item.assignment_id, 4, "slight leak", 12.0, 1)]
@@ -100,8 +102,9 @@ def test_editable_study_updates_the_score_and_audits_the_change(db_engine):
     reader = setup.readers[0]
     with session_scope(db_engine) as s:
         item = reading.next_item(s, reader)
-        created = reading.submit_score(s, reader, item.assignment_id, 3, None, 10.0)
-        updated = reading.submit_score(s, reader, item.assignment_id, 5, "looked again", 4.5)
+        created = reading.submit_score(s, reader, item.assignment_id, 3, None, 10.0, "tok")
+        # the page keeps one token per item: an edit with the same token is still an edit
+        updated = reading.submit_score(s, reader, item.assignment_id, 5, "looked again", 4.5, "tok")
         assert (updated.status, updated.score_id) == ("updated", created.score_id)
         view = reading.reader_item_view(s, reader, item.assignment_id)
         assert (view.existing_score, view.existing_comment, view.can_change) == (
