@@ -319,6 +319,21 @@ def test_reported_state_and_a_damaged_payload(browser):
             "payload truncated", timeout=10_000
         )
         assert pg.evaluate("window.__viewerStats.errors.length") >= 1
+        # a CT without label maps: drawn, HU under the cursor, no structure named
+        ct_only = viewers.nth(2)
+        ct_only.scroll_into_view_if_needed()
+        pg.wait_for_function("() => window.__viewerStats.opens.length >= 2")
+        expect(ct_only.locator(".lsv-title")).to_have_text("CT only")
+        assert ct_only.locator(".lsv-vol").count() == 0
+        hu_small, _ = synthetic_case((64, 48, 12))
+        box = ct_only.locator("canvas.lsv-canvas").bounding_box()
+        pg.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
+        status = ct_only.locator(".lsv-status")
+        i, j, k = (int(v) for v in status.get_attribute("data-voxel").split(","))
+        assert int(status.get_attribute("data-hu")) == int(
+            np.clip(np.rint(hu_small[i, j, k]), -1024, 3071)
+        )
+        assert "liver" not in status.inner_text() and "tumour" not in status.inner_text()
         viewers.nth(0).locator("canvas.lsv-canvas").first.click()
         pg.keyboard.press("PageDown")
         pg.keyboard.press("l")

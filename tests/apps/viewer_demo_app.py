@@ -70,6 +70,8 @@ if os.environ.get("LSV_CORRUPT") == "1":  # a damaged payload: the viewer must s
 
     broken = dataclasses.replace(payload, data=payload.data[: len(payload.data) // 2])
     slice_viewer(broken, key="broken-viewer", height=300)
+    ct_hu, _ = synthetic_case((64, 48, 12))
+    slice_viewer(build_payload(ct_hu, (1.0, 1.0, 3.0), None, title="CT only"), key="ct-only")
 
 
 @st.fragment
