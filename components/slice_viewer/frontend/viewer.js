@@ -603,6 +603,7 @@ export default function (component) {
       if (drag) {
         const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
         if (Math.abs(dx) + Math.abs(dy) > 2) drag.moved = true;
+        if (!drag.moved) return; // a click with a tremor must not change the window
         if (drag.pan) {
           st.pan = [drag.pan0[0] + dx / p.canvas.clientWidth, drag.pan0[1] + dy / p.canvas.clientHeight];
         } else {
