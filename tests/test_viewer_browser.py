@@ -203,6 +203,16 @@ def test_window_presets_overlay_toggles_and_reset(page):
     expect(tumour_btn).to_have_class("lsv-btn lsv-on")
     page.keyboard.press("t")
     expect(tumour_btn).to_have_class("lsv-btn")
+    # left drag: 2 HU of width per px to the right, 2 HU of level per px upwards
+    bb = page.locator("canvas.lsv-canvas").first.bounding_box()
+    x0, y0 = bb["x"] + bb["width"] / 2, bb["y"] + bb["height"] / 2
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 + 20, y0 - 5, steps=4)
+    page.mouse.move(x0 + 40, y0 - 20, steps=4)
+    page.mouse.up()
+    expect(w).to_have_value("230")
+    expect(lvl).to_have_value("130")
     page.keyboard.press("+")
     page.keyboard.press("PageUp")
     expect(page.locator(".lsv-slicelbl")).to_have_text("Axial 31 / 40")
