@@ -158,6 +158,8 @@ if report is not None:
     )
     for name, table in report["tables"].items():
         st.markdown(f"**{name}**")
-        st.dataframe(table, hide_index=not isinstance(table.index, pd.MultiIndex))
+        # small paper-layout tables: static HTML tables (plain objects: pandas' string dtype
+        # does not reach the browser grid intact)
+        st.table(table.astype(object).where(table.notna(), ""))
     for name, figure in report["figures"].items():
         st.plotly_chart(figure, key=f"figure_{name}")
