@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 
 import numpy as np
 import streamlit as st
@@ -16,34 +17,35 @@ import streamlit as st
 log = logging.getLogger("livseg.app")
 
 
+def _stamp(path: str) -> tuple[int, int]:
+    """(modification time ns, size) of a file: part of every cache key, so a file replaced
+    at the same path (e.g. a new demo) is read again."""
+    info = os.stat(path)
+    return info.st_mtime_ns, info.st_size
+
+
 @st.cache_resource(max_entries=8, show_spinner="Loading the CT…")
-def load_volume(path: str):
-    """The Volume at ``path`` (kept in memory: switching items of the same case is instant)."""
-    try:
-        from livseg.io import load_volume as _load
-    except ImportError:  # before livseg.io: nibabel, canonical orientation
-        return _nibabel_volume(path)
+def _volume(path: str, stamp: tuple[int, int]):
+    from livseg.io import load_volume as _load
+
     return _load(path)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
+def _labels(path: str, stamp: tuple[int, int], image_path: str, image_stamp: tuple[int, int]):
+    from livseg.io import load_labels as _load
+
+    return _load(path, like=_volume(image_path, image_stamp))
+
+
+def load_volume(path: str):
+    """The Volume at ``path`` (kept in memory: switching items of the same case is instant)."""
+    return _volume(path, _stamp(path))
+
+
 def load_labels(path: str, image_path: str) -> np.ndarray:
-    """The label map at ``path`` on the grid of the CT at ``image_path``."""
-    try:
-        from livseg.io import load_labels as _load
-    except ImportError:
-        return _nibabel_volume(path).array.astype(np.uint8)
-    return _load(path, like=load_volume(image_path))
-
-
-def _nibabel_volume(path: str):
-    import nibabel as nib
-
-    from livseg.volume import Volume
-
-    image = nib.as_closest_canonical(nib.load(path))
-    spacing = tuple(float(s) for s in image.header.get_zooms()[:3])
-    return Volume(np.asarray(image.dataobj, dtype=np.float32), spacing, image.affine)
+    """The label map at ``path`` on the grid of the CT at ``image_path`` (cached)."""
+    return _labels(path, _stamp(path), image_path, _stamp(image_path))
 
 
 def viewer_available() -> bool:
@@ -57,7 +59,7 @@ def viewer_available() -> bool:
 
 
 @st.cache_resource(max_entries=8, show_spinner="Preparing the viewer…")
-def _payload(image_path: str, label_paths: tuple[tuple[str, str], ...], title: str):
+def _payload(image_path: str, label_paths: tuple[tuple[str, str], ...], title: str, stamps: tuple):
     from livseg.viewer_payload import build_payload
 
     volume = load_volume(image_path)
@@ -77,7 +79,8 @@ def show_case(
     if viewer_available():
         from components.slice_viewer import slice_viewer
 
-        slice_viewer(_payload(image_path, items, title), key=key, height=height)
+        stamps = tuple(_stamp(p) for p in (image_path, *(path for _, path in items)))
+        slice_viewer(_payload(image_path, items, title, stamps), key=key, height=height)
         return
     _png_viewer(image_path, items, key=key)
 
