@@ -59,6 +59,7 @@ volumes = metrics[["case", "method", "volume_ml", "reference_volume_ml"]].rename
     columns={"volume_ml": "pred_ml", "reference_volume_ml": "ref_ml"}
 )
 analysed = metrics.drop(columns=dropped)
+n_scores = len(scores)
 score_counts = scores.groupby("method")["score"].count() if not scores.empty else pd.Series()
 if not scores.empty and (score_counts.reindex(methods).fillna(0) < 2).any():
     dropped.append("reader scores (not yet 2 scores for every method)")
@@ -153,7 +154,7 @@ if report is not None:
             mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         )
     st.caption(
-        f"{len(metrics)} runs, {len(scores)} scores, {lesions['lesion'].nunique() if not lesions.empty else 0} "
+        f"{len(metrics)} runs, {n_scores} scores, {lesions['lesion'].nunique() if not lesions.empty else 0} "
         f"lesions · control: {control or '–'} · '#' comparator: {reference or '–'}"
     )
     for name, table in report["tables"].items():
