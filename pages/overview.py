@@ -57,6 +57,8 @@ if st.button("Create the demo", type="primary", icon=":material/rocket_launch:",
             result = db_demo.register_demo(session, acting_user(session, user), files)
     except (DemoError, ValueError) as exc:
         st.error(f"The demo could not be created: {exc}")
+    except Exception as exc:  # noqa: BLE001 - e.g. a disk full while writing the cases
+        st.error(f"The demo could not be created: {type(exc).__name__}: {exc}")
     else:
         bar.progress(1.0, text="Done")
         st.session_state["demo_passwords"] = [list(pair) for pair in result.new_passwords]
