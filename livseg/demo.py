@@ -30,7 +30,7 @@ from livseg.workspace import workspace_dir
 #: progress callback: (fraction done in [0, 1], short message for a progress bar)
 DemoProgress = Callable[[float, str], None]
 
-DEFAULT_CASES = 3
+DEFAULT_CASES = 4
 DEFAULT_SIZE = "full"
 DEFAULT_SEED = 20261124
 MAX_CASES = 50

@@ -21,7 +21,7 @@ from livseg.demo import DemoConfig, DemoError, prepare_demo
 def test_config_from_environment():
     env = {"LIVSEG_DEMO_CASES": "3", "LIVSEG_DEMO_SIZE": "small", "LIVSEG_DEMO_SEED": "5"}
     assert DemoConfig.from_env(env) == DemoConfig(n_cases=3, size="small", seed=5)
-    assert DemoConfig.from_env({}) == DemoConfig(n_cases=3, size="full", seed=demo.DEFAULT_SEED)
+    assert DemoConfig.from_env({}) == DemoConfig(n_cases=4, size="full", seed=demo.DEFAULT_SEED)
     assert DemoConfig.from_env({"LIVSEG_DEMO_METHODS": " unet2d, classical "}).methods == (
         "unet2d",
         "classical",
