@@ -204,3 +204,14 @@ def test_accuracy_floor_on_test_split(name, test_split_cases):
 
 def test_weights_dir_is_in_package():
     assert Path(WEIGHTS_DIR).parts[-2:] == ("livseg", "weights")
+
+
+def test_postprocess_drops_tumour_specks_below_min_volume():
+    lab = np.zeros((30, 30, 10), np.uint8)
+    lab[2:28, 2:28, 1:9] = 1
+    lab[5:10, 5:10, 3:7] = 2  # 100 voxels of 1 mm^3 = 0.1 mL: kept at 0.1 mL
+    lab[20:22, 20:22, 3:5] = 2  # 8 voxels = 0.008 mL: becomes liver
+    out = postprocess(lab, spacing=(1.0, 1.0, 1.0), min_tumour_ml=0.1)
+    assert int((out == 2).sum()) == 100 and out[20, 20, 3] == 1
+    with pytest.raises(ValueError, match="spacing"):
+        postprocess(lab, min_tumour_ml=0.1)

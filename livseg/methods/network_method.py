@@ -25,6 +25,7 @@ from livseg.volume import Volume
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 BACKGROUND_LOGIT_GAP = 20.0  # logit margin given to background outside the body crop
+MIN_TUMOUR_ML = 0.1  # mL; tumour specks below this become liver (a 5.8 mm sphere)
 
 
 def weights_path(name: str) -> Path:
@@ -171,7 +172,8 @@ class NetworkMethod(Method):
                 gaps_crop = self._forward_3d(crop)
         gaps = torch.full((x.shape[0], 2, self.grid[0], self.grid[1]), -BACKGROUND_LOGIT_GAP)
         gaps[:, :, x0:x1, y0:y1] = gaps_crop
-        labels = postprocess(logit_gaps_to_labels(gaps, hu.shape[:2]))
+        labels = postprocess(logit_gaps_to_labels(gaps, hu.shape[:2]), volume.spacing,
+                             MIN_TUMOUR_ML)
         self.params = {
             "network": self.config,
             "grid": list(self.grid),
@@ -180,6 +182,7 @@ class NetworkMethod(Method):
             "batch_slices": self.batch_slices,
             "threads": threads,
             "weights": self.weights_file.name,
+            "min_tumour_ml": MIN_TUMOUR_ML,
             "training": self.training_info,
         }
         return labels
