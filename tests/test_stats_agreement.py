@@ -3,34 +3,19 @@ cohen_kappa, fleiss_kappa (incl. irr's z / p and Conger), kripp_alpha, kendall_w
 
 from __future__ import annotations
 
-import json
-import math
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from livseg.stats import agreement, descriptive, design
+from tests.stats_reference import REF_DIR, assert_ref, ref_keys
 
-REF_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "stats"
-REF = json.loads((REF_DIR / "reference.json").read_text())["tests"]
 SUBJECTS = ["all", "UNet", "UNet3D", "AttnUNet", "Control"]
 LEVELS = ["nominal", "ordinal", "interval", "ratio"]
 # documents irr 0.84.1's known error on complete data; deliberately not reproduced
 IRR_BUG = "kripp_alpha/all/irr_0.84.1_complete_data_behaviour/"
 
 
-def ref_keys(prefix: str) -> set[str]:
-    return {k for k in REF if k.startswith(prefix)}
-
-
-def assert_ref(key: str, value: float) -> None:
-    rec = REF[key]
-    tol = max(1e-6, rec.get("tolerance", 0.0))
-    ref = rec["value"]
-    assert (math.isnan(ref) and math.isnan(value)) or abs(value - ref) <= tol, (
-        f"{key}: got {value!r}, reference {ref!r} (tol {tol})")
 
 
 @pytest.fixture(scope="module")

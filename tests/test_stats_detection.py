@@ -3,9 +3,7 @@ cochran_q, mcnemar, proportion; plus Bland-Altman by hand."""
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,21 +11,7 @@ import pytest
 
 from livseg.stats import bland_altman, contingency, detection
 from livseg.stats.design import StatsInputError
-
-REF_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "stats"
-REF = json.loads((REF_DIR / "reference.json").read_text())["tests"]
-
-
-def ref_keys(prefix: str) -> set[str]:
-    return {k for k in REF if k.startswith(prefix)}
-
-
-def assert_ref(key: str, value: float) -> None:
-    rec = REF[key]
-    tol = max(1e-6, rec.get("tolerance", 0.0))
-    ref = rec["value"]
-    assert (math.isnan(ref) and math.isnan(value)) or abs(value - ref) <= tol, (
-        f"{key}: got {value!r}, reference {ref!r} (tol {tol})")
+from tests.stats_reference import REF_DIR, assert_ref, ref_keys
 
 
 @pytest.fixture(scope="module")

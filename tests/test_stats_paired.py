@@ -3,31 +3,18 @@ padjust, friedman, tost_paired, power."""
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from livseg.stats import design, paired, power
+from tests.stats_reference import REF_DIR, assert_ref, ref_keys
 
-REF_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "stats"
-REF = json.loads((REF_DIR / "reference.json").read_text())["tests"]
 OUTCOMES = ["DSC", "JI", "HD_mm", "time_s", "VER_pct", "satisfaction"]
 
 
-def ref_keys(prefix: str) -> set[str]:
-    return {k for k in REF if k.startswith(prefix)}
-
-
-def assert_ref(key: str, value: float) -> None:
-    rec = REF[key]
-    tol = max(1e-6, rec.get("tolerance", 0.0))
-    ref = rec["value"]
-    assert (math.isnan(ref) and math.isnan(value)) or abs(value - ref) <= tol, (
-        f"{key}: got {value!r}, reference {ref!r} (tol {tol})")
 
 
 @pytest.fixture(scope="module")
