@@ -39,6 +39,10 @@ def _wait_idle(page, timeout_ms: int = TIMEOUT_MS) -> None:
         timeout=timeout_ms,
     )
     page.wait_for_timeout(300)
+    page.wait_for_function(  # loading placeholders gone
+        "() => !document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=timeout_ms
+    )
+    page.wait_for_timeout(500)
 
 
 def _shot(page, name: str) -> None:
@@ -87,8 +91,8 @@ def test_study_end_to_end(tmp_path):
     workspace = tmp_path / "workspace"
     env = {
         "LIVSEG_WORKSPACE": str(workspace),
-        "LIVSEG_DEMO_CASES": "4",
-        "LIVSEG_DEMO_SIZE": "small",
+        "LIVSEG_DEMO_CASES": "3",
+        "LIVSEG_DEMO_SIZE": "full",
         "LIVSEG_BCRYPT_ROUNDS": "4",
         "LIVSEG_THREADS": "1",
     }
@@ -126,6 +130,12 @@ def test_study_end_to_end(tmp_path):
                 _shot(page, "overview")
                 for title, shot in (("Cases", "cases"), ("Models", "models"), ("Study", "study")):
                     _go(page, title)
+                    page.locator("h1", has_text=title).first.wait_for()
+                    if title == "Cases":  # the side-by-side comparison has drawn its panels
+                        page.get_by_text("Lesions").first.wait_for()
+                        page.wait_for_function(
+                            "() => (window.__viewerStats?.draws || []).length > 0"
+                        )
                     _shot(page, shot)
                 _sign_out(page)
 
