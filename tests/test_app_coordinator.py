@@ -230,3 +230,35 @@ def test_run_a_method_on_a_case_records_run_and_metrics(workspace, seeded):
     assert stored_dsc == pytest.approx(dc(pred, ref), abs=1e-9)
     summary = at.dataframe[-2].value
     assert ("classical", "cpu") in summary.index
+
+
+def test_demo_button_creates_study_and_shows_passwords_once(monkeypatch, _isolated_workspace):
+    """The one-button demo on a fresh workspace (1 small case, the control method only)."""
+    from db import auth
+    from db.engine import get_engine, init_db, session_scope
+    from tests.apps.app_testing import signed_in_app
+
+    monkeypatch.setenv("LIVSEG_BCRYPT_ROUNDS", "4")
+    monkeypatch.setenv("LIVSEG_DEMO_CASES", "1")
+    monkeypatch.setenv("LIVSEG_DEMO_SIZE", "small")
+    monkeypatch.setenv("LIVSEG_DEMO_METHODS", "classical")
+    engine = get_engine()
+    init_db(engine)
+    with session_scope(engine) as session:
+        boss = auth.create_first_coordinator(session, "boss", "boss-password-1")
+    at = signed_in_app(boss.id, "boss", "coordinator")
+    at.button(key="create_demo").click().run()
+    assert not at.exception
+    [done] = texts(at, "success")
+    assert "study 'Demo study' is open with 1 cases x 1 methods for 3 readers" in done
+    [table] = at.get("table")
+    shown = table.value
+    assert list(shown.index) == ["reader1", "reader2", "reader3"]
+    with session_scope(engine) as session:  # the shown passwords are the real ones
+        for username, password in shown["initial password"].items():
+            assert auth.authenticate(session, username, password).role == "reader"
+    [noted] = [b for b in at.button if b.label == "I have noted the passwords"]
+    noted.click().run()
+    assert len(at.get("table")) == 0
+    values = {m.label: str(m.value) for m in at.get("metric")}
+    assert values == {"Cases": "1", "Runs": "1", "Studies": "1", "Readers": "3"}
