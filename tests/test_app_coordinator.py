@@ -262,3 +262,37 @@ def test_demo_button_creates_study_and_shows_passwords_once(monkeypatch, _isolat
     assert len(at.get("table")) == 0
     values = {m.label: str(m.value) for m in at.get("metric")}
     assert values == {"Cases": "1", "Runs": "1", "Studies": "1", "Readers": "3"}
+
+
+def test_study_page_agreement_matches_a_hand_computed_icc(workspace):
+    """Two readers score all four items; ICC(3,1) = (MSR - MSE) / (MSR + (k - 1) MSE)."""
+    for reader, values in (("reader1", (4, 3, 5, 2)), ("reader2", (5, 3, 4, 1))):
+        at = reader_app(workspace, reader)
+        for value in values:
+            at.button(key=f"likert_{value}").click().run()
+            at.button(key="submit_score").click().run()
+    with sqlite3.connect(workspace / "livseg.db") as con:
+        rows = con.execute(
+            "select i.id, u.username, s.value from scores s join assignments a "
+            "on a.id = s.assignment_id join items i on i.id = a.item_id "
+            "join users u on u.id = a.reader_id"
+        ).fetchall()
+    items = sorted({r[0] for r in rows})
+    x = np.array(
+        [
+            [next(v for i, u, v in rows if i == item and u == r) for r in ("reader1", "reader2")]
+            for item in items
+        ],
+        dtype=float,
+    )
+    n, k = x.shape
+    grand = x.mean()
+    msr = k * ((x.mean(axis=1) - grand) ** 2).sum() / (n - 1)
+    ss_c = n * ((x.mean(axis=0) - grand) ** 2).sum()
+    mse = (((x - grand) ** 2).sum() - msr * (n - 1) - ss_c) / ((n - 1) * (k - 1))
+    icc3 = (msr - mse) / (msr + (k - 1) * mse)
+
+    at = _page(workspace, "study")
+    table = at.dataframe[0].value.set_index("statistic")["value"]
+    assert table["ICC(3,1) consistency"] == pytest.approx(icc3, abs=1e-9)
+    assert table["items scored by all"] == 4
