@@ -36,7 +36,6 @@ DEFAULT_SEED = 20261124
 MAX_CASES = 50
 SIZES = ("small", "full")
 
-_LESION_KEYS = ("lesion", "detected", "diameter_mm", "volume_ml", "size_bin")
 
 # share of the progress bar per stage (phantoms, methods, metrics)
 _STAGE_SHARE = (0.15, 0.75, 0.10)
@@ -164,49 +163,6 @@ def _case_ids(cases_dir: Path) -> list[str]:
     return ids
 
 
-def evaluate_runs_with_lesions(
-    runs_dir: Path,
-    cases_dir: Path,
-    methods: list[str],
-    case_ids: list[str],
-    progress: Callable[[int, int], None] | None = None,
-) -> tuple[list[dict], list[dict]]:
-    """Metrics rows (as ``livseg.evaluation.evaluate_runs``: case_id, method, structure,
-    metrics, lesion counts, seconds, device, version) and per-lesion rows (case_id, method,
-    lesion, detected, diameter_mm, volume_ml, size_bin) for every run of ``methods``."""
-    from livseg import metrics
-    from livseg.evaluation import check_same_grid, load_label_map, read_run_info
-
-    rows: list[dict] = []
-    lesion_rows: list[dict] = []
-    total, done = len(methods) * len(case_ids), 0
-    for case_id in case_ids:
-        ref = load_label_map(cases_dir / f"segmentation-{case_id}.nii.gz")
-        for method in methods:
-            pred_path = runs_dir / method / f"{case_id}.nii.gz"
-            if not pred_path.exists():
-                continue
-            pred = load_label_map(pred_path)
-            check_same_grid(pred, ref)
-            result = metrics.evaluate_case(pred.labels, ref.labels, ref.spacing)
-            info = read_run_info(pred_path)
-            run = {k: info.get(k) for k in ("seconds", "device", "version")}
-            for row in metrics.flatten_evaluation(result):
-                rows.append({"case_id": case_id, "method": method, **row, **run})
-            for lesion in result["tumour"].get("lesion_table", []):
-                lesion_rows.append(
-                    {
-                        "case_id": case_id,
-                        "method": method,
-                        **{k: lesion.get(k) for k in _LESION_KEYS},
-                    }
-                )
-            done += 1
-            if progress is not None:
-                progress(done, total)
-    return rows, lesion_rows
-
-
 def write_rows_csv(rows: list[dict], path: Path) -> Path:
     """Write rows (dicts) to a CSV with the union of their keys as columns."""
     columns: list[str] = []
@@ -233,6 +189,7 @@ def prepare_demo(
     ``DemoFiles.skipped``); if no method at all can run, raises :class:`DemoError`.
     The folder is re-created from scratch (an earlier demo in it is replaced).
     """
+    from livseg.evaluation import evaluate_runs_with_lesions
     from livseg.inference import run_cases
     from livseg.phantom import write_dataset
 
@@ -297,9 +254,7 @@ def prepare_demo(
     def eval_progress(done: int, total: int) -> None:
         _stage(progress, 2, done, total, f"Metrics {done} of {total}")
 
-    rows, lesion_rows = evaluate_runs_with_lesions(
-        runs_dir, cases_dir, ran, case_ids, eval_progress
-    )
+    rows, lesion_rows = evaluate_runs_with_lesions(runs_dir, cases_dir, ran, eval_progress)
     metrics_csv = write_rows_csv(rows, root / "metrics.csv")
     write_rows_csv(lesion_rows, root / "lesions.csv")
 

@@ -6,12 +6,13 @@ mouse), reloads the page and resumes at item 4; she cannot open a coordinator pa
 coordinator sees the reader's progress and downloads the report. While the reader works, the page
 HTML and every websocket frame the browser receives are searched for anything naming a method
 (names, titles, prediction file paths, weights hashes). Screenshots of each page go to
-docs/screenshots/.
+tests/_artifacts/screenshots/ (docs/screenshots/ with LIVSEG_UPDATE_SCREENSHOTS=1).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import time
@@ -24,7 +25,13 @@ from tests.browser_utils import chromium_path, launch_browser, start_streamlit, 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
-SHOTS = REPO / "docs" / "screenshots"
+# screenshots of every page go to the git-ignored artifacts folder; with
+# LIVSEG_UPDATE_SCREENSHOTS=1 they refresh the README's docs/screenshots/ instead
+SHOTS = (
+    REPO / "docs" / "screenshots"
+    if os.environ.get("LIVSEG_UPDATE_SCREENSHOTS") == "1"
+    else REPO / "tests" / "_artifacts" / "screenshots"
+)
 ARTIFACTS = REPO / "tests" / "_artifacts"  # git-ignored: failure screenshot
 TIMEOUT_MS = 90_000
 COORDINATOR = ("coordinator", "first-start-pass-1")

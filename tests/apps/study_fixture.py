@@ -15,7 +15,8 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from livseg.demo import DemoConfig, DemoFiles, evaluate_runs_with_lesions, write_rows_csv
+from livseg.demo import DemoConfig, DemoFiles, write_rows_csv
+from livseg.evaluation import evaluate_runs_with_lesions
 
 FAKE_METHODS = ("zebra_method_one", "quokka_method_two")
 FAKE_VERSIONS = {"zebra_method_one": "a1b2c3d4e5f6a7b8", "quokka_method_two": "0f9e8d7c6b5a4f3e"}
@@ -61,7 +62,7 @@ def make_demo_files(root: Path, n_cases: int = 2, seed: int = 11) -> DemoFiles:
                 "version": FAKE_VERSIONS[method],
             }
             (runs_dir / method / f"{case_id}.json").write_text(json.dumps(info))
-    rows, lesions = evaluate_runs_with_lesions(runs_dir, cases_dir, list(FAKE_METHODS), case_ids)
+    rows, lesions = evaluate_runs_with_lesions(runs_dir, cases_dir, list(FAKE_METHODS))
     write_rows_csv(rows, root / "metrics.csv")
     write_rows_csv(lesions, root / "lesions.csv")
     return DemoFiles(
