@@ -360,3 +360,32 @@ def list_runs(session: Session, actor) -> pd.DataFrame:
         for r, c, m in session.execute(stmt)
     ]
     return pd.DataFrame(rows, columns=columns)
+
+
+def record_run(
+    session: Session,
+    actor,
+    case: str,
+    run: Any,
+    evaluation: Mapping[str, Any] | None = None,
+) -> int:
+    """Register one written run (a ``livseg.inference.RunRecord``: method, labels_path,
+    seconds, device, version) of ``case``, its method if new, and, when given, its
+    ``livseg.metrics.evaluate_case`` result (liver and tumour metrics plus the tumour's
+    lesion table). Coordinator only. Returns the run id."""
+    register_method(session, actor, run.method)
+    run_id = register_run(
+        session,
+        actor,
+        case,
+        run.method,
+        run.labels_path,
+        run.seconds,
+        device=str(run.device),
+        method_version=str(run.version),
+    )
+    if evaluation is not None:
+        for structure in ("liver", "tumour"):
+            add_evaluations(session, actor, run_id, structure, evaluation[structure])
+        add_lesion_detections(session, actor, run_id, evaluation["tumour"].get("lesion_table", []))
+    return run_id

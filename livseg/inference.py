@@ -95,7 +95,7 @@ def run_cases(
     Each image is loaded once for all methods. ``progress(done, total)`` is called after
     each (case, method) pair. Returns one RunRecord per pair.
     """
-    from livseg.io import load_volume, save_labels, scan_folder
+    from livseg.io import load_volume, scan_folder
 
     names = resolve_methods(methods)
     cases = scan_folder(cases_dir)
@@ -112,29 +112,40 @@ def run_cases(
         case = case_id_of(cf.image)
         for name in names:
             res = run_method(name, volume, device=device, threads=threads)
-            folder = out / name
-            folder.mkdir(parents=True, exist_ok=True)
-            labels_path = save_labels(res.labels, volume, folder / f"{case}.nii.gz")
-            th = res.params.get("threads")
-            info = {
-                "method": name,
-                "case": case,
-                "seconds": round(res.seconds, 4),
-                "device": res.device,
-                "version": res.version,
-                "params": res.params,
-                "threads": th,
-                "load_seconds": round(load_seconds[name], 4),
-                "image": str(cf.image),
-            }
-            info_path = folder / f"{case}.json"
-            info_path.write_text(json.dumps(info, indent=1, default=_json_default))
-            records.append(RunRecord(name, case, Path(labels_path), info_path, res.seconds,
-                                     res.device, res.version, th))
+            records.append(write_run(res, name, case, volume, out,
+                                     load_seconds=load_seconds[name], image=cf.image))
             done += 1
             if progress is not None:
                 progress(done, total)
     return records
+
+
+def write_run(result: RunResult, method: str, case: str, volume: Volume, out_dir: Path | str,
+              load_seconds: float | None = None, image: Path | str | None = None) -> RunRecord:
+    """Write one run in the runs layout: ``out_dir/<method>/<case>.nii.gz`` (labels on the
+    image file's own grid) and ``<case>.json`` (method, case, seconds, device, version,
+    params, threads, weights load seconds, image path)."""
+    from livseg.io import save_labels
+
+    folder = Path(out_dir) / method
+    folder.mkdir(parents=True, exist_ok=True)
+    labels_path = save_labels(result.labels, volume, folder / f"{case}.nii.gz")
+    threads = result.params.get("threads")
+    info = {
+        "method": method,
+        "case": case,
+        "seconds": round(result.seconds, 4),
+        "device": result.device,
+        "version": result.version,
+        "params": result.params,
+        "threads": threads,
+        "load_seconds": None if load_seconds is None else round(load_seconds, 4),
+        "image": None if image is None else str(image),
+    }
+    info_path = folder / f"{case}.json"
+    info_path.write_text(json.dumps(info, indent=1, default=_json_default))
+    return RunRecord(method, case, Path(labels_path), info_path, result.seconds,
+                     result.device, result.version, threads)
 
 
 def _json_default(o):

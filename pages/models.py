@@ -3,7 +3,6 @@ methods on any cases with a progress bar, see run times and devices."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from pathlib import Path
@@ -175,7 +174,7 @@ else:
     chosen_cases = st.multiselect("Cases", list(cases["name"]), default=list(cases["name"])[:1])
     if st.button("Run", type="primary", disabled=not (chosen_methods and chosen_cases)):
         from livseg import inference, metrics as seg_metrics  # noqa: I001
-        from livseg.io import load_labels, load_volume, save_labels
+        from livseg.io import load_labels, load_volume
 
         total = len(chosen_methods) * len(chosen_cases)
         bar = st.progress(0.0, text=f"0 of {total} runs")
@@ -195,40 +194,14 @@ else:
                 bar.progress(done / total, text=f"{method} on {name} ({done + 1} of {total})")
                 try:
                     result = inference.run_method(method, volume)
-                    out = runs_dir() / method / f"{name}.nii.gz"
-                    out.parent.mkdir(parents=True, exist_ok=True)
-                    save_labels(result.labels, volume, out)
-                    info = {
-                        "method": method,
-                        "case": name,
-                        "seconds": result.seconds,
-                        "device": str(result.device),
-                        "version": str(result.version),
-                    }
-                    out.with_name(f"{name}.json").write_text(json.dumps(info, default=str))
+                    run = inference.write_run(result, method, name, volume, runs_dir())
+                    evaluation = (
+                        None
+                        if reference is None
+                        else seg_metrics.evaluate_case(result.labels, reference, volume.spacing)
+                    )
                     with db_session() as session:
-                        catalog.register_method(session, user, method)
-                        run_id = catalog.register_run(
-                            session,
-                            user,
-                            name,
-                            method,
-                            out,
-                            result.seconds,
-                            device=str(result.device),
-                            method_version=str(result.version),
-                        )
-                        if reference is not None:
-                            evaluation = seg_metrics.evaluate_case(
-                                result.labels, reference, volume.spacing
-                            )
-                            for structure in ("liver", "tumour"):
-                                catalog.add_evaluations(
-                                    session, user, run_id, structure, evaluation[structure]
-                                )
-                            catalog.add_lesion_detections(
-                                session, user, run_id, evaluation["tumour"].get("lesion_table", [])
-                            )
+                        catalog.record_run(session, user, name, run, evaluation)
                 except Exception as exc:  # noqa: BLE001 - one failed run must not stop the rest
                     errors.append(f"{method} on {name}: {type(exc).__name__}: {exc}")
                 done += 1
