@@ -59,11 +59,12 @@ def dice(a, b) -> float:
 
 
 def naive_network_seconds(method, vol) -> tuple[float, object]:
-    """The same network, whole 256-grid, no channels_last: the in-process reference."""
+    """The same network, whole 256-grid, no channels_last, same post-processing: the
+    in-process reference."""
     import torch
 
     from livseg.methods.base import postprocess
-    from livseg.methods.network_method import logit_gaps_to_labels, prepare_slices
+    from livseg.methods.network_method import MIN_TUMOUR_ML, logit_gaps_to_labels, prepare_slices
 
     net = method.net.to(memory_format=torch.contiguous_format)
     t0 = time.perf_counter()
@@ -80,7 +81,7 @@ def naive_network_seconds(method, vol) -> tuple[float, object]:
             vol_t = torch.nn.functional.pad(vol_t, (0, pad, 0, 0, 0, 0), mode="replicate")
             lg = net(vol_t)[0, :, :, :, : x.shape[0]]
             gaps = (lg[1:] - lg[:1]).permute(3, 0, 1, 2).contiguous()
-    labels = postprocess(logit_gaps_to_labels(gaps, vol.shape[:2]))
+    labels = postprocess(logit_gaps_to_labels(gaps, vol.shape[:2]), vol.spacing, MIN_TUMOUR_ML)
     seconds = time.perf_counter() - t0
     if method.spatial_dims == 2:
         method.net = net.to(memory_format=torch.channels_last)
