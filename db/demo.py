@@ -238,11 +238,9 @@ def cmd_demo(args) -> int:
     """Run the demo as the command line's SYSTEM actor; print the readers' passwords once."""
     import sys
 
-    from tqdm import tqdm
-
     from db.access import SYSTEM
     from db.engine import get_engine, init_db, session_scope
-    from livseg.demo import DemoConfig, DemoError
+    from livseg.demo import DemoConfig, DemoError, terminal_progress
 
     try:
         config = DemoConfig(n_cases=args.cases, size=args.size, seed=args.seed)
@@ -251,21 +249,12 @@ def cmd_demo(args) -> int:
         return 2
     engine = get_engine(args.url)
     init_db(engine)
-    bar = tqdm(total=1000, desc="demo", file=sys.stderr, bar_format="{l_bar}{bar}| {elapsed}")
-
-    def progress(fraction: float, text: str) -> None:
-        bar.n = int(fraction * 1000)
-        bar.set_description(text)
-        bar.refresh()
-
     try:
-        with session_scope(engine) as session:
+        with terminal_progress() as progress, session_scope(engine) as session:
             files, result = create_demo(session, SYSTEM, config, progress=progress)
     except (DemoError, ValueError) as exc:
-        bar.close()
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    bar.close()
     print(f"demo ready in {files.seconds:.0f} s: study '{result.study_name}' is open")
     print(
         f"  {len(result.cases)} cases x {len(result.methods)} methods ({', '.join(result.methods)})"

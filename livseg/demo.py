@@ -20,8 +20,10 @@ import csv
 import json
 import os
 import shutil
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -112,6 +114,24 @@ class DemoFiles:
             "seconds": self.seconds,
             "config": asdict(self.config),
         }
+
+
+@contextmanager
+def terminal_progress(desc: str = "demo") -> Iterator[DemoProgress]:
+    """A ``DemoProgress`` callback drawing a tqdm bar on stderr (closed on exit)."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=1000, desc=desc, file=sys.stderr, bar_format="{l_bar}{bar}| {elapsed}")
+
+    def progress(fraction: float, text: str) -> None:
+        bar.n = int(fraction * 1000)
+        bar.set_description(text)
+        bar.refresh()
+
+    try:
+        yield progress
+    finally:
+        bar.close()
 
 
 def demo_dir() -> Path:

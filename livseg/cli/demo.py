@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from livseg.demo import SIZES, DemoConfig, DemoError, prepare_demo
+from livseg.demo import SIZES, DemoConfig, DemoError, prepare_demo, terminal_progress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,8 +46,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Prepare the demo files with a tqdm progress bar on stderr; print what was made."""
-    from tqdm import tqdm
-
     methods = (
         None
         if args.methods in ("", "all")
@@ -58,20 +56,12 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    bar = tqdm(total=1000, desc="demo", file=sys.stderr, bar_format="{l_bar}{bar}| {elapsed}")
-
-    def progress(fraction: float, text: str) -> None:
-        bar.n = int(fraction * 1000)
-        bar.set_description(text)
-        bar.refresh()
-
     try:
-        files = prepare_demo(config, out_dir=args.out, progress=progress)
+        with terminal_progress() as progress:
+            files = prepare_demo(config, out_dir=args.out, progress=progress)
     except (DemoError, ValueError) as exc:
-        bar.close()
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    bar.close()
     print(f"demo files in {files.root} ({files.seconds:.1f} s)")
     print(f"  cases:   {len(files.case_ids)} in {files.cases_dir}")
     print(f"  methods: {', '.join(files.methods)}")
