@@ -1,13 +1,12 @@
 """Showing a CT with label overlays in a page: cached loading and the viewer embedding.
 
-Uses the browser-side slice viewer (components.slice_viewer) when it is installed, else a
-server-rendered PNG of one slice (livseg.render) with a slice slider. Paths stay on the
-server: what reaches the browser is pixels, spacing and the caller's opaque ``title``.
+Uses the browser-side slice viewer (components.slice_viewer): the CT and label maps are sent
+once and scrolled in the browser. Paths stay on the server: what reaches the browser is
+pixels, spacing and the caller's opaque ``title``.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 
@@ -48,16 +47,6 @@ def load_labels(path: str, image_path: str) -> np.ndarray:
     return _labels(path, _stamp(path), image_path, _stamp(image_path))
 
 
-def viewer_available() -> bool:
-    """True when the browser-side slice viewer and its payload builder are installed."""
-    for module in ("components.slice_viewer", "livseg.viewer_payload"):
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            return False
-    return True
-
-
 @st.cache_resource(max_entries=8, show_spinner="Preparing the viewer…")
 def _payload(image_path: str, label_paths: tuple[tuple[str, str], ...], title: str, stamps: tuple):
     from livseg.viewer_payload import build_payload
@@ -75,28 +64,8 @@ def show_case(
     Several label maps are shown side by side with linked slices. ``key`` and ``title`` and the
     panel names go to the browser: callers on the reader's page pass opaque values only.
     """
+    from components.slice_viewer import slice_viewer
+
     items = tuple(label_paths.items())
-    if viewer_available():
-        from components.slice_viewer import slice_viewer
-
-        stamps = tuple(_stamp(p) for p in (image_path, *(path for _, path in items)))
-        slice_viewer(_payload(image_path, items, title, stamps), key=key, height=height)
-        return
-    _png_viewer(image_path, items, key=key)
-
-
-@st.fragment
-def _png_viewer(image_path: str, items: tuple[tuple[str, str], ...], *, key: str) -> None:
-    """Fallback: one server-rendered axial slice per label map, a shared slice slider."""
-    from livseg import render
-
-    volume = load_volume(image_path)
-    n_slices = volume.shape[2]
-    index = st.slider("Axial slice", 1, n_slices, (n_slices + 1) // 2, key=f"{key}_slice") - 1
-    opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.4, 0.05, key=f"{key}_opacity")
-    gray = render.window(render.display_slice(volume.array, "axial", index), *render.ABDOMEN)
-    columns = st.columns(len(items)) if items else [st.container()]
-    for column, (name, path) in zip(columns, items, strict=False):
-        labels2d = render.display_slice(load_labels(path, image_path), "axial", index)
-        rgba = render.overlay_rgba(gray, labels2d, opacity)
-        column.image(render.png_bytes(rgba), caption=f"{name} — slice {index + 1} of {n_slices}")
+    stamps = tuple(_stamp(p) for p in (image_path, *(path for _, path in items)))
+    slice_viewer(_payload(image_path, items, title, stamps), key=key, height=height)
