@@ -7,13 +7,10 @@ pixels, spacing and the caller's opaque ``title``.
 
 from __future__ import annotations
 
-import logging
 import os
 
 import numpy as np
 import streamlit as st
-
-log = logging.getLogger("livseg.app")
 
 
 def _stamp(path: str) -> tuple[int, int]:
