@@ -86,17 +86,10 @@ def _free_study_name(session: Session) -> str:
 
 
 def _method_titles(methods: list[str]) -> dict[str, str]:
-    titles = {}
-    try:
-        from livseg.methods import get_method
-    except ImportError:
-        return titles
-    for name in methods:
-        try:
-            titles[name] = str(get_method(name).title)
-        except Exception:  # noqa: BLE001 - a title is optional
-            titles[name] = ""
-    return titles
+    """Human titles of the registered methods (no weights are loaded)."""
+    from livseg.methods import TITLES
+
+    return {name: TITLES.get(name, "") for name in methods}
 
 
 def register_demo(session: Session, coordinator, files) -> DemoResult:

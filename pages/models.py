@@ -15,19 +15,12 @@ user = require_role(COORDINATOR)
 
 from db import catalog  # noqa: E402
 from db.errors import LivsegDBError  # noqa: E402
+from livseg.io import scan_folder  # noqa: E402
 from livseg.workspace import cases_dir, runs_dir  # noqa: E402
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 st.title("Models")
-
-
-def _input_error_types() -> tuple[type[Exception], ...]:
-    try:
-        from livseg.io import LivSegInputError
-    except ImportError:
-        return (ValueError,)
-    return (LivSegInputError, ValueError)
 
 
 def _validate_case(image: Path, labels: Path | None) -> str:
@@ -91,7 +84,7 @@ with upload_tab:
                 summary = _validate_case(image_path, label_path)
                 with db_session() as session:
                     catalog.register_case(session, user, case_name, image_path, label_path)
-            except (*_input_error_types(), LivsegDBError, OSError) as exc:
+            except (ValueError, LivsegDBError, OSError) as exc:
                 shutil.rmtree(folder, ignore_errors=True)
                 st.error(f"Not imported: {exc}")
             else:
@@ -105,10 +98,8 @@ with folder_tab:
     prefix = st.text_input("Case name prefix", value="case-")
     if st.button("Scan and import the folder"):
         try:
-            from livseg.io import scan_folder
-
             found = scan_folder(Path(folder_text).expanduser())
-        except (*_input_error_types(), OSError, ImportError) as exc:
+        except (ValueError, OSError) as exc:
             st.error(f"Cannot read the folder: {exc}")
             found = []
         if found:
@@ -123,7 +114,7 @@ with folder_tab:
                     with db_session() as session:
                         catalog.register_case(session, user, name, image, labels)
                     imported += 1
-                except (*_input_error_types(), LivsegDBError, OSError) as exc:
+                except (ValueError, LivsegDBError, OSError) as exc:
                     failed.append(f"{image.name}: {exc}")
                 bar.progress((i + 1) / len(found), text=f"Case {i + 1} of {len(found)}")
             st.success(f"{imported} of {len(found)} cases imported.")
@@ -134,10 +125,7 @@ with folder_tab:
 st.subheader("Run methods")
 with db_session() as session:
     cases = catalog.list_cases(session, user)
-try:
-    from livseg.methods import METHODS, TITLES
-except ImportError:
-    METHODS, TITLES = [], {}
+from livseg.methods import METHODS, TITLES  # noqa: E402
 
 
 @st.cache_resource(show_spinner="Loading the methods…")
@@ -186,7 +174,7 @@ else:
                 reference = (
                     load_labels(case["label_path"], like=volume) if case["label_path"] else None
                 )
-            except (*_input_error_types(), OSError) as exc:
+            except (ValueError, OSError) as exc:
                 errors.append(f"{name}: {exc}")
                 done += len(chosen_methods)
                 continue

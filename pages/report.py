@@ -122,9 +122,6 @@ try:
         reference,
         json.dumps(meta, sort_keys=True),
     )
-except ImportError:
-    st.warning("The statistics report module (livseg.report) is not installed yet.")
-    report = None
 except Exception as exc:  # noqa: BLE001 - too little data for a test is common early on
     st.error(f"The report could not be computed: {type(exc).__name__}: {exc}")
     report = None
