@@ -152,12 +152,8 @@ def available_methods(wanted: tuple[str, ...] | None = None) -> tuple[list[str],
 
     ``wanted`` restricts the list; an unknown name raises ValueError naming the known ones.
     """
-    try:
-        from livseg.methods import METHODS, get_method
-    except ImportError as exc:
-        raise DemoError(
-            f"demo: the methods registry (livseg.methods) is not available: {exc}"
-        ) from exc
+    from livseg.methods import METHODS, get_method
+
     names = list(METHODS)
     if wanted is not None:
         unknown = [m for m in wanted if m not in names]

@@ -26,12 +26,9 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+# the same fixed structure colours and display orientation as the server-rendered PNGs
+from livseg.render import LIVER_RGB, TUMOUR_RGB, display_slice
 from livseg.viewer_payload import ViewerPayload
-
-try:  # the same fixed structure colours as the server-rendered PNGs
-    from livseg.render import LIVER_RGB, TUMOUR_RGB
-except ImportError:  # pragma: no cover - livseg.render is part of the package
-    LIVER_RGB, TUMOUR_RGB = (46, 204, 113), (231, 60, 60)
 
 
 def _x_index_zero_on_the_right() -> bool:
@@ -40,10 +37,6 @@ def _x_index_zero_on_the_right() -> bool:
     Probed from ``livseg.render.display_slice`` so that the browser viewer always follows the
     same display convention as the server-rendered PNGs (see the README's orientation note).
     """
-    try:
-        from livseg.render import display_slice
-    except ImportError:  # pragma: no cover
-        return False
     probe = np.zeros((2, 2, 1), np.uint8)
     probe[0, :, 0] = 1  # the x = 0 column
     return bool(display_slice(probe, "axial", 0)[:, -1].all())
