@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 if TYPE_CHECKING:
     import pandas as pd
 
-from db import audit
+from db import audit, web_sessions
 from db.access import load_actor, require_coordinator
 from db.engine import write_transaction
 from db.errors import AccessDenied, AuthError, InvalidInput, NotFound
@@ -330,8 +330,20 @@ def authenticate(
     return _actor(user)
 
 
-def change_password(session: Session, actor, old_password: str, new_password: str) -> None:
-    """Change the acting user's own password (the old one is required)."""
+def change_password(
+    session: Session,
+    actor,
+    old_password: str,
+    new_password: str,
+    *,
+    keep_session_token: str | None = None,
+) -> None:
+    """Change the acting user's own password (the old one is required).
+
+    Ends every web session of the account except the one of ``keep_session_token`` (the
+    browser that changed it): another browser signed in with the old password must sign in
+    again.
+    """
     check_password_rules(new_password)
     if old_password == new_password:
         raise InvalidInput("The new password must differ from the old one.")
@@ -352,6 +364,13 @@ def change_password(session: Session, actor, old_password: str, new_password: st
             )
         )
         audit.record(session, user_id, "user.change_password", "user", user_id)
+        web_sessions.revoke_all(
+            session,
+            user_id,
+            actor_id=user_id,
+            reason="password changed",
+            keep_token=keep_session_token,
+        )
 
     write_transaction(session, work)
 
@@ -369,7 +388,8 @@ def _user_by_name(session: Session, username: str) -> User:
 def reset_password(session: Session, coordinator, username: str) -> str:
     """Give ``username`` a new generated password (coordinator only); returns it once.
 
-    Also clears a lockout; the user must change the password at next sign-in.
+    Also clears a lockout and ends every web session of the account (her browsers must sign
+    in again); the user must change the password at next sign-in.
     """
     initial = generate_password()
     new_hash = hash_password(initial)
@@ -389,13 +409,17 @@ def reset_password(session: Session, coordinator, username: str) -> str:
             )
         )
         audit.record(session, acting.id, "user.reset_password", "user", user.id)
+        web_sessions.revoke_all(session, user.id, actor_id=acting.id, reason="password reset")
 
     write_transaction(session, work)
     return initial
 
 
 def set_active(session: Session, coordinator, username: str, active: bool) -> None:
-    """Activate or deactivate an account (coordinator only; not one's own account)."""
+    """Activate or deactivate an account (coordinator only; not one's own account).
+
+    Deactivating ends every web session of the account.
+    """
     if not isinstance(active, bool):
         raise InvalidInput("active must be True or False.")
 
@@ -415,6 +439,8 @@ def set_active(session: Session, coordinator, username: str, active: bool) -> No
             before=before,
             after={"active": active},
         )
+        if not active:
+            web_sessions.revoke_all(session, user.id, actor_id=acting.id, reason="deactivated")
 
     write_transaction(session, work)
 

@@ -231,5 +231,5 @@ def test_python_dash_m_db_runs_as_a_program(tmp_path):
         timeout=60,
     )
     assert status.returncode == 0
-    assert "schema revision: 0001_initial" in status.stdout
+    assert "schema revision: 0002_web_sessions" in status.stdout
     assert "coordinator: none yet" in status.stdout

@@ -27,8 +27,10 @@ EXPECTED_TABLES = {
     "assignments",
     "scores",
     "audit_events",
+    "web_sessions",
     "alembic_version",
 }
+HEAD = "0002_web_sessions"
 
 
 @pytest.fixture(params=backend_params())
@@ -41,7 +43,7 @@ def test_migrated_schema_matches_models(db_engine):
     with db_engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(ctx, Base.metadata) == []
-    assert schema_revision(db_engine) == head_revision() == "0001_initial"
+    assert schema_revision(db_engine) == head_revision() == HEAD
 
 
 def test_init_db_is_idempotent(db_engine):
@@ -49,7 +51,7 @@ def test_init_db_is_idempotent(db_engine):
 
     _initialised.clear()  # force a second real upgrade run
     init_db(db_engine)
-    assert schema_revision(db_engine) == "0001_initial"
+    assert schema_revision(db_engine) == HEAD
 
 
 def test_unique_score_per_assignment_and_checks_are_in_the_database(db_engine):
@@ -218,7 +220,7 @@ def test_processes_starting_together_on_an_empty_database_migrate_once(backend, 
     results = [queue.get(timeout=120) for _ in procs]
     for p in procs:
         p.join(timeout=60)
-    assert results == [("ok", "0001_initial")] * 6
+    assert results == [("ok", HEAD)] * 6
     engine = get_engine(url)
     try:
         assert set(inspect(engine).get_table_names()) == EXPECTED_TABLES
