@@ -319,6 +319,34 @@ def item_files_for_display(
     return str(row[0]), str(row[1])
 
 
+def upcoming_files_for_display(
+    session: Session, reader, assignment_id: int, *, count: int = 1
+) -> list[tuple[str, str, str]]:
+    """SERVER-SIDE ONLY: [(item code, CT path, prediction path)] of the reader's next ``count``
+    unscored items after ``assignment_id`` in her order (same study and session), so the app
+    can prepare their images while she reads the current one. Nothing of it may reach the
+    browser before the item itself is shown (the code is only a cache key).
+    """
+    _, assignment, _ = _authorised(session, reader, assignment_id)
+    rows = session.execute(
+        select(Assignment.code, Case.image_path, Run.prediction_path)
+        .join(Item, Item.id == Assignment.item_id)
+        .join(Case, Case.id == Item.case_id)
+        .join(Run, Run.id == Item.run_id)
+        .outerjoin(Score, Score.assignment_id == Assignment.id)
+        .where(
+            Assignment.reader_id == assignment.reader_id,
+            Assignment.study_id == assignment.study_id,
+            Assignment.session_number == assignment.session_number,
+            Assignment.position > assignment.position,
+            Score.id.is_(None),
+        )
+        .order_by(Assignment.position)
+        .limit(max(0, int(count)))
+    ).all()
+    return [(str(code), str(image), str(pred)) for code, image, pred in rows]
+
+
 def submit_score(
     session: Session,
     reader,

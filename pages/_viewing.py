@@ -1,16 +1,35 @@
-"""Showing a CT with label overlays in a page: cached loading and the viewer embedding.
+"""Showing a CT with label overlays in a page: cached payloads, prefetch, the viewer embedding.
 
 Uses the browser-side slice viewer (components.slice_viewer): the CT and label maps are sent
 once and scrolled in the browser. Paths stay on the server: what reaches the browser is
 pixels, spacing and the caller's opaque ``title``.
+
+Opening a case costs the server ~2-3 s for a 512 x 512 x 120 CT (NIfTI load ~1 s, label map
+~0.4 s, payload ~0.8-1.8 s). Built payloads are kept in a small process-wide LRU, and
+``prefetch`` builds the payload of what the user will open next (the reader's next item) in
+one background thread while she reads the current one, so "next item" only costs the
+transfer and the browser's decode (bench/reading_open.py).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 
-import numpy as np
 import streamlit as st
+
+from livseg.viewer_payload import ViewerPayload
+
+log = logging.getLogger("livseg.app")
+
+PAYLOAD_CACHE_ENTRIES = 12  # ~5-8 MB each
+# LIVSEG_PREFETCH=0 turns the background prefetch off (benchmarks' reference run)
+PREFETCH_ENABLED = os.environ.get("LIVSEG_PREFETCH", "1") != "0"
+
+Key = tuple
 
 
 def _stamp(path: str) -> tuple[int, int]:
@@ -20,37 +39,95 @@ def _stamp(path: str) -> tuple[int, int]:
     return info.st_mtime_ns, info.st_size
 
 
-@st.cache_resource(max_entries=8, show_spinner="Loading the CT…")
-def _volume(path: str, stamp: tuple[int, int]):
-    from livseg.io import load_volume as _load
-
-    return _load(path)
-
-
-@st.cache_resource(max_entries=32, show_spinner=False)
-def _labels(path: str, stamp: tuple[int, int], image_path: str, image_stamp: tuple[int, int]):
-    from livseg.io import load_labels as _load
-
-    return _load(path, like=_volume(image_path, image_stamp))
+def _key(image_path: str, label_paths: dict[str, str], title: str) -> Key:
+    items = tuple(label_paths.items())
+    stamps = tuple(_stamp(p) for p in (image_path, *(path for _, path in items)))
+    return (image_path, items, title, stamps)
 
 
-def load_volume(path: str):
-    """The Volume at ``path`` (kept in memory: switching items of the same case is instant)."""
-    return _volume(path, _stamp(path))
-
-
-def load_labels(path: str, image_path: str) -> np.ndarray:
-    """The label map at ``path`` on the grid of the CT at ``image_path`` (cached)."""
-    return _labels(path, _stamp(path), image_path, _stamp(image_path))
-
-
-@st.cache_resource(max_entries=8, show_spinner="Preparing the viewer…")
-def _payload(image_path: str, label_paths: tuple[tuple[str, str], ...], title: str, stamps: tuple):
+def _build(image_path: str, items: tuple[tuple[str, str], ...], title: str) -> ViewerPayload:
+    from livseg.io import load_labels, load_volume
     from livseg.viewer_payload import build_payload
 
     volume = load_volume(image_path)
-    labels = {name: load_labels(path, image_path) for name, path in label_paths}
+    labels = {name: load_labels(path, like=volume) for name, path in items}
     return build_payload(volume.array, volume.spacing, labels, title=title)
+
+
+class PayloadStore:
+    """Thread-safe LRU of built viewer payloads; a payload being built is built once.
+
+    Shared by every browser session of the server process (payloads carry only pixels and
+    the caller's opaque titles, so sharing leaks nothing between users).
+    """
+
+    def __init__(self, max_entries: int = PAYLOAD_CACHE_ENTRIES) -> None:
+        self._max = max_entries
+        self._lock = threading.Lock()
+        self._done: OrderedDict[Key, ViewerPayload] = OrderedDict()
+        self._building: dict[Key, Future] = {}
+
+    def cached(self, key: Key) -> bool:
+        """Whether ``key``'s payload is ready (no build needed)."""
+        with self._lock:
+            return key in self._done
+
+    def get(self, key: Key) -> ViewerPayload:
+        """The payload for ``key`` (built now, or waited for if another thread builds it)."""
+        with self._lock:
+            if key in self._done:
+                self._done.move_to_end(key)
+                return self._done[key]
+            future = self._building.get(key)
+            owner = future is None
+            if owner:
+                future = self._building[key] = Future()
+        if not owner:
+            return future.result()
+        image_path, items, title, _ = key
+        try:
+            payload = _build(image_path, items, title)
+        except BaseException as exc:
+            with self._lock:
+                del self._building[key]
+            future.set_exception(exc)
+            raise
+        with self._lock:
+            del self._building[key]
+            self._done[key] = payload
+            while len(self._done) > self._max:
+                self._done.popitem(last=False)
+        future.set_result(payload)
+        return payload
+
+    def clear(self) -> None:
+        """Forget every finished payload (tests)."""
+        with self._lock:
+            self._done.clear()
+
+
+_STORE = PayloadStore()
+_PREFETCHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="livseg-prefetch")
+
+
+def _prefetch_job(key: Key) -> None:
+    try:
+        _STORE.get(key)
+    except Exception:  # a broken file shows its message when the user opens it
+        log.warning("prefetch of a viewer payload failed", exc_info=True)
+
+
+def prefetch(image_path: str, label_paths: dict[str, str], *, title: str) -> None:
+    """Build, in the background, the payload that ``show_case`` with the same arguments will
+    need (e.g. the reader's next item). Never raises; does nothing when already cached."""
+    if not PREFETCH_ENABLED:
+        return
+    try:
+        key = _key(image_path, label_paths, title)
+    except OSError:
+        return
+    if not _STORE.cached(key):
+        _PREFETCHER.submit(_prefetch_job, key)
 
 
 def show_case(
@@ -63,6 +140,10 @@ def show_case(
     """
     from components.slice_viewer import slice_viewer
 
-    items = tuple(label_paths.items())
-    stamps = tuple(_stamp(p) for p in (image_path, *(path for _, path in items)))
-    slice_viewer(_payload(image_path, items, title, stamps), key=key, height=height)
+    payload_key = _key(image_path, label_paths, title)
+    if _STORE.cached(payload_key):
+        payload = _STORE.get(payload_key)
+    else:
+        with st.spinner("Loading the CT…"):
+            payload = _STORE.get(payload_key)
+    slice_viewer(payload, key=key, height=height)

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from pages._shared import COORDINATOR, db_session, require_role
-from pages._viewing import show_case
+from pages._viewing import prefetch, show_case
 
 user = require_role(COORDINATOR)
 
@@ -59,25 +59,35 @@ if not metrics.empty:
 st.subheader("Open a case")
 names = list(cases["name"])
 case_name = st.selectbox("Case", names, key="cases_open")
-case = cases[cases["name"] == case_name].iloc[0]
-case_runs = runs[runs["case"] == case_name].sort_values("id").groupby("method").tail(1)
-panels: dict[str, str] = {}
-if case["label_path"]:
-    panels["Reference"] = str(case["label_path"])
-for run in case_runs.itertuples(index=False):
-    panels[str(run.method)] = str(run.prediction_path)
+
+
+def _panels(name: str) -> tuple[str, dict[str, str]]:
+    """(CT path, {panel title: label map path}) of a case: reference, then each method's
+    latest run (at most 6 panels)."""
+    row = cases[cases["name"] == name].iloc[0]
+    latest = runs[runs["case"] == name].sort_values("id").groupby("method").tail(1)
+    maps: dict[str, str] = {}
+    if row["label_path"]:
+        maps["Reference"] = str(row["label_path"])
+    for run in latest.itertuples(index=False):
+        maps[str(run.method)] = str(run.prediction_path)
+    return str(row["image_path"]), dict(list(maps.items())[:6])
+
+
+image_path, panels = _panels(case_name)
 if not panels:
     st.info("This case has no reference and no results yet.")
 else:
     try:
-        show_case(
-            str(case["image_path"]),
-            dict(list(panels.items())[:6]),
-            key=f"compare_{case_name}",
-            title=str(case_name),
-        )
+        show_case(image_path, panels, key=f"compare_{case_name}", title=str(case_name))
     except Exception as exc:  # noqa: BLE001 - a missing / bad file must not break the page
         st.error(f"Cannot show this case: {exc}")
+    # the next case of the list is prepared on the server meanwhile (browsing in order)
+    following = names.index(case_name) + 1
+    if following < len(names):
+        next_image, next_panels = _panels(names[following])
+        if next_panels:
+            prefetch(next_image, next_panels, title=str(names[following]))
 
 per_case = pd.concat(
     [t[t["case"] == case_name].assign(structure=s) for s, t in tables.items()], ignore_index=True

@@ -16,7 +16,7 @@ import streamlit as st
 from db import reading
 from db.errors import LivsegDBError, ScoreLocked
 from pages._shared import READER, acting_user, db_session, require_role
-from pages._viewing import show_case
+from pages._viewing import prefetch, show_case
 
 log = logging.getLogger("livseg.app")
 
@@ -26,6 +26,10 @@ with db_session() as session:
     reader = acting_user(session, user)
     item = reading.next_item(session, reader)
     files = reading.item_files_for_display(session, reader, item.assignment_id) if item else None
+    # the next item's images are prepared on the server while she reads this one
+    upcoming = (
+        reading.upcoming_files_for_display(session, reader, item.assignment_id) if item else []
+    )
 
 st.title("Reading")
 # a full run already shows the next item: no extra rerun needed (see score_panel)
@@ -62,6 +66,8 @@ with view_col:
         st.error(
             "The images of this item cannot be shown. Please tell the study coordinator (item code above)."
         )
+for code, image_path, prediction_path in upcoming:
+    prefetch(str(image_path), {"Segmentation": str(prediction_path)}, title=code)
 
 anchors = {int(value): text for value, text in item.anchors}
 

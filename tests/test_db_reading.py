@@ -382,6 +382,48 @@ def test_item_files_for_display_gives_the_server_the_right_files(db_engine):
     assert prediction.endswith(f"/{case}.nii.gz")
 
 
+def test_upcoming_files_are_her_next_unscored_items_in_order(db_engine):
+    setup = populate(db_engine, n_cases=3, n_readers=2, seed=4)
+    reader, other = setup.readers
+    with db_engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT a.id, a.position, a.code, c.image_path, r.prediction_path "
+                "FROM assignments a JOIN items i ON i.id = a.item_id "
+                "JOIN cases c ON c.id = i.case_id JOIN runs r ON r.id = i.run_id "
+                "JOIN users u ON u.id = a.reader_id WHERE u.username = :name "
+                "ORDER BY a.position"
+            ),
+            {"name": reader.username},
+        ).all()
+    by_position = {r.position: (r.code, r.image_path, r.prediction_path) for r in rows}
+    with session_scope(db_engine) as s:
+        first = reading.next_item(s, reader)
+        assert reading.upcoming_files_for_display(s, reader, first.assignment_id, count=2) == [
+            by_position[2],
+            by_position[3],
+        ]
+        # item 3 scored out of band is skipped: the next unscored after item 1 is 2, then 4
+        s.execute(
+            text(
+                "INSERT INTO scores (assignment_id, value, seconds_spent, revision, created_at, "
+                "updated_at) SELECT id, 3, 1.0, 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP "
+                "FROM assignments WHERE code = :code"
+            ),
+            {"code": by_position[3][0]},
+        )
+    with session_scope(db_engine) as s:
+        assert reading.upcoming_files_for_display(s, reader, first.assignment_id, count=2) == [
+            by_position[2],
+            by_position[4],
+        ]
+        last = max(by_position)
+        last_id = next(r.id for r in rows if r.position == last)
+        assert reading.upcoming_files_for_display(s, reader, last_id) == []
+        with pytest.raises(AccessDenied):  # another reader's item
+            reading.upcoming_files_for_display(s, other, first.assignment_id)
+
+
 def test_second_session_waits_for_the_washout(db_engine):
     setup = populate(
         db_engine,
