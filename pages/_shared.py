@@ -2,6 +2,12 @@
 
 Not a page itself (app.py lists the pages). Only server-side state lives here:
 ``st.session_state`` never reaches the browser unless a widget shows it.
+
+Signing in survives a reload: a password sign-in starts a web session (``db.web_sessions``)
+whose random token the browser keeps in the ``livseg_session`` cookie
+(``components.session_cookie``); a new websocket session (reload, new tab, deep link) sends
+the cookie in its handshake and ``resume_signed_in_user`` signs it in again while the web
+session is active. Signing out ends the web session and clears the cookie.
 """
 
 from __future__ import annotations
@@ -14,6 +20,9 @@ import streamlit as st
 
 COORDINATOR, READER = "coordinator", "reader"
 _USER_KEY = "signed_in_user"
+_TOKEN_KEY = "_web_session_token"  # this browser's web session (server side only)
+_DEAD_TOKEN_KEY = "_web_session_dead"  # a cookie token that must not sign in again
+_NOTICE_KEY = "_sign_in_notice"  # shown once on the sign-in screen
 
 
 @dataclass(frozen=True)
@@ -80,24 +89,118 @@ def password_changed() -> None:
         st.session_state[_USER_KEY] = SignedInUser(user.id, user.username, user.role, False)
 
 
-def sign_out() -> None:
-    """Forget everything this browser session held (user, pending forms, shown passwords)."""
+def session_token() -> str | None:
+    """The web session token of this browser session (None when signed in without one)."""
+    return st.session_state.get(_TOKEN_KEY)
+
+
+def cookie_token() -> str | None:
+    """The ``livseg_session`` cookie the browser sent when this websocket session opened.
+
+    Read from the handshake, so a cookie set after that is seen only after a reload.
+    """
+    from components.session_cookie import COOKIE_NAME
+
+    try:
+        value = st.context.cookies.get(COOKIE_NAME)
+    except Exception:  # no browser context (bare mode)
+        return None
+    return value or None
+
+
+def resume_signed_in_user(token: str | None) -> SignedInUser | None:
+    """The signed-in user, signing this session in from the browser's cookie ``token`` if it
+    belongs to an active web session (a reload, a new tab, a deep link).
+
+    A token that does not sign in (unknown, expired, revoked, deactivated account) is
+    remembered and not looked up again in this session; nothing is shown for it.
+    """
+    user = current_user()
+    if user is not None or not token or token == st.session_state.get(_DEAD_TOKEN_KEY):
+        return user
+    from db import web_sessions
+
+    with db_session() as session:
+        actor = web_sessions.resume(session, token)
+    if actor is None:
+        st.session_state[_DEAD_TOKEN_KEY] = token
+        return None
+    st.session_state[_TOKEN_KEY] = token
+    return sign_in_as(actor)
+
+
+def start_signed_in_session(user) -> SignedInUser:
+    """After a password sign-in: start a web session, have the browser keep its token in the
+    cookie (so a reload keeps her signed in) and sign this session in."""
+    from components.session_cookie import request_set
+    from db import web_sessions
+
+    try:
+        agent = st.context.headers.get("User-Agent")
+    except Exception:  # no browser context (bare mode)
+        agent = None
+    with db_session() as session:
+        token = web_sessions.start(session, user, user_agent=agent)
+    signed = sign_in_as(user)
+    st.session_state[_TOKEN_KEY] = token
+    st.session_state.pop(_DEAD_TOKEN_KEY, None)
+    request_set(token, int(web_sessions.ABSOLUTE_LIFETIME.total_seconds()))
+    return signed
+
+
+def sign_in_notice() -> str | None:
+    """The message the sign-in screen shows once (why she was signed out), if any."""
+    return st.session_state.pop(_NOTICE_KEY, None)
+
+
+def sign_out(notice: str | None = None) -> None:
+    """End this browser's web session, clear its cookie and forget everything this browser
+    session held (user, pending forms, shown passwords).
+
+    ``notice``: a message the sign-in screen shows once.
+    """
+    from components.session_cookie import request_clear
+
+    token = session_token()
+    if token is not None:
+        from db import web_sessions
+
+        with db_session() as session:
+            web_sessions.end(session, token)
     for key in list(st.session_state.keys()):
         del st.session_state[key]
+    # the handshake's cookie (read when this websocket opened) must not sign her in again
+    handshake = cookie_token()
+    if handshake:
+        st.session_state[_DEAD_TOKEN_KEY] = handshake
+    if notice:
+        st.session_state[_NOTICE_KEY] = notice
+    request_clear()
 
 
 def require_role(*roles: str) -> SignedInUser:
     """Stop the page with a refusal unless the signed-in user has one of ``roles``.
 
     The account is re-read from the database on every run: a deactivated account (or one
-    whose role changed) is signed out at once.
+    whose role changed) is signed out at once, and so is a browser whose web session was
+    ended elsewhere (password changed in another browser, reset, signed out, expired).
     """
     user = current_user()
     if user is None:
         st.error("Please sign in first.")
         st.stop()
+    token = session_token()
     with db_session() as session:
         acting_user(session, user)
+        if token is not None:
+            from db import web_sessions
+
+            ended = web_sessions.resume(session, token) is None
+        else:  # signed in without a web session (tests)
+            ended = False
+    if ended:
+        sign_out("Your sign-in has ended (expired, or ended elsewhere): please sign in again.")
+        st.rerun()
     if user.role not in roles:
         refuse_page(READER if roles == (READER,) else COORDINATOR)
     return user

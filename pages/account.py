@@ -1,4 +1,5 @@
-"""Account screen for everyone: change the password, sign out."""
+"""Account screen for everyone: change the password (her other browsers are signed out), sign
+out (this browser's web session ends and its cookie is cleared)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pages._shared import (
     db_session,
     password_changed,
     require_role,
+    session_token,
     sign_out,
 )
 
@@ -41,7 +43,14 @@ if change:
     else:
         try:
             with db_session() as session:
-                auth.change_password(session, acting_user(session, user), old, new)
+                # her other browsers (signed in with the old password) must sign in again
+                auth.change_password(
+                    session,
+                    acting_user(session, user),
+                    old,
+                    new,
+                    keep_session_token=session_token(),
+                )
         except LivsegDBError as exc:
             st.error(f"{exc} Nothing was changed.")
         else:
@@ -54,7 +63,7 @@ if change:
 
 st.subheader("Sign out")
 if st.button("Sign out", icon=":material/logout:"):
-    sign_out()
+    sign_out()  # ends the web session and clears the browser's cookie
     if user.must_change_password:  # her only page is this one: the router falls back
         st.rerun()
     # the role's home page shares its address with the sign-in page

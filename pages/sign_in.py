@@ -1,5 +1,9 @@
 """Sign-in screen. On first start (no account yet) it creates the coordinator account instead:
-there is no default password anywhere."""
+there is no default password anywhere.
+
+app.py shows it at every address while signed out (deep links); a successful sign-in starts a
+web session whose cookie keeps her signed in across reloads, and the rerun lands on the page
+of the address she opened."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import streamlit as st
 
 from db import auth
 from db.errors import LivsegDBError
-from pages._shared import db_session, sign_in_as
+from pages._shared import db_session, sign_in_notice, start_signed_in_session
 
 st.title("LivSeg")
 st.caption("Reader studies of liver and liver-tumour CT segmentation")
@@ -33,13 +37,16 @@ if first_start:
             try:
                 with db_session() as session:
                     user = auth.create_first_coordinator(session, username.strip(), password)
-                    sign_in_as(user)
+                start_signed_in_session(user)
             except LivsegDBError as exc:
                 st.error(str(exc))
             else:
                 st.rerun()
 else:
     st.subheader("Sign in")
+    notice = sign_in_notice()
+    if notice:
+        st.info(notice, icon=":material/logout:")
     with st.form("sign_in"):
         username = st.text_input("Username", key="signin_username")
         password = st.text_input("Password", type="password", key="signin_password")
@@ -51,7 +58,7 @@ else:
             try:
                 with db_session() as session:
                     user = auth.authenticate(session, username.strip(), password)
-                    sign_in_as(user)
+                start_signed_in_session(user)
             except LivsegDBError as exc:
                 st.error(str(exc))
             else:
