@@ -27,8 +27,10 @@ NOT_PRODUCED = {
     *(k for k in REF if k.startswith("kripp_alpha/all_one_missing/")),
 }
 # lmerTest's numbers carry lme4's optimiser error; the report's closed form is exact
-RELATIVE = {"lmm/scores_case_reader/F_method_satterthwaite",
-            "lmm/scores_case_reader/ddf_method_satterthwaite"}
+RELATIVE = {
+    "lmm/scores_case_reader/F_method_satterthwaite",
+    "lmm/scores_case_reader/ddf_method_satterthwaite",
+}
 POWER = [(0.01, 0.02), (0.01, 0.03), (0.3, 0.6)]
 
 
@@ -36,8 +38,14 @@ def volumes_table() -> pd.DataFrame:
     met = pd.read_csv(DATA / "case_metrics.csv")
     rng = np.random.default_rng(7)
     ref = rng.uniform(5, 80, len(met))
-    return pd.DataFrame({"case": met["case"], "method": met["method"], "ref_ml": ref,
-                         "pred_ml": ref * (1 + met["VER_pct"] / 100)})
+    return pd.DataFrame(
+        {
+            "case": met["case"],
+            "method": met["method"],
+            "ref_ml": ref,
+            "pred_ml": ref * (1 + met["VER_pct"] / 100),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +53,20 @@ def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     images = {"C01": b"\x89PNG\r\n\x1a\nfake-png-C01"}
     return build_report(
-        DATA / "case_metrics.csv", DATA / "reader_scores.csv", DATA / "lesions.csv", out,
-        study_meta={"readers": ["R1", "R2", "R3"], "blinding": "double-blind, shuffled",
-                    "seed": 20240611},
-        volumes=volumes_table(), case_images=lambda c: images.get(c), recheck_paper=True,
-        equivalence_margins={"DSC": 0.02}, power_scenarios=POWER,
+        DATA / "case_metrics.csv",
+        DATA / "reader_scores.csv",
+        DATA / "lesions.csv",
+        out,
+        study_meta={
+            "readers": ["R1", "R2", "R3"],
+            "blinding": "double-blind, shuffled",
+            "seed": 20240611,
+        },
+        volumes=volumes_table(),
+        case_images=lambda c: images.get(c),
+        recheck_paper=True,
+        equivalence_margins={"DSC": 0.02},
+        power_scenarios=POWER,
     )
 
 
@@ -76,7 +93,8 @@ def test_results_json_matches_reference_key_by_key(report):
         else:
             tol = max(1e-6, rec.get("tolerance", 0.0))
             assert (value is None and math.isnan(ref)) or abs(value - ref) <= tol, (
-                f"{key}: {value!r} vs {ref!r}")
+                f"{key}: {value!r} vs {ref!r}"
+            )
         checked += 1
     assert checked == len(REF) - len(NOT_PRODUCED) >= 1040
     assert doc["meta"]["control"] == "Control" and doc["meta"]["software"]["scipy"]
@@ -100,16 +118,32 @@ def test_paper_layout_tables(report):
 def test_xlsx_has_one_sheet_per_table(report):
     wb = openpyxl.load_workbook(report.out_dir / "tables.xlsx", read_only=True)
     assert len(wb.sheetnames) == len(report.tables)
-    for needed in ("Table 1", "Table 2", "Paired comparisons", "Reader agreement",
-                   "Lesion detection", "Bland-Altman", "Recheck claims"):
+    for needed in (
+        "Table 1",
+        "Table 2",
+        "Paired comparisons",
+        "Reader agreement",
+        "Lesion detection",
+        "Bland-Altman",
+        "Recheck claims",
+    ):
         assert needed in wb.sheetnames
 
 
 def test_html_is_self_contained_and_holds_the_tables(report):
     page = report.html_path.read_text(encoding="utf-8")
-    for table_id in ("table-1", "table-2", "paired-comparisons", "reader-agreement",
-                     "icc-forms", "lesion-detection", "detection-tests", "bland-altman",
-                     "typical-cases", "recheck--claims"):
+    for table_id in (
+        "table-1",
+        "table-2",
+        "paired-comparisons",
+        "reader-agreement",
+        "icc-forms",
+        "lesion-detection",
+        "detection-tests",
+        "bland-altman",
+        "typical-cases",
+        "recheck--claims",
+    ):
         assert f'id="{table_id}"' in page, table_id
     assert page.count("plotly.js v") == 1  # the library inlined once
     assert '<script src="http' not in page and "cdn.plot.ly/plotly" not in page
@@ -121,8 +155,9 @@ def test_html_is_self_contained_and_holds_the_tables(report):
 
 def test_report_from_dataframes_without_scores(tmp_path):
     met = pd.read_csv(DATA / "case_metrics.csv")
-    res = build_report(met, None, None, tmp_path, control="Control", reference="UNet3D",
-                       make_figures=False)
+    res = build_report(
+        met, None, None, tmp_path, control="Control", reference="UNet3D", make_figures=False
+    )
     assert "Table 2" in res.tables and "Reader agreement" not in res.tables
     assert res.scores_csv_path is None
     key = "lsd/DSC/UNet_vs_Control/p"
@@ -148,9 +183,20 @@ def test_names_are_escaped_in_html(tmp_path):
 
 def test_cli_report(tmp_path, capsys):
     out = tmp_path / "cli"
-    rc = main(["report", "--metrics", str(DATA / "case_metrics.csv"),
-               "--scores", str(DATA / "reader_scores.csv"),
-               "--lesions", str(DATA / "lesions.csv"), "--out", str(out), "--no-ordinal"])
+    rc = main(
+        [
+            "report",
+            "--metrics",
+            str(DATA / "case_metrics.csv"),
+            "--scores",
+            str(DATA / "reader_scores.csv"),
+            "--lesions",
+            str(DATA / "lesions.csv"),
+            "--out",
+            str(out),
+            "--no-ordinal",
+        ]
+    )
     assert rc == 0
     assert (out / "report.html").exists() and (out / "results.json").exists()
     assert "control: Control" in capsys.readouterr().out
@@ -159,15 +205,20 @@ def test_cli_report(tmp_path, capsys):
     assert "file not found" in capsys.readouterr().err
 
 
-def test_outcome_that_cannot_be_analysed_is_left_out_with_a_note(tmp_path):
-    """A database export has more columns; an outcome a method lacks is left out, said so."""
+def test_outcome_a_method_lacks_is_marked_not_computable(tmp_path):
+    """A database export has more columns; an outcome a method lacks is kept, and what cannot
+    be computed says so (issue 6 follow-up: no silently missing row)."""
     met = pd.read_csv(DATA / "case_metrics.csv")
     met["HD95_mm"] = np.where(met["method"] == "Control", np.nan, met["HD_mm"] * 0.8)
     met["reference_volume_ml"] = 10.0  # not an outcome: never analysed
     res = build_report(met, None, None, tmp_path, make_figures=False)
-    assert len(res.notes) == 1 and "HD95_mm" in res.notes[0] and "Control" in res.notes[0]
-    assert "HD95 (mm)" not in res.tables["Table 1"].columns
+    assert any("HD95_mm" in n and "Control" in n for n in res.notes)
+    t1 = res.tables["Table 1"]
+    assert t1.loc["Control", "HD95 (mm)"] == "not computable: no values"
+    assert t1.loc["F", "HD95 (mm)"].startswith("not computable: fewer than 2 values for Control")
+    unet = met.loc[met.method == "UNet", "HD95_mm"]
+    assert t1.loc["UNet", "HD95 (mm)"] == f"{unet.mean():.2f} ± {unet.std(ddof=1):.2f}"
     assert not any(k.startswith("oneway/reference_volume_ml") for k in res.results)
-    assert "Left out of the analysis" in res.html_path.read_text(encoding="utf-8")
-    with pytest.raises(StatsInputError, match="no outcome could be analysed"):
-        build_report(met, None, None, tmp_path, outcomes=["HD95_mm"], make_figures=False)
+    assert "Not computable" in res.html_path.read_text(encoding="utf-8")
+    only = build_report(met, None, None, tmp_path, outcomes=["HD95_mm"], make_figures=False)
+    assert "oneway/HD95_mm" in only.not_computable

@@ -18,6 +18,7 @@ from livseg.report import figures as figs
 from livseg.report import html as report_html
 from livseg.report import tables as tb
 from livseg.report.results import (
+    GUARDED,
     analysis_table,
     compute_results,
     metric_columns,
@@ -49,12 +50,14 @@ class ReportResult:
     reference: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    not_computable: dict[str, str] = field(default_factory=dict)
 
 
 def load_seed_paper_table() -> pd.DataFrame:
     """The seed paper's Tables 1-2 (means / SDs as printed text, n, marks)."""
-    return pd.read_csv(SEED_PAPER_TABLE, dtype={"mean": str, "sd": str, "marks": str},
-                       keep_default_na=False)
+    return pd.read_csv(
+        SEED_PAPER_TABLE, dtype={"mean": str, "sd": str, "marks": str}, keep_default_na=False
+    )
 
 
 def default_control(methods: Sequence[str]) -> str | None:
@@ -135,9 +138,15 @@ def build_report(
     ('#') to U-Net, else the first other method. ``equivalence_margins`` ({outcome: margin})
     adds paired TOST tests (default DSC ± 0.02); ``power_scenarios`` [(delta, sd)] adds
     paired-t power at n = 30 and the n for 80% power. ``outcomes``: metric columns to
-    analyse (default: DSC, JI, HD_mm, HD95_mm, ASSD_mm, time_s, VER_pct when present). Parts
-    that cannot be analysed (too few values, no variation) are left out and listed in
-    ``ReportResult.notes`` and in the report.
+    analyse (default: DSC, JI, HD_mm, HD95_mm, ASSD_mm, time_s, VER_pct when present).
+
+    Input errors (a missing file or column, no outcome column, an unknown control, alpha
+    outside (0, 1), invalid scores) raise StatsInputError. Everything else degrades per
+    analysis: a statistic the data do not allow (too few values, no variation, one method,
+    one reader, a singular model, ...) is shown as 'not computable: <reason>' in the tables,
+    the HTML and the Excel sheets, listed under ``not_computable`` in results.json and in
+    ``ReportResult.not_computable`` (key prefix -> reason) and summarised in ``notes``.
+    Missing values (NaN) are left out: see docs/statistics.md.
     """
     t0 = time.perf_counter()
     if not 0 < alpha < 1:
@@ -165,43 +174,55 @@ def build_report(
 
     t = time.perf_counter()
     notes: list[str] = []
-    results = compute_results(metrics, scores, lesions, methods=order, volumes=volumes,
-                              equivalence_margins=margins, power_scenarios=power_scenarios,
-                              ordinal_models=ordinal_models, outcomes=outcomes, notes=notes)
+    nc: dict[str, str] = {}
+    results = compute_results(
+        metrics,
+        scores,
+        lesions,
+        methods=order,
+        volumes=volumes,
+        equivalence_margins=margins,
+        power_scenarios=power_scenarios,
+        ordinal_models=ordinal_models,
+        outcomes=outcomes,
+        notes=notes,
+        not_computable=nc,
+    )
     seconds["statistics"] = time.perf_counter() - t
 
     t = time.perf_counter()
     table = analysis_table(metrics, scores)
     chosen = list(outcomes) if outcomes is not None else metric_columns(metrics)
-    values = [v for v in chosen + ["satisfaction"] if f"oneway/{v}/F" in results]
-    if not values:
-        raise StatsInputError("no outcome could be analysed: " + "; ".join(notes))
-    has_scores = "icc/all/ICC2/value" in results
-    has_lesions = "cochran_q/lesions/Q" in results
-    has_volumes = any(k.startswith("bland_altman/") for k in results)
+    values = chosen + (["satisfaction"] if scores is not None else [])
+    has_scores, has_lesions = scores is not None, lesions is not None
+    has_volumes = volumes is not None
+    n_cases = int(metrics["case"].astype(str).nunique())
     t1 = [v for v in values if v in tb.TABLE1] or [v for v in values if v not in tb.TABLE2]
     t2 = [v for v in values if v not in t1]
     tables: dict[str, pd.DataFrame] = {
-        "Table 1": tb.paper_table(results, t1, order, control, reference, alpha),
+        "Table 1": tb.paper_table(results, t1, order, control, reference, alpha, nc, n_cases),
     }
     if t2:
-        tables["Table 2"] = tb.paper_table(results, t2, order, control, reference, alpha)
-    tables["Omnibus tests"] = tb.omnibus_table(results, values)
-    tables["Paired comparisons"] = tb.paired_table(results, values, order)
+        tables["Table 2"] = tb.paper_table(
+            results, t2, order, control, reference, alpha, nc, n_cases
+        )
+    tables["Omnibus tests"] = tb.omnibus_table(results, values, nc, len(order))
+    tables["Paired comparisons"] = tb.paired_table(results, values, order, nc)
     if has_scores:
-        tables["Score models"] = tb.models_table(results, order)
-        tables["Reader agreement"] = tb.agreement_table(results, ["all", *order])
-        tables["ICC forms"] = tb.icc_table(results, "all")
-        tables["Cohen kappa"] = tb.kappa_table(results)
-        tables["Likert scores"] = tb.likert_table(scores, order)
+        tables["Score models"] = tb.models_table(results, order, nc)
+        tables["Reader agreement"] = tb.agreement_table(results, ["all", *order], nc)
+        tables["ICC forms"] = tb.icc_table(results, "all", nc)
+        tables["Cohen kappa"] = tb.kappa_table(results, nc)
+        tables["Likert scores"] = tb.likert_table(scores, order, nc)
     if has_lesions:
-        tables["Lesion detection"] = tb.detection_table(results, order)
-        tables["Detection tests"] = tb.detection_tests_table(results, order)
+        tables["Lesion detection"] = tb.detection_table(results, order, nc)
+        tables["Detection tests"] = tb.detection_tests_table(results, order, nc)
     if has_volumes:
-        tables["Bland-Altman"] = tb.bland_altman_table(results, order)
+        tables["Bland-Altman"] = tb.bland_altman_table(results, order, nc)
     typical_value = "DSC" if "DSC" in values else values[0]
-    tables["Typical cases"] = tb.typical_cases(table, order, typical_value,
-                                               higher_is_better=typical_value in tb.HIGHER_IS_BETTER)
+    tables["Typical cases"] = tb.typical_cases(
+        table, order, typical_value, higher_is_better=typical_value in tb.HIGHER_IS_BETTER
+    )
     if recheck_paper:
         paper = load_seed_paper_table()
         claims = recheck.check_claims(paper, control="Control", reference="UNet", alpha=alpha)
@@ -212,19 +233,21 @@ def build_report(
     t = time.perf_counter()
     figures: dict[str, go.Figure] = {}
     if make_figures:
-        for v in values:
-            figures[f"box_{v}"] = figs.box_strip(table, v, order)
-        figures[f"paired_{typical_value}"] = figs.paired_lines(table, typical_value, order)
+        makers = {f"box_{v}": lambda v=v: figs.box_strip(table, v, order) for v in values}
+        makers[f"paired_{typical_value}"] = lambda: figs.paired_lines(table, typical_value, order)
         if has_scores:
-            figures["likert_stacked"] = figs.likert_stacked(scores, order)
+            makers["likert_stacked"] = lambda: figs.likert_stacked(scores, order)
             if "DSC" in values:
-                figures["dsc_vs_likert"] = figs.dsc_vs_likert(table, order)
+                makers["dsc_vs_likert"] = lambda: figs.dsc_vs_likert(table, order)
         if has_lesions:
-            counts = contingency.detection_counts(lesions, order)
-            figures["detection_rates"] = figs.detection_rates_plot(
-                counts, detection.detection_rates(counts))
+            makers["detection_rates"] = lambda: _detection_figure(lesions, order)
         if has_volumes:
-            figures["bland_altman"] = figs.bland_altman_plot(volumes, order)
+            makers["bland_altman"] = lambda: figs.bland_altman_plot(volumes, order)
+        for name, make in makers.items():
+            try:
+                figures[name] = make()
+            except GUARDED as exc:  # a figure the data do not allow is left out, said so
+                notes.append(f"figure {name}: not computable: {exc}")
     seconds["figures"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -237,54 +260,108 @@ def build_report(
             seconds.setdefault("image_errors", 0)
             seconds["image_errors"] += 1
             print(f"warning: no image for case {row['Case']}: {exc}")
-        if png:
-            gallery.append((f"{row['Case']}: {row['Kind']} ({typical_value} "
-                            f"{row[typical_value]:.3f})", png))
+        if png and pd.notna(row[typical_value]):
+            gallery.append(
+                (f"{row['Case']}: {row['Kind']} ({typical_value} {row[typical_value]:.3f})", png)
+            )
     readers = list(pd.unique(scores["reader"].astype(str))) if scores is not None else []
-    n_cases = int(metrics["case"].astype(str).nunique())
-    methods_text = report_html.methods_paragraph(order, n_cases, readers, software_versions(),
-                                                 control, reference, alpha, study_meta)
+    methods_text = report_html.methods_paragraph(
+        order, n_cases, readers, software_versions(), control, reference, alpha, study_meta
+    )
     sections = _sections(tables, control, reference, alpha, results)
     if notes:
-        sections.insert(0, ("Left out of the analysis", [("", n) for n in notes]))
-    page = report_html.render_html(title=title, methods_text=methods_text, sections=sections,
-                                   figures=figures, case_gallery=gallery)
+        sections.insert(
+            0,
+            (
+                "Not computable",
+                [
+                    (
+                        "",
+                        "Statistics the data do not (yet) allow; each is marked 'not computable: "
+                        "<reason>' in the tables below. Missing values are left out: descriptives "
+                        "use the available values (n), paired tests the cases with values for both "
+                        "methods.",
+                    )
+                ]
+                + [("", n) for n in notes],
+            ),
+        )
+    page = report_html.render_html(
+        title=title,
+        methods_text=methods_text,
+        sections=sections,
+        figures=figures,
+        case_gallery=gallery,
+    )
     html_path = out / "report.html"
     html_path.write_text(page, encoding="utf-8")
     xlsx_path = out / "tables.xlsx"
     used: set[str] = set()
     with pd.ExcelWriter(xlsx_path, engine="openpyxl") as xl:
         for name, df in tables.items():
-            df.to_excel(xl, sheet_name=_sheet_name(name, used),
-                        index=name in ("Table 1", "Table 2"))
+            df.to_excel(
+                xl, sheet_name=_sheet_name(name, used), index=name in ("Table 1", "Table 2")
+            )
     scores_path = None
     if scores is not None:
         scores_path = out / "scores_long.csv"
         scores.to_csv(scores_path, index=False)
-    meta = {"control": control, "reference": reference, "alpha": alpha, "methods": order,
-            "outcomes": values, "notes": notes, "study": dict(study_meta or {})}
-    results_path = write_results_json(results, out / "results.json", meta)
+    meta = {
+        "control": control,
+        "reference": reference,
+        "alpha": alpha,
+        "methods": order,
+        "outcomes": values,
+        "notes": notes,
+        "study": dict(study_meta or {}),
+    }
+    results_path = write_results_json(results, out / "results.json", meta, not_computable=nc)
     seconds["files"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
-    return ReportResult(out_dir=out, html_path=html_path, results_path=results_path,
-                        xlsx_path=xlsx_path, scores_csv_path=scores_path, results=results,
-                        tables=tables, figures=figures, control=control, reference=reference,
-                        seconds=seconds, notes=notes)
+    return ReportResult(
+        out_dir=out,
+        html_path=html_path,
+        results_path=results_path,
+        xlsx_path=xlsx_path,
+        scores_csv_path=scores_path,
+        results=results,
+        tables=tables,
+        figures=figures,
+        control=control,
+        reference=reference,
+        seconds=seconds,
+        notes=notes,
+        not_computable=nc,
+    )
+
+
+def _detection_figure(lesions: pd.DataFrame, order: Sequence[str]) -> go.Figure:
+    counts = contingency.detection_counts(lesions, order)
+    counts = counts[counts["total"] > 0]
+    return figs.detection_rates_plot(counts, detection.detection_rates(counts))
 
 
 def _claims_display(claims: pd.DataFrame) -> pd.DataFrame:
     """The claims table with readable P values and yes / no flags."""
-    out = pd.DataFrame({
-        "Metric": claims["metric"].map(tb.label), "Method": claims["method"],
-        "Mark": claims["mark"], "Versus": claims["versus"],
-        "Printed": claims["printed"].map({True: "yes", False: "no"}),
-        "LSD P": claims["lsd_p"].map(tb.fmt_p), "Verdict": claims["verdict"],
-        "Robust to rounding": claims["robust_to_rounding"].map({True: "yes", False: "no"}),
-        "LSD P range": [f"{tb.fmt_p(a)}–{tb.fmt_p(b)}"
-                        for a, b in zip(claims["lsd_p_min"], claims["lsd_p_max"], strict=True)],
-        "Welch P": claims["welch_p"].map(tb.fmt_p), "Tukey P": claims["tukey_p"].map(tb.fmt_p),
-        "Holm P": claims["holm_p"].map(tb.fmt_p),
-    })
+    out = pd.DataFrame(
+        {
+            "Metric": claims["metric"].map(tb.label),
+            "Method": claims["method"],
+            "Mark": claims["mark"],
+            "Versus": claims["versus"],
+            "Printed": claims["printed"].map({True: "yes", False: "no"}),
+            "LSD P": claims["lsd_p"].map(tb.fmt_p),
+            "Verdict": claims["verdict"],
+            "Robust to rounding": claims["robust_to_rounding"].map({True: "yes", False: "no"}),
+            "LSD P range": [
+                f"{tb.fmt_p(a)}–{tb.fmt_p(b)}"
+                for a, b in zip(claims["lsd_p_min"], claims["lsd_p_max"], strict=True)
+            ],
+            "Welch P": claims["welch_p"].map(tb.fmt_p),
+            "Tukey P": claims["tukey_p"].map(tb.fmt_p),
+            "Holm P": claims["holm_p"].map(tb.fmt_p),
+        }
+    )
     return out
 
 
@@ -299,62 +376,113 @@ def _recheck_pairs(paper: pd.DataFrame, alpha: float, results: dict) -> pd.DataF
         for q in ("F", "p", "MSE"):
             results[f"recheck/{metric}/oneway/{q}"] = an[q]
         for pk, r in res["pairs"].items():
-            for q in ("diff", "lsd_t", "lsd_p", "welch_p", "tukey_p", "lsd_p_holm",
-                      "rho_for_paired_p05"):
+            for q in (
+                "diff",
+                "lsd_t",
+                "lsd_p",
+                "welch_p",
+                "tukey_p",
+                "lsd_p_holm",
+                "rho_for_paired_p05",
+            ):
                 results[f"recheck/{metric}/{pk}/{q}"] = r[q]
             a, b = pk.split("_vs_")
             if "Control" in (a, b):
                 continue
             lo, hi = r["lsd_p_range_rounding"]
-            rows.append({"Metric": tb.label(metric), "Pair": f"{a} vs {b}",
-                         "Diff": f"{r['diff']:+.3g}", "LSD P": tb.fmt_p(r["lsd_p"]),
-                         "LSD P range (rounding)": f"{tb.fmt_p(lo)}–{tb.fmt_p(hi)}",
-                         "Welch P": tb.fmt_p(r["welch_p"]), "Tukey P": tb.fmt_p(r["tukey_p"]),
-                         "Holm P": tb.fmt_p(r["lsd_p_holm"]),
-                         "ρ needed for paired P = 0.05": f"{r['rho_for_paired_p05']:.2f}"})
+            rows.append(
+                {
+                    "Metric": tb.label(metric),
+                    "Pair": f"{a} vs {b}",
+                    "Diff": f"{r['diff']:+.3g}",
+                    "LSD P": tb.fmt_p(r["lsd_p"]),
+                    "LSD P range (rounding)": f"{tb.fmt_p(lo)}–{tb.fmt_p(hi)}",
+                    "Welch P": tb.fmt_p(r["welch_p"]),
+                    "Tukey P": tb.fmt_p(r["tukey_p"]),
+                    "Holm P": tb.fmt_p(r["lsd_p_holm"]),
+                    "ρ needed for paired P = 0.05": f"{r['rho_for_paired_p05']:.2f}",
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def _sections(tables, control, reference, alpha, results):
     foot = tb.paper_footnote(control, reference, alpha)
-    sec = [("Table 1 and Table 2 (the paper's layout)",
-            [(k, tables[k]) for k in ("Table 1", "Table 2") if k in tables] + [("", foot)])]
-    sec.append(("Paired analyses (every case segmented by every method)", [
-        ("Omnibus tests", tables["Omnibus tests"]),
-        ("Paired comparisons", tables["Paired comparisons"]),
-        ("", "P (Holm): Holm adjustment over the method pairs of each outcome."),
-    ] + ([("Score models", tables["Score models"])] if "Score models" in tables else [])))
+    sec = [
+        (
+            "Table 1 and Table 2 (the paper's layout)",
+            [(k, tables[k]) for k in ("Table 1", "Table 2") if k in tables] + [("", foot)],
+        )
+    ]
+    sec.append(
+        (
+            "Paired analyses (every case segmented by every method)",
+            [
+                ("Omnibus tests", tables["Omnibus tests"]),
+                ("Paired comparisons", tables["Paired comparisons"]),
+                ("", "P (Holm): Holm adjustment over the method pairs of each outcome."),
+            ]
+            + ([("Score models", tables["Score models"])] if "Score models" in tables else []),
+        )
+    )
     if "Reader agreement" in tables:
-        sec.append(("Reader agreement and Likert scores", [
-            ("Reader agreement", tables["Reader agreement"]),
-            ("ICC forms", tables["ICC forms"]), ("Cohen kappa", tables["Cohen kappa"]),
-            ("Likert scores", tables["Likert scores"]),
-        ]))
+        sec.append(
+            (
+                "Reader agreement and Likert scores",
+                [
+                    ("Reader agreement", tables["Reader agreement"]),
+                    ("ICC forms", tables["ICC forms"]),
+                    ("Cohen kappa", tables["Cohen kappa"]),
+                    ("Likert scores", tables["Likert scores"]),
+                ],
+            )
+        )
     if "Lesion detection" in tables:
         q = results.get("cochran_q/lesions/Q")
-        note = (f"Cochran's Q = {q:.2f}, P {tb.fmt_p(results['cochran_q/lesions/p'])} "
-                "(same lesions for every method)." if q is not None else "")
-        chi = next((k for k in results if k.startswith("chisq/lesions_") and k.endswith("/X2")),
-                   None)
+        note = (
+            f"Cochran's Q = {q:.2f}, P {tb.fmt_p(results['cochran_q/lesions/p'])} "
+            "(same lesions for every method)."
+            if q is not None
+            else ""
+        )
+        chi = next(
+            (k for k in results if k.startswith("chisq/lesions_") and k.endswith("/X2")), None
+        )
         if chi:
             base = chi[: -len("/X2")]
-            note += (f" Paper-style chi-square on the detected / missed table: "
-                     f"χ² = {results[chi]:.2f}, df {results[base + '/df']:g}, "
-                     f"P {tb.fmt_p(results[base + '/p'])}, Cramér's V = "
-                     f"{results[base + '/cramers_V']:.3f}.")
-        sec.append(("Lesion detection", [
-            ("Lesion detection", tables["Lesion detection"]),
-            ("Detection tests", tables["Detection tests"]), ("", note),
-        ]))
+            note += (
+                f" Paper-style chi-square on the detected / missed table: "
+                f"χ² = {results[chi]:.2f}, df {results[base + '/df']:g}, "
+                f"P {tb.fmt_p(results[base + '/p'])}, Cramér's V = "
+                f"{results[base + '/cramers_V']:.3f}."
+            )
+        sec.append(
+            (
+                "Lesion detection",
+                [
+                    ("Lesion detection", tables["Lesion detection"]),
+                    ("Detection tests", tables["Detection tests"]),
+                    ("", note),
+                ],
+            )
+        )
     if "Bland-Altman" in tables:
         sec.append(("Tumour volume agreement", [("Bland-Altman", tables["Bland-Altman"])]))
     sec.append(("Typical cases", [("Typical cases", tables["Typical cases"])]))
     if "Recheck: claims" in tables:
-        sec.append(("Recheck of the published Tables 1-2", [
-            ("", "Recomputed in closed form from the printed means, SDs and n = 30 per group "
-                 "(one-way ANOVA + Fisher LSD, as SPSS). 'robust_to_rounding': the verdict "
-                 "holds for every mean and SD inside the printed rounding."),
-            ("Recheck: claims", tables["Recheck: claims"]),
-            ("Recheck: network pairs", tables["Recheck: network pairs"]),
-        ]))
+        sec.append(
+            (
+                "Recheck of the published Tables 1-2",
+                [
+                    (
+                        "",
+                        "Recomputed in closed form from the printed means, SDs and n = 30 per group "
+                        "(one-way ANOVA + Fisher LSD, as SPSS). 'robust_to_rounding': the verdict "
+                        "holds for every mean and SD inside the printed rounding.",
+                    ),
+                    ("Recheck: claims", tables["Recheck: claims"]),
+                    ("Recheck: network pairs", tables["Recheck: network pairs"]),
+                ],
+            )
+        )
     return sec

@@ -30,8 +30,9 @@ def table_html(df: pd.DataFrame, table_id: str, index: bool | None = None) -> st
     (e.g. the 'Group' column of the paper-layout tables)."""
     if index is None:
         index = df.index.name is not None
-    return df.to_html(index=index, escape=True, border=0, classes="report",
-                      table_id=table_id, na_rep="–")
+    return df.to_html(
+        index=index, escape=True, border=0, classes="report", table_id=table_id, na_rep="–"
+    )
 
 
 def figures_html(figures: Mapping[str, go.Figure]) -> str:
@@ -39,8 +40,13 @@ def figures_html(figures: Mapping[str, go.Figure]) -> str:
     parts = []
     for i, (name, fig) in enumerate(figures.items()):
         parts.append(f'<div class="figure" id="fig-{html.escape(name)}">')
-        parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0),
-                                 config={"displaylogo": False, "responsive": True}))
+        parts.append(
+            fig.to_html(
+                full_html=False,
+                include_plotlyjs=(i == 0),
+                config={"displaylogo": False, "responsive": True},
+            )
+        )
         parts.append("</div>")
     return "\n".join(parts)
 
@@ -52,8 +58,13 @@ def png_img(png: bytes, alt: str) -> str:
 
 
 def methods_paragraph(
-    methods: Sequence[str], n_cases: int, readers: Sequence[str], software: Mapping[str, str],
-    control: str | None, reference: str | None, alpha: float,
+    methods: Sequence[str],
+    n_cases: int,
+    readers: Sequence[str],
+    software: Mapping[str, str],
+    control: str | None,
+    reference: str | None,
+    alpha: float,
     study_meta: Mapping | None = None,
 ) -> str:
     """The statistical-methods paragraph (text, HTML-escaped)."""
@@ -101,12 +112,14 @@ def render_html(
     """Assemble the report. ``sections``: (heading, [(sub-heading, DataFrame or a plain-text
     note)]); DataFrame ids are derived from the sub-headings; all text is escaped."""
     out = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f'<p class="note">Generated {datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")} '
         "by LivSeg.</p>",
-        "<h2>Statistical methods</h2>", f"<p>{methods_text}</p>",
+        "<h2>Statistical methods</h2>",
+        f"<p>{methods_text}</p>",
     ]
     for heading, items in sections:
         out.append(f"<h2>{html.escape(heading)}</h2>")
@@ -119,10 +132,12 @@ def render_html(
             else:
                 out.append(f'<p class="note">{html.escape(item)}</p>')
     if case_gallery:
-        out.append("<h2>Typical case images</h2><div class=\"cases\">")
+        out.append('<h2>Typical case images</h2><div class="cases">')
         for caption, png in case_gallery:
-            out.append(f"<figure>{png_img(png, caption)}<figcaption>"
-                       f"{html.escape(caption)}</figcaption></figure>")
+            out.append(
+                f"<figure>{png_img(png, caption)}<figcaption>"
+                f"{html.escape(caption)}</figcaption></figure>"
+            )
         out.append("</div>")
     if figures:
         out.append("<h2>Figures</h2>")

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import math
 import platform
+import warnings
 from collections.abc import Mapping, Sequence
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +36,32 @@ from livseg.stats import (
 METRIC_COLUMNS = ("DSC", "JI", "HD_mm", "HD95_mm", "ASSD_mm", "time_s", "VER_pct")
 KRIPP_LEVELS = ("nominal", "ordinal", "interval", "ratio")
 # per-case numbers that are not outcomes to compare (used for Bland-Altman, or signed versions)
-NOT_OUTCOMES = ("case", "method", "volume_ml", "reference_volume_ml", "pred_ml", "ref_ml",
-                "VE_signed_pct", "satisfaction")
-ANALYSIS_ERRORS = (design.StatsInputError, ValueError, ZeroDivisionError, FloatingPointError,
-                   np.linalg.LinAlgError)
+NOT_OUTCOMES = (
+    "case",
+    "method",
+    "volume_ml",
+    "reference_volume_ml",
+    "pred_ml",
+    "ref_ml",
+    "VE_signed_pct",
+    "satisfaction",
+)
+ANALYSIS_ERRORS = (
+    design.StatsInputError,
+    ValueError,
+    ZeroDivisionError,
+    FloatingPointError,
+    np.linalg.LinAlgError,
+)
+
+
+class NotComputable(Exception):
+    """An analysis that the data do not allow (too few values, no variation, ...)."""
+
+
+# what a single analysis may raise on degenerate data; caught per analysis and reported as
+# "not computable: <reason>" (input errors are checked before, in ``check_inputs``)
+GUARDED = (NotComputable, *ANALYSIS_ERRORS, ArithmeticError, IndexError, KeyError)
 
 
 def metric_columns(metrics: pd.DataFrame) -> list[str]:
@@ -47,8 +71,11 @@ def metric_columns(metrics: pd.DataFrame) -> list[str]:
     known = [c for c in METRIC_COLUMNS if c in metrics.columns]
     if known:
         return known
-    return [c for c in metrics.columns
-            if c not in NOT_OUTCOMES and pd.api.types.is_numeric_dtype(metrics[c])]
+    return [
+        c
+        for c in metrics.columns
+        if c not in NOT_OUTCOMES and pd.api.types.is_numeric_dtype(metrics[c])
+    ]
 
 
 def _num(x: float) -> str:
@@ -75,45 +102,267 @@ def analysis_table(metrics: pd.DataFrame, scores: pd.DataFrame | None) -> pd.Dat
     return m
 
 
-def metric_results(table: pd.DataFrame, value: str, methods: Sequence[str],
-                   *, margin: float | None = None, lmm_fit: str = "auto") -> dict[str, float]:
-    """Independent-groups and paired analyses of one outcome column."""
+NotComputableMap = dict[str, str]
+
+
+def _finite(rec: Mapping[str, float], keys: Sequence[str], reason: str) -> Mapping[str, float]:
+    """``rec`` unless one of ``keys`` is missing or not finite: then NotComputable(reason)."""
+    for k in keys:
+        v = rec.get(k)
+        if v is None or not math.isfinite(float(v)):
+            raise NotComputable(reason)
+    return rec
+
+
+def _attempt(nc: NotComputableMap, prefix: str, fn):
+    """``fn()``, or None with ``nc[prefix]`` = the reason when the analysis cannot be done."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return fn()
+        except GUARDED as exc:
+            nc[prefix] = _reason_text(exc)
+            return None
+
+
+def _reason_text(exc: BaseException) -> str:
+    text = str(exc).strip()
+    if isinstance(exc, (NotComputable, design.StatsInputError)) and text:
+        return text
+    if isinstance(exc, np.linalg.LinAlgError):
+        return f"singular model ({text or 'linear algebra error'})"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _mark(nc: NotComputableMap, prefixes: Sequence[str], reason: str) -> None:
+    for p in prefixes:
+        nc[p] = reason
+
+
+def _values_by_method(
+    table: pd.DataFrame, value: str, methods: Sequence[str]
+) -> dict[str, np.ndarray]:
+    col = design.numeric_column(table, value, "metrics")
+    meth = table["method"].astype(str)
+    return {m: col[meth == m].dropna().to_numpy(dtype=float) for m in methods}
+
+
+def _wide(table: pd.DataFrame, value: str, methods: Sequence[str]) -> pd.DataFrame:
+    """Cases x methods table of ``value`` with NaN where a value is missing."""
+    data = (
+        table[["case", "method"]]
+        .astype(str)
+        .assign(_v=design.numeric_column(table, value, "metrics"))
+    )
+    wide = data.pivot(index="case", columns="method", values="_v").reindex(columns=list(methods))
+    wide.columns.name = None
+    return wide
+
+
+def metric_results(
+    table: pd.DataFrame,
+    value: str,
+    methods: Sequence[str],
+    *,
+    margin: float | None = None,
+    lmm_fit: str = "auto",
+    not_computable: NotComputableMap | None = None,
+) -> dict[str, float]:
+    """Independent-groups and paired analyses of one outcome column.
+
+    Missing values (NaN) are left out: descriptives and the independent-groups tests use
+    the available values of each method (n in ``descriptive/<v>/<m>/n``); the pairwise
+    paired tests use the cases with a value for both methods (n in
+    ``paired_t/<v>/<pair>/n``); RM-ANOVA, Friedman and the LMM use the cases with a value
+    for every method (``paired_n/<v>``). An analysis the data do not allow is left out of
+    the result and ``not_computable[key prefix]`` says why."""
+    nc = not_computable if not_computable is not None else {}
     out: dict[str, float] = {}
-    g = design.groups(table, value, methods)
-    means, sds, ns = oneway.summaries(g)
-    for m, row in descriptive.describe_groups(g).iterrows():
-        _put(out, f"descriptive/{value}/{m}", row.to_dict())
-    args = ([means[m] for m in g], [sds[m] for m in g], [ns[m] for m in g])
-    _put(out, f"oneway/{value}", oneway.anova_from_summary(*args),
-         ["F", "df1", "df2", "p", "MSE", "eta2"])
-    _put(out, f"welch_anova/{value}", oneway.welch_from_summary(*args))
-    for pk, r in oneway.lsd_from_summary(means, sds, ns).items():
-        _put(out, f"lsd/{value}/{pk}", r, ["diff", "t", "p"])
-    for pk, r in oneway.tukey_from_summary(means, sds, ns).items():
-        _put(out, f"tukey/{value}/{pk}", r, ["q", "p"])
-    _put(out, f"kruskal/{value}", oneway.kruskal_from_groups(g))
-    wide = design.paired_wide(table, value, methods)
-    out[f"paired_n/{value}"] = float(len(wide))
-    _put(out, f"rm_anova/{value}", paired.rm_anova(wide))
+    vals = _values_by_method(table, value, methods)
+    for m, x in vals.items():
+        pre = f"descriptive/{value}/{m}"
+        if x.size == 0:
+            nc[pre] = "no values"
+            continue
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            row = descriptive.describe_groups({m: x}).loc[m].to_dict()
+        _put(out, pre, row)
+        if x.size < 2:
+            nc[f"{pre}/sd"] = "only 1 value"
+    pairs = design.method_pairs(methods)
+    groups_keys = [
+        f"oneway/{value}",
+        f"welch_anova/{value}",
+        f"lsd/{value}",
+        f"tukey/{value}",
+        f"kruskal/{value}",
+    ]
+    short = [f"{m} (n = {x.size})" for m, x in vals.items() if x.size < 2]
+    if len(methods) < 2:
+        _mark(nc, groups_keys, "only one method: nothing to compare")
+    elif short:
+        _mark(nc, groups_keys, "fewer than 2 values for " + ", ".join(short))
+    else:
+        means, sds, ns = oneway.summaries(vals)
+        args = ([means[m] for m in vals], [sds[m] for m in vals], [ns[m] for m in vals])
+        no_var = "no variation within the methods (every method's values are constant)"
+        an = _attempt(
+            nc,
+            f"oneway/{value}",
+            lambda: _finite(
+                oneway.anova_from_summary(*args),
+                ["F", "p"],
+                "no variation (all values are identical)"
+                if len(set(np.concatenate(list(vals.values())))) == 1
+                else no_var,
+            ),
+        )
+        if an is not None:
+            _put(out, f"oneway/{value}", an, ["F", "df1", "df2", "p", "MSE", "eta2"])
+            for pk, r in oneway.lsd_from_summary(means, sds, ns).items():
+                _put(out, f"lsd/{value}/{pk}", r, ["diff", "t", "p"])
+            tk = _attempt(nc, f"tukey/{value}", lambda: oneway.tukey_from_summary(means, sds, ns))
+            for pk, r in (tk or {}).items():
+                _put(out, f"tukey/{value}/{pk}", r, ["q", "p"])
+        else:
+            _mark(nc, [f"lsd/{value}", f"tukey/{value}"], nc[f"oneway/{value}"])
+        zero_sd = [m for m in vals if not sds[m] > 0]
+        if zero_sd:
+            nc[f"welch_anova/{value}"] = "zero variance for " + ", ".join(zero_sd)
+        else:
+            _put(
+                out,
+                f"welch_anova/{value}",
+                _attempt(
+                    nc,
+                    f"welch_anova/{value}",
+                    lambda: _finite(oneway.welch_from_summary(*args), ["F", "p"], no_var),
+                )
+                or {},
+            )
+        _put(
+            out,
+            f"kruskal/{value}",
+            _attempt(
+                nc,
+                f"kruskal/{value}",
+                lambda: _finite(
+                    oneway.kruskal_from_groups(vals),
+                    ["H", "p"],
+                    "no variation (all values are identical)",
+                ),
+            )
+            or {},
+        )
+
+    wide = _wide(table, value, methods)
+    complete = wide.dropna(axis=0, how="any")
+    out[f"paired_n/{value}"] = float(len(complete))
+    paired_keys = [f"rm_anova/{value}", f"lmm/{value}_case"]
     if len(methods) >= 3:
-        _put(out, f"friedman/{value}", paired.friedman(wide))
-    pp = paired.pairwise_paired(wide)
-    for pk, r in pp["paired_t"].items():
-        _put(out, f"paired_t/{value}/{pk}", r)
-    for pk, r in pp["wilcoxon"].items():
-        rr = {k: v for k, v in r.items() if not (k == "p_exact" and math.isnan(v))}
-        _put(out, f"wilcoxon/{value}/{pk}", rr)
-    for name, adj in pp["padjust"].items():
-        for pk, p in adj.items():
-            out[f"padjust/{value}/{name}/{pk}"] = p
-    if margin is not None:
-        for a, b in design.method_pairs(methods):
-            _put(out, f"tost_paired/{value}/margin{_num(margin)}/{a}_vs_{b}",
-                 paired.tost_paired(wide[a].to_numpy(), wide[b].to_numpy(), margin))
-    sub = table[table["case"].isin(wide.index)]
-    lmm = mixed.fit_lmm(sub, value, ("case",), methods, fit=lmm_fit)
-    _lmm_keys(out, f"lmm/{value}_case", lmm)
+        paired_keys.append(f"friedman/{value}")
+    if len(methods) < 2:
+        _mark(nc, paired_keys, "only one method: nothing to compare")
+    elif len(complete) < 2:
+        _mark(
+            nc,
+            paired_keys,
+            f"fewer than 2 cases with a value for every method (n = {len(complete)})",
+        )
+    else:
+        _put(
+            out,
+            f"rm_anova/{value}",
+            _attempt(
+                nc,
+                f"rm_anova/{value}",
+                lambda: _finite(
+                    paired.rm_anova(complete),
+                    ["F", "p", "p_GG"],
+                    "no variation between or within the cases (F undefined)",
+                ),
+            )
+            or {},
+        )
+        if len(methods) >= 3:
+            _put(
+                out,
+                f"friedman/{value}",
+                _attempt(
+                    nc,
+                    f"friedman/{value}",
+                    lambda: _finite(
+                        paired.friedman(complete),
+                        ["Q", "p"],
+                        "every case ranks the methods as ties",
+                    ),
+                )
+                or {},
+            )
+        sub = table[table["case"].astype(str).isin(complete.index)]
+        lmm = _attempt(
+            nc,
+            f"lmm/{value}_case",
+            lambda: _checked_lmm(mixed.fit_lmm(sub, value, ("case",), methods, fit=lmm_fit)),
+        )
+        if lmm is not None:
+            _lmm_keys(out, f"lmm/{value}_case", lmm)
+
+    t_p: dict[str, float] = {}
+    w_p: dict[str, float] = {}
+    for a, b in pairs:
+        pk = f"{a}_vs_{b}"
+        both = wide[[a, b]].dropna(axis=0, how="any")
+        n = len(both)
+        xa, xb = both[a].to_numpy(), both[b].to_numpy()
+        d = xa - xb
+        keys = [f"paired_t/{value}/{pk}", f"wilcoxon/{value}/{pk}"]
+        if margin is not None:
+            keys.append(f"tost_paired/{value}/margin{_num(margin)}/{pk}")
+        if n < 2:
+            _mark(nc, keys, f"fewer than 2 cases with values for both {a} and {b} (n = {n})")
+            continue
+        if not d.std(ddof=1) > 0:
+            why = (
+                f"all {n} differences are zero"
+                if not np.any(d)
+                else f"the {n} differences are all equal ({d[0]:g}): no variation"
+            )
+            _mark(nc, [keys[0], *keys[2:]], why)
+        else:
+            r = dict(paired.paired_t(xa, xb), n=float(n))
+            _put(out, keys[0], r)
+            t_p[pk] = r["p"]
+            if margin is not None:
+                _put(out, keys[2], paired.tost_paired(xa, xb, margin))
+        if not np.any(d):
+            nc[keys[1]] = f"all {n} differences are zero"
+            continue
+        w = paired.wilcoxon_signed_rank(xa, xb)
+        _put(out, keys[1], {k: v for k, v in w.items() if not (k == "p_exact" and math.isnan(v))})
+        w_p[pk] = w["p_exact"] if not math.isnan(w["p_exact"]) else w["p_normal_cc"]
+    for fam, raw in (("paired_t", t_p), ("wilcoxon", w_p)):
+        for meth in ("holm", "BH", "bonferroni"):
+            for pk, p in paired.p_adjust(raw, meth).items():
+                out[f"padjust/{value}/{fam}_{meth}/{pk}"] = p
+            for a, b in pairs:
+                pk = f"{a}_vs_{b}"
+                if pk not in raw:
+                    nc[f"padjust/{value}/{fam}_{meth}/{pk}"] = nc.get(
+                        f"{fam}/{value}/{pk}", "not computable"
+                    )
     return out
+
+
+def _checked_lmm(lmm: dict) -> dict:
+    """An LMM fit whose F test and variances are finite, else NotComputable."""
+    vals = [lmm["F_method"], lmm["var_resid"], *lmm["var"].values(), *lmm["se"].values()]
+    if not all(math.isfinite(float(v)) for v in vals) or not lmm["var_resid"] > 0:
+        raise NotComputable(
+            "singular model (no residual variance or a variance component that cannot be estimated)"
+        )
+    return lmm
 
 
 def _lmm_keys(out: dict, prefix: str, lmm: dict) -> None:
@@ -130,67 +379,308 @@ def _lmm_keys(out: dict, prefix: str, lmm: dict) -> None:
     out[f"{prefix}/p_method_kenward_roger"] = lmm["p_method"]
 
 
-def score_results(scores: pd.DataFrame, methods: Sequence[str], *, ordinal_models: bool = True,
-                  lmm_fit: str = "auto") -> dict[str, float]:
-    """Reader-agreement statistics, Likert descriptives and models of the scores."""
+SCORE_FAMILIES = ("icc", "fleiss_kappa", "kripp_alpha", "cohen_kappa", "kendall_w")
+SCORE_MODELS = ("lmm/scores_case_reader", "clm/scores", "clmm/scores_case_reader")
+
+
+def score_results(
+    scores: pd.DataFrame,
+    methods: Sequence[str],
+    *,
+    ordinal_models: bool = True,
+    lmm_fit: str = "auto",
+    not_computable: NotComputableMap | None = None,
+) -> dict[str, float]:
+    """Reader-agreement statistics, Likert descriptives and models of the scores; each
+    analysis the scores do not allow is recorded in ``not_computable`` instead."""
+    nc = not_computable if not_computable is not None else {}
     out: dict[str, float] = {}
-    s = design.check_scores(scores)
+    s = design.check_scores(scores).dropna(subset=["score"])
     s = s[s["method"].isin(methods)]
+    subjects = ["all", *methods]
+    models = list(SCORE_MODELS if ordinal_models else SCORE_MODELS[:1])
+    if s.empty:
+        _mark(
+            nc,
+            ["likert", *(f"{f}/{subj}" for f in SCORE_FAMILIES for subj in subjects), *models],
+            "no reader scores yet",
+        )
+        return out
     dist = descriptive.likert_distribution(s, ("method",))
+    for m in methods:
+        if m not in set(dist["method"]):
+            nc[f"likert/{m}"] = "no scores for this method yet"
     for _, row in dist.iterrows():
         for k in ("1", "2", "3", "4", "5", "n", "mean", "sd", "median", "q1", "q3"):
             out[f"likert/{row['method']}/{k}"] = float(row[k])
-    full, _ = design.ratings_matrix(s)
-    subjects = [("all", None)] + [(m, m) for m in methods]
-    for subj, meth in subjects:
-        ratings = full if meth is None else full.xs(meth, level=0)
-        for form, r in agreement.icc(ratings).items():
+        if row["n"] < 2:
+            nc[f"likert/{row['method']}/sd"] = "only 1 score"
+    full, readers = design.ratings_matrix(s)
+    for subj in subjects:
+        fams = [f"{f}/{subj}" for f in SCORE_FAMILIES]
+        ratings = (
+            full
+            if subj == "all"
+            else (full.xs(subj, level=0) if subj in full.index.get_level_values(0) else None)
+        )
+        if ratings is None:
+            _mark(nc, fams, "no scores for this method yet")
+            continue
+        if len(readers) < 2:
+            _mark(
+                nc, fams, f"only one reader ({readers[0]}) has scored: agreement needs >= 2 readers"
+            )
+            continue
+        n_all = int(ratings.notna().all(axis=1).sum())
+        ident = "all scores are identical: agreement undefined"
+        flat = ratings.to_numpy(dtype=float)
+        same = np.unique(flat[np.isfinite(flat)]).size < 2
+        few = f"fewer than 2 targets scored by every reader (n = {n_all})"
+        icc_res = _attempt(
+            nc,
+            f"icc/{subj}",
+            lambda r=ratings, why=(ident if same else "no variation between targets"): _all_finite(
+                agreement.icc(r), "value", why
+            ),
+        )
+        for form, r in (icc_res or {}).items():
             _put(out, f"icc/{subj}/{form}", r)
-        _put(out, f"fleiss_kappa/{subj}", agreement.fleiss_kappa(ratings))
+        if icc_res is None and n_all < 2:
+            nc[f"icc/{subj}"] = few
+        fk = _attempt(
+            nc,
+            f"fleiss_kappa/{subj}",
+            lambda r=ratings, why=(ident if same else "kappa undefined"): _finite(
+                agreement.fleiss_kappa(r), ["kappa"], why
+            ),
+        )
+        _put(out, f"fleiss_kappa/{subj}", fk or {})
+        if fk is None and n_all < 2:
+            nc[f"fleiss_kappa/{subj}"] = few
         for level in KRIPP_LEVELS:
-            out[f"kripp_alpha/{subj}/{level}"] = agreement.krippendorff_alpha(ratings, level)
-        for pk, r in agreement.cohen_kappa_pairs(ratings).items():
-            _put(out, f"cohen_kappa/{subj}/{pk}", r)
-        _put(out, f"kendall_w/{subj}", agreement.kendall_w(ratings))
-    lmm = mixed.fit_lmm(s, "score", ("case", "reader"), methods, fit=lmm_fit)
-    _lmm_keys(out, "lmm/scores_case_reader", lmm)
+            ka = _attempt(
+                nc,
+                f"kripp_alpha/{subj}/{level}",
+                lambda r=ratings, lv=level, why=ident: _finite(
+                    {"a": agreement.krippendorff_alpha(r, lv)}, ["a"], why
+                ),
+            )
+            if ka is not None:
+                out[f"kripp_alpha/{subj}/{level}"] = ka["a"]
+            elif same:
+                nc[f"kripp_alpha/{subj}/{level}"] = ident
+        for r1, r2 in combinations(readers, 2):
+            pre = f"cohen_kappa/{subj}/{r1}_{r2}"
+            ck = _attempt(
+                nc,
+                pre,
+                lambda r=ratings, a=r1, b=r2: _finite(
+                    agreement.cohen_kappa_pairs(r[[a, b]])[f"{a}_{b}"],
+                    ["unweighted"],
+                    f"kappa undefined: readers {a} and {b} gave one and the same score",
+                ),
+            )
+            _put(out, pre, ck or {})
+        tie = ident if same else "every reader gave all targets the same score"
+        _put(
+            out,
+            f"kendall_w/{subj}",
+            _attempt(
+                nc,
+                f"kendall_w/{subj}",
+                lambda r=ratings, why=tie: _finite(agreement.kendall_w(r), ["W", "p"], why),
+            )
+            or {},
+        )
+        if f"kendall_w/{subj}" in nc and n_all < 2:
+            nc[f"kendall_w/{subj}"] = few
+    if len(methods) < 2:
+        _mark(nc, models, "only one method: no method effect to model")
+        return out
+    missing = [m for m in methods if m not in set(s["method"])]
+    if missing:
+        _mark(nc, models, "no scores yet for " + ", ".join(missing))
+        return out
+    if len(readers) < 2 or s["case"].nunique() < 2:
+        _mark(nc, models, "the model needs >= 2 readers and >= 2 cases (random intercepts)")
+        return out
+    lmm = _attempt(
+        nc,
+        "lmm/scores_case_reader",
+        lambda: _checked_lmm(mixed.fit_lmm(s, "score", ("case", "reader"), methods, fit=lmm_fit)),
+    )
+    if lmm is not None:
+        _lmm_keys(out, "lmm/scores_case_reader", lmm)
     if ordinal_models:
-        c = ordinal.clm(s, methods)
+        c = _attempt(nc, "clm/scores", lambda: _checked_clm(ordinal.clm(s, methods)))
+        if c is None:
+            nc["clmm/scores_case_reader"] = nc["clm/scores"]
+            return out
         for k, v in c["beta"].items():
             out[f"clm/scores/beta/{k}"] = v
         for k, v in c["theta"].items():
             out[f"clm/scores/theta/{k}"] = v
         out["clm/scores/logLik"] = c["logLik"]
-        cm = ordinal.clmm(s, ("case", "reader"), methods, start=c)
-        for k, v in cm["beta"].items():
-            out[f"clmm/scores_case_reader/beta/{k}"] = v
-        for k, v in cm["sd"].items():
-            out[f"clmm/scores_case_reader/sd_{k}"] = v
-        out["clmm/scores_case_reader/LR_method"] = cm["LR_method"]
-        out["clmm/scores_case_reader/p_method"] = cm["p_method"]
+        cm = _attempt(
+            nc,
+            "clmm/scores_case_reader",
+            lambda: _checked_clm(ordinal.clmm(s, ("case", "reader"), methods, start=c)),
+        )
+        if cm is not None:
+            for k, v in cm["beta"].items():
+                out[f"clmm/scores_case_reader/beta/{k}"] = v
+            for k, v in cm["sd"].items():
+                out[f"clmm/scores_case_reader/sd_{k}"] = v
+            out["clmm/scores_case_reader/LR_method"] = cm["LR_method"]
+            out["clmm/scores_case_reader/p_method"] = cm["p_method"]
     return out
 
 
-def lesion_results(lesions: pd.DataFrame, methods: Sequence[str]) -> dict[str, float]:
-    """Lesion detection: counts, chi-square, Fisher, Cochran's Q, McNemar, rates with CIs."""
+def _all_finite(recs: Mapping[str, Mapping[str, float]], key: str, reason: str):
+    for r in recs.values():
+        _finite(r, [key], reason)
+    return recs
+
+
+def _checked_clm(res: dict) -> dict:
+    vals = [*res["beta"].values(), *res["theta"].values(), res["logLik"]]
+    if not all(math.isfinite(float(v)) and abs(float(v)) < 1e6 for v in vals):
+        raise NotComputable(
+            "the model does not converge (a method's scores are all at one "
+            "end of the scale: separation)"
+        )
+    return res
+
+
+def lesion_results(
+    lesions: pd.DataFrame, methods: Sequence[str], not_computable: NotComputableMap | None = None
+) -> dict[str, float]:
+    """Lesion detection: counts, chi-square, Fisher, Cochran's Q, McNemar, rates with CIs.
+
+    The paired tests (Cochran's Q, McNemar) use the lesions listed for every method."""
+    nc = not_computable if not_computable is not None else {}
     out: dict[str, float] = {}
     les = lesions[lesions["method"].astype(str).isin(methods)]
+    pairs = [f"{a}_vs_{b}" for a, b in design.method_pairs(methods)]
     counts = contingency.detection_counts(les, methods)
-    _put(out, f"chisq/lesions_{len(counts)}x2", contingency.chi_square(counts))
-    for pk, r in contingency.chi_square_pairs(counts).items():
-        _put(out, f"chisq_2x2/{pk}", r)
-    for pk, r in contingency.fisher_pairs(counts).items():
-        _put(out, f"fisher/{pk}", r)
-    for m, r in detection.detection_rates(counts).items():
+    total = int(counts["total"].sum())
+    k = len(counts)
+    chi_key = f"chisq/lesions_{k}x2"
+    for m, r in counts.iterrows():
+        if r["total"] == 0:
+            nc[f"proportion/{m}"] = "no lesions for this method"
+    present = counts[counts["total"] > 0]
+    for m, r in detection.detection_rates(present).items():
         _put(out, f"proportion/{m}", r)
-    mat = detection.detection_matrix(les, methods)
-    _put(out, "cochran_q/lesions", detection.cochran_q(mat))
+    if total == 0:
+        _mark(
+            nc,
+            [
+                chi_key,
+                "cochran_q/lesions",
+                *(
+                    f"{f}/{pk}"
+                    for f in (
+                        "chisq_2x2",
+                        "fisher",
+                        "mcnemar",
+                        "padjust/lesions/mcnemar_exact_holm",
+                    )
+                    for pk in pairs
+                ),
+            ],
+            "no lesions",
+        )
+        return out
+    if len(methods) < 2:
+        _mark(nc, [chi_key, "cochran_q/lesions"], "only one method: nothing to compare")
+        return out
+    _put(out, chi_key, _attempt(nc, chi_key, lambda: contingency.chi_square(counts)) or {})
+    for a, b in design.method_pairs(methods):
+        pk = f"{a}_vs_{b}"
+        sub = counts.loc[[a, b]]
+        _put(
+            out,
+            f"chisq_2x2/{pk}",
+            _attempt(nc, f"chisq_2x2/{pk}", lambda t=sub, k=pk: contingency.chi_square_pairs(t)[k])
+            or {},
+        )
+        if (sub["total"] == 0).any():
+            nc[f"fisher/{pk}"] = "no lesions for one of the methods"
+            continue
+        _put(
+            out,
+            f"fisher/{pk}",
+            _attempt(
+                nc,
+                f"fisher/{pk}",
+                lambda t=sub, k=pk: _finite(contingency.fisher_pairs(t)[k], ["p"], "undefined"),
+            )
+            or {},
+        )
+    d = les.assign(_l=les["lesion"].astype(str), _m=les["method"].astype(str))
+    listed = d.groupby("_l")["_m"].nunique()
+    keep = listed.index[listed == len(methods)]
+    left_out = len(listed) - len(keep)
+    out["cochran_q/lesions/n_lesions"] = float(len(keep))
+    if len(keep) == 0:
+        why = "no lesion is listed for every method yet"
+        _mark(
+            nc,
+            [
+                "cochran_q/lesions",
+                *(f"mcnemar/{pk}" for pk in pairs),
+                *(f"padjust/lesions/mcnemar_exact_holm/{pk}" for pk in pairs),
+            ],
+            why,
+        )
+        return out
+    mat = detection.detection_matrix(les[d["_l"].isin(keep)], methods)
+    note = f" ({left_out} lesion(s) not listed for every method left out)" if left_out else ""
+    cq = detection.cochran_q(mat)
+    if math.isfinite(cq["Q"]):
+        _put(out, "cochran_q/lesions", cq)
+    else:
+        nc["cochran_q/lesions"] = "every method detected exactly the same lesions" + note
     mc = detection.mcnemar_pairs(mat)
     for pk, r in mc.items():
         _put(out, f"mcnemar/{pk}", r)
     for pk, p in paired.p_adjust({k: v["p_exact"] for k, v in mc.items()}, "holm").items():
         out[f"padjust/lesions/mcnemar_exact_holm/{pk}"] = p
     return out
+
+
+def check_inputs(
+    metrics: pd.DataFrame,
+    scores: pd.DataFrame | None,
+    lesions: pd.DataFrame | None,
+    volumes: pd.DataFrame | None,
+    outcomes: Sequence[str],
+) -> None:
+    """Raise StatsInputError for the user's errors: missing columns, non-numeric or infinite
+    cells, duplicate rows, Likert scores outside 1..5, detected not 0/1, negative volumes."""
+    design.require_columns(metrics, ["case", "method", *outcomes], "metrics")
+    for v in outcomes:
+        design.numeric_column(metrics, v, "metrics")
+    ids = metrics[["case", "method"]].astype(str)
+    dup = ids.duplicated()
+    if dup.any():
+        r = ids[dup].iloc[0]
+        raise design.StatsInputError(
+            f"metrics: case {r['case']!r} has more than one row for method {r['method']!r}"
+        )
+    if scores is not None:
+        design.check_scores(scores)
+    if lesions is not None:
+        design.require_columns(lesions, ["lesion", "method", "detected"], "lesions")
+        contingency.detection_counts(lesions)
+        if lesions[["lesion", "method"]].astype(str).duplicated().any():
+            raise design.StatsInputError("lesions: a lesion appears twice for the same method")
+    if volumes is not None:
+        design.require_columns(volumes, ["case", "method", "pred_ml", "ref_ml"], "volumes")
+        for c in ("pred_ml", "ref_ml"):
+            if (design.numeric_column(volumes, c, "volumes") < 0).any():
+                raise design.StatsInputError("volumes: negative volume")
 
 
 def compute_results(
@@ -206,60 +696,99 @@ def compute_results(
     lmm_fit: str = "auto",
     outcomes: Sequence[str] | None = None,
     notes: list[str] | None = None,
+    not_computable: NotComputableMap | None = None,
 ) -> dict[str, float]:
     """All statistics of a study, flat, under the reference key scheme.
 
-    ``outcomes``: the metric columns to analyse (default ``metric_columns``). An outcome or
-    a block (scores, lesions, volumes) that cannot be analysed (e.g. no variation, too few
-    values) is left out and a sentence saying why is appended to ``notes``; other errors
-    propagate."""
+    ``outcomes``: the metric columns to analyse (default ``metric_columns``). Input errors
+    (missing columns, non-numeric cells, duplicates, invalid scores) raise StatsInputError.
+    Each analysis the data do not allow (too few values, no variation, a singular model,
+    one method, ...) is left out of the result; ``not_computable`` gets its key prefix ->
+    the reason, and ``notes`` one sentence per subject and reason."""
     notes = notes if notes is not None else []
+    nc: NotComputableMap = not_computable if not_computable is not None else {}
+    chosen = list(outcomes) if outcomes is not None else metric_columns(metrics)
+    check_inputs(metrics, scores, lesions, volumes, chosen)
     table = analysis_table(metrics, scores)
     order = design.method_order(table, methods)
-    if len(order) < 2:
-        raise design.StatsInputError(f"need at least 2 methods to compare; found {order}")
-    names = order + ([str(r) for r in pd.unique(scores["reader"])]
-                     if scores is not None and "reader" in scores else [])
+    names = order + (
+        [str(r) for r in pd.unique(scores["reader"])]
+        if scores is not None and "reader" in scores
+        else []
+    )
     bad = [n for n in names if "/" in n]
     if bad:
         raise design.StatsInputError(
-            f"method / reader names must not contain '/' (the results key separator): {bad}")
+            f"method / reader names must not contain '/' (the results key separator): {bad}"
+        )
     margins = dict(equivalence_margins or {})
     out: dict[str, float] = {}
-    chosen = list(outcomes) if outcomes is not None else metric_columns(metrics)
-    for v in chosen:
-        design.require_columns(metrics, [v], "metrics")
-    values = chosen + (["satisfaction"] if "satisfaction" in table else [])
-
-    def guarded(what: str, fn) -> dict[str, float]:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            try:
-                return fn()
-            except ANALYSIS_ERRORS as exc:
-                notes.append(f"{what} left out: {exc}")
-                return {}
-
+    values = chosen + (["satisfaction"] if scores is not None else [])
+    if scores is not None and "satisfaction" not in table:
+        table = table.assign(satisfaction=np.nan)
     for v in values:
-        out.update(guarded(f"outcome {v}", lambda v=v: metric_results(
-            table, v, order, margin=margins.get(v), lmm_fit=lmm_fit)))
-    if scores is not None and len(scores):
-        out.update(guarded("reader scores", lambda: score_results(
-            scores, order, ordinal_models=ordinal_models, lmm_fit=lmm_fit)))
-    if lesions is not None and len(lesions):
-        out.update(guarded("lesion detection", lambda: lesion_results(lesions, order)))
-    if volumes is not None and len(volumes):
-        ba = guarded("Bland-Altman", lambda: {
-            f"bland_altman/{m}/{k}": float(x)
-            for m, r in bland_altman.bland_altman_by_method(volumes, None).items()
-            for k, x in r.items()})
-        out.update(ba)
+        out.update(
+            metric_results(
+                table, v, order, margin=margins.get(v), lmm_fit=lmm_fit, not_computable=nc
+            )
+        )
+    if scores is not None:
+        out.update(
+            score_results(
+                scores, order, ordinal_models=ordinal_models, lmm_fit=lmm_fit, not_computable=nc
+            )
+        )
+    if lesions is not None:
+        out.update(lesion_results(lesions, order, not_computable=nc))
+    if volumes is not None:
+        vol = volumes.assign(method=volumes["method"].astype(str))
+        for m in order:
+            sel = vol[vol["method"] == m].dropna(subset=["pred_ml", "ref_ml"])
+            pre = f"bland_altman/{m}"
+            if len(sel) < 2:
+                nc[pre] = f"fewer than 2 cases with both volumes (n = {len(sel)})"
+                continue
+            _put(
+                out,
+                pre,
+                _attempt(
+                    nc,
+                    pre,
+                    lambda s=sel: bland_altman.bland_altman(
+                        s["pred_ml"].to_numpy(float), s["ref_ml"].to_numpy(float)
+                    ),
+                )
+                or {},
+            )
     for delta, sd in power_scenarios or ():
         key = f"power/paired_t/delta{_num(delta)}_sd{_num(sd)}"
         out[f"{key}/power_at_n30"] = power.paired_t_power(30, delta, sd)
         out[f"{key}/n_for_power0.8"] = power.paired_t_sample_size(delta, sd)
         out[f"{key}/n_for_power0.8_one_tail_approx"] = power.paired_t_sample_size(
-            delta, sd, both_tails=False)
+            delta, sd, both_tails=False
+        )
+    notes.extend(summarise_not_computable(nc))
     return out
+
+
+def summarise_not_computable(nc: Mapping[str, str]) -> list[str]:
+    """One sentence per subject (outcome, 'all', method) and reason, naming the analyses
+    that are not computable (the Holm / BH / Bonferroni rows follow their tests and are not
+    repeated)."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for prefix, reason in nc.items():
+        fam, *rest = prefix.split("/")
+        if fam == "padjust" and rest and rest[0] != "lesions":
+            continue
+        subject = rest[0] if rest else fam
+        if fam == "lmm" and subject.endswith("_case"):
+            subject = subject[: -len("_case")]
+        what = "/".join([fam, *rest[1:]])
+        groups.setdefault((subject, reason), []).append(what)
+    return [
+        f"{subject} — {', '.join(dict.fromkeys(items))}: not computable: {reason}"
+        for (subject, reason), items in groups.items()
+    ]
 
 
 def software_versions() -> dict[str, str]:
@@ -275,14 +804,27 @@ def software_versions() -> dict[str, str]:
     return out
 
 
-def write_results_json(results: Mapping[str, float], path: str | Path,
-                       meta: Mapping | None = None) -> Path:
-    """Write ``{"meta": ..., "results": {key: value}}`` (NaN -> null), keys sorted."""
+def write_results_json(
+    results: Mapping[str, float],
+    path: str | Path,
+    meta: Mapping | None = None,
+    not_computable: Mapping[str, str] | None = None,
+) -> Path:
+    """Write ``{"meta": ..., "results": {key: value}, "not_computable": {key prefix:
+    reason}}`` (NaN -> null), keys sorted."""
     path = Path(path)
-    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-             for k, v in sorted(results.items())}
-    doc = {"meta": {"key_scheme": "family/subject/[A_vs_B/]quantity; A_vs_B = A minus B",
-                    "software": software_versions(), **(dict(meta) if meta else {})},
-           "results": clean}
+    clean = {
+        k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+        for k, v in sorted(results.items())
+    }
+    doc = {
+        "meta": {
+            "key_scheme": "family/subject/[A_vs_B/]quantity; A_vs_B = A minus B",
+            "software": software_versions(),
+            **(dict(meta) if meta else {}),
+        },
+        "results": clean,
+        "not_computable": dict(sorted((not_computable or {}).items())),
+    }
     path.write_text(json.dumps(doc, indent=1, default=str))
     return path
