@@ -185,6 +185,7 @@ def require_role(*roles: str) -> SignedInUser:
     whose role changed) is signed out at once, and so is a browser whose web session was
     ended elsewhere (password changed in another browser, reset, signed out, expired).
     """
+    route_through_app()
     user = current_user()
     if user is None:
         st.error("Please sign in first.")
@@ -204,6 +205,25 @@ def require_role(*roles: str) -> SignedInUser:
     if user.role not in roles:
         refuse_page(READER if roles == (READER,) else COORDINATOR)
     return user
+
+
+def route_through_app() -> None:
+    """Rerun through app.py's router when Streamlit ran this page file by itself.
+
+    Until a script run has called ``st.navigation``, Streamlit treats the ``pages/`` folder
+    as an old-style multipage app: the first request after a server (re)start for an address
+    such as /study (a deep link, or an open tab reconnecting) runs pages/study.py directly,
+    without app.py (no sign-in from the cookie, no role menu; the sidebar lists every file
+    of pages/). Switching that mode off and rerunning lets app.py route the same address.
+    (AppTest starts every run in that mode and its tests run page files on purpose: left
+    alone there.)
+    """
+    from streamlit import config
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory and not config.get_option("global.appTest"):
+        PagesManager.uses_pages_directory = False  # what st.navigation does on its first call
+        st.rerun()
 
 
 def refuse_page(for_role: str = COORDINATOR) -> None:
