@@ -203,6 +203,15 @@ def metric_results(
         _mark(nc, groups_keys, "only one method: nothing to compare")
     elif short:
         _mark(nc, groups_keys, "fewer than 2 values for " + ", ".join(short))
+    elif all(np.ptp(x) == 0 for x in vals.values()):
+        same = np.ptp(np.concatenate(list(vals.values()))) == 0
+        _mark(
+            nc,
+            groups_keys,
+            "no variation (all values are identical)"
+            if same
+            else "no variation within the methods (every method's values are constant)",
+        )
     else:
         means, sds, ns = oneway.summaries(vals)
         args = ([means[m] for m in vals], [sds[m] for m in vals], [ns[m] for m in vals])
@@ -227,7 +236,7 @@ def metric_results(
                 _put(out, f"tukey/{value}/{pk}", r, ["q", "p"])
         else:
             _mark(nc, [f"lsd/{value}", f"tukey/{value}"], nc[f"oneway/{value}"])
-        zero_sd = [m for m in vals if not sds[m] > 0]
+        zero_sd = [m for m in vals if np.ptp(vals[m]) == 0]
         if zero_sd:
             nc[f"welch_anova/{value}"] = "zero variance for " + ", ".join(zero_sd)
         else:
@@ -270,6 +279,8 @@ def metric_results(
             paired_keys,
             f"fewer than 2 cases with a value for every method (n = {len(complete)})",
         )
+    elif np.ptp(complete.to_numpy(dtype=float)) == 0:
+        _mark(nc, paired_keys, "no variation (all values are identical)")
     else:
         _put(
             out,
@@ -323,7 +334,7 @@ def metric_results(
         if n < 2:
             _mark(nc, keys, f"fewer than 2 cases with values for both {a} and {b} (n = {n})")
             continue
-        if not d.std(ddof=1) > 0:
+        if np.ptp(d) == 0:
             why = (
                 f"all {n} differences are zero"
                 if not np.any(d)
@@ -562,7 +573,19 @@ def lesion_results(
     out: dict[str, float] = {}
     les = lesions[lesions["method"].astype(str).isin(methods)]
     pairs = [f"{a}_vs_{b}" for a, b in design.method_pairs(methods)]
-    counts = contingency.detection_counts(les, methods)
+    det = pd.to_numeric(les["detected"]).astype(int)
+    meth = les["method"].astype(str)
+    counts = pd.DataFrame(
+        [
+            {
+                "method": m,
+                "detected": int(det[meth == m].sum()),
+                "missed": int((1 - det[meth == m]).sum()),
+                "total": int((meth == m).sum()),
+            }
+            for m in methods
+        ]
+    ).set_index("method")
     total = int(counts["total"].sum())
     k = len(counts)
     chi_key = f"chisq/lesions_{k}x2"
@@ -673,7 +696,9 @@ def check_inputs(
         design.check_scores(scores)
     if lesions is not None:
         design.require_columns(lesions, ["lesion", "method", "detected"], "lesions")
-        contingency.detection_counts(lesions)
+        det = pd.to_numeric(lesions["detected"], errors="coerce")
+        if det.isna().any() or not det.isin([0, 1]).all():
+            raise design.StatsInputError("lesions: column 'detected' must hold only 0 or 1")
         if lesions[["lesion", "method"]].astype(str).duplicated().any():
             raise design.StatsInputError("lesions: a lesion appears twice for the same method")
     if volumes is not None:
