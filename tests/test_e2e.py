@@ -1,9 +1,12 @@
 """End to end in a real browser (Debian's Chromium driven by Playwright) against `streamlit run app.py`.
 
-One scenario, as a study runs: the coordinator creates her account on the first screen and the
-demo with one button; a reader signs in, scrolls the viewer, scores three items (keyboard and
-mouse), reloads the page and resumes at item 4; she cannot open a coordinator page; the
-coordinator sees the reader's progress and downloads the report. While the reader works, the page
+One scenario, as a study runs: the coordinator opens the Study page's address first (the server's
+first request) and gets the first screen, creates her account there and lands on the Study page,
+creates the demo with one button and signs out (a reload then shows the sign-in screen); a reader
+signs in, scrolls the viewer, scores three items (keyboard and mouse), reloads the page and is
+still signed in at item 4; she cannot open a coordinator page; she signs out. In a fresh browser
+the coordinator opens /study, gets the sign-in screen (no "page not found"), signs in, lands on
+the Study page with the reader's progress and downloads the report. While the reader works, the page
 HTML and every websocket frame the browser receives are searched for anything naming a method
 (names, titles, prediction file paths, weights hashes). Screenshots of each page go to
 tests/_artifacts/screenshots/ (docs/screenshots/ with LIVSEG_UPDATE_SCREENSHOTS=1).
@@ -35,6 +38,7 @@ SHOTS = (
 ARTIFACTS = REPO / "tests" / "_artifacts"  # git-ignored: failure screenshot
 TIMEOUT_MS = 90_000
 COORDINATOR = ("coordinator", "first-start-pass-1")
+COOKIE = "livseg_session"
 
 
 def _wait_idle(page, timeout_ms: int = TIMEOUT_MS) -> None:
@@ -75,6 +79,21 @@ def _sign_out(page) -> None:
     _go(page, "Account")
     page.get_by_role("button", name="Sign out").click()
     page.get_by_role("button", name="Sign in").wait_for(timeout=TIMEOUT_MS)
+    _wait_idle(page)
+
+
+def _session_cookie(page) -> dict | None:
+    """The browser's sign-in cookie, if it holds one."""
+    return next((c for c in page.context.cookies() if c["name"] == COOKIE), None)
+
+
+def _assert_sign_in_screen(page) -> None:
+    """The plain sign-in screen: nobody signed in, no "page not found", no error."""
+    page.get_by_role("button", name="Sign in").wait_for()
+    _wait_idle(page)
+    body = page.inner_text("body")
+    assert "Signed in as" not in body and "not found" not in body.lower(), body
+    assert page.locator('[data-testid="stAlert"]').count() == 0
 
 
 def _forbidden_strings(workspace: Path) -> list[str]:
@@ -110,15 +129,20 @@ def test_study_end_to_end(tmp_path):
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(TIMEOUT_MS)
             try:
-                # --- first start: the coordinator creates her own account (no default password)
-                page.goto(url)
+                # --- first start: the coordinator creates her own account (no default password).
+                # The server's first request is a deep link: Streamlit would run pages/study.py
+                # by itself; the app's router takes the address over and asks for the account.
+                page.goto(f"{url}/study")
                 page.get_by_text("First start: create the coordinator account").wait_for()
+                assert "not found" not in page.inner_text("body").lower()
                 _shot(page, "first_start")
                 page.get_by_label("Username").fill(COORDINATOR[0])
                 page.get_by_label("Password", exact=True).fill(COORDINATOR[1])
                 page.get_by_label("Repeat the password").fill(COORDINATOR[1])
                 page.get_by_role("button", name="Create the coordinator account").click()
                 page.get_by_text(f"Signed in as {COORDINATOR[0]}").first.wait_for()
+                page.locator("h1", has_text="Study").first.wait_for()  # the address she opened
+                _go(page, "Overview")
 
                 # --- one button: the demo (phantoms, methods, metrics, readers, open study)
                 t0 = time.monotonic()
@@ -157,7 +181,9 @@ def test_study_end_to_end(tmp_path):
                     ws.on("framereceived", received)
 
                 page.on("websocket", watch)
+                assert _session_cookie(page) is None  # signing out cleared it
                 page.reload()  # a new websocket, watched from its first frame
+                _assert_sign_in_screen(page)  # signed out stays signed out after a reload
                 reader, initial_password = "reader1", passwords["reader1"]
                 _sign_in(page, reader, initial_password)
                 # first sign-in with a generated password: she must choose her own first
@@ -216,9 +242,15 @@ def test_study_end_to_end(tmp_path):
                     ).fetchall()
                 assert stored == [(1, 4, None), (2, 3, "comment 2"), (3, 4, "comment 3")]
 
-                page.reload()
-                _sign_in(page, reader, reader_password)
-                page.get_by_text(f"Item 4 of {total}").wait_for()  # resumes where she stopped
+                # the browser keeps only a random token: SameSite=Strict, never in the address
+                cookie = _session_cookie(page)
+                assert cookie is not None and cookie["sameSite"] == "Strict", cookie
+                assert cookie["path"] == "/" and cookie["expires"] > time.time() + 6 * 86400
+                assert len(cookie["value"]) >= 43 and cookie["value"] not in page.url
+                page.reload()  # F5: still signed in, back at the item where she stopped
+                page.get_by_text(f"Signed in as {reader}").first.wait_for()
+                page.get_by_text(f"Item 4 of {total}").wait_for()
+                assert page.get_by_role("button", name="Sign in").count() == 0
                 html_pages.append(page.content())
 
                 # a coordinator page by address (in-app navigation to /study): refused, no data
@@ -243,10 +275,21 @@ def test_study_end_to_end(tmp_path):
                     hits = [h for h in haystacks if needle in h]
                     assert not hits, f"{needle!r} reached the reader's browser"
 
-                # --- the coordinator sees the progress and downloads the report
-                page.goto(url)  # a new session at the app's address
+                # she signs out: the cookie is cleared and a reload shows the sign-in screen
+                _sign_out(page)
+                assert _session_cookie(page) is None
+                page.reload()
+                _assert_sign_in_screen(page)
+
+                # --- a fresh browser opens the Study page's address: sign-in first, then there
+                fresh = browser.new_context(viewport={"width": 1400, "height": 1000})
+                page = fresh.new_page()
+                page.set_default_timeout(TIMEOUT_MS)
+                page.goto(f"{url}/study")
+                _assert_sign_in_screen(page)
                 _sign_in(page, *COORDINATOR)
-                _go(page, "Study")
+                page.locator("h1", has_text="Study").first.wait_for()
+                assert page.url.rstrip("/").endswith("/study")
                 page.get_by_text(f"3 of {total}").first.wait_for()
                 _shot(page, "study")
                 _go(page, "Report")
