@@ -22,14 +22,14 @@ from livseg.viewer_payload import build_payload  # noqa: E402
 
 
 @st.cache_resource
-def demo_payload(shape, spacing, panels: int, title: str, use_phantom: bool):
+def demo_payload(shape, spacing, panels: int, title: str, use_phantom: bool, seed: int = 0):
     if use_phantom:
-        from livseg.phantom import generate_case  # written by another engineer
+        from livseg.phantom import generate_case
 
-        case = generate_case(seed=0)
+        case = generate_case(seed=seed)
         hu, labels, spacing = case.volume.array, case.labels, case.volume.spacing
     else:
-        hu, labels = synthetic_case(shape)
+        hu, labels = synthetic_case(shape, seed=seed)
     return build_payload(hu, spacing, panel_maps(labels, panels), title=title)
 
 
@@ -40,7 +40,8 @@ if os.environ.get("LSV_FLIP_X") == "1":  # test the other display convention of 
     import components.slice_viewer as _viewer
 
     _viewer.FLIP_X = True
-item = st.radio("Item", ["first", "second"], horizontal=True, key="item")
+OTHER_CASES = [f"case {seed}" for seed in range(1, 5)]  # other CTs (seeds 1-4)
+item = st.radio("Item", ["first", "second", *OTHER_CASES], horizontal=True, key="item")
 if item == "second":  # the same CT with another label map (next reading item of the case)
     panels = 1 if panels > 1 else 2
 payload = demo_payload(
@@ -49,6 +50,7 @@ payload = demo_payload(
     panels,
     os.environ.get("LSV_TITLE", "Case 7F3K"),
     os.environ.get("LSV_PHANTOM") == "1",
+    int(item.split()[1]) if item in OTHER_CASES else 0,  # the next item is usually another case
 )
 st.session_state.setdefault("full_runs", 0)
 st.session_state.full_runs += 1
