@@ -14,6 +14,7 @@ from pages._shared import COORDINATOR, db_session, require_role
 user = require_role(COORDINATOR)
 
 from db import export, studies  # noqa: E402
+from livseg.stats.design import StatsInputError  # noqa: E402
 from livseg.workspace import workspace_dir  # noqa: E402
 
 st.title("Report")
@@ -50,20 +51,10 @@ if metrics.empty:
     st.stop()
 
 methods = sorted(metrics["method"].unique())
-# an outcome that some method lacks (e.g. no Hausdorff distance when a method found no tumour
-# in a case) cannot be compared: it is left out of the analysis, and the page says so
-outcomes = [c for c in metrics.columns if c not in ("case", "method")]
-counts = metrics.groupby("method")[outcomes].count()
-dropped = [c for c in outcomes if (counts[c] < 2).any()]
 volumes = metrics[["case", "method", "volume_ml", "reference_volume_ml"]].rename(
     columns={"volume_ml": "pred_ml", "reference_volume_ml": "ref_ml"}
 )
-analysed = metrics.drop(columns=dropped)
 n_scores = len(scores)
-score_counts = scores.groupby("method")["score"].count() if not scores.empty else pd.Series()
-if not scores.empty and (score_counts.reindex(methods).fillna(0) < 2).any():
-    dropped.append("reader scores (not yet 2 scores for every method)")
-    scores = scores.iloc[0:0]
 control = next((m for m in ("classical", "control", "Control") if m in methods), None)
 reference = next((m for m in ("unet2d", "U-Net") if m in methods), None)
 
@@ -84,13 +75,13 @@ def build(
 
     result = build_report(
         metrics,
-        scores if not scores.empty else None,
-        lesions if not lesions.empty else None,
+        scores,
+        lesions,
         out_dir,
         control=control,
         reference=reference,
         study_meta=json.loads(meta_json),
-        volumes=volumes.dropna() if not volumes.dropna().empty else None,
+        volumes=volumes,
     )
     out = Path(out_dir)
     xlsx = next(iter(sorted(out.glob("*.xlsx"))), None)
@@ -99,6 +90,7 @@ def build(
         "figures": dict(result.figures),
         "html": Path(result.html_path).read_bytes(),
         "xlsx": xlsx.read_bytes() if xlsx else None,
+        "notes": list(result.notes),
     }
 
 
@@ -113,7 +105,7 @@ meta = {
 out_dir = workspace_dir() / "reports" / f"study-{study_id}-{structure}"
 try:
     report = build(
-        analysed,
+        metrics,
         scores,
         lesions,
         volumes,
@@ -122,14 +114,18 @@ try:
         reference,
         json.dumps(meta, sort_keys=True),
     )
-except Exception as exc:  # noqa: BLE001 - too little data for a test is common early on
-    st.error(f"The report could not be computed: {type(exc).__name__}: {exc}")
+except StatsInputError as exc:  # the data themselves are wrong (columns, values)
+    st.error(f"The report could not be computed: {exc}")
     report = None
 
-if dropped:
-    st.caption(
-        "Left out of the analysis (fewer than 2 values for some method): " + ", ".join(dropped)
-    )
+if report is not None and report["notes"]:
+    with st.expander(f"Not computable yet ({len(report['notes'])})", expanded=True):
+        st.caption(
+            "Marked 'not computable: <reason>' in the tables below; missing values are left "
+            "out (descriptives on the available values, paired tests on complete pairs)."
+        )
+        for note in report["notes"]:
+            st.markdown(f"- {note}")
 downloads = st.columns(3)
 csv_bytes = scores_long.to_csv(index=False).encode("utf-8")
 downloads[2].download_button(

@@ -204,6 +204,51 @@ def test_report_page_renders_tables_and_offers_downloads(workspace):
     assert len(long) == 8 and sorted(long["score"]) == [2, 2, 3, 3, 4, 4, 5, 5]
 
 
+def _report_cells(at) -> list[str]:
+    """Every cell of the report page's tables, as text."""
+    return [str(v) for t in at.get("table") for v in t.value.to_numpy().ravel()]
+
+
+def test_report_page_with_one_score_so_far_says_what_is_not_computable(workspace):
+    """A study in progress (1 score): the page passes the data as is and shows the report's
+    own 'not computable' notes; no error, no exception, the metrics still analysed."""
+    at = reader_app(workspace, "reader2")
+    at.button(key="likert_4").click().run()
+    at.button(key="submit_score").click().run()
+    at = _page(workspace, "report")
+    assert not texts(at, "error")
+    assert [e.label for e in at.get("expander")][0].startswith("Not computable yet")
+    notes = [n for n in texts(at, "markdown") if n.startswith("- ")]
+    assert any("only one reader" in n and "not computable" in n for n in notes), notes
+    cells = _report_cells(at)
+    assert any(c.startswith("not computable: only one reader") for c in cells)
+    assert any(c.startswith("not computable: fewer than 2 values") for c in cells)  # satisfaction
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["HTML report", "Excel tables", "Scores (long CSV)"]
+
+
+def test_report_page_with_a_method_that_found_no_tumour(workspace):
+    """No Hausdorff distances for one method (no tumour predicted): its HD cells say
+    'not computable: no values', the other statistics are still shown."""
+    with sqlite3.connect(workspace / "livseg.db") as con:
+        con.execute(
+            "update evaluations set value = null where structure = 'tumour' and metric in "
+            "('hd_mm', 'hd95_mm', 'assd_mm') and run_id in (select r.id from runs r join "
+            "methods m on m.id = r.method_id where m.name = ?)",
+            (FAKE_METHODS[1],),
+        )
+    at = _page(workspace, "report")
+    assert not texts(at, "error")
+    headings = texts(at, "markdown")
+    table1 = at.get("table")[[h for h in headings if h.startswith("**")].index("**Table 1**")]
+    shown = table1.value
+    assert shown.loc[FAKE_METHODS[1], "HD (mm)"] == "not computable: no values"
+    assert " ± " in shown.loc[FAKE_METHODS[0], "HD (mm)"]
+    assert " ± " in shown.loc[FAKE_METHODS[1], "DSC"]
+    notes = [n for n in headings if n.startswith("- ")]
+    assert any(n.startswith("- HD_mm") and "no values" in n for n in notes), notes
+
+
 def test_run_a_method_on_a_case_records_run_and_metrics(workspace, seeded):
     at = _page(workspace, "models")
     [methods] = [m for m in at.multiselect if m.label == "Methods"]
