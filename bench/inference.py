@@ -46,8 +46,9 @@ def bench_case(index: int):
     z = np.flatnonzero((case.labels > 0).any(axis=(0, 1)))
     mid = int((z[0] + z[-1]) // 2)
     ks = np.clip(np.arange(mid - N_SLICES // 2, mid + N_SLICES // 2), 0, case.labels.shape[2] - 1)
-    vol = Volume(np.ascontiguousarray(case.volume.array[:, :, ks]), case.volume.spacing,
-                 case.volume.affine)
+    vol = Volume(
+        np.ascontiguousarray(case.volume.array[:, :, ks]), case.volume.spacing, case.volume.affine
+    )
     return idx, vol, np.ascontiguousarray(case.labels[:, :, ks])
 
 
@@ -71,10 +72,12 @@ def naive_network_seconds(method, vol) -> tuple[float, object]:
     x = prepare_slices(vol.array, method.grid)
     with torch.inference_mode():
         if method.spatial_dims == 2:
-            gaps = torch.cat([
-                (lambda lg: lg[:, 1:] - lg[:, :1])(net(x[k:k + 16, None]))
-                for k in range(0, x.shape[0], 16)
-            ])
+            gaps = torch.cat(
+                [
+                    (lambda lg: lg[:, 1:] - lg[:, :1])(net(x[k : k + 16, None]))
+                    for k in range(0, x.shape[0], 16)
+                ]
+            )
         else:
             vol_t = x.permute(1, 2, 0)[None, None]
             pad = (-vol_t.shape[-1]) % method.multiple
@@ -105,9 +108,14 @@ def one_method(name: str, repeats: int, threads: int | None, index: int) -> dict
         labels = method.segment(vol)
         times.append(time.perf_counter() - t)
     out = {
-        "method": name, "case_index": idx, "shape": list(vol.shape), "threads": th,
-        "device": method.device, "load_seconds": round(load_s, 3),
-        "seconds": [round(t, 3) for t in times], "median_seconds": round(statistics.median(times), 3),
+        "method": name,
+        "case_index": idx,
+        "shape": list(vol.shape),
+        "threads": th,
+        "device": method.device,
+        "load_seconds": round(load_s, 3),
+        "seconds": [round(t, 3) for t in times],
+        "median_seconds": round(statistics.median(times), 3),
         "liver_dsc": round(dice(labels > 0, ref > 0), 4),
         "tumour_dsc": round(dice(labels == 2, ref == 2), 4),
     }
@@ -136,8 +144,16 @@ def main() -> int:
         return 0
     rows = []
     for name in args.methods.split(","):
-        cmd = [sys.executable, __file__, "--one", name, "--repeats", str(args.repeats),
-               "--seed-index", str(args.seed_index)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--one",
+            name,
+            "--repeats",
+            str(args.repeats),
+            "--seed-index",
+            str(args.seed_index),
+        ]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
         res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
@@ -148,16 +164,24 @@ def main() -> int:
         rows.append(row)
         extra = ""
         if "naive_median_seconds" in row:
-            extra = (f"  naive {row['naive_median_seconds']:.2f} s (x{row['speedup_vs_naive']:.2f}; "
-                     f"naive DSC {row['naive_liver_dsc']:.3f}/{row['naive_tumour_dsc']:.3f})")
-        print(f"{name:15s} {row['median_seconds']:6.2f} s/case (median of {args.repeats}, "
-              f"{row['threads']} threads)  load {row['load_seconds']:.2f} s  peak "
-              f"{row['peak_rss_mb']:.0f} MB  DSC liver {row['liver_dsc']:.3f} tumour "
-              f"{row['tumour_dsc']:.3f}{extra}", flush=True)
+            extra = (
+                f"  naive {row['naive_median_seconds']:.2f} s (x{row['speedup_vs_naive']:.2f}; "
+                f"naive DSC {row['naive_liver_dsc']:.3f}/{row['naive_tumour_dsc']:.3f})"
+            )
+        print(
+            f"{name:15s} {row['median_seconds']:6.2f} s/case (median of {args.repeats}, "
+            f"{row['threads']} threads)  load {row['load_seconds']:.2f} s  peak "
+            f"{row['peak_rss_mb']:.0f} MB  DSC liver {row['liver_dsc']:.3f} tumour "
+            f"{row['tumour_dsc']:.3f}{extra}",
+            flush=True,
+        )
     result = {
         "benchmark": "inference seconds per 512x512x120 case (Method.segment, load excluded)",
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "python": platform.python_version()},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+        },
         "loadavg_end": [round(v, 2) for v in os.getloadavg()],
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "methods": rows,

@@ -41,8 +41,11 @@ def timed(fn, runs: int) -> tuple[dict, object]:
         out = fn()
         walls.append(time.perf_counter() - w)
         cpus.append(time.process_time() - c)
-    return {"wall_median_s": statistics.median(walls), "cpu_median_s": statistics.median(cpus),
-            "wall_all_s": walls}, out
+    return {
+        "wall_median_s": statistics.median(walls),
+        "cpu_median_s": statistics.median(cpus),
+        "wall_all_s": walls,
+    }, out
 
 
 def main() -> int:
@@ -53,8 +56,11 @@ def main() -> int:
     sc = pd.read_csv(DATA / "reader_scores.csv")
     les = pd.read_csv(DATA / "lesions.csv")
     load_before = os.getloadavg()[0]
-    res: dict = {"data": "shared/reference/stats/data: 30 cases x 4 methods x 3 readers, "
-                         "45 lesions", "runs": args.runs, "goal_full_report_s": GOAL_S}
+    res: dict = {
+        "data": "shared/reference/stats/data: 30 cases x 4 methods x 3 readers, 45 lesions",
+        "runs": args.runs,
+        "goal_full_report_s": GOAL_S,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         build_report(met, sc, les, tmp)  # warm imports and caches
         parts = []
@@ -66,25 +72,35 @@ def main() -> int:
 
         res["full_report"], rep = timed(full, args.runs)
         res["full_report_parts_median_s"] = {
-            k: statistics.median(p[k] for p in parts) for k in parts[0]}
+            k: statistics.median(p[k] for p in parts) for k in parts[0]
+        }
         res["n_statistics"] = len(rep.results)
         res["full_report_no_ordinal"], _ = timed(
-            lambda: build_report(met, sc, les, tmp, ordinal_models=False), args.runs)
+            lambda: build_report(met, sc, les, tmp, ordinal_models=False), args.runs
+        )
         res["full_report_no_figures"], _ = timed(
-            lambda: build_report(met, sc, les, tmp, make_figures=False), args.runs)
-    lmm_closed, _ = timed(lambda: mixed.fit_lmm(sc, "score", ("case", "reader"), fit="anova"),
-                          args.runs)
-    lmm_sm, _ = timed(lambda: mixed.fit_lmm(sc, "score", ("case", "reader"),
-                                            fit="statsmodels"), args.runs)
-    res["lmm_scores_case_reader"] = {"closed_form": lmm_closed, "statsmodels_mixedlm": lmm_sm,
-                                     "speedup_closed_vs_statsmodels":
-                                         lmm_sm["wall_median_s"] / lmm_closed["wall_median_s"]}
+            lambda: build_report(met, sc, les, tmp, make_figures=False), args.runs
+        )
+    lmm_closed, _ = timed(
+        lambda: mixed.fit_lmm(sc, "score", ("case", "reader"), fit="anova"), args.runs
+    )
+    lmm_sm, _ = timed(
+        lambda: mixed.fit_lmm(sc, "score", ("case", "reader"), fit="statsmodels"), args.runs
+    )
+    res["lmm_scores_case_reader"] = {
+        "closed_form": lmm_closed,
+        "statsmodels_mixedlm": lmm_sm,
+        "speedup_closed_vs_statsmodels": lmm_sm["wall_median_s"] / lmm_closed["wall_median_s"],
+    }
     table = met.merge(design.satisfaction(sc), on=["case", "method"])
     groups = list(design.groups(table, "DSC").values())
     ours, _ = timed(lambda: oneway.tukey_hsd(table, "DSC"), args.runs)
     ref, _ = timed(lambda: stats.tukey_hsd(*groups), args.runs)
-    res["tukey_DSC"] = {"ours": ours, "scipy_tukey_hsd": ref,
-                        "speedup_vs_scipy": ref["wall_median_s"] / ours["wall_median_s"]}
+    res["tukey_DSC"] = {
+        "ours": ours,
+        "scipy_tukey_hsd": ref,
+        "speedup_vs_scipy": ref["wall_median_s"] / ours["wall_median_s"],
+    }
     clm = ordinal.clm(sc)
     res["clmm_laplace"], _ = timed(lambda: ordinal.clmm(sc, start=clm), args.runs)
     res["load_average_1min"] = {"before": load_before, "after": os.getloadavg()[0]}
@@ -93,18 +109,27 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1))
     fr = res["full_report"]
-    print(f"full report: wall median {fr['wall_median_s']:.2f} s (CPU {fr['cpu_median_s']:.2f} s)"
-          f", goal {GOAL_S} s -> {'OK' if res['meets_goal'] else 'MISSED'}; "
-          f"{res['n_statistics']} statistics")
-    print("parts (median s):", {k: round(v, 3) for k, v in
-                                res["full_report_parts_median_s"].items()})
-    print(f"without ordinal models: {res['full_report_no_ordinal']['wall_median_s']:.2f} s; "
-          f"without figures: {res['full_report_no_figures']['wall_median_s']:.2f} s")
-    print(f"LMM closed form {lmm_closed['wall_median_s'] * 1e3:.1f} ms vs statsmodels "
-          f"{lmm_sm['wall_median_s'] * 1e3:.0f} ms "
-          f"(x{res['lmm_scores_case_reader']['speedup_closed_vs_statsmodels']:.0f})")
-    print(f"Tukey ours {ours['wall_median_s'] * 1e3:.1f} ms vs scipy "
-          f"{ref['wall_median_s'] * 1e3:.0f} ms (x{res['tukey_DSC']['speedup_vs_scipy']:.0f})")
+    print(
+        f"full report: wall median {fr['wall_median_s']:.2f} s (CPU {fr['cpu_median_s']:.2f} s)"
+        f", goal {GOAL_S} s -> {'OK' if res['meets_goal'] else 'MISSED'}; "
+        f"{res['n_statistics']} statistics"
+    )
+    print(
+        "parts (median s):", {k: round(v, 3) for k, v in res["full_report_parts_median_s"].items()}
+    )
+    print(
+        f"without ordinal models: {res['full_report_no_ordinal']['wall_median_s']:.2f} s; "
+        f"without figures: {res['full_report_no_figures']['wall_median_s']:.2f} s"
+    )
+    print(
+        f"LMM closed form {lmm_closed['wall_median_s'] * 1e3:.1f} ms vs statsmodels "
+        f"{lmm_sm['wall_median_s'] * 1e3:.0f} ms "
+        f"(x{res['lmm_scores_case_reader']['speedup_closed_vs_statsmodels']:.0f})"
+    )
+    print(
+        f"Tukey ours {ours['wall_median_s'] * 1e3:.1f} ms vs scipy "
+        f"{ref['wall_median_s'] * 1e3:.0f} ms (x{res['tukey_DSC']['speedup_vs_scipy']:.0f})"
+    )
     print(f"CLMM (Laplace, full + null model): {res['clmm_laplace']['wall_median_s']:.2f} s")
     print(f"load average: {res['load_average_1min']}")
     print(f"wrote {out}")
