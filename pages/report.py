@@ -119,7 +119,9 @@ except StatsInputError as exc:  # the data themselves are wrong (columns, values
     report = None
 
 if report is not None and report["notes"]:
-    with st.expander(f"Not computable yet ({len(report['notes'])})", expanded=True):
+    # a short list is shown open; a long one (reading just started) would push the tables down
+    many = len(report["notes"]) > 4
+    with st.expander(f"Not computable yet ({len(report['notes'])})", expanded=not many):
         st.caption(
             "Marked 'not computable: <reason>' in the tables below; missing values are left "
             "out (descriptives on the available values, paired tests on complete pairs)."
