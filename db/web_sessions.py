@@ -18,7 +18,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from db import audit
@@ -42,6 +42,8 @@ __all__ = [
 IDLE_TIMEOUT = timedelta(hours=12)  # unused this long: signed out
 ABSOLUTE_LIFETIME = timedelta(days=7)  # at most this long after signing in, used or not
 TOUCH_INTERVAL = timedelta(minutes=1)  # last_seen_at is written at most this often
+# ended sessions are deleted this long after they ended (the audit log keeps sign-in / out)
+RETENTION = timedelta(days=30)
 TOKEN_BYTES = 32
 MAX_TOKEN_CHARS = 128  # a longer cookie value is not one of ours: not even hashed
 MAX_USER_AGENT_CHARS = 256
@@ -62,7 +64,8 @@ def start(
     """Start a web session for ``user`` (an active account) and return its new token.
 
     Give the token to the browser (cookie) and nowhere else; it is not stored. Audited as
-    ``user.sign_in``.
+    ``user.sign_in``. Sessions that ended (revoked or expired) more than ``RETENTION`` ago are
+    deleted on the way, so the table does not grow without bound.
     """
     token = secrets.token_urlsafe(TOKEN_BYTES)
     digest = token_sha256(token)
@@ -71,6 +74,15 @@ def start(
     def work() -> None:
         row = load_actor(session, user)  # AccessDenied for a deactivated / unknown account
         at = now or utcnow()
+        session.execute(
+            delete(WebSession).where(
+                or_(
+                    WebSession.expires_at < at - RETENTION,
+                    WebSession.revoked_at < at - RETENTION,
+                    WebSession.last_seen_at < at - IDLE_TIMEOUT - RETENTION,
+                )
+            )
+        )
         web = WebSession(
             user_id=row.id,
             token_sha256=digest,

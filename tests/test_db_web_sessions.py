@@ -196,3 +196,25 @@ def test_resume_reports_the_current_role_and_password_state(db_engine, people):
     with session_scope(db_engine) as s:
         auth.change_password(s, fresh, initial, "ben-own-pw-1", keep_session_token=token)
     assert _resume(db_engine, token).must_change_password is False
+
+
+def test_sessions_ended_long_ago_are_deleted_at_the_next_sign_in(db_engine, people):
+    boss, reader = people
+    t0 = utcnow()
+    retention = web_sessions.RETENTION
+    _start(db_engine, reader, now=t0)  # absolute expiry t0 + 7 days: deleted below
+    old_revoked = _start(db_engine, reader, now=t0 + timedelta(days=1))
+    with session_scope(db_engine) as s:
+        assert web_sessions.end(s, old_revoked, now=t0 + timedelta(days=1))
+    idle_recent = _start(db_engine, reader, now=t0 + timedelta(days=30))
+    # a sign-in after the retention of the first two: those rows go, the recent one stays
+    now = t0 + web_sessions.ABSOLUTE_LIFETIME + retention + timedelta(days=2)
+    fresh = _start(db_engine, boss, now=now)
+    with db_engine.connect() as conn:
+        stored = set(conn.execute(text("SELECT token_sha256 FROM web_sessions")).scalars())
+    digest = web_sessions.token_sha256
+    assert stored == {digest(idle_recent), digest(fresh)}
+    assert _resume(db_engine, fresh, now=now) == boss
+    # the audit log still has every sign-in and the sign-out
+    assert _actions(db_engine).count("user.sign_in") >= 4
+    assert "user.sign_out" in _actions(db_engine)
