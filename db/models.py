@@ -183,6 +183,11 @@ class Study(Base):
     edit_policy: Mapped[str] = mapped_column(String(16), default="locked")
     washout_days: Mapped[float] = mapped_column(Float, default=0.0)
     retest_fraction: Mapped[float] = mapped_column(Float, default=0.0)
+    # the design as created, so a reader added later gets the order create_study would give
+    # her: cases per reader (None = all) and the case / method ids in the order chosen
+    cases_per_reader: Mapped[int | None] = mapped_column(Integer)
+    case_order: Mapped[list[int] | None] = mapped_column(JSON)
+    method_order: Mapped[list[int] | None] = mapped_column(JSON)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     opened_at: Mapped[datetime | None] = mapped_column(DateTime)

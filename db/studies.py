@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ from db.models import (
     Item,
     Method,
     Run,
+    Score,
     Study,
     StudyReader,
     User,
@@ -148,19 +149,60 @@ def _check_no_method_named(
                 )
 
 
-def _reader_case_sets(
-    n_readers: int, case_ids: list[int], cases_per_reader: int | None, rng: np.random.Generator
-) -> list[list[int]]:
-    """Cases of each reader: all, or a balanced subset (each case read by as many readers as
-    possible evenly: consecutive windows over one shuffled case list)."""
+def _reader_cases(
+    index: int, case_ids: Sequence[int], cases_per_reader: int | None, seed: int
+) -> list[int]:
+    """Cases of the reader at ``index``: all, or a balanced subset (each case read by as many
+    readers as possible evenly: consecutive windows over one seeded shuffle of the cases)."""
     if cases_per_reader is None:
-        return [list(case_ids) for _ in range(n_readers)]
-    shuffled = [case_ids[i] for i in rng.permutation(len(case_ids))]
+        return list(case_ids)
+    subset_rng = np.random.default_rng([seed, 2**32 - 2])
+    shuffled = [case_ids[i] for i in subset_rng.permutation(len(case_ids))]
     n = len(shuffled)
-    return [
-        [shuffled[(r * cases_per_reader + j) % n] for j in range(cases_per_reader)]
-        for r in range(n_readers)
-    ]
+    return [shuffled[(index * cases_per_reader + j) % n] for j in range(cases_per_reader)]
+
+
+def _reader_assignments(
+    study: Study,
+    reader_id: int,
+    index: int,
+    item_of: Mapping[tuple[int, int], int],
+    codes: set[str],
+) -> list[dict]:
+    """Assignment rows of the reader at ``index`` in ``study``, in her reading order.
+
+    Her order is shuffled with ``default_rng([seed, index])`` over her cases (all, or her
+    subset) x the methods, in the study's recorded case and method order; a session-2
+    re-read of round(retest_fraction x her items) follows if the study has one. Codes are
+    drawn fresh and added to ``codes`` (pass every code already used in the study).
+    """
+    case_ids, method_ids = list(study.case_order), list(study.method_order)
+    rng = np.random.default_rng([study.seed, index])
+    mine_cases = _reader_cases(index, case_ids, study.cases_per_reader, study.seed)
+    mine = [item_of[(c, m)] for c in mine_cases for m in method_ids]
+    case_of = {item_of[(c, m)]: c for c in mine_cases for m in method_ids}
+    first = spread_order(mine, [case_of[i] for i in mine], rng)
+    second: list[int] = []
+    n_retest = int(round(study.retest_fraction * len(first)))
+    if n_retest:
+        picked = [first[i] for i in sorted(rng.choice(len(first), n_retest, replace=False))]
+        second = spread_order(
+            picked, [case_of[i] for i in picked], rng, previous_group=case_of[first[-1]]
+        )
+    rows = []
+    for session_number, order in ((1, first), (2, second)):
+        for item_id in order:
+            rows.append(
+                {
+                    "study_id": study.id,
+                    "reader_id": reader_id,
+                    "item_id": item_id,
+                    "session_number": session_number,
+                    "position": len(rows) + 1,
+                    "code": opaque_code(codes),
+                }
+            )
+    return rows
 
 
 def create_study(
@@ -280,6 +322,9 @@ def create_study(
             edit_policy=edit_policy,
             washout_days=washout,
             retest_fraction=fraction,
+            cases_per_reader=cases_per_reader,
+            case_order=case_ids,
+            method_order=method_ids,
             created_by=acting.id,
             created_at=now,
         )
@@ -313,36 +358,10 @@ def create_study(
             )
         }
 
-        subset_rng = np.random.default_rng([seed, 2**32 - 2])
-        case_sets = _reader_case_sets(len(reader_names), case_ids, cases_per_reader, subset_rng)
-        codes: set[str] = set()
+        codes = set(taken)  # assignment codes differ from item codes too
         rows = []
         for index, uname in enumerate(reader_names):
-            rng = np.random.default_rng([seed, index])
-            mine = [item_of[(c, m)] for c in case_sets[index] for m in method_ids]
-            case_of = {item_of[(c, m)]: c for c in case_sets[index] for m in method_ids}
-            first = spread_order(mine, [case_of[i] for i in mine], rng)
-            second: list[int] = []
-            n_retest = int(round(fraction * len(first)))
-            if n_retest:
-                picked = [first[i] for i in sorted(rng.choice(len(first), n_retest, replace=False))]
-                second = spread_order(
-                    picked, [case_of[i] for i in picked], rng, previous_group=case_of[first[-1]]
-                )
-            position = 0
-            for session_number, order in ((1, first), (2, second)):
-                for item_id in order:
-                    position += 1
-                    rows.append(
-                        {
-                            "study_id": study.id,
-                            "reader_id": reader_rows[uname].id,
-                            "item_id": item_id,
-                            "session_number": session_number,
-                            "position": position,
-                            "code": opaque_code(codes),
-                        }
-                    )
+            rows += _reader_assignments(study, reader_rows[uname].id, index, item_of, codes)
         # inserted reader by reader in reading order: ids follow positions only
         session.execute(insert(Assignment), rows)
         audit.record(
@@ -369,10 +388,12 @@ def create_study(
     return write_transaction(session, work)
 
 
-def _study(session: Session, study_id: int) -> Study:
+def _study(session: Session, study_id: int, *, lock: bool = False) -> Study:
+    """The study (fresh from the database); ``lock``: its row locked (PostgreSQL) for the
+    rest of the transaction, so concurrent changes of its readers queue up."""
     if isinstance(study_id, bool) or not isinstance(study_id, numbers.Integral):
         raise InvalidInput(f"study_id must be an integer, got {study_id!r}.")
-    study = session.get(Study, int(study_id), populate_existing=True)
+    study = session.get(Study, int(study_id), populate_existing=True, with_for_update=lock)
     if study is None:
         raise NotFound(f"No study #{study_id}.")
     return study
@@ -414,6 +435,103 @@ def open_study(session: Session, coordinator, study_id: int) -> None:
 def close_study(session: Session, coordinator, study_id: int) -> None:
     """Close an open study: from now on it accepts no scores (coordinator only)."""
     _set_status(session, coordinator, study_id, "open", "closed")
+
+
+def add_reader(session: Session, coordinator, study_id: int, username: str) -> int:
+    """Add an active reader to a draft or open study; returns her number of assignments.
+
+    Her order is the one ``create_study`` would have given a reader at the next index (the
+    number of readers already in the study) with the study's seed, design and washout
+    session. Audited as ``study.add_reader`` (coordinator only).
+    """
+    if not isinstance(username, str) or not username.strip():
+        raise InvalidInput("Choose a reader (her username).")
+    uname = username.strip().lower()
+
+    def work() -> int:
+        acting = require_coordinator(session, coordinator)
+        study = _study(session, study_id, lock=True)
+        if study.status == "closed":
+            raise StudyStateError(
+                f"The study '{study.name}' is closed; readers can only be added to a draft "
+                "or open study."
+            )
+        if study.case_order is None or study.method_order is None:
+            raise StudyStateError(
+                f"The study '{study.name}' has no recorded design (case and method order); "
+                "a reader cannot be added to it."
+            )
+        user = session.scalar(select(User).where(User.username == uname))
+        if user is None:
+            raise NotFound(f"Unknown reader: {uname}.")
+        if user.role != "reader":
+            raise InvalidInput(f"'{uname}' is a {user.role}, not a reader.")
+        if not user.active:
+            raise InvalidInput(f"The reader '{uname}' is deactivated.")
+        reader_ids = set(
+            session.scalars(select(StudyReader.reader_id).where(StudyReader.study_id == study.id))
+        )
+        if user.id in reader_ids:
+            raise InvalidInput(f"'{uname}' already reads in the study '{study.name}'.")
+        item_of: dict[tuple[int, int], int] = {}
+        codes: set[str] = set()
+        for item_id, case_id, method_id, code in session.execute(
+            select(Item.id, Item.case_id, Item.method_id, Item.code).where(
+                Item.study_id == study.id
+            )
+        ):
+            item_of[(case_id, method_id)] = item_id
+            codes.add(code)
+        codes.update(
+            session.scalars(select(Assignment.code).where(Assignment.study_id == study.id))
+        )
+        index = len(reader_ids)
+        rows = _reader_assignments(study, user.id, index, item_of, codes)
+        session.add(StudyReader(study_id=study.id, reader_id=user.id))
+        session.execute(insert(Assignment), rows)  # in reading order, as create_study
+        audit.record(
+            session,
+            acting.id,
+            "study.add_reader",
+            "study",
+            study.id,
+            after={"reader": uname, "index": index, "assignments": len(rows)},
+        )
+        return len(rows)
+
+    return write_transaction(session, work)
+
+
+def delete_draft_study(session: Session, coordinator, study_id: int) -> None:
+    """Delete a draft study with its readers, items and assignments (coordinator only).
+
+    An open or closed study has (or may have) scores and is refused. Audited as
+    ``study.delete`` with what was removed.
+    """
+
+    def work() -> None:
+        acting = require_coordinator(session, coordinator)
+        study = _study(session, study_id, lock=True)
+        if study.status != "draft":
+            raise StudyStateError(
+                f"The study '{study.name}' is {study.status}: only a draft study can be "
+                "deleted (an opened study has or may have scores; close it instead)."
+            )
+        assignment_ids = select(Assignment.id).where(Assignment.study_id == study.id)
+        if session.scalar(
+            select(func.count()).select_from(Score).where(Score.assignment_id.in_(assignment_ids))
+        ):
+            raise StudyStateError(f"The study '{study.name}' has scores; it cannot be deleted.")
+        removed = {}
+        for model in (Assignment, Item, StudyReader):
+            result = session.execute(delete(model).where(model.study_id == study.id))
+            removed[model.__tablename__] = result.rowcount
+        before = {"name": study.name, "status": study.status, "seed": study.seed, **removed}
+        session.delete(study)
+        session.flush()
+        audit.record(session, acting.id, "study.delete", "study", int(study_id), before=before)
+
+    write_transaction(session, work)
 
 
 def get_study(session: Session, coordinator, study_id: int) -> StudyInfo:

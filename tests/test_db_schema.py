@@ -30,7 +30,7 @@ EXPECTED_TABLES = {
     "web_sessions",
     "alembic_version",
 }
-HEAD = "0002_web_sessions"
+HEAD = "0003_study_design"
 
 
 @pytest.fixture(params=backend_params())
