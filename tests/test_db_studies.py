@@ -282,3 +282,202 @@ def test_missing_run_and_reader_role_and_status_transitions(db_engine):
         listing = studies.list_studies(s, setup.coordinator)
     assert list(listing["status"]) == ["closed"]
     assert _study_count(db_engine) == 1
+
+
+# ---------------------------------------------------------------- adding a reader, deleting
+
+
+def _rows(engine, sql: str, **params) -> list[tuple]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(sql), params)]
+
+
+def _order(engine, study_id, reader) -> list[tuple]:
+    """(session, case, method) of a reader's assignments by position, in plain SQL."""
+    return _rows(
+        engine,
+        "SELECT a.session_number, c.name, m.name FROM assignments a "
+        "JOIN users u ON u.id = a.reader_id JOIN items i ON i.id = a.item_id "
+        "JOIN cases c ON c.id = i.case_id JOIN methods m ON m.id = i.method_id "
+        "WHERE a.study_id = :s AND u.username = :r ORDER BY a.position",
+        s=study_id,
+        r=reader,
+    )
+
+
+def _others(engine, study_id) -> list[tuple]:
+    return _rows(
+        engine,
+        "SELECT a.id, a.reader_id, a.item_id, a.session_number, a.position, a.code, "
+        "s.id, s.value, s.comment FROM assignments a LEFT JOIN scores s "
+        "ON s.assignment_id = a.id WHERE a.study_id = :s ORDER BY a.id",
+        s=study_id,
+    )
+
+
+@pytest.mark.parametrize(
+    "design",
+    [
+        {},
+        {"cases_per_reader": 2},
+        {"retest_fraction": 0.25, "washout_days": 7.0},
+    ],
+    ids=["all-items", "subset", "washout"],
+)
+def test_added_reader_gets_the_order_create_study_gives_her_index(db_engine, design):
+    from db import auth
+
+    setup = populate(db_engine, n_cases=5, n_readers=2, open_it=False, seed=31)
+    # cases and methods chosen in an order that is not their id order
+    cases = list(reversed(setup.cases))
+    methods = ["classical", "unet3d", "unet2d", "attention_unet"]
+    with session_scope(db_engine) as s:
+        for name in ("r09", "r10"):
+            auth.create_reader(s, setup.coordinator, name)
+        base = studies.create_study(
+            s, setup.coordinator, "Base", cases=cases, methods=methods,
+            readers=["r00", "r01"], seed=31, **design,
+        )  # fmt: skip
+        studies.open_study(s, setup.coordinator, base)
+    # r00 scores her first two items (plain SQL): they must stay as they are
+    with db_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO scores (assignment_id, value, seconds_spent, revision, created_at, "
+                "updated_at) SELECT a.id, 4, 2.0, 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP "
+                "FROM assignments a JOIN users u ON u.id = a.reader_id "
+                "WHERE a.study_id = :s AND u.username = 'r00' AND a.position <= 2"
+            ),
+            {"s": base},
+        )
+    before = _others(db_engine, base)
+    assert sum(r[6] is not None for r in before) == 2
+    with session_scope(db_engine) as s:
+        added = [studies.add_reader(s, setup.coordinator, base, name) for name in ("r09", "R10 ")]
+        reference = studies.create_study(
+            s, setup.coordinator, "Reference", cases=cases, methods=methods,
+            readers=["r00", "r01", "r09", "r10"], seed=31, **design,
+        )  # fmt: skip
+
+    per_reader = 5 * 4 if "cases_per_reader" not in design else 2 * 4
+    n_retest = round(design.get("retest_fraction", 0) * per_reader)
+    assert added == [per_reader + n_retest] * 2
+    for index, name in ((2, "r09"), (3, "r10")):
+        order = _order(db_engine, base, name)
+        # exactly what create_study gives the reader at this index with the same seed
+        assert order == _order(db_engine, reference, name)
+        assert len(order) == added[index - 2]
+        first = [(c, m) for k, c, m in order if k == 1]
+        assert len(first) == len(set(first)) == per_reader
+        case_set = {c for c, _ in first}
+        assert set(first) == {(c, m) for c in case_set for m in methods}
+        if "cases_per_reader" not in design:
+            assert case_set == set(cases)
+        assert sum(a[1] == b[1] for a, b in zip(order, order[1:], strict=False)) == 0
+        assert [k for k, _, _ in order] == [1] * per_reader + [2] * n_retest
+        assert {(c, m) for k, c, m in order if k == 2} <= set(first)
+        positions = _rows(
+            db_engine,
+            "SELECT a.position, a.id FROM assignments a JOIN users u ON u.id = a.reader_id "
+            "WHERE a.study_id = :s AND u.username = :r ORDER BY a.position",
+            s=base,
+            r=name,
+        )
+        assert [p for p, _ in positions] == list(range(1, len(order) + 1))
+        assert [i for _, i in positions] == sorted(i for _, i in positions)
+    if "cases_per_reader" in design:  # the windows go on: 8 case slots over 5 cases
+        covered = Counter(
+            c for r in ("r00", "r01", "r09", "r10") for k, c, m in _order(db_engine, base, r)
+        )
+        assert sorted(covered.values()) == [4, 4, 8, 8, 8]  # x 4 methods
+    codes = [
+        r[0] for r in _rows(db_engine, "SELECT code FROM assignments WHERE study_id = :s", s=base)
+    ]
+    item_codes = {
+        r[0] for r in _rows(db_engine, "SELECT code FROM items WHERE study_id = :s", s=base)
+    }
+    assert len(codes) == len(set(codes)) == len(before) + sum(added)
+    assert set(codes).isdisjoint(item_codes)
+    assert _others(db_engine, base)[: len(before)] == before  # others untouched
+    assert _rows(
+        db_engine,
+        "SELECT u.username FROM study_readers sr JOIN users u ON u.id = sr.reader_id "
+        "WHERE sr.study_id = :s ORDER BY u.username",
+        s=base,
+    ) == [("r00",), ("r01",), ("r09",), ("r10",)]
+    events = _rows(
+        db_engine,
+        "SELECT action FROM audit_events WHERE entity = 'study' AND entity_id = :s "
+        "AND action = 'study.add_reader'",
+        s=base,
+    )
+    assert len(events) == 2
+
+
+def test_add_reader_refusals_write_nothing(db_engine):
+    from db import auth
+
+    setup = populate(db_engine, n_cases=2, methods=("unet2d", "classical"), n_readers=2)
+    with session_scope(db_engine) as s:
+        auth.create_reader(s, setup.coordinator, "gone")
+        auth.set_active(s, setup.coordinator, "gone", False)
+        auth.create_reader(s, setup.coordinator, "late")
+    counts = "SELECT (SELECT COUNT(*) FROM assignments), (SELECT COUNT(*) FROM study_readers)"
+    before = _rows(db_engine, counts)
+    sid = setup.study_id
+    with session_scope(db_engine) as s:
+        for username, error, message in (
+            ("ghost", NotFound, "Unknown reader"),
+            ("gone", InvalidInput, "deactivated"),
+            ("coord", InvalidInput, "not a reader"),
+            ("r01", InvalidInput, "already reads"),
+            ("", InvalidInput, "Choose a reader"),
+        ):
+            with pytest.raises(error, match=message):
+                studies.add_reader(s, setup.coordinator, sid, username)
+        with pytest.raises(AccessDenied):
+            studies.add_reader(s, setup.readers[0], sid, "late")
+        with pytest.raises(NotFound):
+            studies.add_reader(s, setup.coordinator, 999, "late")
+        studies.close_study(s, setup.coordinator, sid)
+        with pytest.raises(StudyStateError, match="closed"):
+            studies.add_reader(s, setup.coordinator, sid, "late")
+    assert _rows(db_engine, counts) == before
+
+
+def test_delete_draft_study_removes_its_rows_and_refuses_open_or_closed(db_engine):
+    setup = populate(db_engine, n_cases=3, methods=("unet2d", "classical"), n_readers=2)
+    from db import auth
+
+    with session_scope(db_engine) as s:
+        auth.create_reader(s, setup.coordinator, "late")
+        draft = studies.create_study(
+            s, setup.coordinator, "Mistake", cases=setup.cases, methods=setup.methods,
+            readers=["r00", "r01"], retest_fraction=0.5,
+        )  # fmt: skip
+        studies.add_reader(s, setup.coordinator, draft, "late")  # a draft takes readers too
+    per_table = (
+        "SELECT (SELECT COUNT(*) FROM assignments WHERE study_id = :s), "
+        "(SELECT COUNT(*) FROM items WHERE study_id = :s), "
+        "(SELECT COUNT(*) FROM study_readers WHERE study_id = :s), "
+        "(SELECT COUNT(*) FROM studies WHERE id = :s)"
+    )
+    assert _rows(db_engine, per_table, s=draft) == [(3 * 9, 6, 3, 1)]
+    pilot_before = _rows(db_engine, per_table, s=setup.study_id)
+    with session_scope(db_engine) as s:
+        with pytest.raises(AccessDenied):
+            studies.delete_draft_study(s, setup.readers[0], draft)
+        studies.delete_draft_study(s, setup.coordinator, draft)
+        with pytest.raises(NotFound):
+            studies.delete_draft_study(s, setup.coordinator, draft)
+        with pytest.raises(StudyStateError, match="only a draft study can be deleted"):
+            studies.delete_draft_study(s, setup.coordinator, setup.study_id)  # open
+        studies.close_study(s, setup.coordinator, setup.study_id)
+        with pytest.raises(StudyStateError, match="closed: only a draft"):
+            studies.delete_draft_study(s, setup.coordinator, setup.study_id)
+    assert _rows(db_engine, per_table, s=draft) == [(0, 0, 0, 0)]
+    assert _rows(db_engine, per_table, s=setup.study_id) == pilot_before == [(2 * 6, 6, 2, 1)]
+    [(action, entity_id)] = _rows(
+        db_engine, "SELECT action, entity_id FROM audit_events WHERE action = 'study.delete'"
+    )
+    assert entity_id == draft
