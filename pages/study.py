@@ -24,6 +24,9 @@ readers = users[users["role"] == "reader"]
 
 # ---------------------------------------------------------------- progress of one study
 st.subheader("Progress")
+done = st.session_state.pop("study_done", None)  # what the last click did, across the rerun
+if done:
+    st.success(done)
 if study_table.empty:
     st.info("No study yet: create one below, or create the demo on the Overview page.")
 else:
@@ -71,6 +74,34 @@ else:
             st.rerun()
     except LivsegDBError as exc:
         st.error(str(exc))
+
+    if info.status != "closed":
+        in_study = set(per_reader["reader"])
+        free = [u for u in readers[readers["active"]]["username"] if u not in in_study]
+        cols = st.columns([2, 1])
+        newcomer = cols[0].selectbox("Add a reader", free, index=None, key="add_reader_pick")
+        if cols[1].button("Add the reader", disabled=newcomer is None):
+            try:
+                with db_session() as session:
+                    n = studies.add_reader(session, user, study_id, newcomer)
+            except LivsegDBError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state["study_done"] = f"{newcomer} added to '{info.name}': {n} items."
+                st.session_state.pop("add_reader_pick", None)
+                st.rerun()
+    if info.status == "draft":
+        sure = st.checkbox("Yes, delete this draft with its items and readers' orders")
+        if st.button("Delete this draft study", disabled=not sure):
+            try:
+                with db_session() as session:
+                    studies.delete_draft_study(session, user, study_id)
+            except LivsegDBError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state["study_done"] = f"Draft study '{info.name}' deleted."
+                st.session_state.pop("study_pick", None)  # its id is gone
+                st.rerun()
 
     st.markdown("**Agreement so far** (readers' Likert scores on the items all of them scored)")
     with db_session() as session:

@@ -105,6 +105,66 @@ def test_create_study_and_close_it(workspace):
     assert status == "closed"
 
 
+def _study_rows(workspace, name: str) -> tuple:
+    """(assignments, items, study readers, studies) of the study ``name``, in plain SQL."""
+    with sqlite3.connect(workspace / "livseg.db") as con:
+        return con.execute(
+            "select (select count(*) from assignments a join studies s on s.id = a.study_id "
+            "where s.name = :n), (select count(*) from items i join studies s "
+            "on s.id = i.study_id where s.name = :n), (select count(*) from study_readers r "
+            "join studies s on s.id = r.study_id where s.name = :n), "
+            "(select count(*) from studies where name = :n)",
+            {"n": name},
+        ).fetchone()
+
+
+def test_add_a_reader_to_the_open_study(workspace):
+    at = _page(workspace, "study")
+    [field] = [t for t in at.text_input if t.label == "New reader's username"]
+    field.input("reader4")
+    [b for b in at.button if b.label == "Create reader account"][0].click().run()
+    at = _page(workspace, "study")
+    pick = at.selectbox(key="add_reader_pick")
+    assert pick.options == ["reader4"]  # the three others already read in it
+    [add] = [b for b in at.button if b.label == "Add the reader"]
+    assert add.disabled
+    pick.set_value("reader4").run()
+    [b for b in at.button if b.label == "Add the reader"][0].click().run()
+    assert not at.exception
+    with sqlite3.connect(workspace / "livseg.db") as con:
+        (name,) = con.execute("select name from studies").fetchone()
+        rows = con.execute(
+            "select a.position, a.item_id from assignments a join users u "
+            "on u.id = a.reader_id where u.username = 'reader4' order by a.position"
+        ).fetchall()
+        items = {i for (i,) in con.execute("select id from items")}
+    assert texts(at, "success") == [f"reader4 added to '{name}': 4 items."]
+    assert [p for p, _ in rows] == [1, 2, 3, 4]
+    assert {i for _, i in rows} == items
+    assert [b.proto.text for b in at.get("progress")][3].startswith("reader4: 0 of 4")
+    assert at.selectbox(key="add_reader_pick").options == []
+
+
+def test_delete_a_draft_study_after_confirming(workspace):
+    at = _page(workspace, "study")
+    assert not [b for b in at.button if b.label == "Delete this draft study"]  # open study
+    [name] = [t for t in at.text_input if t.label == "Study name"]
+    name.input("By mistake")
+    [c for c in at.checkbox if c.label == "Open it now"][0].uncheck()
+    [b for b in at.button if b.label == "Create the study"][0].click().run()
+    assert _study_rows(workspace, "By mistake") == (3 * 4, 4, 3, 1)
+    at = _page(workspace, "study")  # the newest study (the draft) is shown
+    [delete] = [b for b in at.button if b.label == "Delete this draft study"]
+    assert delete.disabled
+    [c for c in at.checkbox if c.label.startswith("Yes, delete this draft")][0].check().run()
+    [b for b in at.button if b.label == "Delete this draft study"][0].click().run()
+    assert not at.exception
+    assert texts(at, "success") == ["Draft study 'By mistake' deleted."]
+    assert _study_rows(workspace, "By mistake") == (0, 0, 0, 0)
+    with sqlite3.connect(workspace / "livseg.db") as con:
+        assert con.execute("select count(*) from studies").fetchone() == (1,)
+
+
 def test_new_reader_password_is_shown_once(workspace):
     at = _page(workspace, "study")
     [field] = [t for t in at.text_input if t.label == "New reader's username"]
