@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
@@ -232,3 +233,40 @@ def test_processes_starting_together_on_an_empty_database_migrate_once(backend, 
         dispose_engine(engine)
         if backend == "postgresql":
             postgres_server.drop_database(f"livseg_init_{os.getpid()}")
+
+
+def test_migration_0003_fills_the_design_of_existing_studies(db_engine):
+    """Downgraded to 0002 and upgraded again, a study's design comes back from its audit
+    record: cases_per_reader and the case / method ids in the order chosen."""
+    from alembic import command
+
+    from db import studies
+    from db.engine import _alembic_config, session_scope
+
+    setup = populate(db_engine, n_cases=3, methods=("unet2d", "classical"), n_readers=1)
+    with session_scope(db_engine) as s:
+        sid = studies.create_study(
+            s, setup.coordinator, "Subset", cases=["case_002", "case_000", "case_001"],
+            methods=["classical", "unet2d"], readers=["r00"], cases_per_reader=2,
+        )  # fmt: skip
+    design = "SELECT id, cases_per_reader, case_order, method_order FROM studies ORDER BY id"
+    cfg = _alembic_config()
+    with db_engine.connect() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0002_web_sessions")
+        conn.commit()
+        assert "case_order" not in {c["name"] for c in inspect(conn).get_columns("studies")}
+        command.upgrade(cfg, "head")
+        conn.commit()
+        rows = conn.execute(text(design)).all()
+        ids = dict(conn.execute(text("SELECT name, id FROM cases")).all())
+        mids = dict(conn.execute(text("SELECT name, id FROM methods")).all())
+
+    def as_list(value):
+        return json.loads(value) if isinstance(value, str) else value
+
+    got = [(i, k, as_list(c), as_list(m)) for i, k, c, m in rows]
+    assert got == [
+        (setup.study_id, None, [ids[f"case_{i:03d}"] for i in range(3)], [mids["unet2d"], mids["classical"]]),
+        (sid, 2, [ids["case_002"], ids["case_000"], ids["case_001"]], [mids["classical"], mids["unet2d"]]),
+    ]  # fmt: skip

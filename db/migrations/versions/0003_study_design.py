@@ -65,7 +65,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("studies") as batch:
-        batch.drop_column("method_order")
-        batch.drop_column("case_order")
-        batch.drop_column("cases_per_reader")
+    # plain ALTER TABLE ... DROP COLUMN (SQLite >= 3.35): batch mode would copy and drop the
+    # studies table, which the foreign keys of items and assignments refuse
+    for column in ("method_order", "case_order", "cases_per_reader"):
+        op.drop_column("studies", column)
