@@ -64,15 +64,21 @@ def resolve_methods(methods: str | list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def run_method(method_name: str, volume: Volume, device: str = "auto",
-               threads: int | None = None) -> RunResult:
+def run_method(
+    method_name: str, volume: Volume, device: str = "auto", threads: int | None = None
+) -> RunResult:
     """Segment ``volume`` with the (cached) method; ``seconds`` = wall time of segment()."""
     method = get_method(method_name, device=device, threads=threads)
     t0 = time.perf_counter()
     labels = method.segment(volume)
     seconds = time.perf_counter() - t0
-    return RunResult(labels=labels, seconds=seconds, device=method.device,
-                     version=method.version, params=dict(method.params))
+    return RunResult(
+        labels=labels,
+        seconds=seconds,
+        device=method.device,
+        version=method.version,
+        params=dict(method.params),
+    )
 
 
 def case_id_of(image: Path) -> str:
@@ -112,16 +118,26 @@ def run_cases(
         case = case_id_of(cf.image)
         for name in names:
             res = run_method(name, volume, device=device, threads=threads)
-            records.append(write_run(res, name, case, volume, out,
-                                     load_seconds=load_seconds[name], image=cf.image))
+            records.append(
+                write_run(
+                    res, name, case, volume, out, load_seconds=load_seconds[name], image=cf.image
+                )
+            )
             done += 1
             if progress is not None:
                 progress(done, total)
     return records
 
 
-def write_run(result: RunResult, method: str, case: str, volume: Volume, out_dir: Path | str,
-              load_seconds: float | None = None, image: Path | str | None = None) -> RunRecord:
+def write_run(
+    result: RunResult,
+    method: str,
+    case: str,
+    volume: Volume,
+    out_dir: Path | str,
+    load_seconds: float | None = None,
+    image: Path | str | None = None,
+) -> RunRecord:
     """Write one run in the runs layout: ``out_dir/<method>/<case>.nii.gz`` (labels on the
     image file's own grid) and ``<case>.json`` (method, case, seconds, device, version,
     params, threads, weights load seconds, image path)."""
@@ -144,8 +160,16 @@ def write_run(result: RunResult, method: str, case: str, volume: Volume, out_dir
     }
     info_path = folder / f"{case}.json"
     info_path.write_text(json.dumps(info, indent=1, default=_json_default))
-    return RunRecord(method, case, Path(labels_path), info_path, result.seconds,
-                     result.device, result.version, threads)
+    return RunRecord(
+        method,
+        case,
+        Path(labels_path),
+        info_path,
+        result.seconds,
+        result.device,
+        result.version,
+        threads,
+    )
 
 
 def _json_default(o):

@@ -53,8 +53,9 @@ def resample_inplane(
     with torch.inference_mode():
         for k0 in range(0, z, chunk):
             block = src[:, :, k0 : k0 + chunk].permute(2, 0, 1).unsqueeze(1)  # (k, 1, X, Y)
-            res = F.interpolate(block, size=size, mode="bilinear", align_corners=False,
-                                antialias=True)
+            res = F.interpolate(
+                block, size=size, mode="bilinear", align_corners=False, antialias=True
+            )
             out[:, :, k0 : k0 + chunk] = res[:, 0].permute(1, 2, 0).numpy()
     return out
 
@@ -132,8 +133,10 @@ def body_box(
         return 0, nx, 0, ny
     xs = np.flatnonzero(proj.any(axis=1))
     ys = np.flatnonzero(proj.any(axis=0))
-    return (*_grow(xs[0] - margin, xs[-1] + 1 + margin, nx, multiple),
-            *_grow(ys[0] - margin, ys[-1] + 1 + margin, ny, multiple))
+    return (
+        *_grow(xs[0] - margin, xs[-1] + 1 + margin, nx, multiple),
+        *_grow(ys[0] - margin, ys[-1] + 1 + margin, ny, multiple),
+    )
 
 
 def _grow(a: int, b: int, n: int, multiple: int) -> tuple[int, int]:
@@ -150,7 +153,9 @@ def _grow(a: int, b: int, n: int, multiple: int) -> tuple[int, int]:
     return a, b
 
 
-def pad_to_multiple(t: torch.Tensor, multiple: int, dims: tuple[int, ...]) -> tuple[torch.Tensor, list]:
+def pad_to_multiple(
+    t: torch.Tensor, multiple: int, dims: tuple[int, ...]
+) -> tuple[torch.Tensor, list]:
     """Zero-pad tensor dims (indices into ``t.shape``) at the end up to a multiple; returns pads."""
     pads = [0] * (2 * t.dim())
     sizes = []

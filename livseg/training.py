@@ -73,8 +73,9 @@ class TrainConfig:
             raise ValueError("steps and batch_size must be >= 1 and n_cases >= 2")
         if not 1 <= self.n_val < self.n_cases:
             raise ValueError(f"n_val must be in [1, n_cases), got {self.n_val}")
-        if not (0 <= self.p_tumour <= 1 and 0 <= self.p_liver <= 1
-                and self.p_tumour + self.p_liver <= 1):
+        if not (
+            0 <= self.p_tumour <= 1 and 0 <= self.p_liver <= 1 and self.p_tumour + self.p_liver <= 1
+        ):
             raise ValueError("p_tumour and p_liver must be in [0, 1] with a sum <= 1")
         self.patch_3d = tuple(int(p) for p in self.patch_3d)  # type: ignore[assignment]
 
@@ -124,8 +125,9 @@ def cache_case(data_seed: int, index: int, size: str = "full") -> tuple[Path, Pa
     return img_p, lab_p
 
 
-def load_cases(data_seed: int, indices: list[int], progress: Callable | None = None,
-               size: str = "full"):
+def load_cases(
+    data_seed: int, indices: list[int], progress: Callable | None = None, size: str = "full"
+):
     """Cached (image, labels) arrays for ``indices`` (generated when missing)."""
     out = []
     for k, i in enumerate(indices):
@@ -142,8 +144,9 @@ def load_cases(data_seed: int, indices: list[int], progress: Callable | None = N
 class Sampler:
     """Seeded tumour-aware sampler of 2D crops / 3D patches from cached cases."""
 
-    def __init__(self, cases: list, cfg: TrainConfig, rng: np.random.Generator,
-                 index: Sampler | None = None):
+    def __init__(
+        self, cases: list, cfg: TrainConfig, rng: np.random.Generator, index: Sampler | None = None
+    ):
         self.cases = cases
         self.cfg = cfg
         self.rng = rng
@@ -215,8 +218,9 @@ def dice(pred: np.ndarray, ref: np.ndarray) -> float:
     return 1.0 if s == 0 else 2.0 * int(np.logical_and(pred, ref).sum()) / s
 
 
-def predict_grid(net: torch.nn.Module, img: np.ndarray, spatial_dims: int, multiple: int,
-                 device: torch.device) -> np.ndarray:
+def predict_grid(
+    net: torch.nn.Module, img: np.ndarray, spatial_dims: int, multiple: int, device: torch.device
+) -> np.ndarray:
     """Labels (Z, 256, 256) of a cached case on the network grid (no post-processing)."""
     full = torch.from_numpy(img.astype(np.float32))
     z, gx, gy = full.shape
@@ -239,8 +243,9 @@ def predict_grid(net: torch.nn.Module, img: np.ndarray, spatial_dims: int, multi
         return out_full
 
 
-def recalibrate_batchnorm(net: torch.nn.Module, sampler: Sampler, n_batches: int,
-                          device: torch.device) -> None:
+def recalibrate_batchnorm(
+    net: torch.nn.Module, sampler: Sampler, n_batches: int, device: torch.device
+) -> None:
     """Re-estimate BatchNorm running statistics for the current weights (no gradients).
 
     With Adam at 1e-3 the weights move faster than the running averages (momentum 0.1)
@@ -292,8 +297,13 @@ def run_dir(method: str) -> Path:
     return path
 
 
-def train(cfg: TrainConfig, resume: bool = False, out: Path | None = None,
-          show_progress: bool = True, max_minutes: float | None = None) -> dict:
+def train(
+    cfg: TrainConfig,
+    resume: bool = False,
+    out: Path | None = None,
+    show_progress: bool = True,
+    max_minutes: float | None = None,
+) -> dict:
     """Train ``cfg.method``; write the best (validation) weights to ``out``.
 
     ``out`` defaults to ``livseg/weights/<method>.pt``. ``max_minutes`` stops early (after a
@@ -309,8 +319,7 @@ def train(cfg: TrainConfig, resume: bool = False, out: Path | None = None,
     rng = np.random.default_rng([cfg.seed, 1])
     indices = train_indices(cfg.data_seed)[: cfg.n_cases]
     bar = tqdm(total=len(indices), desc="cache", unit="case", disable=not show_progress)
-    cases = load_cases(cfg.data_seed, indices, progress=lambda d, t: bar.update(1),
-                       size=cfg.size)
+    cases = load_cases(cfg.data_seed, indices, progress=lambda d, t: bar.update(1), size=cfg.size)
     bar.close()
     train_cases, val_cases = cases[: -cfg.n_val], cases[-cfg.n_val :]
     sampler = Sampler(train_cases, cfg, rng)
@@ -327,10 +336,14 @@ def train(cfg: TrainConfig, resume: bool = False, out: Path | None = None,
         now = asdict(cfg)
         stored = {k: v for k, v in st["config"].items()}
         # fields added after a checkpoint was written must hold their defaults
-        if any(_jsonable(stored[k]) != _jsonable(now[k])
-               for k in stored if k in now and k not in ("steps", "threads")) or any(
+        if any(
+            _jsonable(stored[k]) != _jsonable(now[k])
+            for k in stored
+            if k in now and k not in ("steps", "threads")
+        ) or any(
             _jsonable(now[k]) != _jsonable(asdict(TrainConfig(method=cfg.method))[k])
-            for k in now if k not in stored and k not in ("network",)
+            for k in now
+            if k not in stored and k not in ("network",)
         ):
             raise ValueError(f"cannot resume: {last_p} was trained with another configuration")
         net.load_state_dict(st["model"])
@@ -341,8 +354,9 @@ def train(cfg: TrainConfig, resume: bool = False, out: Path | None = None,
         running_restored = st.get("running_loss")
     net.train()
     t_start = time.perf_counter() - elapsed
-    bar = tqdm(total=cfg.steps, initial=step, desc=cfg.method, unit="step",
-               disable=not show_progress)
+    bar = tqdm(
+        total=cfg.steps, initial=step, desc=cfg.method, unit="step", disable=not show_progress
+    )
     running = running_restored
     last_val: dict = history[-1] if history else {}
     while step < cfg.steps:
@@ -355,32 +369,48 @@ def train(cfg: TrainConfig, resume: bool = False, out: Path | None = None,
         lv = float(loss.detach())
         running = lv if running is None else 0.95 * running + 0.05 * lv
         if step % cfg.val_every == 0 or step == cfg.steps:
-            calib = Sampler(train_cases, cfg, np.random.default_rng([cfg.seed, 2, step]),
-                            index=sampler)
+            calib = Sampler(
+                train_cases, cfg, np.random.default_rng([cfg.seed, 2, step]), index=sampler
+            )
             recalibrate_batchnorm(net, calib, cfg.bn_batches, device)
             v = validate(net, val_cases, cfg, device)
             score = v["liver_dsc"] + v["tumour_dsc"]
-            last_val = {"step": step, "loss": round(running, 4),
-                        "seconds": round(time.perf_counter() - t_start, 1), **v}
+            last_val = {
+                "step": step,
+                "loss": round(running, 4),
+                "seconds": round(time.perf_counter() - t_start, 1),
+                **v,
+            }
             history.append(last_val)
             if score > best:
                 best = score
                 torch.save({"model": net.state_dict(), "step": step, **v}, best_p)
             torch.save(
                 {
-                    "config": asdict(cfg), "model": net.state_dict(),
-                    "optimizer": opt.state_dict(), "rng": rng.bit_generator.state,
-                    "torch_rng": torch.get_rng_state(), "step": step, "best": best,
-                    "history": history, "elapsed": time.perf_counter() - t_start,
+                    "config": asdict(cfg),
+                    "model": net.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "rng": rng.bit_generator.state,
+                    "torch_rng": torch.get_rng_state(),
+                    "step": step,
+                    "best": best,
+                    "history": history,
+                    "elapsed": time.perf_counter() - t_start,
                     "running_loss": running,
                 },
                 last_p,
             )
-        bar.set_postfix(loss=f"{running:.3f}", liver=f"{last_val.get('liver_dsc', 0):.3f}",
-                        tumour=f"{last_val.get('tumour_dsc', 0):.3f}")
+        bar.set_postfix(
+            loss=f"{running:.3f}",
+            liver=f"{last_val.get('liver_dsc', 0):.3f}",
+            tumour=f"{last_val.get('tumour_dsc', 0):.3f}",
+        )
         bar.update(1)
-        if (max_minutes is not None and step % cfg.val_every == 0
-                and time.perf_counter() - t_start > 60.0 * max_minutes):
+        if (
+            max_minutes is not None
+            and step % cfg.val_every == 0
+            and time.perf_counter() - t_start > 60.0 * max_minutes
+        ):
             break
     bar.close()
     wall = time.perf_counter() - t_start
@@ -425,10 +455,13 @@ def export_weights(state: dict, cfg: TrainConfig, summary: dict, path: Path) -> 
     return path
 
 
-
-
-def write_split(out_dir: Path | str, data_seed: int = 0, split: str = "test",
-                n_total: int = N_DATASET, progress: Callable | None = None) -> list[int]:
+def write_split(
+    out_dir: Path | str,
+    data_seed: int = 0,
+    split: str = "test",
+    n_total: int = N_DATASET,
+    progress: Callable | None = None,
+) -> list[int]:
     """Write only the ``split`` cases of the ``n_total``-case phantom dataset in LiTS layout.
 
     Same files as ``python -m livseg phantom --n 150 --seed <data_seed>`` would write for
@@ -446,8 +479,10 @@ def write_split(out_dir: Path | str, data_seed: int = 0, split: str = "test",
     entries = []
     for k, i in enumerate(indices):
         case = generate_case(case_seed(data_seed, i), "full")
-        for arr, name, dtype in ((case.volume.array, f"volume-{i}.nii.gz", np.int16),
-                                 (case.labels, f"segmentation-{i}.nii.gz", np.uint8)):
+        for arr, name, dtype in (
+            (case.volume.array, f"volume-{i}.nii.gz", np.int16),
+            (case.labels, f"segmentation-{i}.nii.gz", np.uint8),
+        ):
             path = out / name
             if not path.exists():
                 img = nib.Nifti1Image(np.asarray(arr).astype(dtype), case.volume.affine)
@@ -455,15 +490,30 @@ def write_split(out_dir: Path | str, data_seed: int = 0, split: str = "test",
                 img.set_qform(case.volume.affine, code=1)
                 img.set_sform(case.volume.affine, code=1)
                 nib.save(img, str(path))
-        entries.append({"id": f"phantom-{i:03d}", "index": i, "seed": case_seed(data_seed, i),
-                        "image": f"volume-{i}.nii.gz", "labels": f"segmentation-{i}.nii.gz",
-                        "split": split, "spacing_mm": [round(s, 4) for s in case.volume.spacing],
-                        "shape": list(case.volume.shape), "scenario": case.meta["scenario"],
-                        "lesions": case.meta["lesions"]})
+        entries.append(
+            {
+                "id": f"phantom-{i:03d}",
+                "index": i,
+                "seed": case_seed(data_seed, i),
+                "image": f"volume-{i}.nii.gz",
+                "labels": f"segmentation-{i}.nii.gz",
+                "split": split,
+                "spacing_mm": [round(s, 4) for s in case.volume.spacing],
+                "shape": list(case.volume.shape),
+                "scenario": case.meta["scenario"],
+                "lesions": case.meta["lesions"],
+            }
+        )
         if progress is not None:
             progress(k + 1, len(indices))
-    manifest = {"generator": "livseg.phantom (livseg.training.write_split)", "seed": data_seed,
-                "n": n_total, "size": "full", "split_written": split, "layout": "LiTS",
-                "cases": entries}
+    manifest = {
+        "generator": "livseg.phantom (livseg.training.write_split)",
+        "seed": data_seed,
+        "n": n_total,
+        "size": "full",
+        "split_written": split,
+        "layout": "LiTS",
+        "cases": entries,
+    }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return indices

@@ -33,8 +33,9 @@ def test_resolve_methods():
 def test_run_cases_writes_runs_layout(small_cases, tmp_path):
     out = tmp_path / "runs"
     seen = []
-    records = run_cases(small_cases, out, ["classical", "unet2d"],
-                        progress=lambda d, t: seen.append((d, t)))
+    records = run_cases(
+        small_cases, out, ["classical", "unet2d"], progress=lambda d, t: seen.append((d, t))
+    )
     assert seen[-1] == (4, 4) and len(records) == 4
     for method in ("classical", "unet2d"):
         for case in ("0", "1"):
@@ -45,8 +46,9 @@ def test_run_cases_writes_runs_layout(small_cases, tmp_path):
             data = np.asarray(pred.dataobj)
             assert data.dtype == np.uint8 and set(np.unique(data)) <= {0, 1, 2}
             info = json.loads((out / method / f"{case}.json").read_text())
-            assert {"method", "case", "seconds", "device", "version", "params",
-                    "threads"} <= set(info)
+            assert {"method", "case", "seconds", "device", "version", "params", "threads"} <= set(
+                info
+            )
             assert info["method"] == method and info["case"] == case
             assert info["seconds"] > 0 and info["device"] == "cpu"
 
@@ -92,23 +94,80 @@ def test_run_method_result(small_cases):
 
 def test_segment_cli_one_image(small_cases, tmp_path, capsys):
     out = tmp_path / "pred.nii.gz"
-    rc = main(["segment", "--method", "classical", "--image",
-               str(small_cases / "volume-0.nii.gz"), "--out", str(out), "--threads", "1"])
+    rc = main(
+        [
+            "segment",
+            "--method",
+            "classical",
+            "--image",
+            str(small_cases / "volume-0.nii.gz"),
+            "--out",
+            str(out),
+            "--threads",
+            "1",
+        ]
+    )
     assert rc == 0 and out.is_file()
     assert re.search(r"classical: \d+\.\d+ s on cpu", capsys.readouterr().out)
 
 
 def test_segment_cli_folder_and_errors(small_cases, tmp_path, capsys):
-    rc = main(["segment", "--method", "unet2d", "--cases", str(small_cases), "--out",
-               str(tmp_path / "runs"), "--quiet"])
+    rc = main(
+        [
+            "segment",
+            "--method",
+            "unet2d",
+            "--cases",
+            str(small_cases),
+            "--out",
+            str(tmp_path / "runs"),
+            "--quiet",
+        ]
+    )
     assert rc == 0 and (tmp_path / "runs/unet2d/1.nii.gz").is_file()
-    assert main(["segment", "--method", "nope", "--cases", str(small_cases), "--out",
-                 str(tmp_path / "r2")]) == 2
+    assert (
+        main(
+            [
+                "segment",
+                "--method",
+                "nope",
+                "--cases",
+                str(small_cases),
+                "--out",
+                str(tmp_path / "r2"),
+            ]
+        )
+        == 2
+    )
     assert "unknown method" in capsys.readouterr().err
-    assert main(["segment", "--method", "classical", "--image", str(tmp_path / "missing.nii.gz"),
-                 "--out", str(tmp_path / "x.nii.gz")]) == 2
-    assert main(["segment", "--method", "classical", "--image",
-                 str(small_cases / "volume-0.nii.gz"), "--out", str(tmp_path / "x.txt")]) == 2
+    assert (
+        main(
+            [
+                "segment",
+                "--method",
+                "classical",
+                "--image",
+                str(tmp_path / "missing.nii.gz"),
+                "--out",
+                str(tmp_path / "x.nii.gz"),
+            ]
+        )
+        == 2
+    )
+    assert (
+        main(
+            [
+                "segment",
+                "--method",
+                "classical",
+                "--image",
+                str(small_cases / "volume-0.nii.gz"),
+                "--out",
+                str(tmp_path / "x.txt"),
+            ]
+        )
+        == 2
+    )
 
 
 def test_device_and_threads(monkeypatch):

@@ -162,8 +162,9 @@ def test_bad_volumes_raise_clear_errors(array, spacing, message):
 
 
 def test_classical_rejects_a_volume_without_body():
-    vol = Volume(array=np.full((32, 32, 8), -1000.0, np.float32), spacing=(1.0, 1.0, 2.0),
-                 affine=np.eye(4))
+    vol = Volume(
+        array=np.full((32, 32, 8), -1000.0, np.float32), spacing=(1.0, 1.0, 2.0), affine=np.eye(4)
+    )
     with pytest.raises(ValueError, match="no body"):
         get_method("classical").segment(vol)
 

@@ -16,8 +16,6 @@ LEVELS = ["nominal", "ordinal", "interval", "ratio"]
 IRR_BUG = "kripp_alpha/all/irr_0.84.1_complete_data_behaviour/"
 
 
-
-
 @pytest.fixture(scope="module")
 def scores() -> pd.DataFrame:
     return pd.read_csv(REF_DIR / "data" / "reader_scores.csv")
@@ -29,15 +27,19 @@ def test_icc_fleiss_kripp_match_reference(scores):
         ratings, readers = design.ratings_matrix(scores, None if subj == "all" else subj)
         assert readers == ["R1", "R2", "R3"]
         for form, r in agreement.icc(ratings).items():
-            got.update({f"icc/{subj}/{form}/{q}": r[q]
-                        for q in ("value", "F", "p", "ci_low", "ci_high")})
-        got.update({f"fleiss_kappa/{subj}/{q}": v
-                    for q, v in agreement.fleiss_kappa(ratings).items()})
+            got.update(
+                {f"icc/{subj}/{form}/{q}": r[q] for q in ("value", "F", "p", "ci_low", "ci_high")}
+            )
+        got.update(
+            {f"fleiss_kappa/{subj}/{q}": v for q, v in agreement.fleiss_kappa(ratings).items()}
+        )
         for level in LEVELS:
             got[f"kripp_alpha/{subj}/{level}"] = agreement.krippendorff_alpha(ratings, level)
-    expected = (ref_keys("icc/") | ref_keys("fleiss_kappa/")
-                | (ref_keys("kripp_alpha/") - ref_keys("kripp_alpha/all_one_missing/")
-                   - ref_keys(IRR_BUG)))
+    expected = (
+        ref_keys("icc/")
+        | ref_keys("fleiss_kappa/")
+        | (ref_keys("kripp_alpha/") - ref_keys("kripp_alpha/all_one_missing/") - ref_keys(IRR_BUG))
+    )
     assert set(got) == expected
     for key, value in got.items():
         assert_ref(key, value)
@@ -50,8 +52,9 @@ def test_krippendorff_alpha_with_a_missing_score(scores):
     ratings, _ = design.ratings_matrix(s)
     assert int(ratings.isna().sum().sum()) == 1
     for level in LEVELS:
-        assert_ref(f"kripp_alpha/all_one_missing/{level}",
-                   agreement.krippendorff_alpha(ratings, level))
+        assert_ref(
+            f"kripp_alpha/all_one_missing/{level}", agreement.krippendorff_alpha(ratings, level)
+        )
     # ICC and Fleiss drop the incomplete target instead of failing
     assert agreement.icc(ratings)["ICC2"]["df1"] == 118
 
@@ -78,8 +81,9 @@ def test_icc_perfect_agreement_by_hand():
 
 
 def test_likert_descriptives_by_hand():
-    s = pd.DataFrame({"case": list("abcd"), "method": ["M"] * 4, "reader": ["R"] * 4,
-                      "score": [1, 3, 4, 4]})
+    s = pd.DataFrame(
+        {"case": list("abcd"), "method": ["M"] * 4, "reader": ["R"] * 4, "score": [1, 3, 4, 4]}
+    )
     d = descriptive.likert_distribution(s).iloc[0]
     assert (d["1"], d["2"], d["3"], d["4"], d["5"]) == (1, 0, 1, 2, 0)
     assert d["median"] == 3.5 and d["q1"] == 2.5 and d["q3"] == 4.0

@@ -21,14 +21,25 @@ def lesions() -> pd.DataFrame:
 
 def test_cochran_mcnemar_proportions_match_reference(lesions):
     mat = detection.detection_matrix(lesions)
-    got = {f"cochran_q/lesions/{q}": v for q, v in detection.cochran_q(mat).items()
-           if q in ("Q", "p")}
+    got = {
+        f"cochran_q/lesions/{q}": v for q, v in detection.cochran_q(mat).items() if q in ("Q", "p")
+    }
     for pair, r in detection.mcnemar_pairs(mat).items():
         got.update({f"mcnemar/{pair}/{q}": v for q, v in r.items()})
     counts = contingency.detection_counts(lesions)
     for m, r in detection.detection_rates(counts).items():
-        got.update({f"proportion/{m}/{q}": r[q] for q in (
-            "rate", "clopper_pearson_low", "clopper_pearson_high", "wilson_low", "wilson_high")})
+        got.update(
+            {
+                f"proportion/{m}/{q}": r[q]
+                for q in (
+                    "rate",
+                    "clopper_pearson_low",
+                    "clopper_pearson_high",
+                    "wilson_low",
+                    "wilson_high",
+                )
+            }
+        )
     expected = ref_keys("cochran_q/") | ref_keys("mcnemar/") | ref_keys("proportion/")
     assert set(got) == expected
     for key, value in got.items():
@@ -63,7 +74,8 @@ def test_bland_altman_by_hand():
     assert r["loa_high"] == pytest.approx(1 + 1.959963984540054 * sd)
     with pytest.raises(StatsInputError, match="finite"):
         bland_altman.bland_altman(np.array([1.0, np.inf]), np.array([1.0, 2.0]))
-    vols = pd.DataFrame({"case": ["a", "b"], "method": ["X", "X"], "pred_ml": [1.0, -2.0],
-                         "ref_ml": [1.0, 2.0]})
+    vols = pd.DataFrame(
+        {"case": ["a", "b"], "method": ["X", "X"], "pred_ml": [1.0, -2.0], "ref_ml": [1.0, 2.0]}
+    )
     with pytest.raises(StatsInputError, match="negative volume"):
         bland_altman.bland_altman_by_method(vols)

@@ -18,8 +18,10 @@ REF_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "stats"
 REF = json.loads((REF_DIR / "reference.json").read_text())["tests"]
 # lmerTest's Satterthwaite F / ddf carry lme4's optimiser error (the exact balanced-design
 # values are F = MS_method / MS_resid and ddf = 325): compare at a relative 1e-7.
-RELATIVE = {"lmm/scores_case_reader/F_method_satterthwaite",
-            "lmm/scores_case_reader/ddf_method_satterthwaite"}
+RELATIVE = {
+    "lmm/scores_case_reader/F_method_satterthwaite",
+    "lmm/scores_case_reader/ddf_method_satterthwaite",
+}
 
 
 def ref_keys(prefix: str) -> set[str]:
@@ -34,7 +36,8 @@ def assert_ref(key: str, value: float, tol: float | None = None) -> None:
         return
     tol = tol if tol is not None else max(1e-6, rec.get("tolerance", 0.0))
     assert (math.isnan(ref) and math.isnan(value)) or abs(value - ref) <= tol, (
-        f"{key}: got {value!r}, reference {ref!r} (tol {tol})")
+        f"{key}: got {value!r}, reference {ref!r} (tol {tol})"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -109,17 +112,27 @@ def test_clm_and_clmm_match_reference(scores):
 
 
 def test_clm_needs_three_levels():
-    s = pd.DataFrame({"case": list("abcd"), "method": ["X", "X", "Y", "Y"],
-                      "reader": ["R"] * 4, "score": [4, 5, 4, 5]})
+    s = pd.DataFrame(
+        {
+            "case": list("abcd"),
+            "method": ["X", "X", "Y", "Y"],
+            "reader": ["R"] * 4,
+            "score": [4, 5, 4, 5],
+        }
+    )
     with pytest.raises(StatsInputError, match="3 distinct"):
         ordinal.clm(s)
 
 
 def test_lmm_closed_form_by_hand():
     # y = case effect + method effect, no noise except one cell -> hand-computable ANOVA
-    df = pd.DataFrame({"case": ["a", "a", "b", "b", "c", "c"],
-                       "method": ["X", "Y"] * 3,
-                       "v": [1.0, 2.0, 3.0, 4.5, 5.0, 5.5]})
+    df = pd.DataFrame(
+        {
+            "case": ["a", "a", "b", "b", "c", "c"],
+            "method": ["X", "Y"] * 3,
+            "v": [1.0, 2.0, 3.0, 4.5, 5.0, 5.5],
+        }
+    )
     fit = mixed.fit_lmm(df, "v", ("case",), fit="anova")
     assert fit["beta"]["Y"] == pytest.approx(1.0)  # mean(Y) - mean(X) = 4 - 3
     # residuals of the additive model: d = (1, 1.5, 0.5) -> SS_res = sum((d-1)^2)/2 = 0.25

@@ -12,8 +12,6 @@ from tests.stats_reference import REF_DIR, assert_ref, ref_keys
 OUTCOMES = ["DSC", "JI", "HD_mm", "time_s", "VER_pct", "satisfaction"]
 
 
-
-
 @pytest.fixture(scope="module")
 def table() -> pd.DataFrame:
     met = pd.read_csv(REF_DIR / "data" / "case_metrics.csv")
@@ -70,8 +68,10 @@ def test_studentized_range_matches_scipy():
 
     for k, df in ((2, 5), (4, 116), (6, 30)):
         for q in (0.5, 2.0, 3.7, 6.0):
-            assert abs(oneway.studentized_range_sf(q, k, df)[0]
-                       - stats.studentized_range.sf(q, k, df)) < 1e-10
+            assert (
+                abs(oneway.studentized_range_sf(q, k, df)[0] - stats.studentized_range.sf(q, k, df))
+                < 1e-10
+            )
 
 
 def test_chi_square_fisher_match_reference(counts):
@@ -114,5 +114,6 @@ def test_bad_input_is_reported(table):
     with pytest.raises(design.StatsInputError, match="need >= 2"):
         oneway.oneway_anova(table[(table.method != "UNet") | (table.case == "C01")], "DSC")
     with pytest.raises(design.StatsInputError, match="all zero"):
-        contingency.chi_square(pd.DataFrame({"detected": [0, 0], "missed": [3, 4]},
-                                            index=["A", "B"]))
+        contingency.chi_square(
+            pd.DataFrame({"detected": [0, 0], "missed": [3, 4]}, index=["A", "B"])
+        )

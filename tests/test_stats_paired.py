@@ -15,8 +15,6 @@ from tests.stats_reference import REF_DIR, assert_ref, ref_keys
 OUTCOMES = ["DSC", "JI", "HD_mm", "time_s", "VER_pct", "satisfaction"]
 
 
-
-
 @pytest.fixture(scope="module")
 def wide() -> dict[str, pd.DataFrame]:
     met = pd.read_csv(REF_DIR / "data" / "case_metrics.csv")
@@ -29,8 +27,9 @@ def test_rm_anova_and_friedman_match_reference(wide):
     got = {}
     for v, w in wide.items():
         r = paired.rm_anova(w)
-        got.update({f"rm_anova/{v}/{q}": r[q] for q in ("F", "p", "eps_GG", "p_GG", "eps_HF",
-                                                        "p_HF")})
+        got.update(
+            {f"rm_anova/{v}/{q}": r[q] for q in ("F", "p", "eps_GG", "p_GG", "eps_HF", "p_HF")}
+        )
         f = paired.friedman(w)
         got.update({f"friedman/{v}/{q}": f[q] for q in ("Q", "p", "kendall_W")})
     assert set(got) == ref_keys("rm_anova/") | ref_keys("friedman/")
@@ -43,8 +42,9 @@ def test_paired_t_wilcoxon_and_adjustment_match_reference(wide):
     for v, w in wide.items():
         res = paired.pairwise_paired(w)
         for pair, r in res["paired_t"].items():
-            got.update({f"paired_t/{v}/{pair}/{q}": r[q]
-                        for q in ("t", "p", "cohen_dz", "cohen_d_av")})
+            got.update(
+                {f"paired_t/{v}/{pair}/{q}": r[q] for q in ("t", "p", "cohen_dz", "cohen_d_av")}
+            )
         for pair, r in res["wilcoxon"].items():
             for q in ("V", "n_nonzero", "p_normal", "p_normal_cc", "ties_or_zeros", "p_exact"):
                 if q == "p_exact" and math.isnan(r[q]):  # only defined without ties / zeros
@@ -92,8 +92,12 @@ def test_tost_matches_reference(wide):
     got = {}
     for a, b in design.method_pairs(list(w.columns)):
         r = paired.tost_paired(w[a].to_numpy(), w[b].to_numpy(), 0.02)
-        got.update({f"tost_paired/DSC/margin0.02/{a}_vs_{b}/{q}": r[q]
-                    for q in ("p", "p_lower", "p_upper")})
+        got.update(
+            {
+                f"tost_paired/DSC/margin0.02/{a}_vs_{b}/{q}": r[q]
+                for q in ("p", "p_lower", "p_upper")
+            }
+        )
     assert set(got) == ref_keys("tost_paired/")
     for key, value in got.items():
         assert_ref(key, value)
@@ -106,7 +110,8 @@ def test_power_matches_reference():
         got[f"{key}/power_at_n30"] = power.paired_t_power(30, delta, sd)
         got[f"{key}/n_for_power0.8"] = power.paired_t_sample_size(delta, sd)
         got[f"{key}/n_for_power0.8_one_tail_approx"] = power.paired_t_sample_size(
-            delta, sd, both_tails=False)
+            delta, sd, both_tails=False
+        )
     assert set(got) == ref_keys("power/")
     for key, value in got.items():
         assert_ref(key, value)

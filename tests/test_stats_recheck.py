@@ -60,23 +60,37 @@ def test_recheck_matches_paper_recompute(table):
 def test_headline_claims(table):
     """Attention vs 3D U-Net: DSC p = 0.32 and satisfaction p = 0.053 (not significant)."""
     assert recheck.claim(table, "DSC", "AttnUNet", "UNet3D")["lsd_p"] == pytest.approx(
-        0.315, abs=0.001)
+        0.315, abs=0.001
+    )
     assert recheck.claim(table, "satisfaction", "AttnUNet", "UNet3D")["lsd_p"] == pytest.approx(
-        0.0528, abs=0.0001)
+        0.0528, abs=0.0001
+    )
     claims = recheck.check_claims(table, control="Control", reference="UNet")
     printed = claims[claims["printed"]]
     # every printed mark is recomputed; the DSC '#' of Attention U-Net holds at the printed
     # values but not for every value inside the rounding
-    row = printed[(printed.metric == "DSC") & (printed.method == "AttnUNet")
-                  & (printed.mark == "#")].iloc[0]
+    row = printed[
+        (printed.metric == "DSC") & (printed.method == "AttnUNet") & (printed.mark == "#")
+    ].iloc[0]
     assert row["verdict"] == "confirmed" and not row["robust_to_rounding"]
-    assert set(claims["verdict"]) <= {"confirmed", "NOT supported", "unmarked, but significant",
-                                      "unmarked, n.s."}
+    assert set(claims["verdict"]) <= {
+        "confirmed",
+        "NOT supported",
+        "unmarked, but significant",
+        "unmarked, n.s.",
+    }
 
 
 def test_bad_published_table():
-    bad = pd.DataFrame({"metric": ["X", "X"], "method": ["A", "A"], "mean": ["1", "2"],
-                        "sd": ["1", "1"], "n": [10, 10]})
+    bad = pd.DataFrame(
+        {
+            "metric": ["X", "X"],
+            "method": ["A", "A"],
+            "mean": ["1", "2"],
+            "sd": ["1", "1"],
+            "n": [10, 10],
+        }
+    )
     with pytest.raises(StatsInputError, match="listed twice"):
         recheck.recheck_metric(bad, "X")
     with pytest.raises(StatsInputError, match="no rows"):

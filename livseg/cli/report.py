@@ -33,23 +33,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--scores", type=Path, help="reader scores CSV (long format)")
     p.add_argument("--lesions", type=Path, help="lesion detection CSV (long format)")
     p.add_argument("--volumes", type=Path, help="tumour volumes CSV for Bland-Altman (mL)")
-    p.add_argument("--control", help="the '*' comparator (default: a method named "
-                                     "Control / classical if present)")
-    p.add_argument("--reference", help="the '#' comparator (default: U-Net if present, else "
-                                       "the first other method)")
+    p.add_argument(
+        "--control",
+        help="the '*' comparator (default: a method named Control / classical if present)",
+    )
+    p.add_argument(
+        "--reference",
+        help="the '#' comparator (default: U-Net if present, else the first other method)",
+    )
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="output folder (default <workspace>/report)")
-    p.add_argument("--recheck-paper", action="store_true",
-                   help="include the recheck of the seed paper's published Tables 1-2")
-    p.add_argument("--meta", type=Path, default=None,
-                   help="JSON file of study metadata (readers, blinding, seed) for the methods "
-                        "paragraph")
-    p.add_argument("--outcomes", default=None,
-                   help="comma-separated metric columns to analyse (default: DSC, JI, HD_mm, "
-                        "HD95_mm, ASSD_mm, time_s, VER_pct when present)")
-    p.add_argument("--no-ordinal", action="store_true",
-                   help="skip the cumulative logit models of the scores (faster)")
+    p.add_argument(
+        "--out", type=Path, default=None, help="output folder (default <workspace>/report)"
+    )
+    p.add_argument(
+        "--recheck-paper",
+        action="store_true",
+        help="include the recheck of the seed paper's published Tables 1-2",
+    )
+    p.add_argument(
+        "--meta",
+        type=Path,
+        default=None,
+        help="JSON file of study metadata (readers, blinding, seed) for the methods paragraph",
+    )
+    p.add_argument(
+        "--outcomes",
+        default=None,
+        help="comma-separated metric columns to analyse (default: DSC, JI, HD_mm, "
+        "HD95_mm, ASSD_mm, time_s, VER_pct when present)",
+    )
+    p.add_argument(
+        "--no-ordinal",
+        action="store_true",
+        help="skip the cumulative logit models of the scores (faster)",
+    )
     p.set_defaults(func=run)
 
 
@@ -61,17 +78,28 @@ def run(args: argparse.Namespace) -> int:
     try:
         meta = json.loads(args.meta.read_text()) if args.meta else None
         res = build_report(
-            args.metrics, args.scores, args.lesions, out, control=args.control,
-            reference=args.reference, alpha=args.alpha, study_meta=meta, volumes=args.volumes,
-            recheck_paper=args.recheck_paper, ordinal_models=not args.no_ordinal,
+            args.metrics,
+            args.scores,
+            args.lesions,
+            out,
+            control=args.control,
+            reference=args.reference,
+            alpha=args.alpha,
+            study_meta=meta,
+            volumes=args.volumes,
+            recheck_paper=args.recheck_paper,
+            ordinal_models=not args.no_ordinal,
             outcomes=[c.strip() for c in args.outcomes.split(",") if c.strip()]
-            if args.outcomes else None,
+            if args.outcomes
+            else None,
         )
     except (StatsInputError, OSError, json.JSONDecodeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"control: {res.control}  reference: {res.reference}  "
-          f"({len(res.results)} statistics, {res.seconds['total']:.2f} s)")
+    print(
+        f"control: {res.control}  reference: {res.reference}  "
+        f"({len(res.results)} statistics, {res.seconds['total']:.2f} s)"
+    )
     for note in res.notes:
         print(f"note: {note}")
     for path in (res.html_path, res.xlsx_path, res.scores_csv_path, res.results_path):

@@ -20,16 +20,27 @@ def register(subparsers) -> None:
             "(the runs layout read by `python -m livseg evaluate --runs-dir`)."
         ),
     )
-    p.add_argument("--method", required=True,
-                   help="classical, unet2d, unet3d, attention_unet, a comma list, or all")
+    p.add_argument(
+        "--method",
+        required=True,
+        help="classical, unet2d, unet3d, attention_unet, a comma list, or all",
+    )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--image", type=Path, help="one CT volume (.nii / .nii.gz)")
     src.add_argument("--cases", type=Path, help="folder of cases (LiTS or MSD layout)")
-    p.add_argument("--out", required=True, type=Path,
-                   help="output .nii.gz (with --image) or runs folder (with --cases)")
+    p.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="output .nii.gz (with --image) or runs folder (with --cases)",
+    )
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--threads", type=int, default=None,
-                   help="CPU threads (default: LIVSEG_THREADS, else the free cores)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads (default: LIVSEG_THREADS, else the free cores)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -72,8 +83,10 @@ def _one_image(args: argparse.Namespace, names: list[str]) -> int:
         load_s = time.perf_counter() - t0
         res = run_method(name, volume, device=args.device, threads=args.threads)
         path = save_labels(res.labels, volume, targets[name])
-        print(f"{name}: {res.seconds:.2f} s on {res.device} "
-              f"({res.params.get('threads')} threads; weights/setup {load_s:.2f} s) -> {path}")
+        print(
+            f"{name}: {res.seconds:.2f} s on {res.device} "
+            f"({res.params.get('threads')} threads; weights/setup {load_s:.2f} s) -> {path}"
+        )
     return 0
 
 
@@ -88,8 +101,9 @@ def _folder(args: argparse.Namespace, names: list[str]) -> int:
         bar.total = total
         bar.update(done - bar.n)
 
-    records = run_cases(args.cases, args.out, names, progress=progress, device=args.device,
-                        threads=args.threads)
+    records = run_cases(
+        args.cases, args.out, names, progress=progress, device=args.device, threads=args.threads
+    )
     bar.close()
     for name in names:
         secs = sorted(r.seconds for r in records if r.method == name)

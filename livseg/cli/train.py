@@ -23,24 +23,50 @@ def register(subparsers) -> None:
     )
     p.add_argument("--method", required=True, choices=("unet2d", "unet3d", "attention_unet"))
     p.add_argument("--steps", type=int, default=1000, help="Adam steps (default 1000)")
-    p.add_argument("--max-minutes", type=float, default=None,
-                   help="stop after this much wall time (at a validation); steps done are recorded")
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="stop after this much wall time (at a validation); steps done are recorded",
+    )
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     p.add_argument("--data-seed", type=int, default=0, help="phantom dataset seed (default 0)")
-    p.add_argument("--n-cases", type=int, default=120,
-                   help="training-split cases to use, validation included (default all 120)")
+    p.add_argument(
+        "--n-cases",
+        type=int,
+        default=120,
+        help="training-split cases to use, validation included (default all 120)",
+    )
     p.add_argument("--n-val", type=int, default=6, help="of those, held out for validation")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--crop", type=int, default=128, help="2D crop size on the 256-grid")
-    p.add_argument("--patch", type=int, nargs=3, default=(128, 128, 32), metavar=("X", "Y", "Z"),
-                   help="3D patch size on the 256-grid")
-    p.add_argument("--p-tumour", type=float, default=0.5,
-                   help="probability that a sample is centred on a tumour voxel")
-    p.add_argument("--p-liver", type=float, default=0.3,
-                   help="probability that a sample is centred on a liver voxel")
-    p.add_argument("--bn-batches", type=int, default=25,
-                   help="batches used to re-estimate BatchNorm statistics before validation")
+    p.add_argument(
+        "--patch",
+        type=int,
+        nargs=3,
+        default=(128, 128, 32),
+        metavar=("X", "Y", "Z"),
+        help="3D patch size on the 256-grid",
+    )
+    p.add_argument(
+        "--p-tumour",
+        type=float,
+        default=0.5,
+        help="probability that a sample is centred on a tumour voxel",
+    )
+    p.add_argument(
+        "--p-liver",
+        type=float,
+        default=0.3,
+        help="probability that a sample is centred on a liver voxel",
+    )
+    p.add_argument(
+        "--bn-batches",
+        type=int,
+        default=25,
+        help="batches used to re-estimate BatchNorm statistics before validation",
+    )
     p.add_argument("--val-every", type=int, default=100)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: free cores)")
@@ -56,14 +82,30 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         cfg = TrainConfig(
-            method=args.method, steps=args.steps, seed=args.seed, data_seed=args.data_seed,
-            n_cases=args.n_cases, n_val=args.n_val, batch_size=args.batch_size, lr=args.lr,
-            crop_2d=args.crop, patch_3d=tuple(args.patch), val_every=args.val_every,
-            p_tumour=args.p_tumour, p_liver=args.p_liver, bn_batches=args.bn_batches,
-            threads=args.threads, device=args.device,
+            method=args.method,
+            steps=args.steps,
+            seed=args.seed,
+            data_seed=args.data_seed,
+            n_cases=args.n_cases,
+            n_val=args.n_val,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            crop_2d=args.crop,
+            patch_3d=tuple(args.patch),
+            val_every=args.val_every,
+            p_tumour=args.p_tumour,
+            p_liver=args.p_liver,
+            bn_batches=args.bn_batches,
+            threads=args.threads,
+            device=args.device,
         )
-        summary = train(cfg, resume=args.resume, out=args.out, show_progress=not args.quiet,
-                        max_minutes=args.max_minutes)
+        summary = train(
+            cfg,
+            resume=args.resume,
+            out=args.out,
+            show_progress=not args.quiet,
+            max_minutes=args.max_minutes,
+        )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

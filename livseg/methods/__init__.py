@@ -60,4 +60,12 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-__all__ = ["METHODS", "TITLES", "Method", "get_method", "method_class", "postprocess", "clear_cache"]
+__all__ = [
+    "METHODS",
+    "TITLES",
+    "Method",
+    "get_method",
+    "method_class",
+    "postprocess",
+    "clear_cache",
+]

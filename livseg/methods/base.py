@@ -59,7 +59,9 @@ def check_volume(volume: Volume) -> None:
         raise TypeError(f"expected a livseg.volume.Volume, got {type(volume).__name__}")
     arr = volume.array
     if not isinstance(arr, np.ndarray) or arr.ndim != 3:
-        raise ValueError(f"volume array must be a 3D numpy array, got shape {getattr(arr, 'shape', None)}")
+        raise ValueError(
+            f"volume array must be a 3D numpy array, got shape {getattr(arr, 'shape', None)}"
+        )
     if min(arr.shape) < 2:
         raise ValueError(f"volume is too small to segment: shape {arr.shape}")
     if arr.size > MAX_VOXELS:

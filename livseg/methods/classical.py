@@ -87,7 +87,9 @@ def block_mean(array: np.ndarray, fx: int, fy: int) -> np.ndarray:
     return a.mean(axis=(1, 3), dtype=np.float32)
 
 
-def upsample_mask(mask_small: np.ndarray, factors: tuple[int, int], out_xy: tuple[int, int]) -> np.ndarray:
+def upsample_mask(
+    mask_small: np.ndarray, factors: tuple[int, int], out_xy: tuple[int, int]
+) -> np.ndarray:
     """Bilinear in-plane up-sampling of a 0/1 mask by integer factors, threshold 0.5."""
     fx, fy = factors
     if (fx, fy) == (1, 1):
@@ -96,15 +98,17 @@ def upsample_mask(mask_small: np.ndarray, factors: tuple[int, int], out_xy: tupl
     out = np.empty((out_xy[0], out_xy[1], t.shape[0]), dtype=bool)
     with torch.inference_mode():
         for k0 in range(0, t.shape[0], 32):
-            up = F.interpolate(t[k0 : k0 + 32], scale_factor=(fx, fy), mode="bilinear",
-                               align_corners=False)[:, 0, : out_xy[0], : out_xy[1]]
+            up = F.interpolate(
+                t[k0 : k0 + 32], scale_factor=(fx, fy), mode="bilinear", align_corners=False
+            )[:, 0, : out_xy[0], : out_xy[1]]
             out[:, :, k0 : k0 + 32] = (up > 0.5).permute(1, 2, 0).numpy()
     return out
 
 
 def _smooth(a: np.ndarray, spacing: np.ndarray, sigma_mm: float) -> np.ndarray:
-    return ndimage.gaussian_filter(a, sigma=np.maximum(sigma_mm / spacing, 0.3), mode="nearest",
-                                   truncate=2.5)
+    return ndimage.gaussian_filter(
+        a, sigma=np.maximum(sigma_mm / spacing, 0.3), mode="nearest", truncate=2.5
+    )
 
 
 def _robust_sd(values: np.ndarray) -> float:
@@ -204,10 +208,13 @@ class ClassicalMethod(Method):
         liver = _fill_holes_slices(closed | liver)
         self._band = (mode, half)
         p.update(
-            liver_grid_factor=[fx, fy], body_mid_x_voxel=round(x_mid * fx, 1),
-            liver_mode_hu=round(mode, 1), liver_sd_hu=round(sd, 2),
+            liver_grid_factor=[fx, fy],
+            body_mid_x_voxel=round(x_mid * fx, 1),
+            liver_mode_hu=round(mode, 1),
+            liver_sd_hu=round(sd, 2),
             liver_band_hu=[round(mode - half, 1), round(mode + half, 1)],
-            seed_voxels=int(seed.sum()), body_x_range=[int(xs[0] * fx), int(xs[-1] * fx)],
+            seed_voxels=int(seed.sum()),
+            body_x_range=[int(xs[0] * fx), int(xs[-1] * fx)],
         )
         return upsample_mask(liver, (fx, fy), hu.shape[:2])
 
@@ -265,8 +272,11 @@ class ClassicalMethod(Method):
             tum = (sizes >= min_vox)[lab2] & (lab2 > 0)
         tum = _fill_holes_slices(tum) & lsmall
         p.update(
-            tumour_grid_factor=[fx, fy], liver_median_hu=round(med, 1), liver_inner_sd_hu=round(sd, 2),
-            tumour_seed_below_hu=round(seed_t, 1), tumour_grow_below_hu=round(grow_t, 1),
+            tumour_grid_factor=[fx, fy],
+            liver_median_hu=round(med, 1),
+            liver_inner_sd_hu=round(sd, 2),
+            tumour_seed_below_hu=round(seed_t, 1),
+            tumour_grow_below_hu=round(grow_t, 1),
             tumour_min_voxels=round(min_vox, 1),
         )
         up = upsample_mask(tum, (fx, fy), (x1 - x0, y1 - y0))

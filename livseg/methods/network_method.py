@@ -70,8 +70,9 @@ def prepare_slices(hu: np.ndarray, grid: tuple[int, int]) -> torch.Tensor:
         for k0 in range(0, z, 32):
             block = src[:, :, k0 : k0 + 32].permute(2, 0, 1).unsqueeze(1)
             if tuple(block.shape[-2:]) != tuple(grid):
-                block = F.interpolate(block, size=tuple(grid), mode="bilinear",
-                                      align_corners=False, antialias=True)
+                block = F.interpolate(
+                    block, size=tuple(grid), mode="bilinear", align_corners=False, antialias=True
+                )
             out[k0 : k0 + 32] = block[:, 0]
     return torch.from_numpy(normalise_hu(out.numpy()))
 
@@ -172,8 +173,9 @@ class NetworkMethod(Method):
                 gaps_crop = self._forward_3d(crop)
         gaps = torch.full((x.shape[0], 2, self.grid[0], self.grid[1]), -BACKGROUND_LOGIT_GAP)
         gaps[:, :, x0:x1, y0:y1] = gaps_crop
-        labels = postprocess(logit_gaps_to_labels(gaps, hu.shape[:2]), volume.spacing,
-                             MIN_TUMOUR_ML)
+        labels = postprocess(
+            logit_gaps_to_labels(gaps, hu.shape[:2]), volume.spacing, MIN_TUMOUR_ML
+        )
         self.params = {
             "network": self.config,
             "grid": list(self.grid),

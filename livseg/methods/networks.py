@@ -57,8 +57,9 @@ def _conv_block(c_in: int, c_out: int, stride: int, norm: str, n_convs: int = 2)
     layers: list[nn.Module] = []
     for i in range(n_convs):
         layers += [
-            nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, stride=stride if i == 0 else 1,
-                      padding=1),
+            nn.Conv2d(
+                c_in if i == 0 else c_out, c_out, 3, stride=stride if i == 0 else 1, padding=1
+            ),
             _norm(norm, c_out),
             nn.PReLU(),
         ]

@@ -45,7 +45,9 @@ def _complete(ratings: pd.DataFrame | np.ndarray, what: str) -> np.ndarray:
     return x
 
 
-def icc(ratings: pd.DataFrame | np.ndarray, confidence: float = 0.95) -> dict[str, dict[str, float]]:
+def icc(
+    ratings: pd.DataFrame | np.ndarray, confidence: float = 0.95
+) -> dict[str, dict[str, float]]:
     """The six ICC forms with F, df1, df2, p and CI; targets with a missing score are dropped."""
     x = _complete(ratings, "ICC")
     n, k = x.shape
@@ -86,13 +88,27 @@ def icc(ratings: pd.DataFrame | np.ndarray, confidence: float = 0.95) -> dict[st
         "ICC2": (icc2, f3, df1, df2e, p3, l2, u2),
         "ICC3": (icc3, f3, df1, df2e, p3, (f3l - 1) / (f3l + k - 1), (f3u - 1) / (f3u + k - 1)),
         "ICC1k": (icc1k, f1, df1, df1w, p1, 1 - 1 / f1l, 1 - 1 / f1u),
-        "ICC2k": (icc2k, f3, df1, df2e, p3, l2 * k / (1 + l2 * (k - 1)),
-                  u2 * k / (1 + u2 * (k - 1))),
+        "ICC2k": (
+            icc2k,
+            f3,
+            df1,
+            df2e,
+            p3,
+            l2 * k / (1 + l2 * (k - 1)),
+            u2 * k / (1 + u2 * (k - 1)),
+        ),
         "ICC3k": (icc3k, f3, df1, df2e, p3, 1 - 1 / f3l, 1 - 1 / f3u),
     }
     return {
-        name: {"value": float(r[0]), "F": float(r[1]), "df1": float(r[2]), "df2": float(r[3]),
-               "p": float(r[4]), "ci_low": float(r[5]), "ci_high": float(r[6])}
+        name: {
+            "value": float(r[0]),
+            "F": float(r[1]),
+            "df1": float(r[2]),
+            "df2": float(r[3]),
+            "p": float(r[4]),
+            "ci_low": float(r[5]),
+            "ci_high": float(r[6]),
+        }
         for name, r in rows.items()
     }
 
@@ -109,14 +125,17 @@ def cohen_kappa_pairs(
         if len(pair) < 2:
             raise StatsInputError(f"kappa: readers {r1} and {r2} share fewer than 2 targets")
         idx = [np.searchsorted(cats, pair[:, j]) for j in (0, 1)]
-        if any((i >= len(cats)).any() or (cats[np.minimum(i, len(cats) - 1)] != pair[:, j]).any()
-               for j, i in enumerate(idx)):
+        if any(
+            (i >= len(cats)).any() or (cats[np.minimum(i, len(cats) - 1)] != pair[:, j]).any()
+            for j, i in enumerate(idx)
+        ):
             raise StatsInputError(f"kappa: scores outside the categories {categories}")
         table = np.zeros((len(cats), len(cats)))
         np.add.at(table, (idx[0], idx[1]), 1)
         un = cohens_kappa(table)
         out[f"{r1}_{r2}"] = {
-            "unweighted": float(un.kappa), "unweighted_se": float(un.std_kappa),
+            "unweighted": float(un.kappa),
+            "unweighted_se": float(un.std_kappa),
             "unweighted_se0": float(un.std_kappa0),
             "linear": float(cohens_kappa(table, wt="linear", return_results=False)),
             "quadratic": float(cohens_kappa(table, wt="quadratic", return_results=False)),
@@ -140,13 +159,15 @@ def fleiss_kappa(ratings: pd.DataFrame | np.ndarray) -> dict[str, float]:
     # Conger (1980): expected agreement from each rater's own marginals
     rater_p = (x[:, :, None] == cats[None, None, :]).mean(axis=0)  # raters x categories
     pe_c = (pj**2).sum() - (rater_p.var(axis=0, ddof=0)).sum() / (m - 1)
-    return {"kappa": float(kappa), "z": float(z), "p": float(2 * stats.norm.sf(abs(z))),
-            "conger_exact": float((po - pe_c) / (1 - pe_c))}
+    return {
+        "kappa": float(kappa),
+        "z": float(z),
+        "p": float(2 * stats.norm.sf(abs(z))),
+        "conger_exact": float((po - pe_c) / (1 - pe_c)),
+    }
 
 
-def krippendorff_alpha(
-    ratings: pd.DataFrame | np.ndarray, level: str = "ordinal"
-) -> float:
+def krippendorff_alpha(ratings: pd.DataFrame | np.ndarray, level: str = "ordinal") -> float:
     """Krippendorff's alpha at ``level`` (nominal, ordinal, interval, ratio); NaN = missing."""
     if level not in ("nominal", "ordinal", "interval", "ratio"):
         raise StatsInputError(f"unknown level of measurement {level!r}")
@@ -171,5 +192,10 @@ def kendall_w(ratings: pd.DataFrame | np.ndarray) -> dict[str, float]:
     w_unc = 12 * s / (m**2 * (n**3 - n))
     w = 12 * s / (m**2 * (n**3 - n) - m * ties)
     chi2 = m * (n - 1) * w
-    return {"W": float(w), "W_uncorrected": float(w_unc), "chi2": float(chi2),
-            "df": float(n - 1), "p": float(stats.chi2.sf(chi2, n - 1))}
+    return {
+        "W": float(w),
+        "W_uncorrected": float(w_unc),
+        "chi2": float(chi2),
+        "df": float(n - 1),
+        "p": float(stats.chi2.sf(chi2, n - 1)),
+    }

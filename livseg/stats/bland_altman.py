@@ -24,14 +24,20 @@ def bland_altman(pred: np.ndarray, ref: np.ndarray, confidence: float = 0.95) ->
     bias, sd = d.mean(), d.std(ddof=1)
     z = stats.norm.ppf(0.5 + confidence / 2)
     tq = stats.t.ppf(0.5 + confidence / 2, n - 1)
-    return {"n": float(n), "bias": float(bias), "sd_diff": float(sd),
-            "loa_low": float(bias - z * sd), "loa_high": float(bias + z * sd),
-            "bias_ci_low": float(bias - tq * sd / np.sqrt(n)),
-            "bias_ci_high": float(bias + tq * sd / np.sqrt(n))}
+    return {
+        "n": float(n),
+        "bias": float(bias),
+        "sd_diff": float(sd),
+        "loa_low": float(bias - z * sd),
+        "loa_high": float(bias + z * sd),
+        "bias_ci_low": float(bias - tq * sd / np.sqrt(n)),
+        "bias_ci_high": float(bias + tq * sd / np.sqrt(n)),
+    }
 
 
-def bland_altman_by_method(volumes: pd.DataFrame,
-                           methods: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
+def bland_altman_by_method(
+    volumes: pd.DataFrame, methods: Sequence[str] | None = None
+) -> dict[str, dict[str, float]]:
     """Bland-Altman per method from a table ``case, method, pred_ml, ref_ml``."""
     require_columns(volumes, ["case", "method", "pred_ml", "ref_ml"], "volumes")
     pred = numeric_column(volumes, "pred_ml", "volumes")

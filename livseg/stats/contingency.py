@@ -34,8 +34,14 @@ def detection_counts(lesions: pd.DataFrame, methods: Sequence[str] | None = None
     rows = []
     for m in order:
         x = d.loc[d["method"] == m, "detected"]
-        rows.append({"method": m, "detected": int(x.sum()), "missed": int((1 - x).sum()),
-                     "total": int(x.size)})
+        rows.append(
+            {
+                "method": m,
+                "detected": int(x.sum()),
+                "missed": int((1 - x).sum()),
+                "total": int(x.size),
+            }
+        )
     return pd.DataFrame(rows).set_index("method")
 
 
@@ -54,8 +60,12 @@ def chi_square(counts: pd.DataFrame) -> dict[str, float]:
     t = _table(counts)
     res = stats.chi2_contingency(t, correction=False)
     v = contingency.association(t.astype(int), method="cramer", correction=False)
-    return {"X2": float(res.statistic), "df": float(res.dof), "p": float(res.pvalue),
-            "cramers_V": float(v)}
+    return {
+        "X2": float(res.statistic),
+        "df": float(res.dof),
+        "p": float(res.pvalue),
+        "cramers_V": float(v),
+    }
 
 
 def chi_square_pairs(counts: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -65,8 +75,12 @@ def chi_square_pairs(counts: pd.DataFrame) -> dict[str, dict[str, float]]:
         t = _table(counts.loc[[a, b]])
         r0 = stats.chi2_contingency(t, correction=False)
         r1 = stats.chi2_contingency(t, correction=True)
-        out[pair_name(a, b)] = {"X2": float(r0.statistic), "p": float(r0.pvalue),
-                                "X2_yates": float(r1.statistic), "p_yates": float(r1.pvalue)}
+        out[pair_name(a, b)] = {
+            "X2": float(r0.statistic),
+            "p": float(r0.pvalue),
+            "X2_yates": float(r1.statistic),
+            "p_yates": float(r1.pvalue),
+        }
     return out
 
 
@@ -78,6 +92,9 @@ def fisher_pairs(counts: pd.DataFrame) -> dict[str, dict[str, float]]:
         t = counts.loc[[a, b], ["detected", "missed"]].to_numpy(dtype=int)
         res = stats.fisher_exact(t)
         cond = contingency.odds_ratio(t, kind="conditional").statistic
-        out[pair_name(a, b)] = {"p": float(res.pvalue), "OR_sample": float(res.statistic),
-                                "OR_conditional_MLE": float(cond)}
+        out[pair_name(a, b)] = {
+            "p": float(res.pvalue),
+            "OR_sample": float(res.statistic),
+            "OR_conditional_MLE": float(cond),
+        }
     return out

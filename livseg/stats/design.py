@@ -29,9 +29,7 @@ def require_columns(df: pd.DataFrame, columns: Sequence[str], what: str) -> None
         raise StatsInputError(f"{what}: expected a pandas DataFrame, got {type(df).__name__}")
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise StatsInputError(
-            f"{what}: missing column(s) {missing}; found {list(df.columns)}"
-        )
+        raise StatsInputError(f"{what}: missing column(s) {missing}; found {list(df.columns)}")
 
 
 def method_order(df: pd.DataFrame, methods: Sequence[str] | None = None) -> list[str]:
@@ -70,7 +68,9 @@ def numeric_column(df: pd.DataFrame, value: str, what: str) -> pd.Series:
     return col.astype(float)
 
 
-def groups(df: pd.DataFrame, value: str, methods: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+def groups(
+    df: pd.DataFrame, value: str, methods: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
     """Non-missing values of ``value`` per method (independent-groups view)."""
     order = method_order(df, methods)
     col = numeric_column(df, value, "metrics")

@@ -74,8 +74,10 @@ def mcnemar_pairs(matrix: pd.DataFrame) -> dict[str, dict[str, float]]:
             x2 = (b - c) ** 2 / (b + c)
             x2cc = (max(abs(b - c) - 1, 0)) ** 2 / (b + c)
             rec.update(
-                X2=float(x2), p=float(stats.chi2.sf(x2, 1)),
-                X2_cc=float(x2cc), p_cc=float(stats.chi2.sf(x2cc, 1)),
+                X2=float(x2),
+                p=float(stats.chi2.sf(x2, 1)),
+                X2_cc=float(x2cc),
+                p_cc=float(stats.chi2.sf(x2cc, 1)),
                 p_exact=float(stats.binomtest(b, b + c).pvalue),
             )
         out[pair_name(a, b_name)] = rec
@@ -93,9 +95,15 @@ def detection_rates(counts: pd.DataFrame, confidence: float = 0.95) -> dict[str,
         bt = stats.binomtest(k, n)
         cp = bt.proportion_ci(confidence, method="exact")
         wi = bt.proportion_ci(confidence, method="wilson")
-        out[str(m)] = {"rate": k / n, "clopper_pearson_low": float(cp.low),
-                       "clopper_pearson_high": float(cp.high), "wilson_low": float(wi.low),
-                       "wilson_high": float(wi.high), "detected": float(k), "n": float(n)}
+        out[str(m)] = {
+            "rate": k / n,
+            "clopper_pearson_low": float(cp.low),
+            "clopper_pearson_high": float(cp.high),
+            "wilson_low": float(wi.low),
+            "wilson_high": float(wi.high),
+            "detected": float(k),
+            "n": float(n),
+        }
     return out
 
 
@@ -103,4 +111,3 @@ def miss_rates(counts: pd.DataFrame) -> pd.Series:
     """Lesion-level miss rate per method (missed / total), as a fraction."""
     t = counts[["detected", "missed"]].to_numpy(dtype=float)
     return pd.Series(t[:, 1] / t.sum(axis=1), index=counts.index, name="miss_rate")
-

@@ -29,8 +29,11 @@ def significance_marks(
         mark = ""
         if control is not None and m != control and pair_p(pvalues, m, control) < alpha:
             mark += "*"
-        if (reference is not None and m not in (reference, control)
-                and pair_p(pvalues, m, reference) < alpha):
+        if (
+            reference is not None
+            and m not in (reference, control)
+            and pair_p(pvalues, m, reference) < alpha
+        ):
             mark += "#"
         marks[m] = mark
     return marks

@@ -28,8 +28,9 @@ from scipy import stats
 from livseg.stats.design import StatsInputError, method_order, numeric_column, require_columns
 
 
-def _prepare(df: pd.DataFrame, value: str, random: Sequence[str],
-             methods: Sequence[str] | None) -> tuple[pd.DataFrame, list[str]]:
+def _prepare(
+    df: pd.DataFrame, value: str, random: Sequence[str], methods: Sequence[str] | None
+) -> tuple[pd.DataFrame, list[str]]:
     require_columns(df, ["method", value, *random], "mixed model")
     order = method_order(df, methods)
     d = df[["method", *random]].astype(str).assign(y=numeric_column(df, value, "mixed model"))
@@ -67,17 +68,24 @@ def _fit_anova(d: pd.DataFrame, order: list[str], random: Sequence[str]) -> dict
     means = d.groupby("method", observed=True)["y"].mean()
     per_method = n_obs / levels["method"]
     beta = {"Intercept": float(means[order[0]])}
-    se = {"Intercept": float(np.sqrt(sum(var[f] / levels[f] for f in random)
-                                     + ms_res / per_method))}
+    se = {
+        "Intercept": float(np.sqrt(sum(var[f] / levels[f] for f in random) + ms_res / per_method))
+    }
     for m in order[1:]:
         beta[m] = float(means[m] - means[order[0]])
         se[m] = float(np.sqrt(2 * ms_res / per_method))
     f_stat = (ss["method"] / dfs["method"]) / ms_res
     return {
-        "beta": beta, "se": se, "var": {f: float(v) for f, v in var.items()},
-        "var_resid": float(ms_res), "F_method": float(f_stat), "df1_method": float(dfs["method"]),
-        "ddf_method": float(df_res), "p_method": float(stats.f.sf(f_stat, dfs["method"], df_res)),
-        "fit": "anova", "n_obs": float(n_obs),
+        "beta": beta,
+        "se": se,
+        "var": {f: float(v) for f, v in var.items()},
+        "var_resid": float(ms_res),
+        "F_method": float(f_stat),
+        "df1_method": float(dfs["method"]),
+        "ddf_method": float(df_res),
+        "p_method": float(stats.f.sf(f_stat, dfs["method"], df_res)),
+        "fit": "anova",
+        "n_obs": float(n_obs),
     }
 
 
@@ -109,9 +117,15 @@ def _fit_statsmodels(d: pd.DataFrame, order: list[str], random: Sequence[str]) -
     f_stat = float(b @ np.linalg.solve(v, b) / b.size)
     df_res = len(d) - 1 - (len(order) - 1) - sum(d[f].nunique() - 1 for f in random)
     return {
-        "beta": beta, "se": se, "var": var, "var_resid": float(res.scale),
-        "F_method": f_stat, "df1_method": float(b.size), "ddf_method": float(df_res),
-        "p_method": float(stats.f.sf(f_stat, b.size, df_res)), "fit": "statsmodels",
+        "beta": beta,
+        "se": se,
+        "var": var,
+        "var_resid": float(res.scale),
+        "F_method": f_stat,
+        "df1_method": float(b.size),
+        "ddf_method": float(df_res),
+        "p_method": float(stats.f.sf(f_stat, b.size, df_res)),
+        "fit": "statsmodels",
         "n_obs": float(len(d)),
     }
 

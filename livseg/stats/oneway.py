@@ -61,8 +61,9 @@ def lsd_from_summary(
 ) -> dict[str, dict[str, float]]:
     """Fisher LSD t and p (two-sided) for every pair A_vs_B = A minus B, from summaries."""
     names = list(means)
-    an = anova_from_summary([means[k] for k in names], [sds[k] for k in names],
-                            [ns[k] for k in names])
+    an = anova_from_summary(
+        [means[k] for k in names], [sds[k] for k in names], [ns[k] for k in names]
+    )
     out = {}
     for a, b in method_pairs(names):
         diff = means[a] - means[b]
@@ -103,8 +104,12 @@ def welch_from_summary(
     den = 1 + 2 * (k - 2) / (k**2 - 1) * lam
     f = num / den
     df2 = (k**2 - 1) / (3 * lam)
-    return {"F": float(f), "df1": float(k - 1), "df2": float(df2),
-            "p": float(stats.f.sf(f, k - 1, df2))}
+    return {
+        "F": float(f),
+        "df1": float(k - 1),
+        "df2": float(df2),
+        "p": float(stats.f.sf(f, k - 1, df2)),
+    }
 
 
 def welch_anova(
@@ -135,15 +140,24 @@ def studentized_range_sf(q: np.ndarray | float, k: int, df: float) -> np.ndarray
     xs, ws = _gauss_legendre(128)
     s = (hi - lo) / 2 * xs + (hi + lo) / 2
     w_s = ws * (hi - lo) / 2
-    log_f = (np.log(2) + (df / 2) * np.log(df / 2) - special.gammaln(df / 2)
-             + (df - 1) * np.log(s) - df * s * s / 2)
+    log_f = (
+        np.log(2)
+        + (df / 2) * np.log(df / 2)
+        - special.gammaln(df / 2)
+        + (df - 1) * np.log(s)
+        - df * s * s / 2
+    )
     z, wz = _gauss_legendre(128)
     z, wz = 8.5 * z, 8.5 * wz
     phi = np.exp(-z * z / 2) / np.sqrt(2 * np.pi)
-    inner = k * ((phi * wz)[None, None, :] * (
-        special.ndtr(z)[None, None, :] - special.ndtr(z[None, None, :] - q[:, None, None]
-                                                      * s[None, :, None])
-    ) ** (k - 1)).sum(axis=2)
+    inner = k * (
+        (phi * wz)[None, None, :]
+        * (
+            special.ndtr(z)[None, None, :]
+            - special.ndtr(z[None, None, :] - q[:, None, None] * s[None, :, None])
+        )
+        ** (k - 1)
+    ).sum(axis=2)
     return np.clip(1 - (inner * (np.exp(log_f) * w_s)[None, :]).sum(axis=1), 0.0, 1.0)
 
 
@@ -152,16 +166,20 @@ def tukey_from_summary(
 ) -> dict[str, dict[str, float]]:
     """Tukey HSD (Tukey-Kramer) q and p for every pair, from summaries."""
     names = list(means)
-    an = anova_from_summary([means[k] for k in names], [sds[k] for k in names],
-                            [ns[k] for k in names])
+    an = anova_from_summary(
+        [means[k] for k in names], [sds[k] for k in names], [ns[k] for k in names]
+    )
     k = len(names)
     out = {}
     for a, b in method_pairs(names):
         diff = means[a] - means[b]
         se = np.sqrt(an["MSE"] / 2 * (1.0 / ns[a] + 1.0 / ns[b]))
         q = abs(diff) / se
-        out[pair_name(a, b)] = {"diff": float(diff), "q": float(q),
-                                "p": float(studentized_range_sf(q, k, an["df2"])[0])}
+        out[pair_name(a, b)] = {
+            "diff": float(diff),
+            "q": float(q),
+            "p": float(studentized_range_sf(q, k, an["df2"])[0]),
+        }
     return out
 
 
@@ -192,6 +210,8 @@ def kruskal_from_groups(values: Mapping[str, np.ndarray]) -> dict[str, float]:
 
 def summaries(values: Mapping[str, np.ndarray]):
     """(means, SDs (ddof 1), sizes) dicts of already separated groups."""
-    return ({m: float(x.mean()) for m, x in values.items()},
-            {m: float(x.std(ddof=1)) for m, x in values.items()},
-            {m: int(x.size) for m, x in values.items()})
+    return (
+        {m: float(x.mean()) for m, x in values.items()},
+        {m: float(x.std(ddof=1)) for m, x in values.items()},
+        {m: int(x.size) for m, x in values.items()},
+    )

@@ -75,10 +75,15 @@ def clm(scores: pd.DataFrame, methods: Sequence[str] | None = None) -> dict:
     n_cut = levels.size - 1
     cum = np.cumsum(np.bincount(y, minlength=levels.size))[:-1] / len(y)
     th0 = np.log(cum / (1 - cum))
-    x0 = np.concatenate([[th0[0]], np.log(np.maximum(np.diff(th0), 1e-3)),
-                         np.zeros(x.shape[1])])
-    res = optimize.minimize(_clm_negloglik, x0, args=(y, x, n_cut), jac=True, method="BFGS",
-                            options={"gtol": 1e-10, "maxiter": 2000})
+    x0 = np.concatenate([[th0[0]], np.log(np.maximum(np.diff(th0), 1e-3)), np.zeros(x.shape[1])])
+    res = optimize.minimize(
+        _clm_negloglik,
+        x0,
+        args=(y, x, n_cut),
+        jac=True,
+        method="BFGS",
+        options={"gtol": 1e-10, "maxiter": 2000},
+    )
     theta = _thresholds(res.x[:n_cut])
     return {
         "beta": {m: float(res.x[n_cut + i]) for i, m in enumerate(order[1:])},
@@ -115,8 +120,8 @@ class _LaplaceCLMM:
         k = self.n_cut
         p = self.x.shape[1]
         theta = _thresholds(params[:k])
-        beta = params[k:k + p]
-        sd = np.exp(params[k + p:])
+        beta = params[k : k + p]
+        sd = np.exp(params[k + p :])
         scale = np.concatenate([np.full(s, v) for s, v in zip(self.sizes, sd, strict=True)])
         zs = self.z * scale
         fixed = self.x @ beta if p else np.zeros(len(self.y))
@@ -142,8 +147,9 @@ def _fit_laplace(y, x, groups, n_cut, start_theta, start_beta):
     model = _LaplaceCLMM(y, x, groups, n_cut)
     raw0 = np.concatenate([[start_theta[0]], np.log(np.diff(start_theta))])
     x0 = np.concatenate([raw0, start_beta, np.zeros(len(groups))])
-    return optimize.minimize(model.negloglik, x0, method="BFGS",
-                             options={"gtol": 1e-8, "maxiter": 1000})
+    return optimize.minimize(
+        model.negloglik, x0, method="BFGS", options={"gtol": 1e-8, "maxiter": 1000}
+    )
 
 
 def clmm(
@@ -172,8 +178,9 @@ def clmm(
     lr = 2 * (null.fun - full.fun)
     return {
         "beta": {m: float(full.x[n_cut + i]) for i, m in enumerate(order[1:])},
-        "theta": dict(zip(_threshold_names(levels), map(float, _thresholds(full.x[:n_cut])),
-                          strict=True)),
+        "theta": dict(
+            zip(_threshold_names(levels), map(float, _thresholds(full.x[:n_cut])), strict=True)
+        ),
         "sd": {r: float(np.exp(full.x[n_cut + p + i])) for i, r in enumerate(random)},
         "logLik": float(-full.fun),
         "LR_method": float(lr),

@@ -42,10 +42,15 @@ def rm_anova(wide: pd.DataFrame) -> dict[str, float]:
     eps_hf = (n * (k - 1) * eps_gg - 2) / ((k - 1) * (n - 1 - (k - 1) * eps_gg))
     eps_hf = min(1.0, eps_hf)
     return {
-        "F": float(f), "df1": float(df1), "df2": float(df2), "MSE": float(mse),
+        "F": float(f),
+        "df1": float(df1),
+        "df2": float(df2),
+        "MSE": float(mse),
         "p": float(stats.f.sf(f, df1, df2)),
-        "eps_GG": float(eps_gg), "p_GG": float(stats.f.sf(f, df1 * eps_gg, df2 * eps_gg)),
-        "eps_HF": float(eps_hf), "p_HF": float(stats.f.sf(f, df1 * eps_hf, df2 * eps_hf)),
+        "eps_GG": float(eps_gg),
+        "p_GG": float(stats.f.sf(f, df1 * eps_gg, df2 * eps_gg)),
+        "eps_HF": float(eps_hf),
+        "p_HF": float(stats.f.sf(f, df1 * eps_hf, df2 * eps_hf)),
     }
 
 
@@ -64,8 +69,12 @@ def paired_t(a: np.ndarray, b: np.ndarray, confidence: float = 0.95) -> dict[str
     res = stats.ttest_rel(a, b)
     tq = stats.t.ppf(0.5 + confidence / 2, n - 1)
     return {
-        "t": float(res.statistic), "df": float(n - 1), "p": float(res.pvalue),
-        "mean_diff": float(md), "ci_low": float(md - tq * se), "ci_high": float(md + tq * se),
+        "t": float(res.statistic),
+        "df": float(n - 1),
+        "p": float(res.pvalue),
+        "mean_diff": float(md),
+        "ci_low": float(md - tq * se),
+        "ci_high": float(md + tq * se),
         "cohen_dz": float(md / sd) if sd > 0 else float("nan"),
         "cohen_d_av": float(md / np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)),
     }
@@ -178,8 +187,10 @@ def pairwise_paired(
     for name, src, col in (("paired_t", pt, "p"), ("wilcoxon", wx, "p_normal_cc")):
         raw = {k: v[col] for k, v in src.items()}
         if name == "wilcoxon":  # exact p where available (R's default)
-            raw = {k: (v["p_exact"] if not np.isnan(v["p_exact"]) else v["p_normal_cc"])
-                   for k, v in src.items()}
+            raw = {
+                k: (v["p_exact"] if not np.isnan(v["p_exact"]) else v["p_normal_cc"])
+                for k, v in src.items()
+            }
         for meth, label in (("holm", "holm"), ("BH", "BH"), ("bonferroni", "bonferroni")):
             adj[f"{name}_{label}"] = p_adjust(raw, meth)
     return {"paired_t": pt, "wilcoxon": wx, "padjust": adj}

@@ -8,8 +8,9 @@ from scipy import optimize, stats
 from livseg.stats.design import StatsInputError
 
 
-def paired_t_power(n: float, delta: float, sd: float, alpha: float = 0.05,
-                   both_tails: bool = True) -> float:
+def paired_t_power(
+    n: float, delta: float, sd: float, alpha: float = 0.05, both_tails: bool = True
+) -> float:
     """Power of the two-sided paired t test with n pairs, true mean difference ``delta``
     and SD of the differences ``sd``. ``both_tails=False`` ignores the wrong-direction
     rejection region (R power.t.test's default strict=FALSE)."""
@@ -24,8 +25,9 @@ def paired_t_power(n: float, delta: float, sd: float, alpha: float = 0.05,
     return float(power)
 
 
-def paired_t_sample_size(delta: float, sd: float, power: float = 0.8, alpha: float = 0.05,
-                         both_tails: bool = True) -> float:
+def paired_t_sample_size(
+    delta: float, sd: float, power: float = 0.8, alpha: float = 0.05, both_tails: bool = True
+) -> float:
     """Number of pairs (real, not rounded up) giving ``power`` for the paired t test."""
     if not 0 < power < 1 or delta == 0:
         raise StatsInputError("sample size: need 0 < power < 1 and a non-zero difference")

@@ -77,9 +77,12 @@ def f_range_under_rounding(means, sds, ns, half_m, half_s) -> tuple[float, float
 
     ssb_max = max(ssb(np.array(c)) for c in product(*zip(lo, hi, strict=True)))
     # min of a convex quadratic over a box: every mean clipped towards a common level c
-    res = optimize.minimize_scalar(lambda c: ssb(np.clip(c, lo, hi)),
-                                   bounds=(lo.min(), hi.max()), method="bounded",
-                                   options={"xatol": 1e-14})
+    res = optimize.minimize_scalar(
+        lambda c: ssb(np.clip(c, lo, hi)),
+        bounds=(lo.min(), hi.max()),
+        method="bounded",
+        options={"xatol": 1e-14},
+    )
     ssb_min = ssb(np.clip(res.x, lo, hi))
     ssw_max = _ssw({m: sds[m] + half_s[m] for m in names}, ns)
     ssw_min = _ssw({m: max(sds[m] - half_s[m], 0.0) for m in names}, ns)
@@ -145,8 +148,9 @@ def rm_anova_given_rho(means, sds, ns, rho: float) -> dict[str, float]:
     names = list(means)
     k = len(names)
     n = min(ns.values())
-    an = anova_from_summary([means[m] for m in names], [sds[m] for m in names],
-                            [ns[m] for m in names])
+    an = anova_from_summary(
+        [means[m] for m in names], [sds[m] for m in names], [ns[m] for m in names]
+    )
     var = np.mean([sds[m] ** 2 for m in names])
     cov = np.mean([rho * sds[a] * sds[b] for a, b in method_pairs(names)])
     f = an["MSB"] / (var - cov)
@@ -157,10 +161,12 @@ def recheck_metric(table: pd.DataFrame, metric: str, alpha: float = 0.05) -> dic
     """Everything the recheck computes for one metric (see the module docstring)."""
     methods, means, sds, ns, half_m, half_s = _summaries(_metric_rows(table, metric))
     names = methods
-    an = anova_from_summary([means[m] for m in names], [sds[m] for m in names],
-                            [ns[m] for m in names])
-    welch = welch_from_summary([means[m] for m in names], [sds[m] for m in names],
-                               [ns[m] for m in names])
+    an = anova_from_summary(
+        [means[m] for m in names], [sds[m] for m in names], [ns[m] for m in names]
+    )
+    welch = welch_from_summary(
+        [means[m] for m in names], [sds[m] for m in names], [ns[m] for m in names]
+    )
     lsd = lsd_from_summary(means, sds, ns)
     tukey = tukey_from_summary(means, sds, ns)
     holm = p_adjust({k: v["p"] for k, v in lsd.items()}, "holm")
@@ -169,22 +175,33 @@ def recheck_metric(table: pd.DataFrame, metric: str, alpha: float = 0.05) -> dic
         key = pair_name(a, b)
         w, st = welch_t(a, b, means, sds, ns), student_t(a, b, means, sds, ns)
         pairs[key] = {
-            "diff": lsd[key]["diff"], "lsd_t": lsd[key]["t"], "lsd_p": lsd[key]["p"],
-            "tukey_q": tukey[key]["q"], "tukey_p": tukey[key]["p"],
-            "student_t_pair": st["t"], "student_p_pair": st["p"],
-            "welch_t": w["t"], "welch_df": w["df"], "welch_p": w["p"],
-            "lsd_p_range_rounding": list(lsd_p_range_under_rounding(a, b, means, sds, ns,
-                                                                     half_m, half_s)),
-            "paired_t_p_by_rho": {str(r): paired_p_given_rho(a, b, means, sds, ns, r)
-                                  for r in RHO_GRID},
+            "diff": lsd[key]["diff"],
+            "lsd_t": lsd[key]["t"],
+            "lsd_p": lsd[key]["p"],
+            "tukey_q": tukey[key]["q"],
+            "tukey_p": tukey[key]["p"],
+            "student_t_pair": st["t"],
+            "student_p_pair": st["p"],
+            "welch_t": w["t"],
+            "welch_df": w["df"],
+            "welch_p": w["p"],
+            "lsd_p_range_rounding": list(
+                lsd_p_range_under_rounding(a, b, means, sds, ns, half_m, half_s)
+            ),
+            "paired_t_p_by_rho": {
+                str(r): paired_p_given_rho(a, b, means, sds, ns, r) for r in RHO_GRID
+            },
             "rho_for_paired_p05": rho_for_paired_p(a, b, means, sds, ns, alpha),
             "lsd_p_holm": holm[key],
         }
     return {
-        "means": means, "sds": sds, "ns": ns,
+        "means": means,
+        "sds": sds,
+        "ns": ns,
         "oneway_anova": an,
-        "oneway_F_range_under_rounding": list(f_range_under_rounding(means, sds, ns, half_m,
-                                                                     half_s)),
+        "oneway_F_range_under_rounding": list(
+            f_range_under_rounding(means, sds, ns, half_m, half_s)
+        ),
         "welch_anova": welch,
         "rm_anova_common_rho": {str(r): rm_anova_given_rho(means, sds, ns, r) for r in RHO_GRID},
         "pairs": pairs,
@@ -215,9 +232,13 @@ def check_claims(
     for metric in metrics:
         res = recheck_metric(table, metric, alpha)
         sub = _metric_rows(table, metric)
-        marks = dict(zip(sub["method"].astype(str),
-                         sub.get("marks", pd.Series([""] * len(sub))).fillna("").astype(str),
-                         strict=True))
+        marks = dict(
+            zip(
+                sub["method"].astype(str),
+                sub.get("marks", pd.Series([""] * len(sub))).fillna("").astype(str),
+                strict=True,
+            )
+        )
         for m in res["means"]:
             for symbol, comp in (("*", control), ("#", reference)):
                 if comp is None or m == comp or comp not in res["means"]:
@@ -233,25 +254,42 @@ def check_claims(
                     verdict = "confirmed" if sig else "NOT supported"
                 else:
                     verdict = "unmarked, but significant" if sig else "unmarked, n.s."
-                rows.append({
-                    "metric": metric, "method": m, "mark": symbol, "versus": comp,
-                    "printed": printed, "lsd_p": rec["lsd_p"], "significant": sig,
-                    "holds": printed == sig, "verdict": verdict,
-                    "robust_to_rounding": robust,
-                    "lsd_p_min": lo, "lsd_p_max": hi, "welch_p": rec["welch_p"],
-                    "tukey_p": rec["tukey_p"], "holm_p": rec["lsd_p_holm"],
-                    "rho_for_paired_p05": rec["rho_for_paired_p05"],
-                })
+                rows.append(
+                    {
+                        "metric": metric,
+                        "method": m,
+                        "mark": symbol,
+                        "versus": comp,
+                        "printed": printed,
+                        "lsd_p": rec["lsd_p"],
+                        "significant": sig,
+                        "holds": printed == sig,
+                        "verdict": verdict,
+                        "robust_to_rounding": robust,
+                        "lsd_p_min": lo,
+                        "lsd_p_max": hi,
+                        "welch_p": rec["welch_p"],
+                        "tukey_p": rec["tukey_p"],
+                        "holm_p": rec["lsd_p_holm"],
+                        "rho_for_paired_p05": rec["rho_for_paired_p05"],
+                    }
+                )
     return pd.DataFrame(rows)
 
 
-def claim(table: pd.DataFrame, metric: str, better: str, worse: str,
-          alpha: float = 0.05) -> dict[str, float]:
+def claim(
+    table: pd.DataFrame, metric: str, better: str, worse: str, alpha: float = 0.05
+) -> dict[str, float]:
     """A claim 'better beats worse on metric': LSD p and its verdict, the p range under
     rounding, Welch, Tukey and Holm p, and the rho needed for a paired p of 0.05."""
     res = recheck_metric(table, metric, alpha)
     rec = _pair_record(res["pairs"], better, worse)
-    return {"lsd_p": rec["lsd_p"], "lsd_sig": float(rec["lsd_p"] < alpha),
-            "lsd_p_range_rounding": rec["lsd_p_range_rounding"], "welch_p": rec["welch_p"],
-            "tukey_p": rec["tukey_p"], "holm_p": rec["lsd_p_holm"],
-            "rho_for_paired_p05": rec["rho_for_paired_p05"]}
+    return {
+        "lsd_p": rec["lsd_p"],
+        "lsd_sig": float(rec["lsd_p"] < alpha),
+        "lsd_p_range_rounding": rec["lsd_p_range_rounding"],
+        "welch_p": rec["welch_p"],
+        "tukey_p": rec["tukey_p"],
+        "holm_p": rec["lsd_p_holm"],
+        "rho_for_paired_p05": rec["rho_for_paired_p05"],
+    }
