@@ -32,6 +32,7 @@ ROLES = ("coordinator", "reader")
 STUDY_STATUSES = ("draft", "open", "closed")
 EDIT_POLICIES = ("locked", "editable")
 STRUCTURES = ("liver", "tumour")
+METHOD_KINDS = ("builtin", "external", "plugin")  # Method.kind (migration 0004)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -112,6 +113,11 @@ class Method(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # migration 0004: readable title (coordinator only), 'builtin' | 'external' | 'plugin',
+    # and what an import recorded (label mapping, source folder, version)
+    title: Mapped[str | None] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16), default="builtin", server_default="builtin")
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Run(Base):

@@ -31,7 +31,7 @@ EXPECTED_TABLES = {
     "web_sessions",
     "alembic_version",
 }
-HEAD = "0003_study_design"
+HEAD = "0004_external_methods"
 
 
 @pytest.fixture(params=backend_params())
