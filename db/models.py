@@ -250,6 +250,8 @@ class Assignment(Base):
     session_number: Mapped[int] = mapped_column(Integer, default=1)
     position: Mapped[int] = mapped_column(Integer)
     code: Mapped[str] = mapped_column(String(16))
+    # when the item was first shown to its reader (UTC): the reading clock starts here
+    first_displayed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class Score(Base):

@@ -347,6 +347,33 @@ def upcoming_files_for_display(
     return [(str(code), str(image), str(pred)) for code, image, pred in rows]
 
 
+def mark_displayed(
+    session: Session, reader, assignment_id: int, *, now: datetime | None = None
+) -> datetime:
+    """When one of her items was first shown to her (UTC, naive): stored at the first call,
+    returned unchanged by every later one (a reload, a second tab), so the reading time
+    counts from the server's first display. One small transaction on the first call only;
+    not audited (it is a measurement, not an answer). Same checks as ``reader_item_view``.
+    """
+    aid = _validate_id(assignment_id)
+    _, assignment, _ = _authorised(session, reader, aid)
+    if assignment.first_displayed_at is not None:
+        return assignment.first_displayed_at
+
+    def work() -> datetime:
+        _, row, _ = _authorised(session, reader, aid)
+        if row.first_displayed_at is None:  # another tab may have set it meanwhile
+            row.first_displayed_at = now or utcnow()
+        return row.first_displayed_at
+
+    return write_transaction(session, work)
+
+
+def seconds_since(moment: datetime, *, now: datetime | None = None) -> float:
+    """Seconds from ``moment`` (UTC, naive) to ``now`` (default: the current time), >= 0."""
+    return max(0.0, ((now or utcnow()) - moment).total_seconds())
+
+
 def submit_score(
     session: Session,
     reader,

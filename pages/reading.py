@@ -8,7 +8,6 @@ identity beyond the opaque code.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 
 import streamlit as st
@@ -25,6 +24,9 @@ user = require_role(READER)
 with db_session() as session:
     reader = acting_user(session, user)
     item = reading.next_item(session, reader)
+    # the reading clock starts at the server's first display of the item (a reload or a
+    # second tab does not restart it)
+    shown_at = reading.mark_displayed(session, reader, item.assignment_id) if item else None
     files = reading.item_files_for_display(session, reader, item.assignment_id) if item else None
     # the next item's images are prepared on the server while she reads this one
     upcoming = (
@@ -46,9 +48,8 @@ if item is None:
 k, n = item.position, item.total
 st.progress((k - 1) / n if n else 0.0, text=f"Item {k} of {n}")
 st.subheader(f"Item {item.code}")
+st.caption(f"Study: {item.study_name}")
 
-# time spent: from the first time this item was shown in this browser session
-started = st.session_state.setdefault(f"shown_at_{item.assignment_id}", time.time())
 token = st.session_state.setdefault(f"token_{item.assignment_id}", uuid.uuid4().hex)
 
 view_col, score_col = st.columns([3, 1], gap="medium")
@@ -75,20 +76,25 @@ anchors = {int(value): text for value, text in item.anchors}
 # her choice is kept on the server, per item: buttons (and their keys 1-5) set it, so a
 # quick "4 then Enter" cannot race a widget value still on its way from the browser
 choice_key = f"choice_{item.assignment_id}"
+# the comment box is one widget per item: what she typed for one item can never be sent
+# with the next one (whatever way the page moved on)
+comment_key = f"comment_{item.code}"
 
 
 def _choose(key: str, value: int) -> None:
     st.session_state[key] = value
 
 
-def _submit(assignment_id: int, code: str, token: str, started: float, key: str) -> None:
+def _submit(
+    assignment_id: int, code: str, token: str, shown_at, key: str, comment_key: str
+) -> None:
     """Submit-button callback, bound to the item that was on screen when it was clicked
     (never to whatever item comes next: a repeated click cannot score an unseen item)."""
     score = st.session_state.get(key)
     if score is None:
         st.session_state["reading_hint"] = "Choose a score from 1 to 5 first."
         return
-    comment = (st.session_state.get("comment") or "").strip() or None
+    comment = (st.session_state.get(comment_key) or "").strip() or None
     try:
         with db_session() as session:
             result = reading.submit_score(
@@ -97,7 +103,7 @@ def _submit(assignment_id: int, code: str, token: str, started: float, key: str)
                 assignment_id,
                 int(score),
                 comment,
-                time.time() - started,
+                reading.seconds_since(shown_at),
                 client_token=token,
             )
     except ScoreLocked:  # another tab / an earlier click stored a different answer
@@ -118,7 +124,7 @@ def _submit(assignment_id: int, code: str, token: str, started: float, key: str)
             "warn",
             f"Item {code} already had a score; it was recorded once and not duplicated.",
         )
-    for name in (key, "comment"):
+    for name in (key, comment_key):
         st.session_state.pop(name, None)
     st.session_state["reading_advance"] = True
 
@@ -146,14 +152,14 @@ def score_panel() -> None:
     )
     st.caption("Enter submits.")
     if item.comment_allowed:
-        st.text_area("Comment (optional)", key="comment", max_chars=2000)
+        st.text_area("Comment (optional)", key=comment_key, max_chars=2000)
     st.button(
         "Submit",
         type="primary",
         shortcut="Enter",
         key="submit_score",
         on_click=_submit,
-        args=(item.assignment_id, item.code, token, started, choice_key),
+        args=(item.assignment_id, item.code, token, shown_at, choice_key, comment_key),
     )
     hint = st.session_state.pop("reading_hint", None)
     if hint:

@@ -62,7 +62,8 @@ def test_submit_needs_a_score_then_moves_on_and_records_it(workspace):
     at.button(key="likert_4").click().run()  # the "4" button (key 4)
     assert "Your score: **4**" in texts(at, "caption")
     assert at.button(key="likert_4").proto.type == "primary"
-    at.text_area(key="comment").input("tumour border a bit wide")
+    [box] = at.text_area
+    box.input("tumour border a bit wide")
     time.sleep(0.2)
     at.button(key="submit_score").click().run()
     assert not at.exception
@@ -90,9 +91,7 @@ def test_second_submission_of_the_same_item_is_not_duplicated(workspace):
     """A second tab / a retried click submits an item that already has her score."""
     at = reader_app(workspace)
     code = texts(at, "subheader")[0].split()[1]
-    assignment_id = next(
-        int(k.split("_")[-1]) for k in at.session_state.to_dict() if k.startswith("shown_at_")
-    )
+    assignment_id = _assignment_id(at)
     from db.engine import get_engine, session_scope
 
     at.button(key="likert_3").click().run()  # she chooses 3 ...
@@ -110,9 +109,7 @@ def test_second_submission_of_the_same_item_is_not_duplicated(workspace):
 
 def test_changed_answer_on_a_locked_item_is_refused_clearly(workspace):
     at = reader_app(workspace)
-    assignment_id = next(
-        int(k.split("_")[-1]) for k in at.session_state.to_dict() if k.startswith("shown_at_")
-    )
+    assignment_id = _assignment_id(at)
     from db.engine import get_engine, session_scope
 
     code = texts(at, "subheader")[0].split()[1]
@@ -155,3 +152,56 @@ def test_nothing_on_the_reading_page_names_a_method(workspace, seeded):
         assert needle not in dump, needle
     # and each method was indeed shown (the stored scores cover both)
     assert {s[4] for s in _scores(workspace, "reader1")} == set(FAKE_METHODS)
+
+
+def _assignment_id(at) -> int:
+    return next(int(k.split("_")[-1]) for k in at.session_state.to_dict() if k.startswith("token_"))
+
+
+def test_a_comment_belongs_to_its_item_and_never_moves_to_the_next(workspace):
+    """Defect 1: a comment typed for item A stayed in the box and was saved with item B."""
+    at = reader_app(workspace)
+    at.button(key="likert_4").click().run()
+    [box] = at.text_area
+    box.input("border too wide").run()
+    at.button(key="submit_score").click().run()
+    assert _progress(at) == [f"Item 2 of {N_ITEMS}"]
+    [box] = at.text_area
+    assert box.value == ""  # item B starts with an empty box
+
+    # item B: she types a comment, then another tab stores a different (locked) answer
+    assignment_b = _assignment_id(at)
+    at.button(key="likert_2").click().run()
+    [box] = at.text_area
+    box.input("typed for item B only").run()
+    from db.engine import get_engine, session_scope
+
+    with session_scope(get_engine()) as session:
+        reader = type("R", (), {"id": user_id(workspace, "reader1")})()
+        submit_score(session, reader, assignment_b, 5, None, 5.0)
+    at.button(key="submit_score").click().run()  # refused (locked): moves on to item C
+    assert _progress(at) == [f"Item 3 of {N_ITEMS}"]
+    [box] = at.text_area
+    assert box.value == ""
+    at.button(key="likert_3").click().run()
+    at.button(key="submit_score").click().run()  # item C: no comment typed
+    stored = {position: comment for position, _, comment, _, _ in _scores(workspace, "reader1")}
+    assert stored == {1: "border too wide", 2: None, 3: None}
+
+
+def test_time_spent_counts_from_the_first_display_across_a_reload(workspace):
+    """Defect 6: after a reload the clock restarted (16.2 s on screen stored as 10.0 s)."""
+    first = reader_app(workspace)  # item 1 shown at t0
+    aid = _assignment_id(first)
+    time.sleep(1.5)
+    again = reader_app(workspace)  # a reload: a new browser session, the same item
+    assert _assignment_id(again) == aid
+    again.button(key="likert_4").click().run()
+    again.button(key="submit_score").click().run()
+    [(_, _, _, seconds, _)] = _scores(workspace, "reader1")
+    assert 1.5 <= seconds < 60
+    with sqlite3.connect(workspace / "livseg.db") as con:
+        [(shown,)] = con.execute(
+            "select first_displayed_at from assignments where id = ?", (aid,)
+        ).fetchall()
+    assert shown is not None

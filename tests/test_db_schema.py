@@ -31,7 +31,7 @@ EXPECTED_TABLES = {
     "web_sessions",
     "alembic_version",
 }
-HEAD = "0004_external_methods"
+HEAD = "0005_first_displayed"
 
 
 @pytest.fixture(params=backend_params())
