@@ -1,7 +1,11 @@
 """The catalogue of cases, methods, runs (predictions) and their evaluations.
 
 All writes are coordinator-only (or ``db.access.SYSTEM`` for the command line and batch
-scripts). Registering an existing case or method name updates it (idempotent imports).
+scripts). Case names are identities: an existing name is refused unless the very same files
+are registered again or a replace is asked for and no study uses the case. Registering an
+existing method name updates its description. Every write function is one unit of work
+(``db.engine.write_transaction``): called inside another one (``record_run``, the demo, the
+run-and-evaluate service) it only flushes, and the caller commits once.
 Metric names follow ``livseg.metrics.METRIC_KEYS`` (dsc, jaccard, hd_mm, hd95_mm, assd_mm,
 volume_ml, reference_volume_ml, volume_error_pct); other names are stored as given.
 """
@@ -14,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
@@ -23,8 +27,18 @@ if TYPE_CHECKING:
 from db import audit
 from db.access import require_coordinator
 from db.engine import write_transaction
-from db.errors import InvalidInput, NotFound
-from db.models import STRUCTURES, Case, Evaluation, LesionDetection, Method, Run, utcnow
+from db.errors import CaseExists, CaseInUse, InvalidInput, NotFound
+from db.models import (
+    STRUCTURES,
+    Case,
+    Evaluation,
+    Item,
+    LesionDetection,
+    Method,
+    Run,
+    Study,
+    utcnow,
+)
 
 _NAME_MAX = {"case": 128, "method": 64}
 
@@ -72,6 +86,15 @@ def _method_by_name(session: Session, name: str) -> Method:
     return method
 
 
+def _case_files(case: Case) -> dict[str, object]:
+    return {
+        "name": case.name,
+        "image_path": case.image_path,
+        "label_path": case.label_path,
+        "split": case.split,
+    }
+
+
 def register_case(
     session: Session,
     actor,
@@ -82,8 +105,15 @@ def register_case(
     split: str = "test",
     meta: Mapping[str, Any] | None = None,
     check_files: bool = True,
+    replace: bool = False,
 ) -> int:
-    """Add (or update) a case: its CT file and optional reference label file. Returns its id."""
+    """Add a case: its CT file and optional reference label file. Returns its id.
+
+    A case name is an identity: registering a name that exists with the same files and
+    split is a repeat (its id is returned, nothing written); with other files it raises
+    ``CaseExists`` unless ``replace=True``, and a replace is refused (``CaseInUse``) while a
+    study uses the case, so a study never loses its case or reference labels.
+    """
     name = _name(name, "case")
     image = _path(image_path, "image file", check_files)
     label = None if label_path is None else _path(label_path, "label file", check_files)
@@ -107,22 +137,43 @@ def register_case(
             session.add(case)
             session.flush()
             audit.record(session, acting.id, "case.create", "case", case.id, after=after)
-        else:
-            before = {
-                "name": case.name,
-                "image_path": case.image_path,
-                "label_path": case.label_path,
-                "split": case.split,
-            }
-            case.image_path, case.label_path, case.split = image, label, split
-            case.meta = meta_dict
-            if before != after:
-                audit.record(
-                    session, acting.id, "case.update", "case", case.id, before=before, after=after
-                )
+            return case.id
+        before = _case_files(case)
+        if before == after:
+            return case.id  # the same case registered again (a repeated import)
+        if not replace:
+            raise CaseExists(
+                f"A case named '{name}' already exists (CT {Path(case.image_path).name}"
+                + (f", reference {Path(case.label_path).name}" if case.label_path else "")
+                + "): choose another name, or replace it explicitly."
+            )
+        studies_using = list(
+            session.scalars(
+                select(Study.name)
+                .join(Item, Item.study_id == Study.id)
+                .where(Item.case_id == case.id)
+                .distinct()
+                .order_by(Study.name)
+            )
+        )
+        if studies_using:
+            raise CaseInUse(
+                f"The case '{name}' is used by the study "
+                f"{', '.join(repr(s) for s in studies_using)}: it cannot be replaced "
+                "(import the new files under another name)."
+            )
+        case.image_path, case.label_path, case.split = image, label, split
+        case.meta = meta_dict
+        audit.record(session, acting.id, "case.update", "case", case.id, before=before, after=after)
         return case.id
 
     return write_transaction(session, work)
+
+
+def case_exists(session: Session, actor, name: str) -> bool:
+    """True when a case of that name is registered (coordinator only)."""
+    require_coordinator(session, actor)
+    return session.scalar(select(Case.id).where(Case.name == _name(name, "case"))) is not None
 
 
 def register_method(session: Session, actor, name: str, description: str = "") -> int:
@@ -372,20 +423,72 @@ def record_run(
     """Register one written run (a ``livseg.inference.RunRecord``: method, labels_path,
     seconds, device, version) of ``case``, its method if new, and, when given, its
     ``livseg.metrics.evaluate_case`` result (liver and tumour metrics plus the tumour's
-    lesion table). Coordinator only. Returns the run id."""
-    register_method(session, actor, run.method)
-    run_id = register_run(
-        session,
-        actor,
-        case,
-        run.method,
-        run.labels_path,
-        run.seconds,
-        device=str(run.device),
-        method_version=str(run.version),
-    )
-    if evaluation is not None:
-        for structure in ("liver", "tumour"):
-            add_evaluations(session, actor, run_id, structure, evaluation[structure])
-        add_lesion_detections(session, actor, run_id, evaluation["tumour"].get("lesion_table", []))
-    return run_id
+    lesion table), as ONE unit of work: all of it is committed or nothing (a failure half
+    way leaves no run without metrics). Coordinator only. Returns the run id.
+
+    Idempotent on the run's file: recording a prediction file that a run of the same case
+    and method already points at (a retry, or the same run written again) updates that run
+    and its metrics instead of adding a second run.
+    """
+    case_name, method_name = _name(case, "case"), _name(run.method, "method")
+    prediction = _path(run.labels_path, "prediction file", True)
+    secs = _seconds(run.seconds)
+
+    def work() -> int:
+        acting = require_coordinator(session, actor)
+        register_method(session, actor, method_name)
+        case_row = _case_by_name(session, case_name)
+        method_row = _method_by_name(session, method_name)
+        existing = session.scalar(
+            select(Run)
+            .where(
+                Run.case_id == case_row.id,
+                Run.method_id == method_row.id,
+                Run.prediction_path == prediction,
+            )
+            .order_by(Run.id.desc())
+            .limit(1)
+        )
+        if existing is None:
+            run_id = register_run(
+                session,
+                actor,
+                case_name,
+                method_name,
+                prediction,
+                secs,
+                device=str(run.device),
+                method_version=str(run.version),
+            )
+        else:
+            run_id = existing.id
+            before = {
+                "seconds": existing.seconds,
+                "device": existing.device,
+                "method_version": existing.method_version,
+            }
+            existing.seconds = secs
+            existing.device = str(run.device)[:64]
+            existing.method_version = str(run.version)[:128]
+            existing.created_at = utcnow()
+            audit.record(
+                session,
+                acting.id,
+                "run.update",
+                "run",
+                run_id,
+                before=before,
+                after={"case": case_name, "method": method_name, "seconds": secs},
+            )
+        if evaluation is not None:
+            if existing is not None:  # the run's file was rewritten: its old metrics go
+                session.execute(delete(Evaluation).where(Evaluation.run_id == run_id))
+                session.execute(delete(LesionDetection).where(LesionDetection.run_id == run_id))
+            for structure in ("liver", "tumour"):
+                add_evaluations(session, actor, run_id, structure, evaluation[structure])
+            add_lesion_detections(
+                session, actor, run_id, evaluation["tumour"].get("lesion_table", [])
+            )
+        return run_id
+
+    return write_transaction(session, work)

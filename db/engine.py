@@ -7,8 +7,10 @@ timeout and ``synchronous=FULL`` (see ``sqlite_synchronous``). Any SQLAlchemy UR
 
 On SQLite, write transactions start with ``BEGIN IMMEDIATE`` (the write lock is taken at
 the start, so two writers never deadlock on a lock upgrade) and read transactions with a
-plain ``BEGIN``. ``write_transaction`` retries a transaction that found the database
-locked, with jittered exponential backoff, so "database is locked" never reaches a user.
+plain ``BEGIN``. ``write_transaction`` is the unit of work: the outermost call on a session
+owns the one transaction (nested db functions only flush into it) and retries it when it
+found the database locked, with jittered exponential backoff, so "database is locked" never
+reaches a user and a failure half-way leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from db.errors import DatabaseBusy
@@ -207,21 +209,78 @@ def _is_retryable(exc: DBAPIError) -> bool:
     return code in ("40001", "40P01")
 
 
+UNIT_OF_WORK_KEY = "livseg_unit_of_work"  # session.info flag: a unit of work is open
+WROTE_KEY = "livseg_wrote"  # session.info flag: this transaction flushed changes
+# how often a PostgreSQL unique-constraint race (two transactions inserting the same name)
+# is retried: the retry sees the other transaction's row and takes the "exists" path
+UNIQUE_RACE_ATTEMPTS = 3
+
+
+@event.listens_for(Session, "after_flush")
+def _mark_wrote(session: Session, _flush_context) -> None:  # pragma: no cover - ORM hook
+    session.info[WROTE_KEY] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _clear_wrote(session: Session, transaction) -> None:  # pragma: no cover - ORM hook
+    if transaction.parent is None:
+        session.info.pop(WROTE_KEY, None)
+
+
+class PendingChanges(RuntimeError):
+    """A write transaction was asked for on a session holding changes nobody committed."""
+
+
+def in_unit_of_work(session: Session) -> bool:
+    """True while ``session`` runs inside :func:`write_transaction` (the caller's unit)."""
+    return bool(session.info.get(UNIT_OF_WORK_KEY))
+
+
+def has_pending_changes(session: Session) -> bool:
+    """True when ``session`` holds changes not yet committed (unflushed or flushed)."""
+    return bool(session.new or session.dirty or session.deleted or session.info.get(WROTE_KEY))
+
+
+def _is_unique_race(exc: DBAPIError) -> bool:
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return code == "23505"  # PostgreSQL unique_violation
+
+
 def write_transaction(
     session: Session, work: Callable[[], T], *, attempts: int = 12, first_wait_s: float = 0.02
 ) -> T:
-    """Run ``work()`` as ONE write transaction on ``session`` and commit it; returns its result.
+    """Run ``work()`` as ONE unit of work on ``session`` and commit it; returns its result.
 
-    Any transaction the session already has open is committed first (so call write
-    functions with no half-done changes of your own). On SQLite the transaction begins with
-    BEGIN IMMEDIATE. A transaction that finds the database locked (SQLite) or hits a
-    serialisation failure / deadlock (PostgreSQL) is rolled back and ``work`` re-run, with
-    jittered exponential backoff (from ``first_wait_s``, at most 1 s a wait); after
-    ``attempts`` tries ``DatabaseBusy`` is raised. ``work`` must only touch the database.
+    The unit of work is the outermost call: a db function that calls ``write_transaction``
+    while another one is running on the same session (``record_run`` registering a method,
+    a run and its metrics; ``register_demo``; a service call) only runs its ``work`` inside
+    the caller's transaction (its changes are flushed, not committed) and the outermost call
+    commits everything at once or nothing. Retries happen at that boundary only: a
+    transaction that finds the database locked (SQLite) or hits a serialisation failure /
+    deadlock (PostgreSQL) is rolled back and the whole ``work`` re-run, with jittered
+    exponential backoff (from ``first_wait_s``, at most 1 s a wait), up to ``attempts``
+    tries, then ``DatabaseBusy``; a unique-constraint race on PostgreSQL (two transactions
+    inserting the same name) is re-run up to ``UNIQUE_RACE_ATTEMPTS`` times (the retry sees
+    the other row), then re-raised. ``work`` must only touch the database and must be
+    safe to re-run (it is, when it reads before it writes).
+
+    A read-only transaction the session has open is ended first (on SQLite the write lock
+    must be taken at BEGIN); changes the caller made and did not commit raise
+    ``PendingChanges`` instead of being committed behind her back. On SQLite the
+    transaction begins with BEGIN IMMEDIATE.
     """
+    if in_unit_of_work(session):
+        return work()
     if session.in_transaction():
-        session.commit()
+        if has_pending_changes(session):
+            raise PendingChanges(
+                "write_transaction: the session holds uncommitted changes; commit or roll "
+                "them back first, or make them part of this unit of work."
+            )
+        session.commit()  # a read-only transaction: nothing is written
+    unique_races = 0
     for attempt in range(attempts):
+        session.info[UNIT_OF_WORK_KEY] = True
         try:
             session.connection(execution_options={WRITE_OPTION: True})
             result = work()
@@ -229,6 +288,11 @@ def write_transaction(
             return result
         except (OperationalError, DBAPIError) as exc:
             session.rollback()
+            if isinstance(exc, IntegrityError) and _is_unique_race(exc):
+                unique_races += 1
+                if unique_races >= UNIQUE_RACE_ATTEMPTS:
+                    raise
+                continue
             if not _is_retryable(exc):
                 raise
             if attempt == attempts - 1:
@@ -239,7 +303,9 @@ def write_transaction(
         except BaseException:
             session.rollback()
             raise
-    raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            session.info.pop(UNIT_OF_WORK_KEY, None)
+    raise DatabaseBusy("The database is busy with other users' work; please try again in a moment.")
 
 
 def dispose_engine(engine: Engine) -> None:

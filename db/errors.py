@@ -53,3 +53,15 @@ class ScoreLocked(LivsegDBError):
 
 class DatabaseBusy(LivsegDBError):
     """The database stayed locked by other writers through every retry."""
+
+
+class CaseExists(InvalidInput):
+    """A case of that name exists with other files: names are identities, nothing replaced."""
+
+
+class CaseInUse(StudyStateError):
+    """The case is used by a study: it cannot be replaced or removed."""
+
+
+class DemoExists(StudyStateError):
+    """A demo is already set up: a second one needs an explicit confirmation."""
