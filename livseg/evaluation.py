@@ -80,10 +80,16 @@ def case_key(path_or_id: Path | str) -> str:
 
 
 def load_label_map(path: Path | str) -> LabelMap:
-    """Load a NIfTI label map with ``livseg.io`` (validated, canonical LAS+ grid), labels 0/1/2.
+    """Load a NIfTI label map with ``livseg.io`` (validated, canonical LAS+ grid), labels 0/1/2;
+    a ``.dcm`` file as a DICOM-SEG (``livseg.dicom.seg``).
 
     Raises ``livseg.io.LivSegInputError`` (a ValueError) naming the file and the problem.
     """
+    if Path(path).name.lower().endswith(".dcm"):  # DICOM-SEG: on the grid its frames span
+        from livseg.dicom.seg import read_segmentation
+
+        seg = read_segmentation(path)
+        return LabelMap(seg.labels(), seg.spacing, seg.affine, Path(path))
     volume = load_volume(path)
     try:
         labels = metrics.check_labels(volume.array, "label map")

@@ -240,12 +240,22 @@ def _check_pixdim(path: Path, img) -> None:
         raise LivSegInputError(path, f"zero or non-finite voxel size in the header: {shown} mm")
 
 
+def checked_affine(path, affine: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """The affine as float64 and its voxel spacing (mm); LivSegInputError naming ``path``
+    for NaN / inf, a singular affine or a spacing outside 0.05-20 mm."""
+    return _checked_affine(Path(path), affine)
+
+
 def _to_canonical(img, data: np.ndarray):
-    """data reoriented to LAS+ (CANONICAL_AXCODES) and the transform used (nibabel
-    orientation arrays). Keeps the dtype of ``data``."""
+    """``to_canonical`` of a nibabel image's data with the image's affine."""
+    return to_canonical(data, img.affine)
+
+
+def to_canonical(data: np.ndarray, affine: np.ndarray):
+    """data (voxel -> RAS mm ``affine``) reoriented to LAS+ (CANONICAL_AXCODES): the array,
+    its affine and the source orientation (nibabel orientation array). Keeps the dtype."""
     from nibabel import orientations as ornt
 
-    affine = img.affine
     src = ornt.io_orientation(affine)
     to_canon = ornt.ornt_transform(src, ornt.axcodes2ornt(CANONICAL_AXCODES))
     canon = ornt.apply_orientation(data, to_canon)
@@ -272,14 +282,27 @@ def _source_record(path: Path, img, shape, src_ornt) -> dict:
 # --------------------------------------------------------------------------- public API
 
 
+def is_dicom_input(path) -> bool:
+    """True for what ``livseg.dicom`` reads: a folder, a ``.zip`` or a ``.dcm`` file."""
+    path = Path(path)
+    return path.is_dir() or path.name.lower().endswith((".zip", ".dcm"))
+
+
 def load_volume(path, max_bytes: int | None = None) -> Volume:
     """Load a CT volume (HU) from NIfTI, reoriented to the canonical LAS+ grid, as float32.
+
+    A folder, a ``.zip`` or a ``.dcm`` file is read as a DICOM CT series instead
+    (``livseg.dicom.read_series``: same canonical grid, same kind of errors).
 
     Checks (each raising LivSegInputError naming the file): file exists and is .nii/.nii.gz,
     not empty, readable (not truncated / corrupt), 3D (a singleton 4th dim is squeezed),
     under ``max_bytes`` (float32 in memory; default ``max_volume_bytes()``) from the header
     alone, finite values, voxel spacing within 0.05-20 mm.
     """
+    if is_dicom_input(path):
+        from livseg.dicom import read_series
+
+        return read_series(path, max_bytes=max_bytes)
     path = _check_path(path)
     img = _open_header(path, max_bytes)
     _check_pixdim(path, img)
@@ -312,11 +335,17 @@ def load_labels(path, like: Volume) -> np.ndarray:
 
     The file must have the same voxel grid as the image (shape and affine, within 0.01 mm)
     and hold only the integer values 0, 1, 2. Returns uint8 of shape ``like.shape``.
+    A ``.dcm`` file is read as a DICOM-SEG (``livseg.dicom.seg``: liver segment -> 1,
+    tumour segment -> 2, each frame placed on ``like``'s grid by its position).
     """
     if not isinstance(like, Volume):
         raise TypeError(
             f"like must be the image's livseg.volume.Volume (from load_volume), got {type(like).__name__}"
         )
+    if Path(path).name.lower().endswith(".dcm"):  # DICOM-SEG: segments placed on like's grid
+        from livseg.dicom.seg import read_segmentation
+
+        return read_segmentation(path, like=like).labels()
     path = _check_path(path)
     img = _open_header(path, None)
     _check_pixdim(path, img)

@@ -26,13 +26,18 @@ def register(subparsers) -> None:
         help="classical, unet2d, unet3d, attention_unet, a comma list, or all",
     )
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--image", type=Path, help="one CT volume (.nii / .nii.gz)")
+    src.add_argument(
+        "--image",
+        type=Path,
+        help="one CT volume: .nii / .nii.gz, or a DICOM series (folder, .zip, enhanced CT .dcm)",
+    )
     src.add_argument("--cases", type=Path, help="folder of cases (LiTS or MSD layout)")
     p.add_argument(
         "--out",
         required=True,
         type=Path,
-        help="output .nii.gz (with --image) or runs folder (with --cases)",
+        help="output .nii.gz or, for a DICOM image, .dcm (DICOM-SEG) with --image; "
+        "runs folder with --cases",
     )
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument(
@@ -73,8 +78,8 @@ def _one_image(args: argparse.Namespace, names: list[str]) -> int:
             raise ValueError("with several methods, --out must be a folder")
         targets = {n: out / f"{n}.nii.gz" for n in names}
     else:
-        if not out.name.endswith((".nii", ".nii.gz")):
-            raise ValueError(f"--out must end in .nii.gz or .nii, got {out}")
+        if not out.name.lower().endswith((".nii", ".nii.gz", ".dcm")):
+            raise ValueError(f"--out must end in .nii.gz, .nii or .dcm (DICOM-SEG), got {out}")
         targets = {names[0]: out}
     volume = load_volume(args.image)
     for name in names:
@@ -82,7 +87,18 @@ def _one_image(args: argparse.Namespace, names: list[str]) -> int:
         get_method(name, device=args.device, threads=args.threads)
         load_s = time.perf_counter() - t0
         res = run_method(name, volume, device=args.device, threads=args.threads)
-        path = save_labels(res.labels, volume, targets[name])
+        if targets[name].name.lower().endswith(".dcm"):
+            from livseg.dicom.seg import write_segmentation
+
+            path = write_segmentation(
+                res.labels,
+                volume,
+                targets[name],
+                algorithm_name=name,
+                algorithm_version=res.version,
+            )
+        else:
+            path = save_labels(res.labels, volume, targets[name])
         print(
             f"{name}: {res.seconds:.2f} s on {res.device} "
             f"({res.params.get('threads')} threads; weights/setup {load_s:.2f} s) -> {path}"
