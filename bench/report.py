@@ -30,7 +30,7 @@ from scipy import stats  # noqa: E402
 from livseg.report import build_report  # noqa: E402
 from livseg.stats import design, mixed, oneway, ordinal  # noqa: E402
 
-DATA = REPO.parent / "shared" / "reference" / "stats" / "data"
+DATA = REPO / "tests" / "data" / "stats" / "data"  # copy of ../shared/reference/stats/data
 GOAL_S = 3.0
 
 

@@ -137,9 +137,9 @@ def cmd_export_scores(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m db") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m db", description="LivSeg reader-study database administration."
+        prog=prog, description="LivSeg reader-study database administration."
     )
     parser.add_argument(
         "--url",
@@ -199,8 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m db") -> int:
+    args = build_parser(prog).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except LivsegDBError as exc:

@@ -1,5 +1,5 @@
-"""The independent statistics reference (../shared/reference/stats): R 4.2 / scipy /
-statsmodels values that the livseg.stats tests compare against, key by key."""
+"""The independent statistics reference (tests/data/stats, a copy of ../shared/reference/stats):
+R 4.2 / scipy / statsmodels values that the livseg.stats tests compare against, key by key."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import math
 from pathlib import Path
 
-REF_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "stats"
+REF_DIR = Path(__file__).resolve().parent / "data" / "stats"  # copy of ../shared/reference/stats
 REF: dict = json.loads((REF_DIR / "reference.json").read_text())["tests"]
 
 

@@ -20,7 +20,7 @@ from statsmodels.stats.contingency_tables import mcnemar
 from livseg.report import build_report
 from livseg.stats.design import StatsInputError
 
-REF_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "stats"
+REF_DIR = Path(__file__).resolve().parent / "data" / "stats"  # copy of ../shared/reference/stats
 DATA = REF_DIR / "data"
 REF = json.loads((REF_DIR / "reference.json").read_text())["tests"]
 NC = "not computable"

@@ -13,7 +13,7 @@ from livseg.report import load_seed_paper_table
 from livseg.stats import recheck
 from livseg.stats.design import StatsInputError
 
-REF_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "stats"
+REF_DIR = Path(__file__).resolve().parent / "data" / "stats"  # copy of ../shared/reference/stats
 PAPER = json.loads((REF_DIR / "paper_recompute.json").read_text())
 
 

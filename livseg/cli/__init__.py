@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Callable
 
 # module name inside livseg.cli, in the order --help lists them
 COMMANDS: list[str] = [
@@ -22,21 +23,34 @@ COMMANDS: list[str] = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the top-level parser with every available sub-command."""
+def build_parser(
+    prog: str = "python -m livseg",
+    extra: Callable[[argparse._SubParsersAction], None] | None = None,
+) -> argparse.ArgumentParser:
+    """Build the top-level parser with every available sub-command.
+
+    ``extra(subparsers)`` may add more sub-commands (the installed ``livseg`` command adds
+    ``db`` this way, so this package never imports the database layer).
+    """
     parser = argparse.ArgumentParser(
-        prog="python -m livseg",
+        prog=prog,
         description="LivSeg: liver and liver-tumour CT segmentation reader studies.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"livseg.cli.{name}").register(sub)
+    if extra is not None:
+        extra(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(
+    argv: list[str] | None = None,
+    prog: str = "python -m livseg",
+    extra: Callable[[argparse._SubParsersAction], None] | None = None,
+) -> int:
     """Parse ``argv`` and run the chosen sub-command; returns the exit code."""
-    parser = build_parser()
+    parser = build_parser(prog, extra)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
