@@ -64,11 +64,26 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
     password_changed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class LoginThrottle(Base):
+    """Sign-in attempts counted per username, known or not (migration 0006).
+
+    Keyed by the sha256 of the normalised name, so a name typed by mistake (or a password
+    typed into the name field) is never stored in clear, and unknown names are throttled
+    exactly like accounts. ``failures`` counts attempts reserved before their password was
+    checked (see ``db.auth.authenticate``); ``locked_until`` refuses attempts until then.
+    """
+
+    __tablename__ = "login_throttle"
+
+    name_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    last_attempt_at: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
 class WebSession(Base):

@@ -23,7 +23,8 @@ if first_start:
     st.subheader("First start: create the coordinator account")
     st.write(
         "No account exists yet. The coordinator sets up studies, creates the readers' accounts "
-        "and sees the results. Choose a username and a password (at least 8 characters)."
+        "and sees the results. Choose a username and a password (at least 12 characters, "
+        "not a common one)."
     )
     with st.form("first_coordinator"):
         username = st.text_input("Username", key="first_username")

@@ -122,7 +122,7 @@ def populate(
     (prediction path /runs/<method>/<case>.nii.gz, version '<method>-v1'), one study."""
     cases = [f"case_{i:03d}" for i in range(n_cases)]
     with session_scope(engine) as s:
-        coordinator = auth.create_first_coordinator(s, "coord", "coordinator-pw")
+        coordinator = auth.create_first_coordinator(s, "coord", "coordinator-pass-1")
         readers, passwords = [], {}
         for i in range(n_readers):
             user, password = auth.create_reader(s, coordinator, f"r{i:02d}")

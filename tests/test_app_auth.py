@@ -63,7 +63,7 @@ def test_first_start_creates_the_coordinator(monkeypatch, _isolated_workspace):
     at.text_input(key="first_password").input("short")
     at.text_input(key="first_repeat").input("short")
     at.button[0].click().run()
-    assert any("at least 8 characters" in e for e in texts(at, "error"))
+    assert any("at least 12 characters" in e for e in texts(at, "error"))
     assert _users(ws) == []
 
     at.text_input(key="first_password").input("long-enough-1")

@@ -29,9 +29,10 @@ EXPECTED_TABLES = {
     "scores",
     "audit_events",
     "web_sessions",
+    "login_throttle",
     "alembic_version",
 }
-HEAD = "0005_first_displayed"
+HEAD = "0006_login_throttle"
 
 
 @pytest.fixture(params=backend_params())

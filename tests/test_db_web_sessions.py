@@ -26,8 +26,8 @@ def db_engine(request, monkeypatch):
 def people(db_engine):
     """A coordinator and a reader who has set her own password: (coordinator, reader)."""
     with session_scope(db_engine) as s:
-        boss = auth.create_first_coordinator(s, "boss", "coordinator-pw")
-        reader, _ = auth.create_reader(s, boss, "anna", password="anna-own-pw")
+        boss = auth.create_first_coordinator(s, "boss", "coordinator-pass-1")
+        reader, _ = auth.create_reader(s, boss, "anna", password="anna-own-pass-1")
     return boss, reader
 
 
@@ -136,12 +136,14 @@ def test_password_change_ends_the_other_browsers_only(db_engine, people):
     _, reader = people
     here, elsewhere = _start(db_engine, reader), _start(db_engine, reader)
     with session_scope(db_engine) as s:
-        auth.change_password(s, reader, "anna-own-pw", "anna-new-pw-2", keep_session_token=here)
+        auth.change_password(
+            s, reader, "anna-own-pass-1", "anna-new-pass-2", keep_session_token=here
+        )
     assert _resume(db_engine, here) == reader
     assert _resume(db_engine, elsewhere) is None
     # without a session to keep (e.g. the command line): every browser signs in again
     with session_scope(db_engine) as s:
-        auth.change_password(s, reader, "anna-new-pw-2", "anna-new-pw-3")
+        auth.change_password(s, reader, "anna-new-pass-2", "anna-new-pass-3")
     assert _resume(db_engine, here) is None
     assert _actions(db_engine).count("user.sessions_ended") == 2
 
@@ -150,7 +152,7 @@ def test_failed_password_change_ends_nothing(db_engine, people):
     _, reader = people
     token = _start(db_engine, reader)
     with session_scope(db_engine) as s, pytest.raises(auth.AuthError):
-        auth.change_password(s, reader, "wrong-old-pw", "anna-new-pw-2")
+        auth.change_password(s, reader, "wrong-old-pass-1", "anna-new-pass-2")
     assert _resume(db_engine, token) == reader
 
 
@@ -194,7 +196,7 @@ def test_resume_reports_the_current_role_and_password_state(db_engine, people):
     resumed = _resume(db_engine, token)
     assert resumed.must_change_password is True and resumed.role == "reader"
     with session_scope(db_engine) as s:
-        auth.change_password(s, fresh, initial, "ben-own-pw-1", keep_session_token=token)
+        auth.change_password(s, fresh, initial, "ben-own-pass-1", keep_session_token=token)
     assert _resume(db_engine, token).must_change_password is False
 
 
