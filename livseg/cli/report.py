@@ -25,12 +25,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Analyse a reader study and write report.html (self-contained), tables.xlsx, "
             "scores_long.csv and results.json into --out. CSV columns: metrics = case, method, "
             "DSC, JI, HD_mm, time_s, VER_pct (any numeric outcome columns); scores = case, "
-            "method, reader, score (Likert 1-5); lesions = lesion, method, detected (0/1); "
+            "method, reader, score (Likert 1-5) [, session: 1 = first read, 2 = washout "
+            "re-read, as the long export writes it]; lesions = lesion, method, detected (0/1); "
             "volumes = case, method, pred_ml, ref_ml."
         ),
     )
     p.add_argument("--metrics", required=True, type=Path, help="per case x method metrics CSV")
-    p.add_argument("--scores", type=Path, help="reader scores CSV (long format)")
+    p.add_argument(
+        "--scores",
+        type=Path,
+        help="reader scores CSV (long format; a session column adds intra-reader agreement)",
+    )
     p.add_argument("--lesions", type=Path, help="lesion detection CSV (long format)")
     p.add_argument("--volumes", type=Path, help="tumour volumes CSV for Bland-Altman (mL)")
     p.add_argument(

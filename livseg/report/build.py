@@ -25,7 +25,7 @@ from livseg.report.results import (
     software_versions,
     write_results_json,
 )
-from livseg.stats import contingency, design, detection, recheck
+from livseg.stats import contingency, design, detection, intra_reader, reading_design, recheck
 from livseg.stats.design import StatsInputError
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -128,6 +128,8 @@ def build_report(
     make_figures: bool = True,
     outcomes: Sequence[str] | None = None,
     title: str = "LivSeg reader study report",
+    method_titles: Mapping[str, str] | None = None,
+    structure: str | None = None,
 ) -> ReportResult:
     """Analyse a study and write the report files into ``out_dir``.
 
@@ -147,6 +149,13 @@ def build_report(
     the HTML and the Excel sheets, listed under ``not_computable`` in results.json and in
     ``ReportResult.not_computable`` (key prefix -> reason) and summarised in ``notes``.
     Missing values (NaN) are left out: see docs/statistics.md.
+
+    ``scores`` may hold a ``session`` column (1 = first read, 2 = washout re-read): the
+    re-read pairs give the intra-reader agreement table, every other analysis uses session 1.
+    ``method_titles`` ({method: display name}, default the registry's ``TITLES`` of the
+    built-in methods) names the methods in the tables and the HTML (results.json keeps the
+    names of the data); ``structure`` ('liver' / 'tumour', default ``study_meta['structure']``)
+    is named in the headings of the segmentation tables.
     """
     t0 = time.perf_counter()
     if not 0 < alpha < 1:
@@ -175,9 +184,11 @@ def build_report(
     t = time.perf_counter()
     notes: list[str] = []
     nc: dict[str, str] = {}
+    all_scores = scores  # with the re-read session, if any; the tables use session 1
+    scores, rereads = intra_reader.split_sessions(scores) if scores is not None else (None, None)
     results = compute_results(
         metrics,
-        scores,
+        all_scores,
         lesions,
         methods=order,
         volumes=volumes,
@@ -214,6 +225,10 @@ def build_report(
         tables["ICC forms"] = tb.icc_table(results, "all", nc)
         tables["Cohen kappa"] = tb.kappa_table(results, nc)
         tables["Likert scores"] = tb.likert_table(scores, order, nc)
+    if rereads is not None:
+        tables["Intra-reader agreement"] = tb.intra_reader_table(
+            results, _intra_subjects(rereads, results, nc), nc
+        )
     if has_lesions:
         tables["Lesion detection"] = tb.detection_table(results, order, nc)
         tables["Detection tests"] = tb.detection_tests_table(results, order, nc)
@@ -265,10 +280,39 @@ def build_report(
                 (f"{row['Case']}: {row['Kind']} ({typical_value} {row[typical_value]:.3f})", png)
             )
     readers = list(pd.unique(scores["reader"].astype(str))) if scores is not None else []
+    titles = display_names(order, method_titles)
+    reading = reading_design.reading_design(scores) if has_scores else None
+    design_text = reading.text() if reading is not None else None
+    if reading is not None and not reading.complete:
+        design_text += (
+            ". ICC, Fleiss' kappa and Kendall's W need items scored by every reader (here "
+            f"{reading.n_items_all_readers}); Krippendorff's alpha uses every score"
+            + ("" if reading.connected else " (but the reader groups share no item)")
+        )
+    if rereads is not None:
+        design_text = (design_text + "; " if design_text else "") + (
+            f"{len(rereads)} items re-read after the washout (intra-reader agreement)"
+        )
+    structure = structure or (study_meta or {}).get("structure")
     methods_text = report_html.methods_paragraph(
-        order, n_cases, readers, software_versions(), control, reference, alpha, study_meta
+        order,
+        n_cases,
+        readers,
+        software_versions(),
+        titles.get(control, control) if control else None,
+        titles.get(reference, reference) if reference else None,
+        alpha,
+        study_meta,
+        design_text=design_text,
+        method_titles=titles,
     )
-    sections = _sections(tables, control, reference, alpha, results)
+    tables = {name: tb.with_display_names(df, titles) for name, df in tables.items()}
+    foot = tb.paper_footnote(
+        titles.get(control, control) if control else None,
+        titles.get(reference, reference) if reference else None,
+        alpha,
+    )
+    sections = _sections(tables, foot, alpha, results, structure)
     if notes:
         sections.insert(
             0,
@@ -296,16 +340,14 @@ def build_report(
     html_path = out / "report.html"
     html_path.write_text(page, encoding="utf-8")
     xlsx_path = out / "tables.xlsx"
-    used: set[str] = set()
-    with pd.ExcelWriter(xlsx_path, engine="openpyxl") as xl:
-        for name, df in tables.items():
-            df.to_excel(
-                xl, sheet_name=_sheet_name(name, used), index=name in ("Table 1", "Table 2")
-            )
+    numeric = {"Table 1": tb.paper_numbers(results, t1, order, tables["Table 1"])}
+    if t2:
+        numeric["Table 2"] = tb.paper_numbers(results, t2, order, tables["Table 2"])
+    write_excel(xlsx_path, tables, table_captions(tables, structure, n_cases), foot, numeric)
     scores_path = None
-    if scores is not None:
+    if all_scores is not None:
         scores_path = out / "scores_long.csv"
-        scores.to_csv(scores_path, index=False)
+        all_scores.to_csv(scores_path, index=False)
     meta = {
         "control": control,
         "reference": reference,
@@ -333,6 +375,29 @@ def build_report(
         notes=notes,
         not_computable=nc,
     )
+
+
+INTRA_READER_NOTE = (
+    "Pairs: items a reader scored in the main reading (session 1) and again after the "
+    "washout (session 2). Exact agreement: share of pairs with the same score; Cohen's kappa "
+    "with linear and quadratic weights over the categories 1-5; ICC(A,1): two-way random, "
+    "absolute agreement, single measurement (McGraw & Wong), the two sessions as raters, 95% "
+    "CI. 'all readers (pooled)': the pairs of every reader together; rows per method when "
+    "every method has at least 5 pairs. Every other table uses session 1 only."
+)
+
+
+def _intra_subjects(rereads: pd.DataFrame, results: Mapping, nc: Mapping) -> list[str]:
+    """Rows of the intra-reader table: each reader, all, then the per-method subjects."""
+    readers = [str(r) for r in pd.unique(rereads["reader"])]
+    keys = [k for k in [*results, *nc] if k.startswith("intra_reader/")]
+    subjects = []
+    for who in [*readers, "all"]:
+        subjects.append(who)
+        per_method = {k.split("/")[2] for k in keys if k.count("/") >= 3 and k.split("/")[1] == who}
+        methods = [m for m in pd.unique(rereads["method"].astype(str)) if m in per_method]
+        subjects += [f"{who}/{m}" for m in methods]
+    return subjects
 
 
 def _detection_figure(lesions: pd.DataFrame, order: Sequence[str]) -> go.Figure:
@@ -406,20 +471,76 @@ def _recheck_pairs(paper: pd.DataFrame, alpha: float, results: dict) -> pd.DataF
     return pd.DataFrame(rows)
 
 
-def _sections(tables, control, reference, alpha, results):
-    foot = tb.paper_footnote(control, reference, alpha)
+def display_names(methods: Sequence[str], method_titles: Mapping[str, str] | None) -> dict:
+    """Display name of each method: ``method_titles`` (the study's), else the registry's
+    title of a built-in method, else its name."""
+    from livseg.methods import TITLES
+
+    given = {str(k): str(v) for k, v in (method_titles or {}).items() if v and str(v).strip()}
+    return {m: given.get(m) or TITLES.get(m) or m for m in methods}
+
+
+PAPER_TABLES = ("Table 1", "Table 2")
+
+
+def table_captions(
+    tables: Mapping[str, pd.DataFrame], structure: str | None, n_cases: int | None = None
+) -> dict:
+    """Caption of each table: its name, with the segmented structure for the tables of
+    segmentation metrics and the n per group of the paper tables."""
+    seg = f"{structure} segmentation" if structure else "segmentation"
+    n = f"n = {n_cases} cases per method (fewer where a cell says so)" if n_cases else ""
+    out = {}
+    for name in tables:
+        if name in PAPER_TABLES:
+            out[name] = f"{name} — {seg} metrics, mean ± SD per method; {n}"
+        elif name in ("Omnibus tests", "Paired comparisons", "Typical cases"):
+            out[name] = f"{name} — {seg} metrics and satisfaction"
+        else:
+            out[name] = name
+    return out
+
+
+def write_excel(
+    path: Path,
+    tables: Mapping[str, pd.DataFrame],
+    captions: Mapping[str, str],
+    foot: str,
+    numeric: Mapping[str, pd.DataFrame] | None = None,
+) -> Path:
+    """One sheet per table: its caption in row 1, the table from row 3, numbers as numbers
+    (``numeric[name]`` replaces a text table, e.g. mean / SD / n / marks columns for the
+    paper tables; elsewhere a cell that is a plain number becomes numeric), the paper
+    tables' footnote below."""
+    used: set[str] = set()
+    numeric = numeric or {}
+    with pd.ExcelWriter(path, engine="openpyxl") as xl:
+        for name, df in tables.items():
+            sheet = _sheet_name(name, used)
+            frame = numeric[name] if name in numeric else df
+            frame = frame.map(tb.excel_value)
+            frame.to_excel(xl, sheet_name=sheet, index=False, startrow=2)
+            ws = xl.sheets[sheet]
+            ws.cell(row=1, column=1, value=captions.get(name, name))
+            if name in PAPER_TABLES:
+                ws.cell(row=len(frame) + 5, column=1, value=foot)
+    return path
+
+
+def _sections(tables, foot, alpha, results, structure=None):
+    captions = table_captions(tables, structure)
     sec = [
         (
             "Table 1 and Table 2 (the paper's layout)",
-            [(k, tables[k]) for k in ("Table 1", "Table 2") if k in tables] + [("", foot)],
+            [(captions[k], tables[k]) for k in PAPER_TABLES if k in tables] + [("", foot)],
         )
     ]
     sec.append(
         (
-            "Paired analyses (every case segmented by every method)",
+            "Paired analyses (methods compared on the same cases)",
             [
-                ("Omnibus tests", tables["Omnibus tests"]),
-                ("Paired comparisons", tables["Paired comparisons"]),
+                (captions["Omnibus tests"], tables["Omnibus tests"]),
+                (captions["Paired comparisons"], tables["Paired comparisons"]),
                 ("", "P (Holm): Holm adjustment over the method pairs of each outcome."),
             ]
             + ([("Score models", tables["Score models"])] if "Score models" in tables else []),
@@ -434,6 +555,16 @@ def _sections(tables, control, reference, alpha, results):
                     ("ICC forms", tables["ICC forms"]),
                     ("Cohen kappa", tables["Cohen kappa"]),
                     ("Likert scores", tables["Likert scores"]),
+                ],
+            )
+        )
+    if "Intra-reader agreement" in tables:
+        sec.append(
+            (
+                "Intra-reader agreement (washout re-reads)",
+                [
+                    ("Intra-reader agreement", tables["Intra-reader agreement"]),
+                    ("", INTRA_READER_NOTE),
                 ],
             )
         )
@@ -468,7 +599,7 @@ def _sections(tables, control, reference, alpha, results):
         )
     if "Bland-Altman" in tables:
         sec.append(("Tumour volume agreement", [("Bland-Altman", tables["Bland-Altman"])]))
-    sec.append(("Typical cases", [("Typical cases", tables["Typical cases"])]))
+    sec.append(("Typical cases", [(captions["Typical cases"], tables["Typical cases"])]))
     if "Recheck: claims" in tables:
         sec.append(
             (

@@ -30,6 +30,8 @@ def table_html(df: pd.DataFrame, table_id: str, index: bool | None = None) -> st
     (e.g. the 'Group' column of the paper-layout tables)."""
     if index is None:
         index = df.index.name is not None
+    if index and df.index.name is not None:  # one header row, not an empty index-name row
+        df, index = df.reset_index(), False
     return df.to_html(
         index=index, escape=True, border=0, classes="report", table_id=table_id, na_rep="–"
     )
@@ -66,25 +68,33 @@ def methods_paragraph(
     reference: str | None,
     alpha: float,
     study_meta: Mapping | None = None,
+    design_text: str | None = None,
+    method_titles: Mapping[str, str] | None = None,
 ) -> str:
-    """The statistical-methods paragraph (text, HTML-escaped)."""
+    """The statistical-methods paragraph (text, HTML-escaped). ``design_text``: the reader x
+    item design (``livseg.stats.reading_design``); ``method_titles``: display names."""
     meta = dict(study_meta or {})
     readers_txt = meta.get("readers", readers)
     if isinstance(readers_txt, (list, tuple)):
         readers_txt = f"{len(readers_txt)} readers ({', '.join(map(str, readers_txt))})"
+    elif isinstance(readers_txt, int) and not isinstance(readers_txt, bool):
+        readers_txt = f"{readers_txt} reader" + ("" if readers_txt == 1 else "s")
+    titles = dict(method_titles or {})
+    shown = [titles.get(m, m) for m in methods]
+    reading = f"Reading design: {design_text}. " if design_text else ""
     blinding = meta.get("blinding", "not stated")
     seed = meta.get("seed", "not stated")
     sw = ", ".join(f"{k} {v}" for k, v in software.items())
     text = (
         f"{n_cases} cases were segmented by each of {len(methods)} methods "
-        f"({', '.join(methods)}); the Likert scores (1-5) were given by {readers_txt}. "
-        f"Blinding: {blinding}. Randomisation seed: {seed}. "
+        f"({', '.join(shown)}); the Likert scores (1-5) were given by {readers_txt}. "
+        f"{reading}Blinding: {blinding}. Randomisation seed: {seed}. "
         f"As in the paper, outcomes are summarised as mean ± SD and compared by one-way ANOVA "
         f"with Fisher's LSD pairwise t tests (pooled MSE, df = N − k, unadjusted); "
         f"'*' marks P < {alpha:g} against {control or 'the control'} and '#' against "
         f"{reference or 'the reference method'}; lesion counts by Pearson chi-square with "
-        f"Cramér's V. Because every case was segmented by every method and read by every "
-        f"reader, the paired analyses are reported beside them: repeated-measures ANOVA with "
+        f"Cramér's V. Because every case was segmented by every method, the paired analyses "
+        f"are reported beside them: repeated-measures ANOVA with "
         f"Greenhouse-Geisser correction, paired t tests (mean difference with 95% CI, Cohen's "
         f"dz) and Wilcoxon signed-rank tests (exact P without ties, else normal approximation "
         f"with continuity correction), both with Holm adjustment over the method pairs; "
@@ -110,7 +120,8 @@ def render_html(
     case_gallery: Sequence[tuple[str, bytes]] = (),
 ) -> str:
     """Assemble the report. ``sections``: (heading, [(sub-heading, DataFrame or a plain-text
-    note)]); DataFrame ids are derived from the sub-headings; all text is escaped."""
+    note)]); DataFrame ids are derived from the sub-headings (the part before " — "); all
+    text is escaped."""
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -127,7 +138,8 @@ def render_html(
             if isinstance(item, pd.DataFrame):
                 if sub:
                     out.append(f"<h3>{html.escape(sub)}</h3>")
-                tid = "".join(c if c.isalnum() else "-" for c in sub.lower()).strip("-")
+                name = sub.split(" — ")[0]  # a caption "Table 1 — ...": the id of "Table 1"
+                tid = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
                 out.append(table_html(item, tid or "table"))
             else:
                 out.append(f'<p class="note">{html.escape(item)}</p>')

@@ -26,6 +26,7 @@ from livseg.stats import (
     descriptive,
     design,
     detection,
+    intra_reader,
     mixed,
     oneway,
     ordinal,
@@ -129,9 +130,13 @@ def _reason_text(exc: BaseException) -> str:
     text = str(exc).strip()
     if isinstance(exc, (NotComputable, design.StatsInputError)) and text:
         return text
+    # a library's own error text (e.g. numpy's) means nothing to a coordinator: say what
+    # the data lack instead
     if isinstance(exc, np.linalg.LinAlgError):
-        return f"singular model ({text or 'linear algebra error'})"
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        return "singular model (the data do not determine every estimate)"
+    if isinstance(exc, (ZeroDivisionError, FloatingPointError, ArithmeticError)):
+        return "no variation in the data (a division by zero)"
+    return "too few values or no variation for this analysis"
 
 
 def _mark(nc: NotComputableMap, prefixes: Sequence[str], reason: str) -> None:
@@ -547,6 +552,32 @@ def score_results(
     return out
 
 
+def intra_reader_results(
+    pairs: pd.DataFrame, methods: Sequence[str], not_computable: NotComputableMap | None = None
+) -> dict[str, float]:
+    """Intra-reader agreement of the washout re-reads (``livseg.stats.intra_reader``) under
+    ``intra_reader/<reader or all>[/<method>]/<stat>``; what the pairs do not allow is
+    recorded in ``not_computable``."""
+    nc = not_computable if not_computable is not None else {}
+    out: dict[str, float] = {}
+    pairs = pairs[pairs["method"].isin(methods)]
+    if pairs.empty:
+        nc["intra_reader"] = "no item scored in both sessions yet"
+        return out
+    present = [m for m in methods if m in set(pairs["method"])]
+    for subject, rec in intra_reader.intra_reader_agreement(pairs, present).items():
+        pre = f"intra_reader/{subject}"
+        if isinstance(rec, str):
+            nc[pre] = rec
+            continue
+        for stat in intra_reader.STATS:
+            if math.isfinite(rec[stat]):
+                out[f"{pre}/{stat}"] = rec[stat]
+            else:
+                nc[f"{pre}/{stat}"] = intra_reader.undefined_reason(stat)
+    return out
+
+
 def _all_finite(recs: Mapping[str, Mapping[str, float]], key: str, reason: str):
     for r in recs.values():
         _finite(r, [key], reason)
@@ -733,6 +764,9 @@ def compute_results(
     notes = notes if notes is not None else []
     nc: NotComputableMap = not_computable if not_computable is not None else {}
     chosen = list(outcomes) if outcomes is not None else metric_columns(metrics)
+    rereads = None
+    if scores is not None:  # every analysis but intra-reader agreement uses session 1
+        scores, rereads = intra_reader.split_sessions(scores)
     check_inputs(metrics, scores, lesions, volumes, chosen)
     table = analysis_table(metrics, scores)
     order = design.method_order(table, methods)
@@ -763,6 +797,8 @@ def compute_results(
                 scores, order, ordinal_models=ordinal_models, lmm_fit=lmm_fit, not_computable=nc
             )
         )
+    if rereads is not None:
+        out.update(intra_reader_results(rereads, order, not_computable=nc))
     if lesions is not None:
         out.update(lesion_results(lesions, order, not_computable=nc))
     if volumes is not None:

@@ -5,6 +5,7 @@ paired design calls for. Cells are formatted text; the numbers are in ``results`
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -36,6 +37,11 @@ DECIMALS = {
 HIGHER_IS_BETTER = ("DSC", "JI", "satisfaction")
 TABLE1 = ("DSC", "JI", "HD_mm", "HD95_mm", "ASSD_mm")
 TABLE2 = ("time_s", "VER_pct", "satisfaction")
+
+
+def decimals(value: str) -> int:
+    """Decimals shown for an outcome column (2 for an unknown one)."""
+    return DECIMALS.get(value, 2)
 
 
 def fmt_p(p: float | None) -> str:
@@ -361,6 +367,38 @@ def kappa_table(results: Mapping[str, float], nc: Mapping[str, str] | None = Non
     return pd.DataFrame(rows)
 
 
+def intra_reader_table(
+    results: Mapping[str, float], subjects: Sequence[str], nc: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """Intra-reader (test-retest) agreement of the washout re-reads per subject (a reader,
+    ``all`` readers pooled, ``<subject>/<method>``): pairs, exact agreement, weighted kappa,
+    ICC(A,1) [95% CI]; 'not computable: <reason>' where the pairs do not allow a statistic."""
+    r = results
+    rows = []
+    for s in subjects:
+        p = f"intra_reader/{s}"
+        who, _, method = s.partition("/")
+        rows.append(
+            {
+                "Reader": "all readers (pooled)" if who == "all" else who,
+                "Method": method or "all methods",
+                "Pairs (n)": cell(r, nc, [p + "/n_pairs"], lambda n: int(n)),
+                "Exact agreement": cell(
+                    r, nc, [p + "/exact_agreement"], lambda a: f"{100 * a:.1f}%"
+                ),
+                "κ linear": cell(r, nc, [p + "/kappa_linear"], lambda k: f"{k:.3f}"),
+                "κ quadratic": cell(r, nc, [p + "/kappa_quadratic"], lambda k: f"{k:.3f}"),
+                "ICC(A,1) [95% CI]": cell(
+                    r,
+                    nc,
+                    [p + "/icc_a1", p + "/icc_a1_ci_low", p + "/icc_a1_ci_high"],
+                    lambda v, lo, hi: f"{v:.3f} [{lo:.3f}, {hi:.3f}]",
+                ),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def detection_table(
     results: Mapping[str, float], methods: Sequence[str], nc: Mapping[str, str] | None = None
 ) -> pd.DataFrame:
@@ -504,6 +542,7 @@ def typical_cases(
         .assign(_v=pd.to_numeric(table[value], errors="coerce"))
     )
     wide = data.pivot(index="case", columns="method", values="_v").reindex(columns=list(methods))
+    wide = wide.round(decimals(value))  # the table shows what the metric's precision says
 
     def others(case: str) -> dict:
         return {f"{value} {mm}": float(wide.loc[case, mm]) for mm in methods}
@@ -556,4 +595,74 @@ def typical_cases(
                 value: np.nan,
             }
         )
+    return pd.DataFrame(rows)
+
+
+def with_display_names(df: pd.DataFrame, titles: Mapping[str, str]) -> pd.DataFrame:
+    """``df`` with each method name replaced by its display name (``titles``) in the index,
+    the column names and the text cells (whole words only: 'unet2d' but not 'unet2d_b')."""
+    names = {m: t for m, t in titles.items() if t != m}
+    if not names:
+        return df
+    word = re.compile(
+        r"(?<![\w-])("
+        + "|".join(re.escape(m) for m in sorted(names, key=len, reverse=True))
+        + r")(?![\w-])"
+    )
+
+    def swap(x):
+        return word.sub(lambda g: names[g.group(1)], x) if isinstance(x, str) else x
+
+    out = df.map(swap)
+    out.index = out.index.map(swap)
+    out.columns = [swap(c) for c in out.columns]
+    out.index.name, out.columns.name = df.index.name, df.columns.name
+    return out
+
+
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def excel_value(x):
+    """A table cell for Excel: a plain number as int / float, anything else unchanged."""
+    if isinstance(x, str) and _NUMBER.match(x.strip()):
+        v = float(x)
+        return int(v) if v.is_integer() and "." not in x and "e" not in x.lower() else v
+    return x
+
+
+def paper_numbers(
+    results: Mapping[str, float],
+    values: Sequence[str],
+    methods: Sequence[str],
+    table: pd.DataFrame,
+) -> pd.DataFrame:
+    """The paper-layout table as numbers for Excel: per method (rows) and outcome the mean,
+    SD and n (rounded to the outcome's decimals) and the '*' / '#' marks of ``table``
+    (the text table of ``paper_table``); rows F and P hold the one-way ANOVA."""
+    rows = []
+    for i, m in enumerate(methods):
+        row = {"Group": table.index[i]}
+        for v in values:
+            d, pre = decimals(v), f"descriptive/{v}/{m}"
+            text = table.iloc[i][label(v)]
+            row[f"{label(v)} mean"] = (
+                round(results[pre + "/mean"], d) if pre + "/mean" in results else text
+            )
+            sd = results.get(pre + "/sd", math.nan)
+            row[f"{label(v)} SD"] = round(sd, d) if math.isfinite(sd) else None
+            row[f"{label(v)} n"] = int(results[pre + "/n"]) if pre + "/n" in results else 0
+            mark = text.split(" ")[-1] if isinstance(text, str) else ""
+            row[f"{label(v)} marks"] = mark if mark and set(mark) <= {"*", "#"} else ""
+        rows.append(row)
+    for q in ("F", "p"):
+        row = {"Group": "F" if q == "F" else "P"}
+        for v in values:
+            key = f"oneway/{v}/{q}"
+            row[f"{label(v)} mean"] = (
+                round(results[key], 2 if q == "F" else 4)
+                if key in results
+                else table.loc["F" if q == "F" else "P", label(v)]
+            )
+        rows.append(row)
     return pd.DataFrame(rows)
