@@ -1,7 +1,8 @@
 """Role checks done inside every function that pages call (never trust the UI alone).
 
-The acting user is anything with an ``id`` (``db.auth.Actor``, or a ``db.models.User``
-row); role and active flag are always re-read from the database.
+The acting user is anything with an ``id`` (an :class:`Actor`, or a ``db.models.User``
+row); role and active flag are always re-read from the database. ``Actor`` lives here, below
+``db.auth`` and ``db.web_sessions`` that both make it, so neither imports the other.
 """
 
 from __future__ import annotations
@@ -12,6 +13,25 @@ from sqlalchemy.orm import Session
 
 from db.errors import AccessDenied
 from db.models import User
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A signed-in account as the app keeps it: no password material.
+
+    Pass it (or anything with the same ``id``) as the acting user to every db function;
+    role and active flag are re-checked against the database on each call.
+    """
+
+    id: int
+    username: str
+    role: str
+    must_change_password: bool = False
+
+    @classmethod
+    def of(cls, user: User) -> Actor:
+        """The Actor of a ``db.models.User`` row."""
+        return cls(user.id, user.username, user.role, bool(user.must_change_password))
 
 
 @dataclass(frozen=True)

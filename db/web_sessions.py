@@ -16,18 +16,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from db import audit
-from db.access import load_actor
+from db.access import Actor, load_actor
 from db.engine import write_transaction
 from db.models import User, WebSession, utcnow
-
-if TYPE_CHECKING:
-    from db.auth import Actor
 
 __all__ = [
     "ABSOLUTE_LIFETIME",
@@ -114,8 +110,6 @@ def resume(session: Session, token: object, *, now: datetime | None = None) -> A
     None for anything but an active session of an active account (no error, no audit).
     Moves the session's ``last_seen_at`` (idle expiry), at most once per ``TOUCH_INTERVAL``.
     """
-    from db.auth import Actor
-
     if not _plausible(token):
         return None
     now = now or utcnow()
@@ -133,7 +127,7 @@ def resume(session: Session, token: object, *, now: datetime | None = None) -> A
     web, user = found
     if not _is_active(web, user, now):
         return None
-    actor = Actor(user.id, user.username, user.role, bool(user.must_change_password))
+    actor = Actor.of(user)
     if now - web.last_seen_at >= TOUCH_INTERVAL:
         web_id = web.id
 
