@@ -14,6 +14,8 @@ DICOM-SEG) and the grid; never the patient's name, ID, birth date or the accessi
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from livseg.dicom.discovery import DicomInputError, Series, check_zip_size, discover, open_source
@@ -95,6 +97,11 @@ def read_series(path, max_bytes: int | None = None) -> Volume:
         data = _pixels(source, series, grid, limit)
     except DicomInputError as exc:
         raise LivSegInputError(None, str(exc)) from None
+    if series.others:
+        warnings.warn(
+            f"{path}: read {series.description}; also found: " + "; ".join(series.others),
+            stacklevel=2,
+        )
     canon, canon_affine, src_ornt = to_canonical(data, grid.affine)
     canon_affine, spacing = checked_affine(path, canon_affine)
     header = series.datasets[grid.planes[0].file_index][1]
