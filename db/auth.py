@@ -6,13 +6,25 @@ create-coordinator``); coordinators then create readers, whose generated initial
 is returned once and must be changed at first sign-in.
 
 Passwords are hashed with bcrypt (cost ``LIVSEG_BCRYPT_ROUNDS``, default 12: about 0.27 s a
-hash on the reference machine) and never stored or logged in clear. After
-``MAX_FAILED_LOGINS`` consecutive failures an account is locked for ``LOCKOUT_BASE_S``
-seconds, doubling with each further failure up to ``LOCKOUT_MAX_S``.
+hash on the reference machine) and never stored or logged in clear. A new password needs
+``MIN_PASSWORD_LENGTH`` (12) characters and must not be guessable: zxcvbn's estimate must
+reach ``MIN_PASSWORD_SCORE`` (3 of 4, about 10^8 guesses), which refuses its 30,000 most
+common passwords, dictionary words, keyboard walks, repeats, dates and the username itself.
+
+Sign-in is throttled per username, whether or not the account exists (``login_throttle``,
+keyed by the sha256 of the normalised name): each attempt is counted BEFORE its password is
+checked, in one write transaction (``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN
+IMMEDIATE`` on SQLite), so parallel attempts cannot all be checked: after
+``MAX_FAILED_LOGINS`` attempts the name is locked for ``LOCKOUT_BASE_S`` seconds, doubling
+with each further failure up to ``LOCKOUT_MAX_S``, and at most ``MAX_FAILED_LOGINS``
+passwords are ever checked per lock period. Unknown names get the same messages, the same
+bcrypt check (against a dummy hash) and the same lock as accounts, so names cannot be
+enumerated. A correct password forgives the failures counted before it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
@@ -22,7 +34,9 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import bcrypt
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,7 +47,7 @@ from db import audit, web_sessions
 from db.access import Actor, load_actor, require_coordinator
 from db.engine import write_transaction
 from db.errors import AccessDenied, AuthError, InvalidInput, NotFound
-from db.models import ROLES, User, utcnow
+from db.models import ROLES, LoginThrottle, User, utcnow
 
 __all__ = [
     "Actor",
@@ -53,11 +67,13 @@ __all__ = [
 
 BCRYPT_ROUNDS_ENV = "LIVSEG_BCRYPT_ROUNDS"
 DEFAULT_BCRYPT_ROUNDS = 12
-MIN_PASSWORD_LENGTH = 8
+MIN_PASSWORD_LENGTH = 12
+MIN_PASSWORD_SCORE = 3  # zxcvbn's 0-4 scale: 3 = "safely unguessable", >= 10^8 guesses
 MAX_PASSWORD_BYTES = 72  # bcrypt's limit
 MAX_FAILED_LOGINS = 5
 LOCKOUT_BASE_S = 30.0
 LOCKOUT_MAX_S = 900.0
+THROTTLE_FORGET_S = 86_400.0  # a name's count is forgotten a day after its last attempt
 _USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
 
@@ -82,22 +98,44 @@ def bcrypt_rounds() -> int:
     return rounds
 
 
-def check_password_rules(password: object) -> str:
-    """The password if it is acceptable (8+ characters, at most 72 bytes), else InvalidInput."""
+def check_password_rules(password: object, username: str | None = None) -> str:
+    """The password if it is acceptable, else InvalidInput saying why.
+
+    Acceptable: text of 12+ characters and at most 72 UTF-8 bytes (bcrypt's limit), no
+    leading / trailing spaces, no NUL, and not guessable (zxcvbn score >= 3: not one of
+    its common passwords, not a dictionary word, keyboard walk, repeat or date, and not
+    built from ``username`` or 'livseg').
+    """
+    from zxcvbn import zxcvbn
+
     if not isinstance(password, str):
         raise InvalidInput("The password must be text.")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
-    if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+    try:
+        size = len(password.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidInput("The password holds characters that are not valid text.") from None
+    if size > MAX_PASSWORD_BYTES:
         raise InvalidInput(f"The password must be at most {MAX_PASSWORD_BYTES} bytes long.")
     if password.strip() != password or not password.strip():
         raise InvalidInput("The password must not start or end with spaces.")
+    if "\x00" in password:
+        raise InvalidInput("The password must not contain NUL characters.")
+    hints = ["livseg", "liver", "reader", "coordinator"] + ([username] if username else [])
+    strength = zxcvbn(password, user_inputs=hints)
+    if strength["score"] < MIN_PASSWORD_SCORE:
+        advice = strength["feedback"].get("warning") or "it would be guessed quickly"
+        raise InvalidInput(
+            f"This password is too easy to guess ({advice.rstrip('.')}). Use a longer phrase "
+            "of several unrelated words, or mix in digits and symbols."
+        )
     return password
 
 
-def hash_password(password: str) -> str:
+def hash_password(password: str, username: str | None = None) -> str:
     """A bcrypt hash of ``password`` (after ``check_password_rules``)."""
-    check_password_rules(password)
+    check_password_rules(password, username)
     return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(bcrypt_rounds())).decode()
 
 
@@ -164,7 +202,6 @@ def _insert_user(
         role=role,
         active=True,
         must_change_password=must_change,
-        failed_logins=0,
         created_at=now,
         password_changed_at=now,
     )
@@ -188,7 +225,7 @@ def _insert_user(
 def create_first_coordinator(session: Session, username: str, password: str) -> Actor:
     """Create the first coordinator account; refused once any coordinator exists."""
     name = normalise_username(username)
-    password_hash = hash_password(password)  # slow: outside the write transaction
+    password_hash = hash_password(password, name)  # slow: outside the write transaction
 
     def work() -> Actor:
         if has_coordinator(session):
@@ -216,7 +253,7 @@ def create_user(
         raise InvalidInput(f"The role must be one of {', '.join(ROLES)}, got {role!r}.")
     name = normalise_username(username)
     initial = password if password is not None else generate_password()
-    password_hash = hash_password(initial)
+    password_hash = hash_password(initial, name)
 
     def work() -> Actor:
         acting = require_coordinator(session, coordinator)
@@ -239,79 +276,141 @@ def _lock_seconds(failures: int) -> float:
     return min(LOCKOUT_BASE_S * 2 ** (failures - MAX_FAILED_LOGINS), LOCKOUT_MAX_S)
 
 
+def throttle_key(username: str) -> str:
+    """The ``login_throttle`` key of a typed username: sha256 of its normalised form."""
+    return hashlib.sha256(username.strip().lower().encode("utf-8", "replace")).hexdigest()
+
+
+def _locked_message(wait_s: float) -> str:
+    return (
+        "Too many failed sign-ins with this username: sign-in is locked for "
+        f"{math.ceil(wait_s)} s more."
+    )
+
+
+def _reserve_attempt(session: Session, key: str, now: datetime) -> tuple[int, float]:
+    """Count one sign-in attempt for ``key`` before its password is checked.
+
+    Runs inside the caller's write transaction, with the throttle row locked (FOR UPDATE
+    on PostgreSQL; SQLite's BEGIN IMMEDIATE serialises the whole transaction), so parallel
+    attempts are counted one after the other. Returns (this attempt's number, 0) when it
+    may be checked, or (0, seconds left) while the name is locked. The attempt that
+    reaches ``MAX_FAILED_LOGINS`` sets the lock at once: later ones wait for it, however
+    its own check turns out.
+    """
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        insert(LoginThrottle)
+        .values(name_sha256=key, failures=0, locked_until=None, last_attempt_at=now)
+        .on_conflict_do_nothing(index_elements=["name_sha256"])
+    )
+    row = session.execute(
+        select(LoginThrottle.failures, LoginThrottle.locked_until)
+        .where(LoginThrottle.name_sha256 == key)
+        .with_for_update()
+    ).one()
+    if row.locked_until is not None and row.locked_until > now:
+        return 0, (row.locked_until - now).total_seconds()
+    number = row.failures + 1
+    lock_s = _lock_seconds(number)
+    session.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.name_sha256 == key)
+        .values(
+            failures=number,
+            last_attempt_at=now,
+            locked_until=now + timedelta(seconds=lock_s) if lock_s else None,
+        )
+    )
+    # names not tried for a day are forgotten (the table holds every name ever tried)
+    session.execute(
+        delete(LoginThrottle).where(
+            LoginThrottle.last_attempt_at < now - timedelta(seconds=THROTTLE_FORGET_S),
+            LoginThrottle.name_sha256 != key,
+        )
+    )
+    return number, 0.0
+
+
+def _forgive(session: Session, key: str, number: int) -> None:
+    """A correct password: forget the attempts counted up to and including ``number``.
+
+    Attempts counted after it (still being checked in parallel) stay counted; the lock
+    goes (it can only have been set by one of the forgiven attempts).
+    """
+    failures = session.scalar(
+        select(LoginThrottle.failures).where(LoginThrottle.name_sha256 == key).with_for_update()
+    )
+    if failures is None:
+        return
+    left = max(0, failures - number)
+    if left == 0:
+        session.execute(delete(LoginThrottle).where(LoginThrottle.name_sha256 == key))
+    else:
+        session.execute(
+            update(LoginThrottle)
+            .where(LoginThrottle.name_sha256 == key)
+            .values(failures=left, locked_until=None)
+        )
+
+
 def authenticate(
     session: Session, username: str, password: str, *, now: datetime | None = None
 ) -> Actor:
     """Check a sign-in; returns the Actor or raises AuthError with the reason.
 
-    Reasons: wrong username or password (the same message for both), account locked for
-    N s after repeated failures, account deactivated (only said after a correct password).
+    Reasons: wrong username or password (the same message for both), sign-in locked for
+    N s after repeated failures with this name (known or unknown alike), account
+    deactivated (only said after a correct password). Every attempt costs one write
+    transaction and one bcrypt check (a dummy hash for unknown names), known name or not.
     """
-    if not isinstance(username, str) or not isinstance(password, str) or not password:
-        raise AuthError("Wrong username or password.")
-    name = username.strip().lower()
+    name = username.strip().lower() if isinstance(username, str) else ""
+    password = password if isinstance(password, str) else ""
     now = now or utcnow()
     if session.in_transaction():
         session.commit()
-    user = session.scalar(
-        select(User).where(User.username == name).execution_options(populate_existing=True)
-    )
-    session.commit()
-    if user is None:
-        _verify(password, _dummy_hash(bcrypt_rounds()))  # same time as a real check
-        raise AuthError("Wrong username or password.")
-    if user.locked_until is not None and user.locked_until > now:
-        wait = (user.locked_until - now).total_seconds()
-        raise AuthError(
-            f"Too many failed sign-ins: the account is locked for {math.ceil(wait)} s more.",
-            retry_after_s=wait,
+    key = throttle_key(name)
+    number, wait = write_transaction(session, lambda: _reserve_attempt(session, key, now))
+    if not number:
+        raise AuthError(_locked_message(wait), retry_after_s=wait)
+    user = None
+    if _USERNAME_RE.match(name):  # anything else (NUL, spaces, ...) names no account
+        user = session.scalar(
+            select(User).where(User.username == name).execution_options(populate_existing=True)
         )
-    ok = _verify(password, user.password_hash)  # slow: outside any transaction
-
+    session.commit()
+    stored = user.password_hash if user is not None else _dummy_hash(bcrypt_rounds())
+    ok = bool(password) and _verify(password, stored) and user is not None  # slow: no txn
     if not ok:
+        lock_s = _lock_seconds(number)
+        if lock_s:
 
-        def fail() -> int:
-            session.execute(
-                update(User).where(User.id == user.id).values(failed_logins=User.failed_logins + 1)
-            )
-            failures = session.scalar(select(User.failed_logins).where(User.id == user.id))
-            lock_s = _lock_seconds(failures)
-            if lock_s:
-                session.execute(
-                    update(User)
-                    .where(User.id == user.id)
-                    .values(locked_until=now + timedelta(seconds=lock_s))
-                )
+            def record_lock() -> None:
                 audit.record(
                     session,
                     None,
-                    "user.locked",
-                    "user",
-                    user.id,
-                    after={"failed_logins": failures, "locked_s": lock_s},
+                    "user.locked" if user is not None else "login.locked",
+                    "user" if user is not None else "login",
+                    user.id if user is not None else None,
+                    after={"failed_logins": number, "locked_s": lock_s},
                 )
-            return failures
 
-        failures = write_transaction(session, fail)
-        lock_s = _lock_seconds(failures)
-        if lock_s:
+            write_transaction(session, record_lock)
             raise AuthError(
-                f"Wrong username or password. After {failures} failed sign-ins the account "
-                f"is locked for {int(lock_s)} s.",
+                f"Wrong username or password. After {number} failed sign-ins, sign-in with "
+                f"this username is locked for {int(lock_s)} s.",
                 retry_after_s=lock_s,
             )
         raise AuthError("Wrong username or password.")
-    if not user.active:
-        raise AuthError("This account is deactivated. Please contact the study coordinator.")
 
     def succeed() -> None:
-        session.execute(
-            update(User)
-            .where(User.id == user.id)
-            .values(failed_logins=0, locked_until=None, last_login_at=now)
-        )
+        _forgive(session, key, number)
+        if user.active:
+            session.execute(update(User).where(User.id == user.id).values(last_login_at=now))
 
     write_transaction(session, succeed)
+    if not user.active:
+        raise AuthError("This account is deactivated. Please contact the study coordinator.")
     return _actor(user)
 
 
@@ -329,15 +428,15 @@ def change_password(
     browser that changed it): another browser signed in with the old password must sign in
     again.
     """
-    check_password_rules(new_password)
     if old_password == new_password:
         raise InvalidInput("The new password must differ from the old one.")
     user = load_actor(session, actor)
-    user_id, stored = user.id, user.password_hash
+    user_id, stored, name = user.id, user.password_hash, user.username
     session.commit()
+    check_password_rules(new_password, name)
     if not isinstance(old_password, str) or not _verify(old_password, stored):
         raise AuthError("The current password is wrong; the password was not changed.")
-    new_hash = hash_password(new_password)
+    new_hash = hash_password(new_password, name)
 
     def work() -> None:
         load_actor(session, actor)
@@ -388,10 +487,11 @@ def reset_password(session: Session, coordinator, username: str) -> str:
             .values(
                 password_hash=new_hash,
                 must_change_password=True,
-                failed_logins=0,
-                locked_until=None,
                 password_changed_at=utcnow(),
             )
+        )
+        session.execute(
+            delete(LoginThrottle).where(LoginThrottle.name_sha256 == throttle_key(user.username))
         )
         audit.record(session, acting.id, "user.reset_password", "user", user.id)
         web_sessions.revoke_all(session, user.id, actor_id=acting.id, reason="password reset")
@@ -446,7 +546,17 @@ def list_users(session: Session, coordinator) -> pd.DataFrame:
         "created_at",
         "last_login_at",
     ]
-    rows = [
-        {c: getattr(u, c) for c in columns} for u in session.scalars(select(User).order_by(User.id))
-    ]
+    now = utcnow()
+    locks = dict(
+        session.execute(
+            select(LoginThrottle.name_sha256, LoginThrottle.locked_until).where(
+                LoginThrottle.locked_until > now
+            )
+        ).all()
+    )
+    rows = []
+    for u in session.scalars(select(User).order_by(User.id)):
+        row = {c: getattr(u, c) for c in columns if c != "locked_until"}
+        row["locked_until"] = locks.get(throttle_key(u.username))
+        rows.append(row)
     return pd.DataFrame(rows, columns=columns)
