@@ -13,6 +13,7 @@ transfer and the browser's decode (bench/reading_open.py).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -110,6 +111,13 @@ _STORE = PayloadStore()
 _PREFETCHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="livseg-prefetch")
 
 
+def viewer_settings_key(user_id: int) -> str:
+    """The opaque key under which the browser keeps a user's viewer settings (16 hex)."""
+    return hashlib.blake2b(
+        f"livseg-viewer-settings:{int(user_id)}".encode(), digest_size=8
+    ).hexdigest()
+
+
 def _prefetch_job(key: Key) -> None:
     try:
         _STORE.get(key)
@@ -131,12 +139,20 @@ def prefetch(image_path: str, label_paths: dict[str, str], *, title: str) -> Non
 
 
 def show_case(
-    image_path: str, label_paths: dict[str, str], *, key: str, title: str, height: int = 560
+    image_path: str,
+    label_paths: dict[str, str],
+    *,
+    key: str,
+    title: str,
+    height: int | str = "fill",
+    settings_key: str | None = None,
 ) -> None:
     """Show the CT at ``image_path`` with each label map of ``label_paths`` (panel name -> path).
 
     Several label maps are shown side by side with linked slices. ``key`` and ``title`` and the
     panel names go to the browser: callers on the reader's page pass opaque values only.
+    height: px, "fill" (to the window's bottom) or "screen"; settings_key: the user's opaque
+    id under which the browser keeps her viewer settings (see ``slice_viewer``).
     """
     from components.slice_viewer import slice_viewer
 
@@ -146,4 +162,4 @@ def show_case(
     else:
         with st.spinner("Loading the CT…"):
             payload = _STORE.get(payload_key)
-    slice_viewer(payload, key=key, height=height)
+    slice_viewer(payload, key=key, height=height, settings_key=settings_key)

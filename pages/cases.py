@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from pages._shared import COORDINATOR, db_session, require_role
-from pages._viewing import prefetch, show_case
+from pages._viewing import prefetch, show_case, viewer_settings_key
 
 user = require_role(COORDINATOR)
 
@@ -79,7 +79,14 @@ if not panels:
     st.info("This case has no reference and no results yet.")
 else:
     try:
-        show_case(image_path, panels, key=f"compare_{case_name}", title=str(case_name))
+        show_case(
+            image_path,
+            panels,
+            key=f"compare_{case_name}",
+            title=str(case_name),
+            height="screen",
+            settings_key=viewer_settings_key(user.id),
+        )
     except Exception as exc:  # noqa: BLE001 - a missing / bad file must not break the page
         st.error(f"Cannot show this case: {exc}")
     # the next case of the list is prepared on the server meanwhile (browsing in order)

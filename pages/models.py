@@ -46,6 +46,16 @@ def _nifti_suffix(name: str) -> str | None:
     return None
 
 
+def _as_uploaded(exc: Exception, uploaded: dict[Path, str]) -> str:
+    """The error's text with each stored file (server path or internal name) shown as the
+    name of the file the user uploaded: no server path reaches the page."""
+    text = str(exc)
+    for path, name in uploaded.items():
+        for stored in (f"'{path}'", str(path), f"'{path.name}'", path.name):
+            text = text.replace(stored, f"'{name}'")
+    return text
+
+
 # ---------------------------------------------------------------- import
 st.subheader("Import cases")
 upload_tab, folder_tab = st.tabs(["Upload NIfTI files", "A folder in LiTS / MSD layout"])
@@ -86,7 +96,10 @@ with upload_tab:
                     catalog.register_case(session, user, case_name, image_path, label_path)
             except (ValueError, LivsegDBError, OSError) as exc:
                 shutil.rmtree(folder, ignore_errors=True)
-                st.error(f"Not imported: {exc}")
+                uploaded = {image_path: image_file.name}
+                if label_path is not None:
+                    uploaded[label_path] = label_file.name
+                st.error(f"Not imported: {_as_uploaded(exc, uploaded)}")
             else:
                 st.success(f"Case '{case_name}' imported: {summary}.")
 

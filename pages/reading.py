@@ -15,7 +15,7 @@ import streamlit as st
 from db import reading
 from db.errors import LivsegDBError, ScoreLocked
 from pages._shared import READER, acting_user, db_session, require_role
-from pages._viewing import prefetch, show_case
+from pages._viewing import prefetch, show_case, viewer_settings_key
 
 log = logging.getLogger("livseg.app")
 
@@ -61,6 +61,8 @@ with view_col:
             {"Segmentation": str(prediction_path)},
             key=f"viewer_{item.code}",
             title=item.code,
+            height="fill",
+            settings_key=viewer_settings_key(user.id),
         )
     except Exception:  # never show a path or traceback to a reader
         log.exception("reading: cannot display item %s", item.assignment_id)

@@ -66,7 +66,7 @@ def slice_viewer(
     payload: ViewerPayload,
     *,
     key: str,
-    height: int = 560,
+    height: int | str = 560,
     view: str = "axial",
     slice_index: int | None = None,
     preset: str = "abdomen",
@@ -74,16 +74,22 @@ def slice_viewer(
     outline: bool = False,
     autofocus: bool = False,
     report_state: bool = False,
+    settings_key: str | None = None,
 ) -> dict | None:
     """Show the viewer for ``payload`` (N label maps = N linked panels); returns view state.
 
-    height: component height in px. view / preset / opacity (0-1) / outline: initial display;
+    height: component height in px, or "fill" (from the viewer's top to the window's bottom,
+    at least 420 px) or "screen" (the window's height); a full-screen toggle is in the toolbar.
+    view / preset / opacity (0-1) / outline: initial display;
     slice_index: initial axial slice (0-based z index; default the middle slice);
     the reader's changes persist across reruns for the same ``key`` and payload.
     autofocus: focus the viewer when the case opens so arrow keys work at once.
     report_state: when True the browser sends {"view", "slice", "position", "window_width",
     "window_level"} back (debounced 0.6 s; each report is a Streamlit rerun, so keep it off
     unless needed) and this returns it; otherwise returns None.
+    settings_key: an opaque id of the user (no name, nothing of the item): her view, window,
+    fill / outline, opacity and overlay choices are kept in the browser's localStorage under
+    it and used for every later case (next item, next session); None keeps nothing.
     """
     if not isinstance(payload, ViewerPayload):
         raise TypeError(
@@ -98,13 +104,20 @@ def slice_viewer(
         raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
     if not 0.0 <= float(opacity) <= 1.0:
         raise ValueError(f"opacity must be in [0, 1], got {opacity!r}")
-    if not 200 <= int(height) <= 4000:
-        raise ValueError(f"height must be 200..4000 px, got {height!r}")
+    if height not in ("fill", "screen") and (
+        isinstance(height, str) or not 200 <= int(height) <= 4000
+    ):
+        raise ValueError(f"height must be 200..4000 px, 'fill' or 'screen', got {height!r}")
+    if settings_key is not None and (
+        not isinstance(settings_key, str) or not 0 < len(settings_key) <= 64
+    ):
+        raise ValueError("settings_key must be None or text of 1-64 characters")
     if slice_index is not None and not 0 <= int(slice_index) < payload.shape[2]:
         raise ValueError(f"slice_index must be in 0..{payload.shape[2] - 1}, got {slice_index!r}")
     options = {
         "slice": None if slice_index is None else int(slice_index),
-        "height": int(height),
+        "height": height if isinstance(height, str) else int(height),
+        "settings_key": settings_key,
         "view": view,
         "preset": preset,
         "opacity": float(opacity),
@@ -116,10 +129,11 @@ def slice_viewer(
         "colours": {"liver": list(LIVER_RGB), "tumour": list(TUMOUR_RGB)},
     }
     data = encode_component_data(payload, options)
+    mount_height = "content" if isinstance(height, str) else int(height)
     if report_state:
         result = _renderer(
-            key=key, data=data, height=int(height), on_view_state_change=lambda: None
+            key=key, data=data, height=mount_height, on_view_state_change=lambda: None
         )
         return getattr(result, "view_state", None)
-    _renderer(key=key, data=data, height=int(height))
+    _renderer(key=key, data=data, height=mount_height)
     return None

@@ -2,7 +2,8 @@
 
 Environment: LSV_SHAPE="X,Y,Z" (default 256,256,40), LSV_PANELS (label maps, default 1),
 LSV_TITLE (opaque title), LSV_SPACING="sx,sy,sz" mm (default 0.75,0.75,5),
-LSV_PHANTOM=1 to use livseg.phantom.generate_case when it exists.
+LSV_PHANTOM=1 to use livseg.phantom.generate_case when it exists, LSV_HEIGHT px or "fill" /
+"screen", LSV_WIDE=1 the app's wide layout; the query parameter ?reader=NAME keeps that reader's viewer settings.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from viewer_synthetic import panel_maps, synthetic_case  # noqa: E402
 
 from components.slice_viewer import slice_viewer  # noqa: E402
 from livseg.viewer_payload import build_payload  # noqa: E402
+
+if os.environ.get("LSV_WIDE") == "1":  # the app's own page layout
+    st.set_page_config(layout="wide")
 
 
 @st.cache_resource
@@ -57,10 +61,13 @@ st.session_state.full_runs += 1
 st.write(
     f"payload {payload.nbytes} bytes, ct factor {payload.ct_factor}, runs {st.session_state.full_runs}"
 )
+height = os.environ.get("LSV_HEIGHT", "560")
 state = slice_viewer(
     payload,
     key="demo-viewer",
-    height=int(os.environ.get("LSV_HEIGHT", "560")),
+    height=height if height in ("fill", "screen") else int(height),
+    # ?reader=NAME: that reader's viewer settings are kept in the browser (localStorage)
+    settings_key=st.query_params.get("reader"),
     slice_index=int(os.environ["LSV_SLICE"]) if os.environ.get("LSV_SLICE") else None,
     preset=os.environ.get("LSV_PRESET", "abdomen"),
     report_state=os.environ.get("LSV_REPORT") == "1",

@@ -27,7 +27,7 @@ let COLOURS = DEFAULT_COLOURS;
 const NAMES = { 1: "liver", 2: "tumour" };
 const HANDLED_KEYS = new Set([
   "ArrowUp", "ArrowDown", "PageUp", "PageDown", "Home", "End",
-  "a", "c", "s", "b", "l", "o", "v", "t", "h", "+", "=", "-", "r",
+  "a", "c", "s", "b", "l", "o", "v", "t", "h", "+", "=", "-", "r", "f",
 ]);
 
 const te = new TextDecoder();
@@ -116,7 +116,37 @@ function el(tag, cls, text) {
   return e;
 }
 
-function defaultState(header, opts) {
+// The reader's display settings (view, window, fill / outline, opacity, overlays shown) are
+// kept in the browser's localStorage under the opaque key the server gives per reader, so
+// they carry over to her next item and her next session on this browser.
+const SETTINGS_PREFIX = "livseg.viewer.settings.";
+const SETTING_NAMES = ["view", "ww", "wl", "opacity", "outline", "show"];
+
+function loadSettings(settingsKey) {
+  if (!settingsKey) return {};
+  try {
+    const raw = JSON.parse(window.localStorage.getItem(SETTINGS_PREFIX + settingsKey) || "{}");
+    const out = {};
+    if (["axial", "coronal", "sagittal"].includes(raw.view)) out.view = raw.view;
+    if (Number.isFinite(raw.ww) && raw.ww >= 1 && raw.ww <= 4096) out.ww = raw.ww;
+    if (Number.isFinite(raw.wl) && raw.wl >= -1024 && raw.wl <= 3071) out.wl = raw.wl;
+    if (Number.isFinite(raw.opacity) && raw.opacity >= 0 && raw.opacity <= 1) out.opacity = raw.opacity;
+    if (typeof raw.outline === "boolean") out.outline = raw.outline;
+    if (raw.show && typeof raw.show === "object") out.show = { 1: raw.show[1] !== false, 2: raw.show[2] !== false };
+    return out;
+  } catch (err) {
+    return {};
+  }
+}
+
+function saveSettings(settingsKey, st) {
+  if (!settingsKey) return;
+  const out = {};
+  for (const k of SETTING_NAMES) out[k] = st[k];
+  try { window.localStorage.setItem(SETTINGS_PREFIX + settingsKey, JSON.stringify(out)); } catch (err) { /* private mode */ }
+}
+
+function presetState(header, opts) {
   const [gx, gy, gz] = header.shape;
   const preset = PRESETS[opts.preset] || PRESETS.abdomen;
   return {
@@ -131,6 +161,10 @@ function defaultState(header, opts) {
     zoom: 1,
     pan: [0, 0],
   };
+}
+
+function defaultState(header, opts) {
+  return Object.assign(presetState(header, opts), loadSettings(opts.settings_key));
 }
 
 export default function (component) {
@@ -159,7 +193,20 @@ export default function (component) {
     STATS.errors.push(String(err));
     return () => root.remove();
   }
-  root.style.height = `${opts.height}px`;
+  // height: a number of px, "fill" (from where the viewer sits to the window's bottom) or
+  // "screen" (the window's height); full screen (button or f) uses the whole screen
+  function fitHeight() {
+    let h;
+    const vh = window.innerHeight;
+    if (document.fullscreenElement === root) h = screen.height || vh;
+    else if (typeof opts.height === "number") h = opts.height;
+    else if (opts.height === "screen") h = Math.max(360, vh - 24);
+    else h = Math.max(Math.min(420, vh - 24), vh - Math.max(0, root.getBoundingClientRect().top) - 12);
+    const css = `${Math.floor(h)}px`;
+    if (root.style.height !== css) root.style.height = css;
+  }
+  const fitUntil = performance.now() + 3000;
+  fitHeight();
   if (opts.colours) COLOURS = { 1: opts.colours.liver, 2: opts.colours.tumour };
   const stateKey = opts.state_key || key;
   let st = G.state.get(stateKey);
@@ -200,6 +247,7 @@ export default function (component) {
   const liverBtn = mkBtn("Liver", "Show/hide liver (v)", () => toggle(1));
   const tumourBtn = mkBtn("Tumour", "Show/hide tumour (t)", () => toggle(2));
   const modeBtn = mkBtn("Fill", "Fill or outline (o)", () => { st.outline = !st.outline; changed(); });
+  modeBtn.classList.add("lsv-mode");
   const op = el("input", "lsv-range");
   op.type = "range"; op.min = "0"; op.max = "1"; op.step = "0.05";
   op.title = "Overlay opacity";
@@ -209,6 +257,8 @@ export default function (component) {
   mkBtn("+", "Zoom in (+)", () => zoomBy(1.25));
   mkBtn("\u2212", "Zoom out (-)", () => zoomBy(0.8));
   mkBtn("Reset", "Reset zoom, pan, window and slice (r)", () => reset());
+  const fullBtn = mkBtn("\u26f6", "Full screen on / off (f)", () => toggleFullScreen());
+  fullBtn.classList.add("lsv-full");
   root.appendChild(bar);
 
   const sliceRow = el("div", "lsv-slicerow");
@@ -254,6 +304,7 @@ export default function (component) {
   const [GX, GY, GZ] = header.shape;
   const [SX, SY, SZ] = header.spacing;
   const F = header.ct.factor;
+  const HU_STEP = header.ct.hu_step || 1;
   const [CX, CY] = header.ct.shape;
   const axisOf = { axial: 2, coronal: 1, sagittal: 0 };
   const nSlices = () => header.shape[axisOf[st.view]];
@@ -391,13 +442,44 @@ export default function (component) {
     labCanvas.getContext("2d").putImageData(img, 0, 0);
   }
 
+  function toggleFullScreen() {
+    if (document.fullscreenElement === root) document.exitFullscreen().catch(() => {});
+    else if (root.requestFullscreen) root.requestFullscreen().catch(() => {});
+  }
+  on(document, "fullscreenchange", () => { fitHeight(); requestDraw(); });
+  on(window, "resize", () => { fitHeight(); requestDraw(); });
+
+  // panels in the grid of columns x rows that shows the images largest (5 panels: 3 + 2 on
+  // a wide screen), so the viewer's whole area is used and every caption stays visible
+  let gridCols = 0;
+  function arrange(g) {
+    const n = panels.length;
+    const W = grid.clientWidth, H = grid.clientHeight, gap = 4;
+    const capH = panels[0].box.firstChild.offsetHeight || 20;
+    let best = 1, bestScale = -1;
+    for (let c = 1; c <= n; c++) {
+      const r = Math.ceil(n / c);
+      const cw = (W - (c - 1) * gap) / c, ch = (H - (r - 1) * gap) / r - capH - 2;
+      const scale = Math.min(cw / g.mmw, ch / g.mmh);
+      if (scale > bestScale + 1e-9) { bestScale = scale; best = c; }
+    }
+    if (best !== gridCols) {
+      gridCols = best;
+      grid.style.gridTemplateColumns = `repeat(${best}, minmax(0, 1fr))`;
+      grid.style.gridTemplateRows = `repeat(${Math.ceil(n / best)}, minmax(0, 1fr))`;
+    }
+  }
+
   function layout() {
-    // fit each panel canvas to its box keeping the mm aspect ratio
+    // fit each panel canvas to its box keeping the mm aspect ratio; the height follows the
+    // page's layout while it settles (first 3 s), later only window resizes (not scrolling)
+    if (performance.now() < fitUntil) fitHeight();
     const g = viewGeom(st.view);
+    arrange(g);
     const dpr = window.devicePixelRatio || 1;
     for (const p of panels) {
       const bw = Math.max(50, p.box.clientWidth);
-      const bh = Math.max(50, grid.clientHeight - p.box.firstChild.offsetHeight - 2);
+      const bh = Math.max(50, p.box.clientHeight - p.box.firstChild.offsetHeight - 2);
       const scale = Math.min(bw / g.mmw, bh / g.mmh);
       const cw = Math.floor(g.mmw * scale), ch = Math.floor(g.mmh * scale);
       p.canvas.style.width = `${cw}px`;
@@ -455,6 +537,7 @@ export default function (component) {
       drawTicks(ctx, cv, g);
     }
     updateControls();
+    readout();
     const tDrawn = performance.now();
     const slice = st.pos[axisOf[st.view]];
     const rec = { view: st.view, slice, t_start: t0, t_drawn: tDrawn, cause: cause ?? null, payload: header.id, key: stateKey };
@@ -482,6 +565,7 @@ export default function (component) {
   let reportTimer = null;
   function changed(cause) {
     requestDraw(cause);
+    saveSettings(opts.settings_key, st);
     if (opts.report_state) {
       clearTimeout(reportTimer);
       reportTimer = setTimeout(() => setStateValue("view_state", {
@@ -523,7 +607,7 @@ export default function (component) {
   function toggle(v) { st.show[v] = !st.show[v]; changed(); }
   function zoomBy(f) { st.zoom = Math.max(1, Math.min(8, st.zoom * f)); if (st.zoom === 1) st.pan = [0, 0]; changed(); }
   function reset() {
-    const d = defaultState(header, opts);
+    const d = presetState(header, opts);
     Object.assign(st, d, { view: st.view });
     changed();
   }
@@ -553,6 +637,7 @@ export default function (component) {
       case "+": case "=": zoomBy(1.25); break;
       case "-": zoomBy(0.8); break;
       case "r": reset(); break;
+      case "f": toggleFullScreen(); break;
     }
     e.preventDefault();
     e.stopPropagation();
@@ -596,6 +681,26 @@ export default function (component) {
     const cx = Math.floor(i / F), cy = Math.floor(j / F);
     return dec.hu[(k * CY + cy) * CX + cx];
   }
+  // the HU readout follows the pointer AND every redraw (keys, wheel, slider): it always
+  // describes the voxel under the pointer on the slice now on screen
+  let hover = null;
+  function readout() {
+    if (!hover || !dec) return;
+    const px = pixelOf(panels[hover.pi].canvas, hover);
+    if (!px) {
+      status.textContent = "";
+      delete status.dataset.hu;
+      delete status.dataset.voxel;
+      return;
+    }
+    const [i, j, k] = voxelAt(px[0], px[1]);
+    const lab = labelAt(dec.labels[hover.pi], i, j, k);
+    const hu = dec.ready[k] ? huAt(i, j, k) : "\u2026";
+    const approx = F > 1 ? ` (${F}\u00d7${F} mean)` : HU_STEP > 1 ? ` (\u00b1${HU_STEP / 2})` : "";
+    status.textContent = `voxel (${i}, ${j}, ${k})  HU ${hu}${approx}${lab ? "  " + NAMES[lab] : ""}`;
+    status.dataset.hu = String(hu);
+    status.dataset.voxel = `${i},${j},${k}`;
+  }
   let drag = null;
   panels.forEach((p, pi) => {
     on(p.canvas, "pointermove", (e) => {
@@ -613,16 +718,10 @@ export default function (component) {
         changed();
         return;
       }
-      const px = pixelOf(p.canvas, e);
-      if (!px) { status.textContent = ""; return; }
-      const [i, j, k] = voxelAt(px[0], px[1]);
-      const lab = labelAt(dec.labels[pi], i, j, k);
-      const hu = dec.ready[k] ? huAt(i, j, k) : "\u2026";
-      const approx = F > 1 ? ` (${F}\u00d7${F} mean)` : "";
-      status.textContent = `voxel (${i}, ${j}, ${k})  HU ${hu}${approx}${lab ? "  " + NAMES[lab] : ""}`;
-      status.dataset.hu = String(hu);
-      status.dataset.voxel = `${i},${j},${k}`;
+      hover = { pi, clientX: e.clientX, clientY: e.clientY };
+      readout();
     });
+    on(p.canvas, "pointerleave", () => { if (!drag) { hover = null; status.textContent = ""; } });
     on(p.canvas, "pointerdown", (e) => {
       root.focus({ preventScroll: true });
       drag = { x: e.clientX, y: e.clientY, ww: st.ww, wl: st.wl, pan0: st.pan.slice(), pan: e.shiftKey || e.button === 1, moved: false };

@@ -1,0 +1,202 @@
+"""The slice viewer in headless Chromium, issue 13: the HU readout follows keyboard and wheel
+scrolling, settings kept per reader across items and sessions, the side-by-side grid fills
+the viewer, the viewer fills the window's height (tests/apps/viewer_demo_app.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser_utils import launch_browser, start_streamlit, stop_streamlit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "apps"))
+from viewer_synthetic import synthetic_case  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+
+APP = Path(__file__).resolve().parent / "apps" / "viewer_demo_app.py"
+SHAPE = (256, 256, 40)
+ROOT = "document.querySelector('[data-testid=stBidiComponentIsolated]').shadowRoot"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with launch_browser() as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def case():
+    hu, labels = synthetic_case(SHAPE)
+    return np.clip(np.rint(hu), -1024, 3071).astype(np.int16), labels
+
+
+def _server(**env):
+    return start_streamlit(APP, env={"LSV_SHAPE": ",".join(map(str, SHAPE)), **env}, timeout=90)
+
+
+@pytest.fixture(scope="module")
+def server():
+    url, proc = _server(LSV_PANELS="2")
+    try:
+        yield url
+    finally:
+        stop_streamlit(proc)
+
+
+def _open(browser, url: str, viewport=(1300, 950)):
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    page = context.new_page()
+    page.goto(url)
+    _wait_opened(page, 1)
+    return context, page
+
+
+def _wait_opened(page, n: int) -> None:
+    page.wait_for_function(
+        "n => window.__viewerStats && (window.__viewerStats.opens.length >= n"
+        " || window.__viewerStats.errors.length > 0)",
+        arg=n,
+        timeout=60_000,
+    )
+    assert page.evaluate("window.__viewerStats.errors") == []
+
+
+def _readout(page) -> tuple[tuple[int, int, int], int]:
+    status = page.locator(".lsv-status")
+    voxel = tuple(int(v) for v in status.get_attribute("data-voxel").split(","))
+    return voxel, int(status.get_attribute("data-hu"))
+
+
+def _slice(page) -> int:
+    return int(page.locator(".lsv-slicelbl").inner_text().split()[1])
+
+
+def test_readout_follows_keyboard_and_wheel_scrolling(browser, server, case):
+    """Defect 4: after ArrowUp / PageDown / the wheel the readout showed the old slice."""
+    hu, labels = case
+    context, page = _open(browser, server)
+    try:
+        canvas = page.locator("canvas.lsv-canvas").first
+        bb = canvas.bounding_box()
+        canvas.click(position={"x": bb["width"] * 0.3, "y": bb["height"] * 0.45})
+        (i, j, k), value = _readout(page)
+        assert value == hu[i, j, k]
+        for press, dk in (("ArrowUp", 1), ("PageDown", -10), ("wheel", -1)):
+            if press == "wheel":
+                page.mouse.wheel(0, 120)
+            else:
+                page.keyboard.press(press)
+            page.wait_for_function(
+                f"k => {ROOT}.querySelector('.lsv-slicelbl').textContent.split(' ')[1]"
+                " === String(k + 1)",
+                arg=k + dk,
+                timeout=3000,
+            )
+            page.wait_for_timeout(100)
+            (i2, j2, k2), value2 = _readout(page)
+            assert (i2, j2, k2) == (i, j, k + dk), press
+            assert value2 == hu[i, j, k + dk], press
+            text = page.locator(".lsv-status").inner_text()
+            name = {0: None, 1: "liver", 2: "tumour"}[int(labels[i, j, k + dk])]
+            assert (name in text) if name else "liver" not in text
+            k += dk
+    finally:
+        context.close()
+
+
+def _settings(page) -> dict:
+    w, lvl = page.locator("input.lsv-num").nth(0), page.locator("input.lsv-num").nth(1)
+    return {
+        "view": page.locator(".lsv-slicelbl").inner_text().split()[0],
+        "window": (w.input_value(), lvl.input_value()),
+        "mode": page.locator("button.lsv-mode").inner_text(),
+        "opacity": page.locator("input.lsv-range").input_value(),
+        "tumour": page.locator("button.lsv-btn", has_text="Tumour").get_attribute("class"),
+    }
+
+
+def test_settings_are_kept_per_reader_across_items_and_sessions(browser, server):
+    """Defect 5: window, outline / fill, opacity and view reset on every item."""
+    context, page = _open(browser, f"{server}/?reader=r-one")
+    try:
+        default = _settings(page)
+        page.locator("canvas.lsv-canvas").first.click()
+        for key in ("c", "l", "o", "t"):
+            page.keyboard.press(key)
+        page.locator("input.lsv-range").fill("0.7")
+        page.wait_for_timeout(200)
+        mine = _settings(page)
+        assert mine["view"] == "Coronal" and mine["window"] == ("150", "90")
+        assert mine["mode"] == "Outline" and mine["opacity"] == "0.7"
+        page.get_by_text("case 1").click()  # the next item: another case
+        _wait_opened(page, 2)
+        page.wait_for_timeout(200)
+        assert _settings(page) == mine
+        page.reload()  # the next session in the same browser
+        _wait_opened(page, 1)
+        page.wait_for_timeout(200)
+        assert _settings(page) == mine
+        other = context.new_page()  # another reader on the same machine: her own defaults
+        other.goto(f"{server}/?reader=r-two")
+        _wait_opened(other, 1)
+        assert _settings(other) == default
+    finally:
+        context.close()
+
+
+def test_five_panels_fill_a_grid_with_every_caption_visible(browser):
+    """Defect 10: five panels of 191 px in one row, the lower half empty, a caption hidden."""
+    url, proc = _server(LSV_PANELS="5", LSV_HEIGHT="screen", LSV_WIDE="1")
+    try:
+        context, page = _open(browser, url, viewport=(1440, 900))
+        root = page.locator(".lsv-root").bounding_box()
+        assert root["height"] >= 0.8 * 900
+        canvases = [page.locator("canvas.lsv-canvas").nth(i).bounding_box() for i in range(5)]
+        captions = [page.locator(".lsv-ptitle").nth(i) for i in range(5)]
+        for bb, cap in zip(canvases, captions, strict=True):
+            assert bb["width"] >= 300 and bb["height"] >= 300, bb  # was 191 px in one row
+            assert root["x"] <= bb["x"] and bb["x"] + bb["width"] <= root["x"] + root["width"] + 1
+            assert bb["y"] + bb["height"] <= root["y"] + root["height"] + 1
+            cb = cap.bounding_box()
+            assert cb is not None and cap.is_visible()
+            assert root["y"] <= cb["y"] and cb["y"] + cb["height"] <= root["y"] + root["height"]
+        # the lower half of the viewer is used (more than one row)
+        assert max(bb["y"] for bb in canvases) > root["y"] + root["height"] / 2 - 60
+        # panels do not overlap
+        for a in range(5):
+            for b in range(a + 1, 5):
+                pa, pb = canvases[a], canvases[b]
+                apart = (
+                    pa["x"] + pa["width"] <= pb["x"] + 1
+                    or pb["x"] + pb["width"] <= pa["x"] + 1
+                    or pa["y"] + pa["height"] <= pb["y"] + 1
+                    or pb["y"] + pb["height"] <= pa["y"] + 1
+                )
+                assert apart, (a, b)
+        context.close()
+    finally:
+        stop_streamlit(proc)
+
+
+def test_the_viewer_fills_the_window_height_and_has_a_full_screen_toggle(browser):
+    """Defect 11: the image stayed ~450 px high on 1440-1920 px screens; the toolbar wrapped."""
+    url, proc = _server(LSV_PANELS="1", LSV_HEIGHT="fill", LSV_WIDE="1")
+    try:
+        for width, height in ((1440, 900), (1920, 1080)):
+            context, page = _open(browser, url, viewport=(width, height))
+            root = page.locator(".lsv-root").bounding_box()
+            assert root["y"] + root["height"] <= height + 1  # nothing below the fold
+            assert root["y"] + root["height"] >= height - 40  # ... and no empty band
+            canvas = page.locator("canvas.lsv-canvas").first.bounding_box()
+            assert canvas["height"] >= height - root["y"] - 140
+            bar = page.locator(".lsv-bar").bounding_box()
+            assert bar["height"] <= 34  # one line: the toolbar does not wrap
+            expect(page.locator("button.lsv-full")).to_have_count(1)
+            context.close()
+    finally:
+        stop_streamlit(proc)
