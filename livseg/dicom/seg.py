@@ -32,6 +32,13 @@ ANATOMICAL_STRUCTURE = ("91723000", "SCT", "Anatomical Structure")
 ALTERED_STRUCTURE = ("49755003", "SCT", "Morphologically Altered Structure")
 TUMOUR_CODES = {"108369006", "4147007", "86049000", "126851005", "93870000"}
 IDENTITY_TAGS = ("PatientName", "PatientID", "PatientBirthDate", "AccessionNumber")
+TYPE2_COPIED = IDENTITY_TAGS + (
+    "PatientSex",
+    "StudyID",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+)
 
 
 @dataclass
@@ -92,6 +99,9 @@ def _source_datasets(like: Volume) -> list:
             for tag in IDENTITY_TAGS:
                 if tag in ds:
                     ds.data_element(tag).value = ""
+            for tag in TYPE2_COPIED:  # highdicom copies these; absent in some exports
+                if tag not in ds:
+                    setattr(ds, tag, "")
             for key, uid in src["uids"].items():
                 setattr(ds, key, uid)
             if not ds.get("SOPInstanceUID"):
