@@ -1,4 +1,5 @@
-"""Blinding helpers: opaque item codes and each reader's seeded reading order.
+"""Blinding helpers: opaque item codes, each reader's seeded reading order, her case subset
+(a balanced, connected design) and her stratified re-reads.
 
 Codes come from ``secrets`` (not from the seed, not sequential), so neither their value nor
 their order says anything about the method. Orders come from a NumPy generator seeded with
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Collection, Hashable, Sequence
 from typing import TypeVar
 
 import numpy as np
@@ -75,3 +76,96 @@ def spread_order(
         prev = choice
         remaining -= 1
     return order
+
+
+def connected_subset(n_cases: int, k: int, previous: Sequence[Collection[int]]) -> list[int]:
+    """The next reader's ``k`` of ``n_cases`` cases (positions 0..n_cases-1), given the case
+    sets of the readers before her, so that the design stays balanced and connected.
+
+    Balanced: she takes the least-read cases, so every case is read equally often, give or
+    take one, after every reader. Connected: among equally-read cases she prefers one from
+    a group of readers her choice does not touch yet, which links the groups (readers linked
+    through shared cases); then the case shared least with her picks' other readers (pair
+    overlaps as even as the numbers allow); then the lowest position. The result depends
+    only on the previous sets (not their order), so a reader added later gets the set a
+    study created with her would have given her. Connected whenever the numbers allow
+    (readers x k >= cases read + readers - 1).
+    """
+    if not 1 <= k <= n_cases:
+        raise ValueError(f"k must be between 1 and {n_cases}, got {k}")
+    counts = [0] * n_cases
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    sets = [sorted(set(s)) for s in previous]
+    for s in sets:
+        for c in s:
+            counts[c] += 1
+            parent.setdefault(c, c)
+        for c in s[1:]:
+            a, b = find(s[0]), find(c)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    group = {c: find(c) for c in parent}
+    low = min(counts)
+    least = [c for c in range(n_cases) if counts[c] == low]
+    if len(least) <= k:
+        chosen, pool = least, [c for c in range(n_cases) if counts[c] == low + 1]
+    else:
+        chosen, pool = [], least
+    while len(chosen) < k:
+        touched = {group[x] for x in chosen if x in group}
+        ranked = [
+            (
+                0 if c in group and group[c] not in touched else 1,  # links a new group
+                sum(sum(x in s for x in chosen) for s in sets if c in s),  # shared so far
+                c,
+            )
+            for c in pool
+            if c not in chosen
+        ]
+        chosen.append(min(ranked)[2])
+    return sorted(chosen)
+
+
+def stratified_retest(
+    items: Sequence[T],
+    method_of: Sequence[Hashable],
+    case_of: Sequence[Hashable],
+    n: int,
+    rng: np.random.Generator,
+) -> list[T]:
+    """``n`` of ``items`` to re-read, spread over the methods (each gets n // methods, the
+    remainder going to methods drawn at random) and, within that, over the cases (a case is
+    picked again only when every case of the method's items has been picked as often);
+    ties drawn with ``rng``. Returned in the order of ``items``."""
+    if not 0 <= n <= len(items):
+        raise ValueError(f"n must be between 0 and {len(items)}, got {n}")
+    methods = list(dict.fromkeys(method_of))
+    per_method = {m: [i for i, mm in enumerate(method_of) if mm == m] for m in methods}
+    quota = dict.fromkeys(methods, n // len(methods)) if methods else {}
+    for j in rng.permutation(len(methods))[: n - sum(quota.values())]:
+        quota[methods[int(j)]] += 1
+    overflow = sum(max(0, quota[m] - len(per_method[m])) for m in methods)
+    for m in methods:  # a method with too few items passes its excess on
+        quota[m] = min(quota[m], len(per_method[m]))
+    for m in methods:
+        extra = min(overflow, len(per_method[m]) - quota[m])
+        quota[m] += extra
+        overflow -= extra
+    picked: set[int] = set()
+    case_picks: dict[Hashable, int] = defaultdict(int)
+    slots = [m for r in range(max(quota.values(), default=0)) for m in methods if quota[m] > r]
+    for m in slots:
+        free = [i for i in per_method[m] if i not in picked]
+        fewest = min(case_picks[case_of[i]] for i in free)
+        ties = [i for i in free if case_picks[case_of[i]] == fewest]
+        choice = ties[int(rng.integers(len(ties)))]
+        picked.add(choice)
+        case_picks[case_of[choice]] += 1
+    return [items[i] for i in sorted(picked)]

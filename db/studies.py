@@ -1,9 +1,13 @@
 """Reader studies: creation from cases x methods x readers, blinding, order, status.
 
 Default design (as in the paper): every reader scores every (case, method) item. Options:
-``cases_per_reader`` gives each reader a balanced subset of the cases (all methods of
-each); ``retest_fraction`` > 0 adds a second session, after ``washout_days``, in which each
-reader re-reads a random subset of her items (intra-reader agreement).
+``cases_per_reader`` gives each reader a subset of the cases (all methods of each) in a
+balanced, connected design (``db.blinding.connected_subset``: every case read equally often,
+give or take one, and every two readers linked through shared cases whenever the numbers
+allow); ``retest_fraction`` > 0 adds a second session, after ``washout_days``, in which each
+reader re-reads round(fraction x her items) of her items, spread over the methods and cases
+(intra-reader agreement). A fraction that gives no re-read is refused, and a washout under
+one day needs ``confirm_short_washout=True``.
 
 Each reader's order is shuffled with a generator seeded by the study's recorded seed and
 the reader's index, and never puts two items of the same case back to back unless no other
@@ -30,7 +34,7 @@ if TYPE_CHECKING:
 
 from db import audit
 from db.access import require_coordinator
-from db.blinding import opaque_code, spread_order
+from db.blinding import connected_subset, opaque_code, spread_order, stratified_retest
 from db.engine import write_transaction
 from db.errors import InvalidInput, NotFound, StudyStateError
 from db.models import (
@@ -58,6 +62,7 @@ DEFAULT_ANCHORS: dict[str, str] = {
     "5": "Clinically acceptable as is",
 }
 MAX_WASHOUT_DAYS = 365.0
+MIN_WASHOUT_DAYS = 1.0  # shorter needs an explicit confirmation
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,8 @@ class StudyInfo:
     created_at: datetime
     opened_at: datetime | None
     closed_at: datetime | None
+    cases_per_reader: int | None = None
+    n_retest: int = 0  # session-2 (re-read) assignments of all readers together
 
 
 def _names(values: object, what: str, *, fold_case: bool = False) -> list[str]:
@@ -149,17 +156,27 @@ def _check_no_method_named(
                 )
 
 
+def n_retest_per_reader(retest_fraction: float, n_items: int) -> int:
+    """Re-reads per reader: retest_fraction x her items, rounded half up (1.5 -> 2, 2.5 -> 3)."""
+    return int(math.floor(retest_fraction * n_items + 0.5))
+
+
 def _reader_cases(
-    index: int, case_ids: Sequence[int], cases_per_reader: int | None, seed: int
+    case_ids: Sequence[int],
+    cases_per_reader: int | None,
+    seed: int,
+    previous: Sequence[set[int]] = (),
 ) -> list[int]:
-    """Cases of the reader at ``index``: all, or a balanced subset (each case read by as many
-    readers as possible evenly: consecutive windows over one seeded shuffle of the cases)."""
+    """Cases of the next reader: all, or her subset of a balanced, connected design
+    (``connected_subset`` over one seeded shuffle of the cases) given the case sets
+    ``previous`` of the readers before her."""
     if cases_per_reader is None:
         return list(case_ids)
     subset_rng = np.random.default_rng([seed, 2**32 - 2])
     shuffled = [case_ids[i] for i in subset_rng.permutation(len(case_ids))]
-    n = len(shuffled)
-    return [shuffled[(index * cases_per_reader + j) % n] for j in range(cases_per_reader)]
+    position = {c: p for p, c in enumerate(shuffled)}
+    before = [{position[c] for c in s if c in position} for s in previous]
+    return [shuffled[p] for p in connected_subset(len(shuffled), cases_per_reader, before)]
 
 
 def _reader_assignments(
@@ -168,24 +185,30 @@ def _reader_assignments(
     index: int,
     item_of: Mapping[tuple[int, int], int],
     codes: set[str],
+    previous: Sequence[set[int]] = (),
 ) -> list[dict]:
     """Assignment rows of the reader at ``index`` in ``study``, in her reading order.
 
-    Her order is shuffled with ``default_rng([seed, index])`` over her cases (all, or her
-    subset) x the methods, in the study's recorded case and method order; a session-2
-    re-read of round(retest_fraction x her items) follows if the study has one. Codes are
-    drawn fresh and added to ``codes`` (pass every code already used in the study).
+    Her cases: all, or her subset given the case sets ``previous`` of the readers before her
+    (``_reader_cases``). Her order is shuffled with ``default_rng([seed, index])`` over her
+    cases x the methods, in the study's recorded case and method order; a session-2 re-read
+    of ``n_retest_per_reader`` items spread over the methods and cases
+    (``stratified_retest``) follows if the study has one. Codes are drawn fresh and added
+    to ``codes`` (pass every code already used in the study).
     """
     case_ids, method_ids = list(study.case_order), list(study.method_order)
     rng = np.random.default_rng([study.seed, index])
-    mine_cases = _reader_cases(index, case_ids, study.cases_per_reader, study.seed)
+    mine_cases = _reader_cases(case_ids, study.cases_per_reader, study.seed, previous)
     mine = [item_of[(c, m)] for c in mine_cases for m in method_ids]
     case_of = {item_of[(c, m)]: c for c in mine_cases for m in method_ids}
+    method_of = {item_of[(c, m)]: m for c in mine_cases for m in method_ids}
     first = spread_order(mine, [case_of[i] for i in mine], rng)
     second: list[int] = []
-    n_retest = int(round(study.retest_fraction * len(first)))
+    n_retest = n_retest_per_reader(study.retest_fraction, len(first))
     if n_retest:
-        picked = [first[i] for i in sorted(rng.choice(len(first), n_retest, replace=False))]
+        picked = stratified_retest(
+            first, [method_of[i] for i in first], [case_of[i] for i in first], n_retest, rng
+        )
         second = spread_order(
             picked, [case_of[i] for i in picked], rng, previous_group=case_of[first[-1]]
         )
@@ -221,6 +244,7 @@ def create_study(
     cases_per_reader: int | None = None,
     retest_fraction: float = 0.0,
     washout_days: float = 14.0,
+    confirm_short_washout: bool = False,
 ) -> int:
     """Create a draft study from case, method and reader (username) names; returns its id.
 
@@ -228,6 +252,11 @@ def create_study(
     is recorded; each reader's order derives from it. ``edit_policy``: "locked" (default,
     a submitted score cannot be changed) or "editable" (changes allowed while open, each
     one audited). Open the study with ``open_study`` when ready.
+
+    ``cases_per_reader``: each reader's subset of a balanced, connected design (see the
+    module). ``retest_fraction``: a fraction that gives fewer than one re-read per reader
+    is refused (the message says how many it would give); a washout of less than one day
+    (the re-reads follow at once) needs ``confirm_short_washout=True``.
     """
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 128:
         raise InvalidInput("The study name must be non-empty text of at most 128 characters.")
@@ -262,6 +291,23 @@ def create_study(
                 f"of cases), got {cases_per_reader!r}."
             )
         cases_per_reader = int(cases_per_reader)
+    if fraction > 0:
+        per_reader = (cases_per_reader or len(case_names)) * len(method_names)
+        n_retest = n_retest_per_reader(fraction, per_reader)
+        if n_retest < 1:
+            need = 0.5 / per_reader
+            raise InvalidInput(
+                f"retest_fraction {fraction:g} of {per_reader} items per reader gives "
+                f"{fraction * per_reader:.2g} re-reads, rounded to {n_retest}: no re-read "
+                f"session. Choose at least {math.ceil(need * 1000) / 1000:g} (1 re-read per "
+                "reader), or 0 for no washout session."
+            )
+        if washout < MIN_WASHOUT_DAYS and confirm_short_washout is not True:
+            raise InvalidInput(
+                f"A washout of {washout:g} days lets the re-reads follow within a day, while "
+                "readers still remember their first scores. Confirm the short washout "
+                "explicitly, or choose at least 1 day."
+            )
 
     def work() -> int:
         acting = require_coordinator(session, coordinator)
@@ -360,8 +406,14 @@ def create_study(
 
         codes = set(taken)  # assignment codes differ from item codes too
         rows = []
+        previous: list[set[int]] = []  # case sets of the readers so far
+        case_of_item = {i: c for (c, _), i in item_of.items()}
         for index, uname in enumerate(reader_names):
-            rows += _reader_assignments(study, reader_rows[uname].id, index, item_of, codes)
+            mine = _reader_assignments(
+                study, reader_rows[uname].id, index, item_of, codes, previous
+            )
+            previous.append({case_of_item[r["item_id"]] for r in mine})
+            rows += mine
         # inserted reader by reader in reading order: ids follow positions only
         session.execute(insert(Assignment), rows)
         audit.record(
@@ -380,6 +432,7 @@ def create_study(
                 "cases_per_reader": cases_per_reader,
                 "retest_fraction": fraction,
                 "washout_days": washout,
+                "short_washout_confirmed": bool(fraction and washout < MIN_WASHOUT_DAYS),
                 "assignments": len(rows),
             },
         )
@@ -486,7 +539,14 @@ def add_reader(session: Session, coordinator, study_id: int, username: str) -> i
             session.scalars(select(Assignment.code).where(Assignment.study_id == study.id))
         )
         index = len(reader_ids)
-        rows = _reader_assignments(study, user.id, index, item_of, codes)
+        previous: dict[int, set[int]] = {}  # the case sets the readers have (session 1)
+        for reader_id, case_id in session.execute(
+            select(Assignment.reader_id, Item.case_id)
+            .join(Item, Item.id == Assignment.item_id)
+            .where(Assignment.study_id == study.id, Assignment.session_number == 1)
+        ):
+            previous.setdefault(reader_id, set()).add(case_id)
+        rows = _reader_assignments(study, user.id, index, item_of, codes, list(previous.values()))
         session.add(StudyReader(study_id=study.id, reader_id=user.id))
         session.execute(insert(Assignment), rows)  # in reading order, as create_study
         audit.record(
@@ -551,6 +611,11 @@ def get_study(session: Session, coordinator, study_id: int) -> StudyInfo:
     n_assignments = session.scalar(
         select(func.count()).select_from(Assignment).where(Assignment.study_id == study.id)
     )
+    n_retest = session.scalar(
+        select(func.count())
+        .select_from(Assignment)
+        .where(Assignment.study_id == study.id, Assignment.session_number == 2)
+    )
     return StudyInfo(
         id=study.id,
         name=study.name,
@@ -570,6 +635,8 @@ def get_study(session: Session, coordinator, study_id: int) -> StudyInfo:
         created_at=study.created_at,
         opened_at=study.opened_at,
         closed_at=study.closed_at,
+        cases_per_reader=study.cases_per_reader,
+        n_retest=int(n_retest or 0),
     )
 
 

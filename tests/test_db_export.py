@@ -46,6 +46,7 @@ def test_scores_long_scores_table_csv_and_progress(db_engine, tmp_path):
         n_readers=2,
         retest_fraction=0.25,
         washout_days=0,
+        confirm_short_washout=True,
     )
     truth = _item_truth(db_engine)
     given = {}  # aid -> (score, comment, seconds)

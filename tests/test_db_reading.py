@@ -309,6 +309,7 @@ def test_reader_facing_view_carries_no_method_identity(db_engine):
         n_readers=2,
         retest_fraction=0.25,
         washout_days=0,
+        confirm_short_washout=True,
         edit_policy="editable",
     )
     with db_engine.connect() as conn:

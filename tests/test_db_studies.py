@@ -481,3 +481,127 @@ def test_delete_draft_study_removes_its_rows_and_refuses_open_or_closed(db_engin
         db_engine, "SELECT action, entity_id FROM audit_events WHERE action = 'study.delete'"
     )
     assert entity_id == draft
+
+
+def _connected_components(case_sets: list[set[str]]) -> int:
+    """Groups of readers linked through shared cases (scipy's graph components)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    cases = sorted(set().union(*case_sets))
+    k = len(case_sets)
+    rows = [r for r, s in enumerate(case_sets) for _ in s]
+    cols = [k + cases.index(c) for s in case_sets for c in s]
+    graph = coo_matrix(([1] * len(rows), (rows, cols)), shape=(k + len(cases),) * 2)
+    _, labels = connected_components(graph, directed=False)
+    return len(set(labels[:k]))
+
+
+def test_subset_design_of_4_readers_x_2_of_4_cases_is_connected_and_balanced(db_engine):
+    """Issue 15: consecutive windows split these readers into two groups sharing no case."""
+    setup = populate(
+        db_engine, n_cases=4, methods=("unet2d", "classical"), n_readers=4,
+        cases_per_reader=2, seed=11,
+    )  # fmt: skip
+    per_reader = _by_reader(_assignments(db_engine, setup.study_id))
+    case_sets = [{r["case_name"] for r in rows} for rows in per_reader.values()]
+    assert all(len(s) == 2 for s in case_sets)
+    assert Counter(c for s in case_sets for c in s) == dict.fromkeys(setup.cases, 2)
+    assert _connected_components(case_sets) == 1
+    # reader pairs overlap as evenly as 4 x 2 of 4 allows: four pairs share 1 case, two none
+    overlaps = sorted(len(a & b) for i, a in enumerate(case_sets) for b in case_sets[i + 1 :])
+    assert overlaps == [0, 0, 1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("n_cases", [5, 6, 7, 9, 12])
+def test_subset_designs_are_balanced_and_connected_whenever_possible(n_cases):
+    from db.blinding import connected_subset
+
+    for k in range(1, n_cases):
+        sets: list[set[int]] = []
+        for n_readers in range(1, 11):
+            sets.append(set(connected_subset(n_cases, k, sets)))
+            assert all(len(s) == k for s in sets)
+            reads = Counter(c for s in sets for c in s)
+            counts = [reads.get(c, 0) for c in range(n_cases)]
+            assert max(counts) - min(counts) <= 1, (n_cases, k, n_readers)
+            read = min(n_cases, n_readers * k)
+            if n_readers * k >= read + n_readers - 1:  # a spanning tree's edges are there
+                named = [{str(c) for c in s} for s in sets]
+                assert _connected_components(named) == 1, (n_cases, k, n_readers)
+
+
+def test_rereads_are_spread_over_the_methods_and_cases(db_engine):
+    """Each reader re-reads 1 item of each of the 4 methods, of 4 different cases (a random
+    draw of 4 of her 20 items does that with probability ~ 0.07 per reader)."""
+    setup = populate(db_engine, n_cases=5, n_readers=3, retest_fraction=0.2, seed=41)
+    with session_scope(db_engine) as s:
+        for seed in (42, 43, 44):
+            studies.create_study(
+                s, setup.coordinator, f"Again {seed}", cases=setup.cases,
+                methods=setup.methods, readers=["r00", "r01", "r02"], retest_fraction=0.2,
+                seed=seed,
+            )  # fmt: skip
+        ids = [studies.study_id_by_name(s, setup.coordinator, n) for n in ("Pilot", "Again 42")]
+        ids += [studies.study_id_by_name(s, setup.coordinator, f"Again {k}") for k in (43, 44)]
+        assert studies.get_study(s, setup.coordinator, ids[0]).n_retest == 3 * 4
+    for study_id in ids:
+        for rows in _by_reader(_assignments(db_engine, study_id)).values():
+            second = [r for r in rows if r["session"] == 2]
+            assert Counter(r["method"] for r in second) == dict.fromkeys(METHODS, 1)
+            assert len({r["case_name"] for r in second}) == 4
+
+
+def test_rereads_split_unevenly_over_methods_only_by_one(db_engine):
+    setup = populate(db_engine, n_cases=6, methods=("unet2d", "classical"), n_readers=2,
+                     retest_fraction=0.25, seed=8)  # fmt: skip
+    for rows in _by_reader(_assignments(db_engine, setup.study_id)).values():
+        second = [r for r in rows if r["session"] == 2]
+        assert len(second) == 3  # 0.25 x 12 items
+        assert sorted(Counter(r["method"] for r in second).values()) == [1, 2]
+        assert len({r["case_name"] for r in second}) == 3
+
+
+def test_a_fraction_giving_no_reread_is_refused_with_the_number_it_gives(db_engine):
+    setup = populate(db_engine, n_cases=3, n_readers=2)  # 12 items per reader
+    before = _study_count(db_engine)
+    with session_scope(db_engine) as s:
+        with pytest.raises(
+            InvalidInput, match=r"0\.04 of 12 items .* 0\.48 re-reads, rounded to 0"
+        ):
+            studies.create_study(
+                s, setup.coordinator, "Tiny retest", cases=setup.cases,
+                methods=setup.methods, readers=["r00"], retest_fraction=0.04,
+            )  # fmt: skip
+        # 2.5 re-reads round half up to 3 (Python's round() would give 2)
+        sid = studies.create_study(
+            s, setup.coordinator, "Half up", cases=setup.cases[:2], methods=setup.methods[:2],
+            readers=["r00"], retest_fraction=0.625,
+        )  # fmt: skip
+        assert studies.get_study(s, setup.coordinator, sid).n_retest == 3  # 2.5 -> 3
+    assert _study_count(db_engine) == before + 1
+
+
+def test_a_washout_under_one_day_needs_a_confirmation(db_engine):
+    setup = populate(db_engine, n_cases=2, n_readers=1)
+    options = dict(cases=setup.cases, methods=setup.methods, readers=["r00"],
+                   retest_fraction=0.25)  # fmt: skip
+    with session_scope(db_engine) as s:
+        with pytest.raises(InvalidInput, match="Confirm the short washout"):
+            studies.create_study(s, setup.coordinator, "Quick", washout_days=0.5, **options)
+        sid = studies.create_study(
+            s, setup.coordinator, "Quick", washout_days=0.5, confirm_short_washout=True,
+            **options,
+        )  # fmt: skip
+        assert studies.get_study(s, setup.coordinator, sid).washout_days == 0.5
+        # no washout session: nothing to confirm
+        studies.create_study(
+            s, setup.coordinator, "No retest", cases=setup.cases, methods=setup.methods,
+            readers=["r00"], washout_days=0,
+        )  # fmt: skip
+    audit = _rows(
+        db_engine,
+        "SELECT after FROM audit_events WHERE action = 'study.create' AND entity_id = :s",
+        s=sid,
+    )
+    assert '"short_washout_confirmed": true' in str(audit[0][0]).replace("True", "true")
