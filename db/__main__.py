@@ -1,7 +1,7 @@
 """Command line of the reader-study database: ``python -m db <command>``.
 
 Commands: init, status, create-coordinator, create-reader, reset-password, deactivate,
-activate, list-users, list-studies, export-scores. The command line acts with direct access
+activate, list-users, list-studies, export-scores, import-runs (``db.external_runs``). The command line acts with direct access
 to the database file (``db.access.SYSTEM``); every action is recorded in the audit log.
 Passwords are prompted twice (never echoed) or read from stdin with --password-stdin.
 """
@@ -196,6 +196,9 @@ def build_parser(prog: str = "python -m db") -> argparse.ArgumentParser:
     from db.demo import register_cli as register_demo  # the demo (files + readers + study)
 
     register_demo(sub)
+    from db.external_runs import register_cli as register_import_runs  # H-DICOM (#12)
+
+    register_import_runs(sub)
     return parser
 
 
