@@ -287,7 +287,11 @@ def build_report(
         design_text += (
             ". ICC, Fleiss' kappa and Kendall's W need items scored by every reader (here "
             f"{reading.n_items_all_readers}); Krippendorff's alpha uses every score"
-            + ("" if reading.connected else " (but the reader groups share no item)")
+            + (
+                ", and so does the ICC(A,1) of the crossed random-effects model (reader, item)"
+                if reading.connected
+                else "; the crossed random-effects ICC needs a connected design"
+            )
         )
     if rereads is not None:
         design_text = (design_text + "; " if design_text else "") + (

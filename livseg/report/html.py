@@ -105,7 +105,10 @@ def methods_paragraph(
         f"agreement: ICC in the six Shrout-Fleiss / McGraw-Wong forms (95% CIs: F-based for "
         f"ICC(1) and ICC(C,·), McGraw-Wong for ICC(A,1), Spearman-Brown of the ICC(A,1) limits "
         f"for ICC(A,k), as pingouin and psych), Cohen's kappa per reader pair (unweighted, "
-        f"linear and quadratic weights), Fleiss' kappa, Krippendorff's alpha and Kendall's W. "
+        f"linear and quadratic weights), Fleiss' kappa, Krippendorff's alpha and Kendall's W; "
+        f"ICC(A,1) of a crossed random-effects model (reader, item; Henderson III variances, "
+        f"seeded parametric-bootstrap 95% CI) from every score, for designs in which not "
+        f"every reader scored every item. "
         f"Two-sided tests, alpha = {alpha:g}. Software: LivSeg (livseg.stats), {sw}."
     )
     return html.escape(text)

@@ -23,6 +23,7 @@ from livseg.stats import (
     agreement,
     bland_altman,
     contingency,
+    crossed_icc,
     descriptive,
     design,
     detection,
@@ -32,6 +33,7 @@ from livseg.stats import (
     ordinal,
     paired,
     power,
+    reading_design,
 )
 
 METRIC_COLUMNS = ("DSC", "JI", "HD_mm", "HD95_mm", "ASSD_mm", "time_s", "VER_pct")
@@ -552,6 +554,33 @@ def score_results(
     return out
 
 
+def crossed_icc_results(
+    scores: pd.DataFrame, methods: Sequence[str], not_computable: NotComputableMap | None = None
+) -> dict[str, float]:
+    """ICC(A,1) of the crossed random-effects model (reader, target), which uses every
+    score of an incomplete design (``livseg.stats.crossed_icc``), for all targets and per
+    method: ``icc_crossed/<all|method>/<value|ci_low|ci_high|var_*|n_*>``."""
+    nc = not_computable if not_computable is not None else {}
+    out: dict[str, float] = {}
+    s = design.check_scores(scores).dropna(subset=["score"])
+    s = s[s["method"].isin(methods)]
+    for subj in ["all", *methods]:
+        pre = f"icc_crossed/{subj}"
+        sub = s if subj == "all" else s[s["method"] == subj]
+        if sub.empty:
+            nc[pre] = "no reader scores yet" if s.empty else "no scores for this method yet"
+            continue
+        layout = reading_design.reading_design(sub)
+        if not layout.connected:
+            nc[pre] = (
+                f"the readers form {layout.n_components} groups that share no item: reader "
+                "and item effects are not separable"
+            )
+            continue
+        _put(out, pre, _attempt(nc, pre, lambda x=sub: crossed_icc.crossed_icc(x)) or {})
+    return out
+
+
 def intra_reader_results(
     pairs: pd.DataFrame, methods: Sequence[str], not_computable: NotComputableMap | None = None
 ) -> dict[str, float]:
@@ -797,6 +826,8 @@ def compute_results(
                 scores, order, ordinal_models=ordinal_models, lmm_fit=lmm_fit, not_computable=nc
             )
         )
+    if scores is not None:
+        out.update(crossed_icc_results(scores, order, not_computable=nc))
     if rereads is not None:
         out.update(intra_reader_results(rereads, order, not_computable=nc))
     if lesions is not None:

@@ -261,8 +261,10 @@ def likert_table(
 def agreement_table(
     results: Mapping[str, float], subjects: Sequence[str], nc: Mapping[str, str] | None = None
 ) -> pd.DataFrame:
-    """Per subject (all targets, then each method): ICC(A,1), ICC(C,1), ICC(A,k) with 95% CI,
-    Fleiss' kappa (P), Conger's kappa, Krippendorff's alpha (ordinal, interval)."""
+    """Per subject (all targets, then each method): ICC(A,1), ICC(C,1), ICC(A,k) with 95% CI
+    (targets scored by every reader), ICC(A,1) of the crossed random-effects model (every
+    score, for incomplete designs), Fleiss' kappa (P), Conger's kappa, Krippendorff's alpha
+    (ordinal, interval; every score)."""
     r = results
     rows = []
     for s in subjects:
@@ -282,6 +284,16 @@ def agreement_table(
                 "ICC(A,1) [95% CI]": ci("ICC2"),
                 "ICC(C,1) [95% CI]": ci("ICC3"),
                 "ICC(A,k) [95% CI]": ci("ICC2k"),
+                "ICC(A,1) crossed model, every score [95% CI]": cell(
+                    r,
+                    nc,
+                    [
+                        f"icc_crossed/{s}/value",
+                        f"icc_crossed/{s}/ci_low",
+                        f"icc_crossed/{s}/ci_high",
+                    ],
+                    lambda v, lo, hi: f"{v:.3f} [{lo:.3f}, {hi:.3f}]",
+                ),
                 "Fleiss κ (P)": cell(
                     r,
                     nc,
