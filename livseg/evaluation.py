@@ -8,9 +8,9 @@ Two layouts (both give one row per case x structure, as ``livseg.metrics.flatten
   a LiTS folder ``CASES/segmentation-<case_id>.nii.gz``; one row per case x method x
   structure with the run's seconds, device and version.
 
-Case ids: the file name without ``.nii`` / ``.nii.gz`` and without a leading
-``segmentation-``, ``volume-`` or ``prediction-``. Ids made only of digits are matched by
-their integer value, so ``segmentation-0007.nii.gz``, ``segmentation-7.nii.gz`` and
+Case ids: ``livseg.naming.case_id`` (the file name without ``.nii`` / ``.nii.gz``, any
+letter case, and without a leading ``segmentation-``, ``volume-`` or ``prediction-``). Ids
+made only of digits are matched by their integer value (``naming.case_key``), so ``segmentation-0007.nii.gz``, ``segmentation-7.nii.gz`` and
 ``7.nii.gz`` are the same case; rows carry the reference file's own spelling (``"0007"``).
 In a reference folder that holds ``segmentation-*`` files only those are references
 (LiTS folders also hold ``volume-*`` CT files); otherwise every NIfTI file is one.
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,11 +34,9 @@ import numpy as np
 
 from livseg import metrics
 from livseg.io import AFFINE_TOLERANCE_MM, LivSegInputError, load_volume
+from livseg.naming import case_id, case_key, is_nifti_name, safe_child, strip_nifti_suffix
 
 Progress = Callable[[int, int], None]
-
-NIFTI_SUFFIXES = (".nii.gz", ".nii")
-_ID_PREFIXES = ("segmentation-", "volume-", "prediction-")
 
 
 @dataclass
@@ -50,33 +47,6 @@ class LabelMap:
     spacing: tuple[float, float, float]
     affine: np.ndarray
     path: Path
-
-
-def is_nifti(path: Path) -> bool:
-    """True for a ``.nii`` / ``.nii.gz`` file name."""
-    return path.name.endswith(NIFTI_SUFFIXES)
-
-
-def _strip_nifti_suffix(name: str) -> str:
-    for suffix in NIFTI_SUFFIXES:
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
-def case_stem(path: Path | str) -> str:
-    """Case id as written in the file name: ``segmentation-0007.nii.gz`` -> ``"0007"``."""
-    name = _strip_nifti_suffix(Path(path).name)
-    for prefix in _ID_PREFIXES:
-        if name.startswith(prefix):
-            return name[len(prefix) :]
-    return name
-
-
-def case_key(path_or_id: Path | str) -> str:
-    """Matching key of a file name or case id: digit-only ids by integer value ("0007" -> "7")."""
-    stem = case_stem(path_or_id)
-    return str(int(stem)) if re.fullmatch(r"\d+", stem) else stem
 
 
 def load_label_map(path: Path | str) -> LabelMap:
@@ -123,7 +93,7 @@ def evaluate_files(pred_path: Path | str, ref_path: Path | str) -> dict[str, dic
 
 
 def _nifti_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and is_nifti(p))
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_nifti_name(p))
 
 
 def _index_by_case(files: list[Path], what: str) -> dict[str, Path]:
@@ -142,8 +112,8 @@ def reference_files(ref_dir: Path | str) -> dict[str, Path]:
     if not folder.is_dir():
         raise ValueError(f"reference folder not found: {folder}")
     files = _nifti_files(folder)
-    seg = [p for p in files if p.name.startswith("segmentation-")]
-    files = seg or [p for p in files if not p.name.startswith("volume-")]
+    seg = [p for p in files if p.name.lower().startswith("segmentation-")]
+    files = seg or [p for p in files if not p.name.lower().startswith("volume-")]
     if not files:
         raise ValueError(f"no reference label maps (segmentation-*.nii.gz / *.nii.gz) in {folder}")
     return _index_by_case(files, "reference")
@@ -152,7 +122,7 @@ def reference_files(ref_dir: Path | str) -> dict[str, Path]:
 def _prediction_files(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
         raise ValueError(f"prediction folder not found: {folder}")
-    files = [p for p in _nifti_files(folder) if not p.name.startswith("volume-")]
+    files = [p for p in _nifti_files(folder) if not p.name.lower().startswith("volume-")]
     return _index_by_case(files, f"prediction (in {folder})")
 
 
@@ -189,7 +159,7 @@ def evaluate_folder(
         progress(0, len(keys))
     for done, key in enumerate(keys, start=1):
         result = evaluate_files(preds[key], refs[key])
-        rows += _rows(case_stem(refs[key]), result)
+        rows += _rows(case_id(refs[key]), result)
         if progress:
             progress(done, len(keys))
     return rows
@@ -201,7 +171,7 @@ def _sort_key(key: str) -> tuple[int, int | str]:
 
 def read_run_info(pred_path: Path) -> dict:
     """The run's sidecar JSON (``<case_id>.json`` beside the prediction), {} if absent."""
-    sidecar = pred_path.with_name(_strip_nifti_suffix(pred_path.name) + ".json")
+    sidecar = pred_path.with_name(strip_nifti_suffix(pred_path.name) + ".json")
     if not sidecar.exists():
         return {}
     try:
@@ -239,10 +209,10 @@ def _method_folders(runs: Path, methods: list[str] | None) -> dict[str, dict[str
     the named ones)."""
     if methods is None:
         folders = [
-            d for d in sorted(runs.iterdir()) if d.is_dir() and any(map(is_nifti, d.iterdir()))
+            d for d in sorted(runs.iterdir()) if d.is_dir() and any(map(is_nifti_name, d.iterdir()))
         ]
     else:
-        folders = [runs / m for m in methods]
+        folders = [safe_child(runs, m) for m in methods]
         absent = [m for m, d in zip(methods, folders, strict=True) if not d.is_dir()]
         if absent:
             raise ValueError(f"no run folder for methods {absent} in {runs}")
@@ -276,7 +246,7 @@ def evaluate_runs_with_lesions(
                 f"method {method}: no reference segmentation-<id> in {cases_dir} for "
                 f"{', '.join(orphans)}"
             )
-        missing = sorted(case_stem(refs[k]) for k in refs if k not in preds)
+        missing = sorted(case_id(refs[k]) for k in refs if k not in preds)
         if missing:
             warnings.warn(f"method {method}: no prediction for cases {missing}", stacklevel=3)
     keys = sorted({k for preds in by_method.values() for k in preds}, key=_sort_key)
@@ -288,7 +258,7 @@ def evaluate_runs_with_lesions(
     lesion_rows: list[dict] = []
     for key in keys:
         ref = load_label_map(refs[key])
-        case_id = case_stem(refs[key])
+        cid = case_id(refs[key])
         for method, preds in by_method.items():
             if key not in preds:
                 continue
@@ -296,9 +266,9 @@ def evaluate_runs_with_lesions(
             check_same_grid(pred, ref)
             result = metrics.evaluate_case(pred.labels, ref.labels, ref.spacing)
             run = _run_fields(read_run_info(preds[key]))
-            rows += _rows(case_id, result, method, run)
+            rows += _rows(cid, result, method, run)
             lesion_rows += [
-                {"case_id": case_id, "method": method, **lesion}
+                {"case_id": cid, "method": method, **lesion}
                 for lesion in result["tumour"]["lesion_table"]
             ]
             done += 1

@@ -6,7 +6,10 @@ RUNS LAYOUT (read by ``python -m livseg evaluate --runs-dir``)::
     OUT/<method>/<case_id>.json     {"method", "case", "seconds", "device", "version",
                                      "params", "threads"}
 
-``case_id`` is the N of ``volume-N`` in a LiTS folder (the file stem for MSD images).
+``case_id`` is ``livseg.naming.case_id`` of the image: the N of ``volume-N`` in a LiTS folder
+(the file stem for MSD images), the one id ``scan_folder`` and the database use too. Method
+and case names become paths only through ``livseg.naming.run_files`` (names that would
+leave the runs folder are refused).
 ``seconds`` is the wall time of ``Method.segment`` alone (loading the image and the
 weights and writing the result are excluded; weight loading is reported apart as
 ``load_seconds`` by ``run_cases``).
@@ -23,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from livseg.methods import METHODS, get_method
+from livseg.naming import run_files
 from livseg.volume import Volume
 
 
@@ -81,13 +85,6 @@ def run_method(
     )
 
 
-def case_id_of(image: Path) -> str:
-    """Case id of an image file: N of ``volume-N.nii.gz``, else the file stem."""
-    from livseg.evaluation import case_stem
-
-    return case_stem(image)
-
-
 def run_cases(
     cases_dir: Path | str,
     out_dir: Path | str,
@@ -115,7 +112,7 @@ def run_cases(
     total, done = len(cases) * len(names), 0
     for cf in cases:
         volume = load_volume(cf.image)
-        case = case_id_of(cf.image)
+        case = cf.case_id
         for name in names:
             res = run_method(name, volume, device=device, threads=threads)
             records.append(
@@ -140,12 +137,16 @@ def write_run(
 ) -> RunRecord:
     """Write one run in the runs layout: ``out_dir/<method>/<case>.nii.gz`` (labels on the
     image file's own grid) and ``<case>.json`` (method, case, seconds, device, version,
-    params, threads, weights load seconds, image path)."""
+    params, threads, weights load seconds, image path).
+
+    Raises ``livseg.naming.UnsafeNameError`` (a ValueError), writing nothing, when ``method``
+    or ``case`` is not a plain file name inside ``out_dir`` (``"../x"``, ``"a/b"``, NUL, ...).
+    """
     from livseg.io import save_labels
 
-    folder = Path(out_dir) / method
-    folder.mkdir(parents=True, exist_ok=True)
-    labels_path = save_labels(result.labels, volume, folder / f"{case}.nii.gz")
+    labels_file, info_path = run_files(out_dir, method, case)
+    labels_file.parent.mkdir(parents=True, exist_ok=True)
+    labels_path = save_labels(result.labels, volume, labels_file)
     threads = result.params.get("threads")
     info = {
         "method": method,
@@ -158,7 +159,6 @@ def write_run(
         "load_seconds": None if load_seconds is None else round(load_seconds, 4),
         "image": None if image is None else str(image),
     }
-    info_path = folder / f"{case}.json"
     info_path.write_text(json.dumps(info, indent=1, default=_json_default))
     return RunRecord(
         method,

@@ -13,7 +13,9 @@ before any data is read), label maps with values outside {0, 1, 2} or on another
 
 Folder layouts (``scan_folder``): LiTS (``volume-N`` / ``segmentation-N``, .nii or .nii.gz,
 in any sub-folder, optionally with a LivSeg phantom ``manifest.json``) and MSD Task03
-(``imagesTr/``, ``labelsTr/``, optional ``imagesTs/``).
+(``imagesTr/``, ``labelsTr/``, optional ``imagesTs/``). Case ids are ``livseg.naming.case_id``
+of the image (LiTS ``volume-7`` -> ``"7"``, MSD ``liver_7`` -> ``"liver_7"``), the one id the
+runs layout and the database use too; a manifest supplies only the split.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from livseg.naming import case_id as case_id_of
+from livseg.naming import is_nifti_name, lits_number
 from livseg.volume import CANONICAL_AXCODES, Case, Volume
 
 MIN_SPACING_MM = 0.05
@@ -83,18 +86,13 @@ def max_volume_bytes() -> int:
     return int(mb * 2**20)
 
 
-def _is_nifti_name(path: Path) -> bool:
-    name = path.name.lower()
-    return name.endswith(".nii") or name.endswith(".nii.gz")
-
-
 def _check_path(path) -> Path:
     path = Path(path)
     if not path.exists():
         raise LivSegInputError(path, "file not found")
     if path.is_dir():
         raise LivSegInputError(path, "is a folder, expected a NIfTI file (.nii or .nii.gz)")
-    if not _is_nifti_name(path):
+    if not is_nifti_name(path):
         raise LivSegInputError(path, "not a NIfTI file name (expected .nii or .nii.gz)")
     if path.stat().st_size == 0:
         raise LivSegInputError(path, "empty file (0 bytes)")
@@ -397,12 +395,12 @@ def load_labels(path, like: Volume) -> np.ndarray:
 
 
 def load_case(image, labels=None, case_id: str | None = None, max_bytes: int | None = None) -> Case:
-    """Load an image (and optional label map) as a Case; case_id defaults to the file stem."""
+    """Load an image (and optional label map) as a Case; case_id defaults to the file's case
+    id (``livseg.naming.case_id``: ``volume-3.nii.gz`` -> ``"3"``)."""
     volume = load_volume(image, max_bytes=max_bytes)
     lab = load_labels(labels, like=volume) if labels is not None else None
     if case_id is None:
-        name = Path(image).name
-        case_id = re.sub(r"\.nii(\.gz)?$", "", name, flags=re.IGNORECASE)
+        case_id = case_id_of(image)
     meta = {"image_path": str(image)}
     if labels is not None:
         meta["labels_path"] = str(labels)
@@ -411,7 +409,7 @@ def load_case(image, labels=None, case_id: str | None = None, max_bytes: int | N
 
 def _check_out_path(path) -> Path:
     path = Path(path)
-    if not _is_nifti_name(path):
+    if not is_nifti_name(path):
         raise LivSegInputError(path, "output name must end with .nii or .nii.gz")
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
@@ -498,22 +496,19 @@ def save_volume(volume: Volume, path, dtype=None) -> Path:
 
 # --------------------------------------------------------------------------- folders
 
-_LITS_IMAGE = re.compile(r"^volume-(\d+)\.nii(\.gz)?$", re.IGNORECASE)
-_LITS_LABEL = re.compile(r"^segmentation-(\d+)\.nii(\.gz)?$", re.IGNORECASE)
-
 
 def _nifti_files(folder: Path, recursive: bool) -> list[Path]:
     it = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in it if p.is_file() and not p.name.startswith(".") and _is_nifti_name(p))
+    return sorted(p for p in it if p.is_file() and not p.name.startswith(".") and is_nifti_name(p))
 
 
-def _index_by_number(files: list[Path], pattern: re.Pattern, what: str) -> dict[int, Path]:
+def _index_by_number(files: list[Path], what: str) -> dict[int, Path]:
+    """LiTS files ``<what>-N.nii[.gz]`` by N (``livseg.naming.lits_number``)."""
     out: dict[int, Path] = {}
     for p in files:
-        m = pattern.match(p.name)
-        if not m:
+        k = lits_number(p, what)
+        if k is None:
             continue
-        k = int(m.group(1))
         if k in out:
             raise LivSegInputError(p, f"duplicate LiTS {what} number {k} (also {out[k]})")
         out[k] = p
@@ -522,8 +517,8 @@ def _index_by_number(files: list[Path], pattern: re.Pattern, what: str) -> dict[
 
 def _scan_lits(folder: Path) -> list[CaseFiles]:
     files = _nifti_files(folder, recursive=True)
-    images = _index_by_number(files, _LITS_IMAGE, "volume")
-    labels = _index_by_number(files, _LITS_LABEL, "segmentation")
+    images = _index_by_number(files, "volume")
+    labels = _index_by_number(files, "segmentation")
     orphans = sorted(set(labels) - set(images))
     if orphans:
         raise LivSegInputError(
@@ -542,7 +537,7 @@ def _scan_lits(folder: Path) -> list[CaseFiles]:
         entry = manifest.get(images[k].name, {})
         out.append(
             CaseFiles(
-                case_id=str(entry.get("id", f"lits-{k:03d}")),
+                case_id=case_id_of(images[k]),
                 image=images[k],
                 labels=labels.get(k),
                 layout="lits",
@@ -561,8 +556,7 @@ def _scan_msd(folder: Path) -> list[CaseFiles]:
             continue
         for img in _nifti_files(sub, recursive=False):
             name = img.name
-            stem = re.sub(r"\.nii(\.gz)?$", "", name, flags=re.IGNORECASE)
-            stem = re.sub(r"_0000$", "", stem)  # nnU-Net style channel suffix
+            stem = case_id_of(name)  # without the suffix and nnU-Net's _0000 channel
             lab = None
             if subset == "imagesTr" and label_dir.is_dir():
                 for cand in (

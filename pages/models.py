@@ -3,7 +3,6 @@ methods on any cases with a progress bar, see run times and devices."""
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
@@ -16,9 +15,8 @@ user = require_role(COORDINATOR)
 from db import catalog  # noqa: E402
 from db.errors import LivsegDBError  # noqa: E402
 from livseg.io import scan_folder  # noqa: E402
-from livseg.workspace import cases_dir, runs_dir  # noqa: E402
-
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+from livseg.naming import is_case_name, nifti_suffix, safe_child  # noqa: E402
+from livseg.workspace import cases_dir, import_folder, import_root, runs_dir  # noqa: E402
 
 st.title("Models")
 
@@ -35,15 +33,6 @@ def _validate_case(image: Path, labels: Path | None) -> str:
         load_labels(labels, like=volume)
         summary += ", reference labels OK"
     return summary
-
-
-def _nifti_suffix(name: str) -> str | None:
-    lower = name.lower()
-    if lower.endswith(".nii.gz"):
-        return ".nii.gz"
-    if lower.endswith(".nii"):
-        return ".nii"
-    return None
 
 
 def _as_uploaded(exc: Exception, uploaded: dict[Path, str]) -> str:
@@ -67,28 +56,28 @@ with upload_tab:
         upload = st.form_submit_button("Import the case", type="primary")
     if upload:
         problems = []
-        if not _NAME_RE.match(case_name or ""):
+        if not is_case_name(case_name):
             problems.append(
                 "The case name must be 1-64 letters, digits, '.', '_' or '-' (no spaces)."
             )
         if image_file is None:
             problems.append("Choose the CT volume file.")
-        elif _nifti_suffix(image_file.name) is None:
+        elif nifti_suffix(image_file.name) is None:
             problems.append(f"'{image_file.name}' is not a NIfTI file (.nii or .nii.gz).")
-        if label_file is not None and _nifti_suffix(label_file.name) is None:
+        if label_file is not None and nifti_suffix(label_file.name) is None:
             problems.append(f"'{label_file.name}' is not a NIfTI file (.nii or .nii.gz).")
         for problem in problems:
             st.error(problem)
         if not problems:
-            folder = cases_dir() / "imported" / case_name
+            folder = safe_child(cases_dir() / "imported", case_name)
             if folder.exists():
                 shutil.rmtree(folder)
             folder.mkdir(parents=True)
-            image_path = folder / f"volume{_nifti_suffix(image_file.name)}"
+            image_path = folder / f"volume{nifti_suffix(image_file.name)}"
             image_path.write_bytes(image_file.getvalue())
             label_path = None
             if label_file is not None:
-                label_path = folder / f"segmentation{_nifti_suffix(label_file.name)}"
+                label_path = folder / f"segmentation{nifti_suffix(label_file.name)}"
                 label_path.write_bytes(label_file.getvalue())
             try:
                 summary = _validate_case(image_path, label_path)
@@ -106,12 +95,13 @@ with upload_tab:
 with folder_tab:
     folder_text = st.text_input(
         "Folder on the server",
+        placeholder=str(import_root()),
         help="LiTS: volume-N.nii(.gz) + segmentation-N.nii(.gz); MSD Task03: imagesTr/ + labelsTr/",
     )
-    prefix = st.text_input("Case name prefix", value="case-")
+    prefix = st.text_input("Case name prefix", value="", help="optional; case names = the case ids")
     if st.button("Scan and import the folder"):
         try:
-            found = scan_folder(Path(folder_text).expanduser())
+            found = scan_folder(import_folder(folder_text))
         except (ValueError, OSError) as exc:
             st.error(f"Cannot read the folder: {exc}")
             found = []

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from medpy.metric import binary as medpy_binary
 
-from livseg import evaluation
+from livseg import evaluation, naming
 from livseg.cli import main
 
 SPACING = (0.8, 0.8, 2.5)
@@ -245,10 +245,10 @@ def test_folder_errors(tmp_path, capsys):
 
 
 def test_case_keys():
-    assert evaluation.case_key("segmentation-0007.nii.gz") == "7"
-    assert evaluation.case_key("7.nii") == "7"
-    assert evaluation.case_stem("segmentation-0007.nii.gz") == "0007"
-    assert evaluation.case_key("liver_12a.nii.gz") == "liver_12a"
+    assert naming.case_key("segmentation-0007.nii.gz") == "7"
+    assert naming.case_key("7.nii") == "7"
+    assert naming.case_id("segmentation-0007.nii.gz") == "0007"
+    assert naming.case_key("liver_12a.nii.gz") == "liver_12a"
 
 
 def test_runs_with_lesion_rows_pair_the_same_lesions(tmp_path):

@@ -123,7 +123,8 @@ def test_scan_lits_folder_with_subfolders_and_mixed_suffixes(tmp_path):
     (tmp_path / "._volume-5.nii.gz").write_bytes(b"macOS resource fork")
     (tmp_path / "notes.txt").write_text("ignored")
     cases = io.scan_folder(tmp_path)
-    assert [c.case_id for c in cases] == ["lits-000", "lits-003", "lits-012"]
+    # one case id (issue 10 finding 2): the N of volume-N, as the runs layout writes it
+    assert [c.case_id for c in cases] == ["0", "3", "12"]
     assert all(c.layout == "lits" for c in cases)
     assert cases[0].image.name == "volume-0.nii" and cases[0].labels.name == "segmentation-0.nii"
     assert cases[1].labels is None
@@ -135,7 +136,9 @@ def test_scan_lits_folder_uses_the_phantom_manifest(tmp_path):
 
     manifest = phantom.write_dataset(tmp_path, 2, seed=0, size="small")
     cases = io.scan_folder(tmp_path)
-    assert [c.case_id for c in cases] == [c["id"] for c in manifest["cases"]]
+    # the manifest gives the split; the case id is the file's (volume-0 -> "0"), one id
+    assert [c.case_id for c in cases] == ["0", "1"]
+    assert [c["image"] for c in manifest["cases"]] == ["volume-0.nii.gz", "volume-1.nii.gz"]
     assert [c.split for c in cases] == [c["split"] for c in manifest["cases"]]
     case = io.load_case(cases[0].image, cases[0].labels, cases[0].case_id)
     direct = phantom.generate_case(manifest["cases"][0]["seed"], "small")

@@ -14,7 +14,7 @@ import math
 import sys
 from pathlib import Path
 
-from livseg import evaluation, metrics
+from livseg import evaluation, metrics, naming
 
 
 def register(subparsers) -> None:
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
             if args.out:
                 _write_csv(
                     [
-                        {"case_id": evaluation.case_stem(args.ref), **r}
+                        {"case_id": naming.case_id(args.ref), **r}
                         for r in metrics.flatten_evaluation(result)
                     ],
                     args.out,
