@@ -2,7 +2,8 @@
 
 ``METHODS`` lists the method names in display order; ``get_method(name)`` returns the
 (cached) ``Method`` instance, so network weights are loaded once per process and device.
-Adding a method = one module with a ``Method`` subclass + one line in ``_REGISTRY``.
+Adding a method = one module with a ``Method`` subclass + one line in ``_REGISTRY``, or an
+installed package with a ``livseg.methods`` entry point (``livseg.methods.plugins``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import importlib
 import threading
 
+from livseg.methods import plugins
 from livseg.methods.base import Method, postprocess
 
 # name -> "module:ClassName" (imported lazily so that `classical` never needs torch)
@@ -28,6 +30,8 @@ TITLES: dict[str, str] = {
     "attention_unet": "Attention U-Net",
 }
 NETWORK_METHODS: list[str] = ["unet2d", "unet3d", "attention_unet"]
+# installed packages' ``livseg.methods`` entry points join METHODS / TITLES (livseg.methods.plugins)
+plugins.refresh(list(_REGISTRY), METHODS, TITLES)
 
 _cache: dict[tuple, Method] = {}
 _lock = threading.Lock()
@@ -45,6 +49,8 @@ def get_method(name: str, device: str = "auto", threads: int | None = None) -> M
     """The method called ``name``, built once per (name, device, threads) and cached."""
     key = (name, device, threads)
     with _lock:
+        if key not in _cache and plugins.is_plugin(name):
+            _cache[key] = plugins.PluginMethod(name, device=device, threads=threads)
         if key not in _cache:
             cls = method_class(name)
             if name in NETWORK_METHODS:
