@@ -17,6 +17,7 @@ from db.errors import LivsegDBError  # noqa: E402
 from livseg.io import scan_folder  # noqa: E402
 from livseg.naming import is_case_name, nifti_suffix, safe_child  # noqa: E402
 from livseg.workspace import cases_dir, import_folder, import_root, runs_dir  # noqa: E402
+from pages._import_runs import import_runs_section  # noqa: E402
 
 st.title("Models")
 
@@ -35,6 +36,12 @@ def _validate_case(image: Path, labels: Path | None) -> str:
     return summary
 
 
+def _upload_suffix(name: str, dicom: str) -> str | None:
+    """Suffix to store an upload under: NIfTI's, or ``dicom`` (".zip" = a DICOM series read
+    in place by ``livseg.dicom``, ".dcm" = a DICOM-SEG reference) when the name ends so."""
+    return nifti_suffix(name) or (dicom if name.lower().endswith(dicom) else None)
+
+
 def _as_uploaded(exc: Exception, uploaded: dict[Path, str]) -> str:
     """The error's text with each stored file (server path or internal name) shown as the
     name of the file the user uploaded: no server path reaches the page."""
@@ -51,8 +58,12 @@ upload_tab, folder_tab = st.tabs(["Upload NIfTI files", "A folder in LiTS / MSD 
 with upload_tab:
     with st.form("upload_case", clear_on_submit=False):
         case_name = st.text_input("Case name", help="letters, digits, '.', '_' or '-'")
-        image_file = st.file_uploader("CT volume (.nii or .nii.gz)", key="upload_image")
-        label_file = st.file_uploader("Reference label map (optional: 0/1/2)", key="upload_labels")
+        image_file = st.file_uploader(
+            "CT volume (.nii or .nii.gz, or a .zip of one DICOM series)", key="upload_image"
+        )
+        label_file = st.file_uploader(
+            "Reference label map (optional: 0/1/2; NIfTI or DICOM-SEG .dcm)", key="upload_labels"
+        )
         upload = st.form_submit_button("Import the case", type="primary")
     if upload:
         problems = []
@@ -62,10 +73,15 @@ with upload_tab:
             )
         if image_file is None:
             problems.append("Choose the CT volume file.")
-        elif nifti_suffix(image_file.name) is None:
-            problems.append(f"'{image_file.name}' is not a NIfTI file (.nii or .nii.gz).")
-        if label_file is not None and nifti_suffix(label_file.name) is None:
-            problems.append(f"'{label_file.name}' is not a NIfTI file (.nii or .nii.gz).")
+        elif _upload_suffix(image_file.name, ".zip") is None:
+            problems.append(
+                f"'{image_file.name}' is not a NIfTI file (.nii or .nii.gz) or a .zip of a "
+                "DICOM series."
+            )
+        if label_file is not None and _upload_suffix(label_file.name, ".dcm") is None:
+            problems.append(
+                f"'{label_file.name}' is not a NIfTI file (.nii or .nii.gz) or a DICOM-SEG (.dcm)."
+            )
         for problem in problems:
             st.error(problem)
         if not problems:
@@ -73,11 +89,11 @@ with upload_tab:
             if folder.exists():
                 shutil.rmtree(folder)
             folder.mkdir(parents=True)
-            image_path = folder / f"volume{nifti_suffix(image_file.name)}"
+            image_path = folder / f"volume{_upload_suffix(image_file.name, '.zip')}"
             image_path.write_bytes(image_file.getvalue())
             label_path = None
             if label_file is not None:
-                label_path = folder / f"segmentation{nifti_suffix(label_file.name)}"
+                label_path = folder / f"segmentation{_upload_suffix(label_file.name, '.dcm')}"
                 label_path.write_bytes(label_file.getvalue())
             try:
                 summary = _validate_case(image_path, label_path)
@@ -123,6 +139,9 @@ with folder_tab:
             st.success(f"{imported} of {len(found)} cases imported.")
             for message in failed:
                 st.error(message)
+
+st.subheader("Import another program's results")
+import_runs_section(user)
 
 # ---------------------------------------------------------------- run methods
 st.subheader("Run methods")

@@ -126,12 +126,31 @@ def write_segmentation(
     ``like`` must come from a DICOM series (``livseg.dicom.read_series``). ``manual=True``
     marks the segments as a manual reference (no algorithm identification).
     """
+    path = Path(path)
+    seg = _segmentation(labels, like, path, algorithm_name, algorithm_version, manual)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    seg.save_as(path)
+    return path
+
+
+def segmentation_bytes(
+    labels: np.ndarray, like: Volume, algorithm_name: str, algorithm_version: str, manual=False
+) -> bytes:
+    """``write_segmentation`` into memory: the DICOM-SEG file's bytes (for a download)."""
+    import io
+
+    seg = _segmentation(labels, like, None, algorithm_name, algorithm_version, manual)
+    buffer = io.BytesIO()
+    seg.save_as(buffer)
+    return buffer.getvalue()
+
+
+def _segmentation(labels, like: Volume, path, algorithm_name, algorithm_version, manual):
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
     from livseg.io import LivSegInputError, _to_source_grid
 
-    path = Path(path)
     src = like.source or {}
     if src.get("format") != "dicom":
         raise LivSegInputError(
@@ -201,9 +220,7 @@ def write_segmentation(
     for tag in IDENTITY_TAGS:
         if tag in seg:
             seg.data_element(tag).value = ""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    seg.save_as(path)
-    return path
+    return seg
 
 
 def is_segmentation(path) -> bool:
