@@ -13,7 +13,7 @@ from pages._shared import COORDINATOR, db_session, require_role
 
 user = require_role(COORDINATOR)
 
-from db import export, studies  # noqa: E402
+from db import catalog, export, studies  # noqa: E402
 from livseg.stats.design import StatsInputError  # noqa: E402
 from livseg.workspace import workspace_dir  # noqa: E402
 
@@ -42,9 +42,22 @@ structure = right.radio(
 with db_session() as session:
     info = studies.get_study(session, user, study_id)
     metrics = export.metrics_table(session, user, structure=structure, study_id=study_id)
-    scores = export.scores_table(session, user, study_id)
     lesions = export.lesions_table(session, user, study_id=study_id)
     scores_long = export.scores_long(session, user, study_id)
+    method_rows = catalog.list_methods(session, user)
+# the study's display names of its methods where the catalogue has them (else the report
+# uses the registry's titles of the built-in methods)
+titles = (
+    {
+        str(n): str(t)
+        for n, t in zip(method_rows["name"], method_rows["title"], strict=True)
+        if isinstance(t, str) and t.strip()
+    }
+    if "title" in method_rows.columns
+    else {}
+)
+# every analysis uses the first reading; the washout re-reads give intra-reader agreement
+scores = scores_long[["case", "method", "reader", "session", "score"]]
 
 if metrics.empty:
     st.info("This study's runs have no metrics yet.")
@@ -54,7 +67,8 @@ methods = sorted(metrics["method"].unique())
 volumes = metrics[["case", "method", "volume_ml", "reference_volume_ml"]].rename(
     columns={"volume_ml": "pred_ml", "reference_volume_ml": "ref_ml"}
 )
-n_scores = len(scores)
+n_scores = int((scores["session"] == 1).sum())
+n_rereads = int((scores["session"] == 2).sum())
 control = next((m for m in ("classical", "control", "Control") if m in methods), None)
 reference = next((m for m in ("unet2d", "U-Net") if m in methods), None)
 
@@ -69,6 +83,7 @@ def build(
     control: str | None,
     reference: str | None,
     meta_json: str,
+    titles_json: str = "{}",
 ) -> dict:
     """The report's tables, figures and file contents (cached on the data)."""
     from livseg.report import build_report
@@ -82,6 +97,7 @@ def build(
         reference=reference,
         study_meta=json.loads(meta_json),
         volumes=volumes,
+        method_titles=json.loads(titles_json),
     )
     out = Path(out_dir)
     xlsx = next(iter(sorted(out.glob("*.xlsx"))), None)
@@ -91,6 +107,7 @@ def build(
         "html": Path(result.html_path).read_bytes(),
         "xlsx": xlsx.read_bytes() if xlsx else None,
         "notes": list(result.notes),
+        "captions": dict(result.captions),
     }
 
 
@@ -113,6 +130,7 @@ try:
         control,
         reference,
         json.dumps(meta, sort_keys=True),
+        json.dumps(titles, sort_keys=True),
     )
 except StatsInputError as exc:  # the data themselves are wrong (columns, values)
     st.error(f"The report could not be computed: {exc}")
@@ -149,11 +167,13 @@ if report is not None:
             mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         )
     st.caption(
-        f"{len(metrics)} runs, {n_scores} scores, {lesions['lesion'].nunique() if not lesions.empty else 0} "
+        f"{len(metrics)} runs, {n_scores} scores"
+        + (f" + {n_rereads} washout re-reads" if n_rereads else "")
+        + f", {lesions['lesion'].nunique() if not lesions.empty else 0} "
         f"lesions · control: {control or '–'} · '#' comparator: {reference or '–'}"
     )
     for name, table in report["tables"].items():
-        st.markdown(f"**{name}**")
+        st.markdown(f"**{report['captions'].get(name, name)}**")
         # small paper-layout tables: static HTML tables (plain objects: pandas' string dtype
         # does not reach the browser grid intact)
         st.table(table.astype(object).where(table.notna(), ""))

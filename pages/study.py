@@ -54,13 +54,16 @@ else:
             float(row.fraction),
             text=f"{row.reader}{inactive}: {row.done} of {row.total}{seconds}",
         )
+    per_reader_retest = info.n_retest // max(info.n_readers, 1)
     st.caption(
         f"Seed {info.seed} · edit policy {info.edit_policy} · "
         + (
-            f"washout session: {info.retest_fraction:.0%} re-read after {info.washout_days:g} days"
-            if info.retest_fraction
+            f"washout session: {info.n_retest} re-reads ({per_reader_retest} per reader, "
+            f"{info.retest_fraction:.0%} of her items) after {info.washout_days:g} days"
+            if info.n_retest
             else "no washout session"
         )
+        + (f" · {info.cases_per_reader} cases per reader" if info.cases_per_reader else "")
     )
     action = st.columns(3)
     try:
@@ -103,43 +106,27 @@ else:
                 st.session_state.pop("study_pick", None)  # its id is gone
                 st.rerun()
 
-    st.markdown("**Agreement so far** (readers' Likert scores on the items all of them scored)")
+    st.markdown("**Agreement so far** (the readers' Likert scores of the first reading)")
     with db_session() as session:
-        scores = export.scores_table(session, user, study_id)
+        scores = export.scores_long(session, user, study_id)
     if scores.empty:
         st.caption("No score yet.")
     else:
-        from livseg.stats import agreement
+        from livseg.stats import interim
 
-        ratings = scores.pivot_table(
-            index=["case", "method"], columns="reader", values="score", aggfunc="mean"
-        )
-        complete = ratings.dropna()
-        if ratings.shape[1] < 2 or len(complete) < 2:
-            st.caption("Agreement needs at least two readers who scored at least two same items.")
-        else:
-            try:
-                icc = agreement.icc(ratings)
-                alpha = agreement.krippendorff_alpha(ratings.to_numpy(dtype=float))
-                table = pd.DataFrame(
-                    {
-                        "statistic": [
-                            "ICC(2,1) absolute agreement",
-                            "ICC(3,1) consistency",
-                            "Krippendorff's alpha (ordinal)",
-                            "items scored by all",
-                        ],
-                        "value": [
-                            icc["ICC2"]["value"],
-                            icc["ICC3"]["value"],
-                            alpha,
-                            float(len(complete)),
-                        ],
-                    }
-                )
-                st.dataframe(table, hide_index=True)
-            except Exception as exc:  # noqa: BLE001 - too few / constant scores
-                st.caption(f"Agreement not computable yet: {exc}")
+        columns = ["case", "method", "reader", "session", "score"]
+        so_far = interim.agreement_so_far(scores[columns], list(per_reader["reader"]))
+        if not so_far.table.empty:
+            st.dataframe(so_far.table, hide_index=True, key="agreement_so_far")
+        if so_far.note:
+            st.caption(so_far.note)
+        retest = interim.intra_reader_so_far(scores[columns])
+        if retest is not None:
+            st.markdown(
+                "**Intra-reader agreement so far** (session 1 vs the washout re-read of the "
+                "same items)"
+            )
+            st.dataframe(retest, hide_index=True, key="intra_reader_so_far")
 
 # ---------------------------------------------------------------- create a study
 st.subheader("Create a study")
@@ -164,8 +151,14 @@ else:
             }.get,
             horizontal=True,
         )
+        per_reader = st.number_input(
+            "Cases per reader (0 = every reader reads every case)", min_value=0, value=0, step=1
+        )
         retest = st.slider("Washout session: share of items re-read", 0.0, 0.5, 0.0, 0.05)
         washout = st.number_input("Washout period (days)", min_value=0.0, value=14.0, step=1.0)
+        short_ok = st.checkbox(
+            "Yes, a washout under one day (re-reads may follow at once)", key="short_washout"
+        )
         open_now = st.checkbox("Open it now", value=True)
         create = st.form_submit_button("Create the study", type="primary")
     if create:
@@ -182,13 +175,25 @@ else:
                     edit_policy=edit_policy,
                     retest_fraction=float(retest),
                     washout_days=float(washout),
+                    cases_per_reader=int(per_reader) or None,
+                    confirm_short_washout=bool(short_ok),
                 )
                 if open_now:
                     studies.open_study(session, user, new_id)
         except LivsegDBError as exc:
             st.error(str(exc))
         else:
-            st.success(f"Study '{name}' created" + (" and opened." if open_now else " (draft)."))
+            with db_session() as session:
+                made = studies.get_study(session, user, new_id)
+            rereads = (
+                f" Each reader re-reads {made.n_retest // max(made.n_readers, 1)} items after "
+                f"the washout ({made.n_retest} in all)."
+                if made.n_retest
+                else ""
+            )
+            st.success(
+                f"Study '{name}' created" + (" and opened." if open_now else " (draft).") + rereads
+            )
 
 # ---------------------------------------------------------------- reader accounts
 st.subheader("Reader accounts")

@@ -250,7 +250,9 @@ def test_report_page_renders_tables_and_offers_downloads(workspace):
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["HTML report", "Excel tables", "Scores (long CSV)"]
     headings = texts(at, "markdown")
-    assert "**Table 1**" in headings and "**Table 2**" in headings
+    # the structure is named (issue 13 defect 12)
+    assert any(h.startswith("**Table 1 — tumour segmentation metrics") for h in headings)
+    assert any(h.startswith("**Table 2 — tumour segmentation metrics") for h in headings)
     assert len(at.get("plotly_chart")) >= 1
     [csv_button] = [b for b in at.get("download_button") if b.label == "Scores (long CSV)"]
     assert csv_button is not None
@@ -300,7 +302,8 @@ def test_report_page_with_a_method_that_found_no_tumour(workspace):
     at = _page(workspace, "report")
     assert not texts(at, "error")
     headings = texts(at, "markdown")
-    table1 = at.get("table")[[h for h in headings if h.startswith("**")].index("**Table 1**")]
+    bold = [h for h in headings if h.startswith("**")]
+    table1 = at.get("table")[next(i for i, h in enumerate(bold) if h.startswith("**Table 1 "))]
     shown = table1.value
     assert shown.loc[FAKE_METHODS[1], "HD (mm)"] == "not computable: no values"
     assert " ± " in shown.loc[FAKE_METHODS[0], "HD (mm)"]
@@ -370,7 +373,9 @@ def test_demo_button_creates_study_and_shows_passwords_once(monkeypatch, _isolat
 
 
 def test_study_page_agreement_matches_a_hand_computed_icc(workspace):
-    """Two readers score all four items; ICC(3,1) = (MSR - MSE) / (MSR + (k - 1) MSE)."""
+    """Two readers score all four items; ICC(3,1) = (MSR - MSE) / (MSR + (k - 1) MSE). The
+    third reader has no score yet: the page names the two readers it uses and the one it
+    leaves out (issue 13 defect 7: it said "all readers" and used two of three)."""
     for reader, values in (("reader1", (4, 3, 5, 2)), ("reader2", (5, 3, 4, 1))):
         at = reader_app(workspace, reader)
         for value in values:
@@ -398,6 +403,10 @@ def test_study_page_agreement_matches_a_hand_computed_icc(workspace):
     icc3 = (msr - mse) / (msr + (k - 1) * mse)
 
     at = _page(workspace, "study")
-    table = at.dataframe[0].value.set_index("statistic")["value"]
-    assert table["ICC(3,1) consistency"] == pytest.approx(icc3, abs=1e-9)
-    assert table["items scored by all"] == 4
+    table = at.dataframe[0].value.set_index("statistic")  # the first table of the page
+    assert table.loc["ICC(C,1) consistency", "value"] == pytest.approx(icc3, abs=1e-9)
+    assert table.loc["ICC(C,1) consistency", "items"] == 4
+    assert table.loc["ICC(C,1) consistency", "readers"] == 2
+    uses = table.loc["ICC(C,1) consistency", "uses"]
+    assert uses == "items scored by all 2 readers who have scored (reader1, reader2)"
+    assert "No score yet from reader3: left out." in texts(at, "caption")

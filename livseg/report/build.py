@@ -51,6 +51,7 @@ class ReportResult:
     seconds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     not_computable: dict[str, str] = field(default_factory=dict)
+    captions: dict[str, str] = field(default_factory=dict)  # table name -> caption
 
 
 def load_seed_paper_table() -> pd.DataFrame:
@@ -316,7 +317,8 @@ def build_report(
         titles.get(reference, reference) if reference else None,
         alpha,
     )
-    sections = _sections(tables, foot, alpha, results, structure)
+    captions = table_captions(tables, structure, n_cases)
+    sections = _sections(tables, foot, alpha, results, captions)
     if notes:
         sections.insert(
             0,
@@ -347,7 +349,7 @@ def build_report(
     numeric = {"Table 1": tb.paper_numbers(results, t1, order, tables["Table 1"])}
     if t2:
         numeric["Table 2"] = tb.paper_numbers(results, t2, order, tables["Table 2"])
-    write_excel(xlsx_path, tables, table_captions(tables, structure, n_cases), foot, numeric)
+    write_excel(xlsx_path, tables, captions, foot, numeric)
     scores_path = None
     if all_scores is not None:
         scores_path = out / "scores_long.csv"
@@ -378,6 +380,7 @@ def build_report(
         seconds=seconds,
         notes=notes,
         not_computable=nc,
+        captions=captions,
     )
 
 
@@ -531,8 +534,7 @@ def write_excel(
     return path
 
 
-def _sections(tables, foot, alpha, results, structure=None):
-    captions = table_captions(tables, structure)
+def _sections(tables, foot, alpha, results, captions):
     sec = [
         (
             "Table 1 and Table 2 (the paper's layout)",
