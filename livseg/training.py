@@ -1,28 +1,38 @@
-"""Training of the three networks on phantom cases (the paper's recipe).
+"""Training of the three networks on phantoms and / or a real labelled folder.
 
-Recipe: HU window [-150, 250] -> [0, 1], in-plane resampling to 256 x 256
-(``livseg.methods.network_method.prepare_slices``), batch size 4, Adam, initial learning
-rate 1e-3, loss = Dice + cross-entropy (MONAI ``DiceCELoss``, softmax, 3 classes).
+Recipe (the paper's): HU window [-150, 250] -> [0, 1], in-plane resampling to 256 x 256
+(``livseg.methods.network_method.prepare_slices``, the function inference uses), batch
+size 4, Adam, initial learning rate 1e-3, loss = Dice + cross-entropy (MONAI
+``DiceCELoss``, softmax, 3 classes); plus, by default, the augmentation of
+``livseg.augment`` (MONAI transforms, seeded per step).
 
-Data: the TRAIN split of ``python -m livseg phantom --n 150 --seed <data_seed>`` (case i
-uses ``phantom.case_seed(data_seed, i)``; the 30 test cases are never generated here). The
-training cases are generated in memory and cached once as float16 / uint8 ``.npy`` arrays
-on the 256-grid in ``<workspace>/cache/phantom-s<seed>-g256/``. The last ``n_val`` of the
-chosen training cases are held out for validation (model selection), the rest train.
+Data (``livseg.training_data``):
+
+- phantoms: the TRAIN split of ``python -m livseg phantom --n 150 --seed <data_seed>
+  --profile <phantom_profile>`` (the 30 test cases are never generated here); of the first
+  ``n_cases`` train-split cases the last ``n_val`` are held out for validation;
+- a labelled folder (``cases_dir``: LiTS, MSD Task03 or nnU-Net raw): its own seeded
+  train / validation / test split (``split_cases``; the test cases are never loaded);
+  ``phantom_fraction`` of the samples then come from phantoms (0: real data only).
 
 Sampling (tumour is ~0.1 % of voxels): each sample is centred on a tumour voxel with
 probability ``p_tumour``, on a liver voxel with ``p_liver``, else anywhere in the body.
 2D nets train on ``crop`` x ``crop`` crops of axial slices, the 3D net on (x, y, z) patches.
-Everything is seeded (numpy + torch); a checkpoint holding model, optimiser, sampler state
-and history is written at every validation, so ``resume=True`` continues a run exactly
-where it stopped.
+Validation and inference share one predictor (``network_method.grid_logit_gaps``). On
+CUDA the forward passes run under ``torch.autocast`` (float16) with a gradient scaler
+(``amp``); on the CPU in float32. Everything is seeded (numpy + torch + the augmentation);
+a checkpoint holding model, optimiser, sampler state and history is written at every
+validation, so ``resume=True`` continues a run exactly where it stopped (also from
+another session). A model card (markdown + JSON, ``livseg.model_card``) is written next to
+the exported weights.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -31,12 +41,45 @@ import torch
 from monai.losses import DiceCELoss
 
 from livseg.device import apply_threads, choose_device
-from livseg.methods.network_method import prepare_slices, weights_path
+from livseg.methods.network_method import grid_logit_gaps, logit_gaps_to_labels, weights_path
 from livseg.methods.networks import DEFAULT_CONFIGS, build_network, size_multiple
-from livseg.preprocess import HU_WINDOW, NETWORK_GRID, body_box, resample_labels_inplane
+from livseg.preprocess import HU_WINDOW, NETWORK_GRID
+from livseg.training_data import (
+    N_DATASET,
+    Sampler,
+    labelled_cases,
+    load_cases,
+    load_folder_cases,
+    split_cases,
+    train_indices,
+)
 from livseg.workspace import workspace_dir
 
-N_DATASET = 150  # the paper's 150 patients; 8:2 split -> 120 train / 30 test
+__all__ = [
+    "N_DATASET",
+    "TrainConfig",
+    "dice",
+    "export_weights",
+    "predict_labels",
+    "recalibrate_batchnorm",
+    "run_dir",
+    "train",
+    "train_indices",
+    "validate",
+    "write_split",
+]
+
+# what a checkpoint written before a field existed ran with (resume checks these)
+LEGACY_DEFAULTS = {
+    "augment": False,
+    "phantom_profile": "v1",
+    "cases_dir": None,
+    "phantom_fraction": 0.0,
+    "val_fraction": 0.15,
+    "test_fraction": 0.2,
+    "amp": True,
+}
+RESUMABLE_CHANGES = ("steps", "threads", "device", "amp")  # may differ between sessions
 
 
 @dataclass
@@ -45,9 +88,9 @@ class TrainConfig:
 
     method: str
     steps: int = 1000
-    seed: int = 0  # torch / sampler seed
-    data_seed: int = 0  # phantom dataset seed (python -m livseg phantom --seed)
-    n_cases: int = 120  # training-split cases used (train + validation)
+    seed: int = 0  # torch / sampler / augmentation seed
+    data_seed: int = 0  # phantom dataset seed; also seeds the folder's split
+    n_cases: int = 120  # phantom training-split cases used (train + validation)
     n_val: int = 6
     batch_size: int = 4
     lr: float = 1e-3
@@ -61,6 +104,13 @@ class TrainConfig:
     network: dict = field(default_factory=dict)
     size: str = "full"  # phantom size; "small" only for quick tests
     bn_batches: int = 25  # batches to re-estimate BatchNorm statistics before validation
+    augment: bool = True  # livseg.augment transforms (off: the plain recipe)
+    phantom_profile: str = "v2"  # "v1" (today's look) or "v2" (domain-randomised)
+    cases_dir: str | None = None  # a LiTS / MSD / nnU-Net-raw folder with labels
+    phantom_fraction: float = 0.0  # with cases_dir: share of samples drawn from phantoms
+    val_fraction: float = 0.15  # of the folder's cases
+    test_fraction: float = 0.2  # of the folder's cases, never loaded here
+    amp: bool = True  # mixed precision on CUDA (ignored on the CPU)
 
     def __post_init__(self) -> None:
         if self.method not in DEFAULT_CONFIGS:
@@ -77,136 +127,101 @@ class TrainConfig:
             0 <= self.p_tumour <= 1 and 0 <= self.p_liver <= 1 and self.p_tumour + self.p_liver <= 1
         ):
             raise ValueError("p_tumour and p_liver must be in [0, 1] with a sum <= 1")
+        if not 0.0 <= self.phantom_fraction <= 1.0:
+            raise ValueError(f"phantom_fraction must be in [0, 1], got {self.phantom_fraction}")
+        if self.phantom_profile not in ("v1", "v2"):
+            raise ValueError(f"phantom_profile must be v1 or v2, got {self.phantom_profile!r}")
+        if self.cases_dir is not None:
+            self.cases_dir = str(self.cases_dir)
         self.patch_3d = tuple(int(p) for p in self.patch_3d)  # type: ignore[assignment]
 
     @property
     def spatial_dims(self) -> int:
         return int(self.network.get("spatial_dims", 2))
 
-
-# ----------------------------------------------------------------------------- data cache
-
-
-def train_indices(data_seed: int, n_total: int = N_DATASET) -> list[int]:
-    """Case indices of the TRAIN split of the ``n_total``-case phantom dataset."""
-    from livseg.phantom import split_assignment
-
-    return [i for i, s in enumerate(split_assignment(n_total, data_seed)) if s == "train"]
+    @property
+    def uses_phantoms(self) -> bool:
+        return self.cases_dir is None or self.phantom_fraction > 0
 
 
-def cache_dir(data_seed: int, size: str = "full") -> Path:
-    """Folder of the preprocessed 256-grid arrays of dataset ``data_seed``."""
-    g = NETWORK_GRID[0]
-    tag = "" if size == "full" else f"-{size}"
-    path = workspace_dir() / "cache" / f"phantom-s{data_seed}{tag}-g{g}"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+# ----------------------------------------------------------------------------- data
 
 
-def cache_case(data_seed: int, index: int, size: str = "full") -> tuple[Path, Path]:
-    """Generate phantom case ``index`` and cache it on the 256-grid (skips cached ones).
+@dataclass
+class TrainingData:
+    """Training and validation arrays of a run, the sampling weights and their provenance."""
 
-    Files: ``<i>_img.npy`` float16 (Z, 256, 256) in [0, 1]; ``<i>_lab.npy`` uint8 (Z, 256, 256).
-    """
-    from livseg.phantom import case_seed, generate_case
-
-    folder = cache_dir(data_seed, size)
-    img_p, lab_p = folder / f"{index}_img.npy", folder / f"{index}_lab.npy"
-    if img_p.exists() and lab_p.exists():
-        return img_p, lab_p
-    case = generate_case(case_seed(data_seed, index), size)
-    img = prepare_slices(case.volume.array, NETWORK_GRID).numpy().astype(np.float16)
-    lab = resample_labels_inplane(case.labels, NETWORK_GRID).transpose(2, 0, 1)
-    tmp_i, tmp_l = img_p.with_suffix(".tmp.npy"), lab_p.with_suffix(".tmp.npy")
-    np.save(tmp_i, img)
-    np.save(tmp_l, np.ascontiguousarray(lab))
-    tmp_l.replace(lab_p)
-    tmp_i.replace(img_p)
-    return img_p, lab_p
+    train: list
+    val: list
+    val_sources: list[str]  # "phantom" / "real" per validation case
+    weights: np.ndarray | None
+    description: dict
 
 
-def load_cases(
-    data_seed: int, indices: list[int], progress: Callable | None = None, size: str = "full"
-):
-    """Cached (image, labels) arrays for ``indices`` (generated when missing)."""
-    out = []
-    for k, i in enumerate(indices):
-        img_p, lab_p = cache_case(data_seed, i, size)
-        out.append((np.load(img_p), np.load(lab_p)))
-        if progress is not None:
-            progress(k + 1, len(indices))
-    return out
+def assemble_data(cfg: TrainConfig, show_progress: bool = False) -> TrainingData:
+    """Load (generating / caching when needed) the run's cases; see the module docstring."""
+    from tqdm import tqdm
 
-
-# ----------------------------------------------------------------------------- sampling
-
-
-class Sampler:
-    """Seeded tumour-aware sampler of 2D crops / 3D patches from cached cases."""
-
-    def __init__(
-        self, cases: list, cfg: TrainConfig, rng: np.random.Generator, index: Sampler | None = None
-    ):
-        self.cases = cases
-        self.cfg = cfg
-        self.rng = rng
-        if index is not None:  # share the voxel indices of another sampler
-            self.tumour_idx, self.liver_idx = index.tumour_idx, index.liver_idx
-            self.body_idx = index.body_idx
-            return
-        self.tumour_idx = [np.flatnonzero(lab.ravel() == 2) for _, lab in cases]
-        self.liver_idx = [np.flatnonzero(lab.ravel() == 1) for _, lab in cases]
-        self.body_idx = [np.flatnonzero(img.ravel() > 0.05) for img, _ in cases]
-
-    def _centre(self, c: int) -> tuple[int, int, int]:
-        u = self.rng.uniform()
-        pools = [self.tumour_idx[c], self.liver_idx[c], self.body_idx[c]]
-        if u < self.cfg.p_tumour and pools[0].size:
-            pool = pools[0]
-        elif u < self.cfg.p_tumour + self.cfg.p_liver and pools[1].size:
-            pool = pools[1]
-        else:
-            pool = pools[2] if pools[2].size else np.arange(self.cases[c][1].size)
-        flat = int(pool[self.rng.integers(pool.size)])
-        return tuple(int(v) for v in np.unravel_index(flat, self.cases[c][1].shape))  # (z, x, y)
-
-    @staticmethod
-    def _window(centre: int, size: int, n: int, jitter: int, rng) -> int:
-        start = centre - size // 2 + int(rng.integers(-jitter, jitter + 1))
-        return int(np.clip(start, 0, max(0, n - size)))
-
-    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        xs, ys = [], []
-        for _ in range(self.cfg.batch_size):
-            c = int(self.rng.integers(len(self.cases)))
-            img, lab = self.cases[c]
-            z, cx, cy = self._centre(c)
-            nz, nx, ny = lab.shape
-            if self.cfg.spatial_dims == 2:
-                s = self.cfg.crop_2d
-                x0 = self._window(cx, s, nx, s // 4, self.rng)
-                y0 = self._window(cy, s, ny, s // 4, self.rng)
-                xi = img[z, x0 : x0 + s, y0 : y0 + s]
-                yi = lab[z, x0 : x0 + s, y0 : y0 + s]
-                xs.append(_pad_to(xi.astype(np.float32), (s, s)))
-                ys.append(_pad_to(yi, (s, s)))
-            else:
-                px, py, pz = self.cfg.patch_3d
-                x0 = self._window(cx, px, nx, px // 4, self.rng)
-                y0 = self._window(cy, py, ny, py // 4, self.rng)
-                z0 = self._window(z, pz, nz, pz // 4, self.rng)
-                xi = img[z0 : z0 + pz, x0 : x0 + px, y0 : y0 + py].transpose(1, 2, 0)
-                yi = lab[z0 : z0 + pz, x0 : x0 + px, y0 : y0 + py].transpose(1, 2, 0)
-                xs.append(_pad_to(xi.astype(np.float32), (px, py, pz)))
-                ys.append(_pad_to(yi, (px, py, pz)))
-        x = torch.from_numpy(np.stack(xs))[:, None]
-        y = torch.from_numpy(np.stack(ys).astype(np.int64))[:, None]
-        return x, y
-
-
-def _pad_to(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    pads = [(0, max(0, s - n)) for n, s in zip(a.shape, shape, strict=True)]
-    return np.pad(a, pads) if any(p[1] for p in pads) else np.ascontiguousarray(a)
+    train, val, sources, desc = [], [], [], {}
+    n_real_train = 0
+    if cfg.cases_dir is not None:
+        files = labelled_cases(cfg.cases_dir)
+        split = split_cases(
+            [f.case_id for f in files], cfg.data_seed, cfg.val_fraction, cfg.test_fraction
+        )
+        by_id = {f.case_id: f for f in files}
+        bar = tqdm(
+            total=len(split["train"]) + len(split["val"]),
+            desc="cache",
+            unit="case",
+            disable=not show_progress,
+        )
+        tick = lambda d, t: bar.update(1)  # noqa: E731
+        train += load_folder_cases([by_id[i] for i in split["train"]], progress=tick)
+        real_val = load_folder_cases([by_id[i] for i in split["val"]], progress=tick)
+        bar.close()
+        n_real_train = len(train)
+        val += real_val
+        sources += ["real"] * len(real_val)
+        desc["real"] = {
+            "folder": str(Path(cfg.cases_dir).resolve()),
+            "layout": files[0].layout,
+            "n_labelled": len(files),
+            "split": split,
+        }
+    if cfg.uses_phantoms:
+        indices = train_indices(cfg.data_seed)[: cfg.n_cases]
+        bar = tqdm(total=len(indices), desc="phantoms", unit="case", disable=not show_progress)
+        cases = load_cases(
+            cfg.data_seed,
+            indices,
+            progress=lambda d, t: bar.update(1),
+            size=cfg.size,
+            profile=cfg.phantom_profile,
+        )
+        bar.close()
+        train += cases[: -cfg.n_val]
+        val += cases[-cfg.n_val :]
+        sources += ["phantom"] * cfg.n_val
+        desc["phantom"] = {
+            "profile": cfg.phantom_profile,
+            "data_seed": cfg.data_seed,
+            "size": cfg.size,
+            "train_indices": indices[: -cfg.n_val],
+            "val_indices": indices[-cfg.n_val :],
+        }
+    weights = None
+    if cfg.cases_dir is not None and cfg.uses_phantoms:
+        n_ph = len(train) - n_real_train
+        weights = np.concatenate(
+            [
+                np.full(n_real_train, (1.0 - cfg.phantom_fraction) / n_real_train),
+                np.full(n_ph, cfg.phantom_fraction / n_ph),
+            ]
+        )
+    return TrainingData(
+        train=train, val=val, val_sources=sources, weights=weights, description=desc
+    )
 
 
 # ----------------------------------------------------------------------------- validation
@@ -218,29 +233,14 @@ def dice(pred: np.ndarray, ref: np.ndarray) -> float:
     return 1.0 if s == 0 else 2.0 * int(np.logical_and(pred, ref).sum()) / s
 
 
-def predict_grid(
+def predict_labels(
     net: torch.nn.Module, img: np.ndarray, spatial_dims: int, multiple: int, device: torch.device
 ) -> np.ndarray:
-    """Labels (Z, 256, 256) of a cached case on the network grid (no post-processing)."""
-    full = torch.from_numpy(img.astype(np.float32))
-    z, gx, gy = full.shape
-    x0, x1, y0, y1 = body_box(img.transpose(1, 2, 0), multiple, threshold=0.0)
-    x = full[:, x0:x1, y0:y1]
-    out_full = np.zeros((z, gx, gy), dtype=np.uint8)
-    with torch.inference_mode():
-        if spatial_dims == 2:
-            out = []
-            for k0 in range(0, z, 16):
-                out.append(net(x[k0 : k0 + 16, None].to(device)).argmax(1).cpu())
-            out_full[:, x0:x1, y0:y1] = torch.cat(out).numpy()
-            return out_full
-        vol = x.permute(1, 2, 0)[None, None]
-        pad = (-z) % multiple
-        if pad:
-            vol = torch.nn.functional.pad(vol, (0, pad, 0, 0, 0, 0), mode="replicate")
-        lab = net(vol.to(device)).argmax(1)[0, :, :, :z].cpu()
-        out_full[:, x0:x1, y0:y1] = lab.permute(2, 0, 1).numpy()
-        return out_full
+    """Labels (Z, 256, 256) of a cached case on the network grid (no post-processing),
+    through inference's predictor ``grid_logit_gaps``."""
+    x = torch.from_numpy(img.astype(np.float32))
+    gaps, _ = grid_logit_gaps(net, x, spatial_dims, multiple, device)
+    return logit_gaps_to_labels(gaps, tuple(x.shape[1:])).transpose(2, 0, 1)
 
 
 def recalibrate_batchnorm(
@@ -270,17 +270,41 @@ def recalibrate_batchnorm(
         m.momentum = mom
 
 
-def validate(net, cases, cfg: TrainConfig, device) -> dict:
-    """Per-case mean liver (labels 1+2) and tumour (label 2) Dice on the validation cases."""
+def validate(net, cases, cfg: TrainConfig, device, sources: list[str] | None = None) -> dict:
+    """Mean liver (labels 1+2) and tumour (label 2) Dice over the validation cases, overall
+    and per source ("real" / "phantom") when ``sources`` is given."""
     net.eval()
-    liver, tumour = [], []
     mult = size_multiple(cfg.network)
-    for img, lab in cases:
-        pred = predict_grid(net, img, cfg.spatial_dims, mult, device)
-        liver.append(dice(pred > 0, lab > 0))
-        tumour.append(dice(pred == 2, lab == 2))
+    rows = []
+    with _autocast(cfg, device):
+        for img, lab in cases:
+            pred = predict_labels(net, img, cfg.spatial_dims, mult, device)
+            rows.append((dice(pred > 0, lab > 0), dice(pred == 2, lab == 2)))
     net.train()
-    return {"liver_dsc": float(np.mean(liver)), "tumour_dsc": float(np.mean(tumour))}
+    out = {
+        "liver_dsc": float(np.mean([r[0] for r in rows])),
+        "tumour_dsc": float(np.mean([r[1] for r in rows])),
+    }
+    if sources and len(set(sources)) > 1:
+        for src in sorted(set(sources)):
+            sel = [r for r, s in zip(rows, sources, strict=True) if s == src]
+            out[f"{src}_liver_dsc"] = float(np.mean([r[0] for r in sel]))
+            out[f"{src}_tumour_dsc"] = float(np.mean([r[1] for r in sel]))
+    return out
+
+
+def _selection_score(v: dict, sources: list[str]) -> float:
+    """Model selection: liver + tumour Dice, averaged over the sources (real, phantom)."""
+    srcs = sorted(set(sources))
+    if len(srcs) < 2:
+        return v["liver_dsc"] + v["tumour_dsc"]
+    return float(np.mean([v[f"{s}_liver_dsc"] + v[f"{s}_tumour_dsc"] for s in srcs]))
+
+
+def _autocast(cfg: TrainConfig, device: torch.device):
+    if device.type == "cuda" and cfg.amp:
+        return torch.autocast(device_type="cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
 
 
 # ----------------------------------------------------------------------------- training
@@ -297,157 +321,234 @@ def run_dir(method: str) -> Path:
     return path
 
 
+def _check_resumable(stored: dict, cfg: TrainConfig, path: Path) -> None:
+    """Raise unless the checkpoint's configuration equals ``cfg`` (up to RESUMABLE_CHANGES;
+    fields the checkpoint predates must hold what it ran with, LEGACY_DEFAULTS)."""
+    now = asdict(cfg)
+    changed = [
+        k
+        for k in now
+        if k not in RESUMABLE_CHANGES
+        and _jsonable(stored.get(k, LEGACY_DEFAULTS.get(k, now[k]))) != _jsonable(now[k])
+    ]
+    if changed:
+        raise ValueError(
+            f"cannot resume: {path} was trained with another configuration ({', '.join(changed)})"
+        )
+
+
+@dataclass
+class _RunState:
+    step: int = 0
+    best: float = -1.0
+    history: list = field(default_factory=list)
+    elapsed: float = 0.0
+    running: float | None = None
+    sessions: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+
+def _save_checkpoint(path: Path, cfg, net, opt, scaler, rng, st: _RunState, t_start) -> None:
+    torch.save(
+        {
+            "config": asdict(cfg),
+            "model": net.state_dict(),
+            "optimizer": opt.state_dict(),
+            "scaler": scaler.state_dict(),
+            "rng": rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "step": st.step,
+            "best": st.best,
+            "history": st.history,
+            "elapsed": time.perf_counter() - t_start,
+            "running_loss": st.running,
+            "sessions": st.sessions,
+            "notes": st.notes,
+        },
+        path,
+    )
+
+
+def _restore(path: Path, cfg, net, opt, scaler, rng) -> _RunState:
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    _check_resumable(ck["config"], cfg, path)
+    net.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["optimizer"])
+    if "scaler" in ck:
+        scaler.load_state_dict(ck["scaler"])
+    rng.bit_generator.state = ck["rng"]
+    torch.set_rng_state(ck["torch_rng"])
+    return _RunState(
+        step=ck["step"],
+        best=ck["best"],
+        history=ck["history"],
+        elapsed=ck["elapsed"],
+        running=ck.get("running_loss"),
+        sessions=list(ck.get("sessions", [])),
+        notes=list(ck.get("notes", [])),
+    )
+
+
 def train(
     cfg: TrainConfig,
     resume: bool = False,
     out: Path | None = None,
     show_progress: bool = True,
     max_minutes: float | None = None,
+    command: str | None = None,
+    note: str | None = None,
 ) -> dict:
-    """Train ``cfg.method``; write the best (validation) weights to ``out``.
+    """Train ``cfg.method``; write the best (validation) weights to ``out`` + a model card.
 
-    ``out`` defaults to ``livseg/weights/<method>.pt``. ``max_minutes`` stops early (after a
-    validation) once that much training wall time has passed; the steps actually done are
-    recorded, so ``--steps <done>`` repeats the run exactly. Returns a summary dict (steps,
-    wall seconds, best validation figures, history).
+    ``out`` defaults to ``livseg/weights/<method>.pt`` (card: ``<out stem>.md`` and
+    ``<out stem>.card.json``). ``max_minutes`` stops early (after a validation) once that
+    much training wall time has passed in this session; the steps done are recorded and
+    ``resume`` continues. ``command`` (default: this process's argv) and ``note`` go into
+    the card's session history. Returns a summary dict (steps, wall seconds, best
+    validation figures, history, card paths).
     """
     from tqdm import tqdm
+
+    from livseg.augment import Augmenter
+    from livseg.model_card import write_model_card
 
     threads = apply_threads(cfg.threads)
     device = choose_device(cfg.device)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng([cfg.seed, 1])
-    indices = train_indices(cfg.data_seed)[: cfg.n_cases]
-    bar = tqdm(total=len(indices), desc="cache", unit="case", disable=not show_progress)
-    cases = load_cases(cfg.data_seed, indices, progress=lambda d, t: bar.update(1), size=cfg.size)
-    bar.close()
-    train_cases, val_cases = cases[: -cfg.n_val], cases[-cfg.n_val :]
-    sampler = Sampler(train_cases, cfg, rng)
+    data = assemble_data(cfg, show_progress)
+    sampler = Sampler(data.train, cfg, rng, weights=data.weights)
+    augment = Augmenter(cfg.spatial_dims, cfg.seed) if cfg.augment else None
 
     net = build_network(cfg.network).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.amp)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, batch=True)
     folder = run_dir(cfg.method)
     last_p, best_p = folder / "last.pt", folder / "best.pt"
-    step, best, history, elapsed = 0, -1.0, [], 0.0
-    running_restored = None
+    st = _RunState()
     if resume and last_p.exists():
-        st = torch.load(last_p, map_location="cpu", weights_only=False)
-        now = asdict(cfg)
-        stored = {k: v for k, v in st["config"].items()}
-        # fields added after a checkpoint was written must hold their defaults
-        if any(
-            _jsonable(stored[k]) != _jsonable(now[k])
-            for k in stored
-            if k in now and k not in ("steps", "threads")
-        ) or any(
-            _jsonable(now[k]) != _jsonable(asdict(TrainConfig(method=cfg.method))[k])
-            for k in now
-            if k not in stored and k not in ("network",)
-        ):
-            raise ValueError(f"cannot resume: {last_p} was trained with another configuration")
-        net.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
-        rng.bit_generator.state = st["rng"]
-        torch.set_rng_state(st["torch_rng"])
-        step, best, history, elapsed = st["step"], st["best"], st["history"], st["elapsed"]
-        running_restored = st.get("running_loss")
+        st = _restore(last_p, cfg, net, opt, scaler, rng)
+    session = {
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": command if command is not None else " ".join(sys.argv),
+        "from_step": st.step,
+        "device": str(device),
+        "threads": threads,
+    }
+    if note:
+        st.notes.append({"at_step": st.step, "note": note})
     net.train()
-    t_start = time.perf_counter() - elapsed
+    t_start = time.perf_counter() - st.elapsed
+    t_session = time.perf_counter()
     bar = tqdm(
-        total=cfg.steps, initial=step, desc=cfg.method, unit="step", disable=not show_progress
+        total=cfg.steps, initial=st.step, desc=cfg.method, unit="step", disable=not show_progress
     )
-    running = running_restored
-    last_val: dict = history[-1] if history else {}
-    while step < cfg.steps:
+    last_val: dict = st.history[-1] if st.history else {}
+    while st.step < cfg.steps:
         x, y = sampler.batch()
+        if augment is not None:
+            x, y = augment(x, y, st.step)
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(net(x.to(device)), y.to(device))
-        loss.backward()
-        opt.step()
-        step += 1
+        with _autocast(cfg, device):
+            loss = loss_fn(net(x.to(device)), y.to(device))
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        st.step += 1
         lv = float(loss.detach())
-        running = lv if running is None else 0.95 * running + 0.05 * lv
-        if step % cfg.val_every == 0 or step == cfg.steps:
-            calib = Sampler(
-                train_cases, cfg, np.random.default_rng([cfg.seed, 2, step]), index=sampler
-            )
-            recalibrate_batchnorm(net, calib, cfg.bn_batches, device)
-            v = validate(net, val_cases, cfg, device)
-            score = v["liver_dsc"] + v["tumour_dsc"]
-            last_val = {
-                "step": step,
-                "loss": round(running, 4),
-                "seconds": round(time.perf_counter() - t_start, 1),
-                **v,
-            }
-            history.append(last_val)
-            if score > best:
-                best = score
-                torch.save({"model": net.state_dict(), "step": step, **v}, best_p)
-            torch.save(
-                {
-                    "config": asdict(cfg),
-                    "model": net.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "rng": rng.bit_generator.state,
-                    "torch_rng": torch.get_rng_state(),
-                    "step": step,
-                    "best": best,
-                    "history": history,
-                    "elapsed": time.perf_counter() - t_start,
-                    "running_loss": running,
-                },
-                last_p,
+        st.running = lv if st.running is None else 0.95 * st.running + 0.05 * lv
+        if st.step % cfg.val_every == 0 or st.step == cfg.steps:
+            last_val = _validate_and_save(
+                cfg, net, opt, scaler, rng, st, data, sampler, device, t_start, last_p, best_p
             )
         bar.set_postfix(
-            loss=f"{running:.3f}",
+            loss=f"{st.running:.3f}",
             liver=f"{last_val.get('liver_dsc', 0):.3f}",
             tumour=f"{last_val.get('tumour_dsc', 0):.3f}",
         )
         bar.update(1)
         if (
             max_minutes is not None
-            and step % cfg.val_every == 0
-            and time.perf_counter() - t_start > 60.0 * max_minutes
+            and st.step % cfg.val_every == 0
+            and time.perf_counter() - t_session > 60.0 * max_minutes
         ):
             break
     bar.close()
-    wall = time.perf_counter() - t_start
+    session.update(to_step=st.step, seconds=round(time.perf_counter() - t_session, 1))
+    st.sessions.append(session)
+    _save_checkpoint(last_p, cfg, net, opt, scaler, rng, st, t_start)
     best_state = torch.load(best_p, map_location="cpu", weights_only=False)
     summary = {
         "method": cfg.method,
         "config": asdict(cfg),
-        "train_cases": len(train_cases),
-        "val_cases": len(val_cases),
-        "case_indices": indices,
-        "steps": step,
+        "train_cases": len(data.train),
+        "val_cases": len(data.val),
+        "data": data.description,
+        "steps": st.step,
         "steps_planned": cfg.steps,
-        "wall_seconds": round(wall, 1),
+        "wall_seconds": round(time.perf_counter() - t_start, 1),
         "threads": threads,
         "device": str(device),
         "best_step": best_state["step"],
         "val_liver_dsc": round(best_state["liver_dsc"], 4),
         "val_tumour_dsc": round(best_state["tumour_dsc"], 4),
-        "history": history,
+        "history": st.history,
+        "sessions": st.sessions,
+        "notes": st.notes,
     }
-    export_weights(best_state["model"], cfg, summary, out or weights_path(cfg.method))
+    path = export_weights(best_state["model"], cfg, summary, out or weights_path(cfg.method))
+    summary["card"] = [str(p) for p in write_model_card(path, summary)]
     (folder / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _validate_and_save(
+    cfg,
+    net,
+    opt,
+    scaler,
+    rng,
+    st: _RunState,
+    data: TrainingData,
+    sampler,
+    device,
+    t_start,
+    last_p: Path,
+    best_p: Path,
+) -> dict:
+    """BatchNorm recalibration, validation, best / last checkpoints; returns the entry."""
+    calib = Sampler(data.train, cfg, np.random.default_rng([cfg.seed, 2, st.step]), index=sampler)
+    recalibrate_batchnorm(net, calib, cfg.bn_batches, device)
+    v = validate(net, data.val, cfg, device, data.val_sources)
+    entry = {
+        "step": st.step,
+        "loss": round(st.running, 4),
+        "seconds": round(time.perf_counter() - t_start, 1),
+        **v,
+    }
+    st.history.append(entry)
+    score = _selection_score(v, data.val_sources)
+    if score > st.best:
+        st.best = score
+        torch.save({"model": net.state_dict(), "step": st.step, **v}, best_p)
+    _save_checkpoint(last_p, cfg, net, opt, scaler, rng, st, t_start)
+    return entry
 
 
 def export_weights(state: dict, cfg: TrainConfig, summary: dict, path: Path) -> Path:
     """Write a shipped weights file: network config, grid, HU window, fp32 state dict."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    training = {k: v for k, v in summary.items() if k not in ("history", "config", "case_indices")}
+    skip = ("history", "config", "data", "sessions", "notes", "card")
+    training = {k: v for k, v in summary.items() if k not in skip}
     torch.save(
         {
             "name": cfg.method,
             "config": cfg.network,
             "grid": list(NETWORK_GRID),
             "hu_window": list(HU_WINDOW),
-            "state_dict": {k: v.detach().cpu().contiguous() for k, v in state.items()},
+            "state_dict": {k: v.detach().float().cpu().contiguous() for k, v in state.items()},
             "training": training,
         },
         path,
@@ -460,17 +561,18 @@ def write_split(
     data_seed: int = 0,
     split: str = "test",
     n_total: int = N_DATASET,
-    progress: Callable | None = None,
+    progress=None,
+    profile: str = "v1",
 ) -> list[int]:
     """Write only the ``split`` cases of the ``n_total``-case phantom dataset in LiTS layout.
 
-    Same files as ``python -m livseg phantom --n 150 --seed <data_seed>`` would write for
-    those indices (volume-<i>.nii.gz int16 HU, segmentation-<i>.nii.gz uint8, i = dataset
-    index) plus a manifest.json listing them, without generating the other cases.
+    Same files as ``python -m livseg phantom --n 150 --seed <data_seed> --profile <profile>``
+    would write for those indices (volume-<i>.nii.gz int16 HU, segmentation-<i>.nii.gz
+    uint8, i = dataset index) plus a manifest.json listing them, without generating the
+    other cases.
     """
-    import nibabel as nib
-
     from livseg.phantom import case_seed, generate_case, split_assignment
+    from livseg.phantom.dataset import write_nifti
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -478,18 +580,13 @@ def write_split(
     indices = [i for i, s in enumerate(assignment) if s == split]
     entries = []
     for k, i in enumerate(indices):
-        case = generate_case(case_seed(data_seed, i), "full")
+        case = generate_case(case_seed(data_seed, i), "full", profile=profile)
         for arr, name, dtype in (
             (case.volume.array, f"volume-{i}.nii.gz", np.int16),
             (case.labels, f"segmentation-{i}.nii.gz", np.uint8),
         ):
-            path = out / name
-            if not path.exists():
-                img = nib.Nifti1Image(np.asarray(arr).astype(dtype), case.volume.affine)
-                img.header.set_xyzt_units("mm", "sec")
-                img.set_qform(case.volume.affine, code=1)
-                img.set_sform(case.volume.affine, code=1)
-                nib.save(img, str(path))
+            if not (out / name).exists():
+                write_nifti(arr, case.volume.affine, out / name, dtype)
         entries.append(
             {
                 "id": f"phantom-{i:03d}",
@@ -508,6 +605,7 @@ def write_split(
             progress(k + 1, len(indices))
     manifest = {
         "generator": "livseg.phantom (livseg.training.write_split)",
+        "profile": profile,
         "seed": data_seed,
         "n": n_total,
         "size": "full",

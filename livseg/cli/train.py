@@ -1,4 +1,4 @@
-"""``python -m livseg train``: train one network on the phantom training split."""
+"""``python -m livseg train``: train one network on phantoms and / or a labelled folder."""
 
 from __future__ import annotations
 
@@ -12,13 +12,16 @@ def register(subparsers) -> None:
     """Add the ``train`` sub-command."""
     p = subparsers.add_parser(
         "train",
-        help="train a segmentation network on phantom training cases",
+        help="train a segmentation network on phantoms and / or a labelled folder",
         description=(
             "Train unet2d / unet3d / attention_unet with the paper's recipe (HU window "
-            "[-150, 250] -> [0, 1], 256x256 in-plane, batch 4, Adam 1e-3, Dice + CE) on the "
-            "TRAIN split of `python -m livseg phantom --n 150 --seed DATA_SEED` (test cases "
-            "are never generated). Writes the best-validation weights to livseg/weights/"
-            "<method>.pt (or --out) and checkpoints to <workspace>/training/<method>/."
+            "[-150, 250] -> [0, 1], 256x256 in-plane, batch 4, Adam 1e-3, Dice + CE) plus "
+            "MONAI augmentation, on a labelled folder (--cases: LiTS, MSD Task03 or nnU-Net "
+            "raw; its own seeded train / validation / test split) and / or the TRAIN split of "
+            "`python -m livseg phantom --n 150 --seed DATA_SEED --profile P` (test cases are "
+            "never generated). Writes the best-validation weights to livseg/weights/"
+            "<method>.pt (or --out) with a model card (<stem>.md + <stem>.card.json) and "
+            "checkpoints to <workspace>/training/<method>/."
         ),
     )
     p.add_argument("--method", required=True, choices=("unet2d", "unet3d", "attention_unet"))
@@ -68,6 +71,40 @@ def register(subparsers) -> None:
         help="batches used to re-estimate BatchNorm statistics before validation",
     )
     p.add_argument("--val-every", type=int, default=100)
+    p.add_argument(
+        "--cases",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="labelled folder (LiTS volume-N/segmentation-N, MSD Task03 or nnU-Net raw)",
+    )
+    p.add_argument(
+        "--phantom-fraction",
+        type=float,
+        default=0.0,
+        help="with --cases: share of the samples drawn from phantoms (default 0)",
+    )
+    p.add_argument(
+        "--phantom-profile",
+        choices=("v1", "v2"),
+        default="v2",
+        help="phantom look: v2 domain-randomised (default), v1 today's portal-venous",
+    )
+    p.add_argument("--val-fraction", type=float, default=0.15, help="of the folder's cases")
+    p.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.2,
+        help="of the folder's cases, held out (never loaded; listed in the model card)",
+    )
+    p.add_argument(
+        "--no-augment", action="store_true", help="no MONAI augmentation (the plain recipe)"
+    )
+    p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    p.add_argument(
+        "--size", choices=("full", "small"), default="full", help="phantom size (small: tests)"
+    )
+    p.add_argument("--note", default=None, help="a note for the model card's history")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: free cores)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
@@ -98,6 +135,14 @@ def run(args: argparse.Namespace) -> int:
             bn_batches=args.bn_batches,
             threads=args.threads,
             device=args.device,
+            size=args.size,
+            augment=not args.no_augment,
+            phantom_profile=args.phantom_profile,
+            cases_dir=str(args.cases) if args.cases is not None else None,
+            phantom_fraction=args.phantom_fraction,
+            val_fraction=args.val_fraction,
+            test_fraction=args.test_fraction,
+            amp=not args.no_amp,
         )
         summary = train(
             cfg,
@@ -105,10 +150,28 @@ def run(args: argparse.Namespace) -> int:
             out=args.out,
             show_progress=not args.quiet,
             max_minutes=args.max_minutes,
+            command=command_line(args),
+            note=args.note,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    summary = {k: v for k, v in summary.items() if k != "case_indices"}
+    summary = {k: v for k, v in summary.items() if k not in ("data", "history")}
     print(json.dumps(summary, indent=1))
     return 0
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The run as one command line, every option spelled out (for the model card)."""
+    parts = ["python -m livseg train"]
+    for key, value in vars(args).items():
+        if key in ("func", "command") or value is None or value is False:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            parts.append(flag)
+        elif isinstance(value, (list, tuple)):
+            parts.append(f"{flag} {' '.join(str(v) for v in value)}")
+        else:
+            parts.append(f"{flag} {value}")
+    return " ".join(parts)

@@ -136,8 +136,8 @@ def v1_tissue_hu(rng: np.random.Generator, liver_hu: float) -> dict:
 
 def draw_appearance(rng: np.random.Generator, phase: str | None = None) -> Appearance:
     """Phase (drawn when None) and every tissue's HU for one v2 case (HU, float)."""
-    if phase is None:
-        phase = str(rng.choice(PHASES, p=PHASE_PROBABILITIES))
+    drawn = str(rng.choice(PHASES, p=PHASE_PROBABILITIES))  # drawn even when forced, so
+    phase = drawn if phase is None else phase  # the other draws do not depend on the phase
     if phase not in PHASES:
         raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
     table = TISSUE_HU[phase]
@@ -145,20 +145,25 @@ def draw_appearance(rng: np.random.Generator, phase: str | None = None) -> Appea
     hu.update({k: float(rng.uniform(*r)) for k, r in STATIC_HU.items()})
     hu["ivc"] = hu["hepatic"]
     fatty = bool(rng.uniform() < FATTY_PROBABILITY)
+    drop = float(rng.uniform(*FATTY_DROP_HU[phase]))
     liver = hu.pop("liver")
     if fatty:
-        liver -= float(rng.uniform(*FATTY_DROP_HU[phase]))
+        liver -= drop
         if phase == "non-contrast":
             liver = min(liver, 39.0, hu["spleen"] - 11.0)
     liver_like: tuple[str, ...] = ()
-    if rng.uniform() < LIVER_LIKE_PROBABILITY:
-        k = int(rng.integers(1, 4))
-        liver_like = tuple(str(n) for n in rng.choice(LIVER_LIKE_NEIGHBOURS, size=k, replace=False))
-        for name in liver_like:
-            hu[name] = liver + float(rng.uniform(-10.0, 10.0))
+    like = rng.uniform() < LIVER_LIKE_PROBABILITY
+    k = int(rng.integers(1, 4))
+    names = [str(n) for n in rng.choice(LIVER_LIKE_NEIGHBOURS, size=k, replace=False)]
+    offsets = rng.uniform(-10.0, 10.0, size=k)
+    if like:
+        liver_like = tuple(names)
+        for name, off in zip(names, offsets, strict=True):
+            hu[name] = liver + float(off)
     if fatty and phase == "non-contrast" and "spleen" in liver_like:
         hu["spleen"] = max(hu["spleen"], liver + 11.0)  # steatosis: liver below spleen
-    zebra = float(rng.uniform(10.0, 25.0)) if phase == "arterial" else 0.0
+    zebra = float(rng.uniform(10.0, 25.0))
+    zebra = zebra if phase == "arterial" else 0.0
     return Appearance(
         phase=phase,
         hu=hu,

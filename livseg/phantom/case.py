@@ -233,7 +233,7 @@ def _generate_v2(seed: int, size: str, phase: str | None) -> Case:
     vol = np.empty(grid.shape, np.float32)
     cav = np.empty(grid.shape, bool)
     paint_torso(an, grid, vol, cav, rng_tex)
-    _, below = paint_abdomen(an, grid, vol, cav, organs, rng_tex)
+    landmarks, below = paint_abdomen(an, grid, vol, cav, organs, rng_tex)
     labels = np.zeros(grid.shape, np.uint8)
     painted = _paint_liver(vol, labels, grid, liver, cav, below)
     tex_sd = float(rng_v2.uniform(1.0, 6.0))
@@ -268,6 +268,7 @@ def _generate_v2(seed: int, size: str, phase: str | None) -> Case:
         fatty_liver=look.fatty,
         liver_morphology=morphology,
         liver_like_neighbours=sorted(set(look.liver_like) | set(touching)),
+        landmarks_mm={k: [-v[0] + 0.0, v[1], v[2]] for k, v in landmarks.items()},
         tissue_hu={k: round(float(v), 1) for k, v in sorted(look.hu.items())},
         scanner={
             "field_of_view": sc.fov,

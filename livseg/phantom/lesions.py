@@ -211,7 +211,7 @@ def _v2_plan(scenario: str, rng: np.random.Generator) -> list[tuple[float, str]]
             (float(rng.uniform(15.0, 60.0)), "hyperdense") for _ in range(int(rng.integers(1, 4)))
         ]
     if scenario == "confluent":
-        out = [(float(rng.uniform(105.0, 140.0)), "confluent")]
+        out = [(float(rng.uniform(120.0, 160.0)), "confluent")]
         out += [
             (float(rng.uniform(4.0, 18.0)), "hypodense") for _ in range(int(rng.integers(0, 6)))
         ]
@@ -234,15 +234,19 @@ def _bumps(rng: np.random.Generator, amp: tuple[float, float] = (0.02, 0.045)) -
 
 
 def _make_lesion(p, d: float, fam: str, phase: str, rng: np.random.Generator) -> Lesion:
-    contrast = float(rng.uniform(*LESION_CONTRAST_HU[fam][phase]))
+    # every draw happens whatever the phase: one seed gives the same lesions in every phase
+    lo, hi = LESION_CONTRAST_HU[fam][phase]
+    contrast = lo + (hi - lo) * float(rng.uniform())
     border = float(rng.uniform(2.5, 4.5) if fam == "isodense-blurred" else rng.uniform(0.5, 1.0))
-    enhancing = phase != "non-contrast"
-    rim = 0.0
-    if fam == "rim-enhancing" and enhancing:
-        rim = float(rng.uniform(15.0, 35.0))
-    elif fam == "hyperdense" and phase in ("portal-venous", "delayed") and rng.uniform() < 0.5:
-        rim = float(rng.uniform(8.0, 20.0))  # capsule
+    rim_hu = float(rng.uniform(15.0, 35.0))
+    capsule = bool(rng.uniform() < 0.5)
+    capsule_hu = float(rng.uniform(8.0, 20.0))
     necrosis = float(rng.uniform(15.0, 35.0)) if fam in ("necrotic", "confluent") else 0.0
+    rim = 0.0
+    if fam == "rim-enhancing" and phase != "non-contrast":
+        rim = rim_hu
+    elif fam == "hyperdense" and phase in ("portal-venous", "delayed") and capsule:
+        rim = capsule_hu  # capsule
     return Lesion(
         centre=np.asarray(p, float),
         radius=d / 2,
@@ -277,9 +281,9 @@ def draw_lesions_v2(
             c = liver.origin + cand[rng.integers(len(cand))] * COARSE_MM
             for _ in range(int(rng.integers(3, 6))):
                 off = rng.normal(size=3)
-                off *= rng.uniform(0.15, 0.45) * r / np.linalg.norm(off)
+                off *= rng.uniform(0.2, 0.5) * r / np.linalg.norm(off)
                 placed.append(
-                    _make_lesion(c + off, float(rng.uniform(0.45, 0.65)) * d, fam, phase, rng)
+                    _make_lesion(c + off, float(rng.uniform(0.5, 0.7)) * d, fam, phase, rng)
                 )
             continue
         p = None

@@ -1,0 +1,164 @@
+"""Model cards written from a training run: ``<weights stem>.card.json`` + ``<stem>.md``.
+
+The JSON holds everything the run knows (configuration, data and split with case ids,
+augmentation, every session's command / steps / device, the validation history, notes such
+as decisions taken after seeing a figure, software versions, the weights' sha256[:12]);
+the markdown is rendered from it for people. Test-split figures are not part of a training
+run: the protocol (docs/methods.md) adds them once, at the end, under "Test evaluation".
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+
+def card_paths(weights: Path) -> tuple[Path, Path]:
+    """(markdown, json) paths of the card of a weights file."""
+    weights = Path(weights)
+    return weights.with_suffix(".md"), weights.with_name(weights.stem + ".card.json")
+
+
+def build_card(weights: Path, summary: dict) -> dict:
+    """The card's JSON content from a ``training.train`` summary and the written weights."""
+    import monai
+    import torch
+
+    from livseg.methods.network_method import file_hash
+
+    cfg = summary["config"]
+    return {
+        "method": summary["method"],
+        "weights_file": Path(weights).name,
+        "weights_sha256_12": file_hash(Path(weights)),
+        "written_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "network": cfg["network"],
+        "recipe": {
+            k: cfg[k]
+            for k in (
+                "batch_size",
+                "lr",
+                "crop_2d",
+                "patch_3d",
+                "p_tumour",
+                "p_liver",
+                "bn_batches",
+                "val_every",
+                "augment",
+                "amp",
+                "seed",
+            )
+        },
+        "augmentation": "livseg.augment.build_transforms" if cfg["augment"] else None,
+        "data": summary["data"],
+        "phantom_fraction": cfg["phantom_fraction"] if cfg["cases_dir"] else None,
+        "train_cases": summary["train_cases"],
+        "val_cases": summary["val_cases"],
+        "steps": summary["steps"],
+        "steps_planned": summary["steps_planned"],
+        "wall_seconds": summary["wall_seconds"],
+        "best_step": summary["best_step"],
+        "validation": {
+            "liver_dsc": summary["val_liver_dsc"],
+            "tumour_dsc": summary["val_tumour_dsc"],
+        },
+        "history": summary["history"],
+        "sessions": summary["sessions"],
+        "notes": summary["notes"],
+        "software": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "monai": monai.__version__,
+        },
+    }
+
+
+def render_markdown(card: dict) -> str:
+    """Human-readable card (markdown) from the JSON content."""
+    lines = [
+        f"# Model card: `{card['method']}` (written from the training run)",
+        "",
+        f"* Weights: `{card['weights_file']}`, version (sha256[:12]) `{card['weights_sha256_12']}`,"
+        f" written {card['written_utc']}.",
+        f"* Network: `{json.dumps(card['network'])}`.",
+        f"* Recipe: `{json.dumps(card['recipe'])}`; augmentation: "
+        f"{'`' + card['augmentation'] + '`' if card['augmentation'] else 'off'}.",
+        f"* Steps: {card['steps']} of {card['steps_planned']} planned; selected checkpoint: step "
+        f"{card['best_step']} (best validation score); training wall time "
+        f"{card['wall_seconds'] / 60:.1f} min.",
+        f"* Validation ({card['val_cases']} cases, network grid, no post-processing): liver DSC "
+        f"**{card['validation']['liver_dsc']:.4f}**, tumour DSC "
+        f"**{card['validation']['tumour_dsc']:.4f}**.",
+        "",
+        "## Data",
+        "",
+    ]
+    data = card["data"]
+    if "real" in data:
+        r = data["real"]
+        sp = r["split"]
+        lines += [
+            f"* Labelled folder `{r['folder']}` ({r['layout']} layout, {r['n_labelled']} labelled "
+            f"cases), own seeded split: {len(sp['train'])} train / {len(sp['val'])} validation "
+            f"/ {len(sp['test'])} test (test never loaded during training).",
+            f"  * validation ids: {', '.join(sp['val'])}",
+            f"  * test ids: {', '.join(sp['test']) or '(none)'}",
+        ]
+        if card["phantom_fraction"]:
+            lines.append(f"* Phantom share of the samples: {card['phantom_fraction']:.2f}.")
+    if "phantom" in data:
+        p = data["phantom"]
+        lines.append(
+            f"* Phantoms: profile {p['profile']}, `python -m livseg phantom --n 150 --seed "
+            f"{p['data_seed']} --profile {p['profile']}` train split, size {p['size']}: "
+            f"{len(p['train_indices'])} training cases, validation indices {p['val_indices']}."
+        )
+    lines += [
+        f"* Cases used for training: {card['train_cases']}; validation: {card['val_cases']}.",
+        "",
+        "## Sessions (every command that produced these weights)",
+        "",
+        "| started (UTC) | command | steps | device | threads | seconds |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in card["sessions"]:
+        lines.append(
+            f"| {s['started_utc']} | `{s['command']}` | {s['from_step']} -> {s.get('to_step')} | "
+            f"{s['device']} | {s['threads']} | {s.get('seconds')} |"
+        )
+    lines += ["", "## Notes (decisions, including any taken after seeing a figure)", ""]
+    lines += [f"* step {n['at_step']}: {n['note']}" for n in card["notes"]] or ["* none"]
+    lines += [
+        "",
+        "## Validation history",
+        "",
+        "| step | running loss | val liver DSC | val tumour DSC | seconds |",
+        "|---|---|---|---|---|",
+    ]
+    for h in card["history"]:
+        lines.append(
+            f"| {h['step']} | {h['loss']} | {h['liver_dsc']:.4f} | {h['tumour_dsc']:.4f} | "
+            f"{h['seconds']} |"
+        )
+    sw = card["software"]
+    lines += [
+        "",
+        f"Software: Python {sw['python']}, torch {sw['torch']}, MONAI {sw['monai']}.",
+        "",
+        "## Test evaluation",
+        "",
+        "Not part of the training run: added once at the end of the protocol (docs/methods.md).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_model_card(weights: Path, summary: dict) -> tuple[Path, Path]:
+    """Write ``<stem>.md`` and ``<stem>.card.json`` next to the weights; returns both paths."""
+    md, js = card_paths(weights)
+    card = build_card(weights, summary)
+    js.write_text(json.dumps(card, indent=1))
+    md.write_text(render_markdown(card))
+    return md, js

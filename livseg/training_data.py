@@ -1,0 +1,269 @@
+"""Training data of the networks: cached cases on the network grid and the patch sampler.
+
+Two sources, both cached once as float16 / uint8 ``.npy`` arrays on the 256-grid (images
+through ``network_method.prepare_slices``, the very function inference uses; labels by
+nearest neighbour) in ``<workspace>/cache/``:
+
+- phantoms: case i of ``python -m livseg phantom --n 150 --seed <data_seed> [--profile]``
+  (train split only; ``phantom-s<seed>[-small]-g256`` for profile v1,
+  ``phantom-v2-s<seed>[-small]-g256`` for v2);
+- a labelled folder (LiTS, MSD Task03 or nnU-Net raw layout, ``livseg.io.scan_folder``):
+  ``real-g256/<key>`` where the key hashes the files' paths, sizes and modification times.
+  ``split_cases`` gives the folder its own seeded train / validation / test split.
+
+``Sampler`` draws tumour-aware 2D crops / 3D patches, optionally weighting the cases (to mix
+a fraction of phantoms into real data).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from livseg.preprocess import NETWORK_GRID, resample_labels_inplane
+from livseg.workspace import workspace_dir
+
+N_DATASET = 150  # the paper's 150 patients; 8:2 split -> 120 train / 30 test
+
+
+# ----------------------------------------------------------------------------- phantoms
+
+
+def train_indices(data_seed: int, n_total: int = N_DATASET) -> list[int]:
+    """Case indices of the TRAIN split of the ``n_total``-case phantom dataset."""
+    from livseg.phantom import split_assignment
+
+    return [i for i, s in enumerate(split_assignment(n_total, data_seed)) if s == "train"]
+
+
+def cache_dir(data_seed: int, size: str = "full", profile: str = "v1") -> Path:
+    """Folder of the preprocessed 256-grid arrays of phantom dataset ``data_seed``."""
+    g = NETWORK_GRID[0]
+    tag = "" if size == "full" else f"-{size}"
+    prof = "" if profile == "v1" else f"-{profile}"
+    path = workspace_dir() / "cache" / f"phantom{prof}-s{data_seed}{tag}-g{g}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _to_grid(hu: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(X, Y, Z) HU + labels -> (Z, 256, 256) float16 [0, 1] image and uint8 labels."""
+    from livseg.methods.network_method import prepare_slices
+
+    img = prepare_slices(hu, NETWORK_GRID).numpy().astype(np.float16)
+    lab = np.ascontiguousarray(resample_labels_inplane(labels, NETWORK_GRID).transpose(2, 0, 1))
+    return img, lab
+
+
+def _save_pair(img_p: Path, lab_p: Path, img: np.ndarray, lab: np.ndarray) -> None:
+    tmp_i, tmp_l = img_p.with_suffix(".tmp.npy"), lab_p.with_suffix(".tmp.npy")
+    np.save(tmp_i, img)
+    np.save(tmp_l, lab)
+    tmp_l.replace(lab_p)
+    tmp_i.replace(img_p)
+
+
+def cache_case(
+    data_seed: int, index: int, size: str = "full", profile: str = "v1"
+) -> tuple[Path, Path]:
+    """Generate phantom case ``index`` and cache it on the 256-grid (skips cached ones).
+
+    Files: ``<i>_img.npy`` float16 (Z, 256, 256) in [0, 1]; ``<i>_lab.npy`` uint8 (Z, 256, 256).
+    """
+    from livseg.phantom import case_seed, generate_case
+
+    folder = cache_dir(data_seed, size, profile)
+    img_p, lab_p = folder / f"{index}_img.npy", folder / f"{index}_lab.npy"
+    if img_p.exists() and lab_p.exists():
+        return img_p, lab_p
+    case = generate_case(case_seed(data_seed, index), size, profile=profile)
+    _save_pair(img_p, lab_p, *_to_grid(case.volume.array, case.labels))
+    return img_p, lab_p
+
+
+def load_cases(
+    data_seed: int,
+    indices: list[int],
+    progress: Callable | None = None,
+    size: str = "full",
+    profile: str = "v1",
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Cached (image, labels) phantom arrays for ``indices`` (generated when missing)."""
+    out = []
+    for k, i in enumerate(indices):
+        img_p, lab_p = cache_case(data_seed, i, size, profile)
+        out.append((np.load(img_p), np.load(lab_p)))
+        if progress is not None:
+            progress(k + 1, len(indices))
+    return out
+
+
+# ----------------------------------------------------------------------------- real folders
+
+
+def labelled_cases(folder) -> list:
+    """The cases of a LiTS / MSD / nnU-Net-raw folder that have a label map (``CaseFiles``).
+
+    Raises ``LivSegInputError`` (naming the folder) when none has one.
+    """
+    from livseg.io import LivSegInputError, scan_folder
+
+    cases = [c for c in scan_folder(folder) if c.labels is not None]
+    if not cases:
+        raise LivSegInputError(folder, "no case with a label map (segmentation-N / labelsTr/)")
+    return cases
+
+
+def split_cases(
+    case_ids: list[str], seed: int, val_fraction: float = 0.15, test_fraction: float = 0.2
+) -> dict[str, list[str]]:
+    """Seeded train / val / test split of a folder's case ids (sorted within each part).
+
+    round(n * fraction) cases each for test and validation (validation at least 1; test at
+    least 1 when n >= 4), the rest train (at least 1). The order is a permutation seeded by
+    ``seed`` over the sorted ids, so the split does not depend on the folder listing order.
+    """
+    ids = sorted(set(case_ids))
+    n = len(ids)
+    if n < 2:
+        raise ValueError(f"a training folder needs at least 2 labelled cases, found {n}")
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ValueError("val_fraction and test_fraction must be in [0, 1) with a sum < 1")
+    n_test = int(round(n * test_fraction))
+    if n >= 4 and test_fraction > 0:
+        n_test = max(1, n_test)
+    n_val = max(1, int(round(n * val_fraction)))
+    if n - n_test - n_val < 1:
+        n_test = max(0, n - n_val - 1)
+    order = [ids[i] for i in np.random.default_rng([int(seed), 4099]).permutation(n)]
+    return {
+        "test": sorted(order[:n_test]),
+        "val": sorted(order[n_test : n_test + n_val]),
+        "train": sorted(order[n_test + n_val :]),
+    }
+
+
+def _file_key(files) -> str:
+    h = hashlib.sha256()
+    for p in (files.image, files.labels):
+        st = Path(p).stat()
+        h.update(f"{Path(p).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+def cache_folder_case(files) -> tuple[Path, Path]:
+    """Load one labelled case of a folder (``CaseFiles``) and cache it on the 256-grid."""
+    from livseg import io
+
+    folder = workspace_dir() / "cache" / f"real-g{NETWORK_GRID[0]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    key = _file_key(files)
+    img_p, lab_p = folder / f"{key}_img.npy", folder / f"{key}_lab.npy"
+    if img_p.exists() and lab_p.exists():
+        return img_p, lab_p
+    case = io.load_case(files.image, files.labels)
+    _save_pair(img_p, lab_p, *_to_grid(case.volume.array, case.labels))
+    return img_p, lab_p
+
+
+def load_folder_cases(files: list, progress: Callable | None = None) -> list:
+    """Cached (image, labels) arrays of a folder's cases (``CaseFiles``), in order."""
+    out = []
+    for k, f in enumerate(files):
+        img_p, lab_p = cache_folder_case(f)
+        out.append((np.load(img_p), np.load(lab_p)))
+        if progress is not None:
+            progress(k + 1, len(files))
+    return out
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+class Sampler:
+    """Seeded tumour-aware sampler of 2D crops / 3D patches from cached cases.
+
+    ``weights`` (one per case, summing to 1) set how often each case is drawn; None draws
+    them uniformly.
+    """
+
+    def __init__(
+        self,
+        cases: list,
+        cfg,
+        rng: np.random.Generator,
+        index: Sampler | None = None,
+        weights: np.ndarray | None = None,
+    ):
+        self.cases = cases
+        self.cfg = cfg
+        self.rng = rng
+        self.weights = None if weights is None else np.asarray(weights, float)
+        if index is not None:  # share the voxel indices of another sampler
+            self.tumour_idx, self.liver_idx = index.tumour_idx, index.liver_idx
+            self.body_idx = index.body_idx
+            self.weights = index.weights if weights is None else self.weights
+            return
+        self.tumour_idx = [np.flatnonzero(lab.ravel() == 2) for _, lab in cases]
+        self.liver_idx = [np.flatnonzero(lab.ravel() == 1) for _, lab in cases]
+        self.body_idx = [np.flatnonzero(img.ravel() > 0.05) for img, _ in cases]
+
+    def _centre(self, c: int) -> tuple[int, int, int]:
+        u = self.rng.uniform()
+        pools = [self.tumour_idx[c], self.liver_idx[c], self.body_idx[c]]
+        if u < self.cfg.p_tumour and pools[0].size:
+            pool = pools[0]
+        elif u < self.cfg.p_tumour + self.cfg.p_liver and pools[1].size:
+            pool = pools[1]
+        else:
+            pool = pools[2] if pools[2].size else np.arange(self.cases[c][1].size)
+        flat = int(pool[self.rng.integers(pool.size)])
+        return tuple(int(v) for v in np.unravel_index(flat, self.cases[c][1].shape))  # (z, x, y)
+
+    @staticmethod
+    def _window(centre: int, size: int, n: int, jitter: int, rng) -> int:
+        start = centre - size // 2 + int(rng.integers(-jitter, jitter + 1))
+        return int(np.clip(start, 0, max(0, n - size)))
+
+    def _case(self) -> int:
+        if self.weights is None:
+            return int(self.rng.integers(len(self.cases)))
+        return int(self.rng.choice(len(self.cases), p=self.weights))
+
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x float32 (B, 1, ...), y int64 (B, 1, ...)) on the 256-grid."""
+        xs, ys = [], []
+        for _ in range(self.cfg.batch_size):
+            c = self._case()
+            img, lab = self.cases[c]
+            z, cx, cy = self._centre(c)
+            nz, nx, ny = lab.shape
+            if self.cfg.spatial_dims == 2:
+                s = self.cfg.crop_2d
+                x0 = self._window(cx, s, nx, s // 4, self.rng)
+                y0 = self._window(cy, s, ny, s // 4, self.rng)
+                xi = img[z, x0 : x0 + s, y0 : y0 + s]
+                yi = lab[z, x0 : x0 + s, y0 : y0 + s]
+                xs.append(_pad_to(xi.astype(np.float32), (s, s)))
+                ys.append(_pad_to(yi, (s, s)))
+            else:
+                px, py, pz = self.cfg.patch_3d
+                x0 = self._window(cx, px, nx, px // 4, self.rng)
+                y0 = self._window(cy, py, ny, py // 4, self.rng)
+                z0 = self._window(z, pz, nz, pz // 4, self.rng)
+                xi = img[z0 : z0 + pz, x0 : x0 + px, y0 : y0 + py].transpose(1, 2, 0)
+                yi = lab[z0 : z0 + pz, x0 : x0 + px, y0 : y0 + py].transpose(1, 2, 0)
+                xs.append(_pad_to(xi.astype(np.float32), (px, py, pz)))
+                ys.append(_pad_to(yi, (px, py, pz)))
+        x = torch.from_numpy(np.stack(xs))[:, None]
+        y = torch.from_numpy(np.stack(ys).astype(np.int64))[:, None]
+        return x, y
+
+
+def _pad_to(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    pads = [(0, max(0, s - n)) for n, s in zip(a.shape, shape, strict=True)]
+    return np.pad(a, pads) if any(p[1] for p in pads) else np.ascontiguousarray(a)
