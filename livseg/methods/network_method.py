@@ -96,6 +96,64 @@ def logit_gaps_to_labels(gaps: torch.Tensor, out_xy: tuple[int, int]) -> np.ndar
     return out
 
 
+def grid_logit_gaps(
+    net: torch.nn.Module,
+    x: torch.Tensor,
+    spatial_dims: int,
+    multiple: int,
+    device: torch.device,
+    batch_slices: int = 16,
+    body_threshold: float = 0.0,
+) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    """The one predictor on the network grid (inference and training's validation).
+
+    x: (Z, gx, gy) windowed [0, 1] slices (``prepare_slices``). The body is cropped
+    (``body_box`` at ``body_threshold``, sized to ``multiple``), the network runs on the crop
+    (2D: batches of ``batch_slices`` axial slices; 3D: the whole cropped volume, z padded),
+    outside the crop background wins by ``BACKGROUND_LOGIT_GAP``. Returns (Z, 2, gx, gy)
+    float32 logit gaps (liver - bg, tumour - bg) on the CPU and the crop (x0, x1, y0, y1).
+    ``net`` must be in eval mode.
+    """
+    x0, x1, y0, y1 = body_box(x.permute(1, 2, 0).numpy(), multiple, threshold=body_threshold)
+    crop = x[:, x0:x1, y0:y1]
+    with torch.inference_mode():
+        if spatial_dims == 2:
+            gaps_crop = _forward_2d(net, crop, device, batch_slices)
+        else:
+            gaps_crop = _forward_3d(net, crop, device, multiple)
+    gaps = torch.full((x.shape[0], 2, x.shape[1], x.shape[2]), -BACKGROUND_LOGIT_GAP)
+    gaps[:, :, x0:x1, y0:y1] = gaps_crop
+    return gaps, (int(x0), int(x1), int(y0), int(y1))
+
+
+def _forward_2d(
+    net: torch.nn.Module, x: torch.Tensor, device: torch.device, batch_slices: int
+) -> torch.Tensor:
+    """(Z, h, w) -> (Z, 2, h, w) logit gaps, ``batch_slices`` slices at a time."""
+    gaps = torch.empty((x.shape[0], 2, x.shape[1], x.shape[2]), dtype=torch.float32)
+    for k0 in range(0, x.shape[0], batch_slices):
+        xb = x[k0 : k0 + batch_slices].unsqueeze(1).to(device)
+        if device.type == "cpu":
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        logits = net(xb).float()
+        gaps[k0 : k0 + xb.shape[0]] = (logits[:, 1:] - logits[:, :1]).cpu()
+    return gaps
+
+
+def _forward_3d(
+    net: torch.nn.Module, x: torch.Tensor, device: torch.device, multiple: int
+) -> torch.Tensor:
+    """(Z, h, w) -> (Z, 2, h, w) logit gaps, the volume in one pass (z padded)."""
+    vol = x.permute(1, 2, 0)[None, None]  # (1, 1, h, w, Z)
+    z = vol.shape[-1]
+    pad = (-z) % multiple
+    if pad:
+        vol = F.pad(vol, (0, pad, 0, 0, 0, 0), mode="replicate")
+    logits = net(vol.to(device)).float()[0, :, :, :, :z].cpu()
+    gaps = logits[1:] - logits[:1]  # (2, h, w, Z)
+    return gaps.permute(3, 0, 1, 2).contiguous()
+
+
 class NetworkMethod(Method):
     """A network segmenter with weights loaded once from ``livseg/weights/<name>.pt``."""
 
@@ -129,54 +187,28 @@ class NetworkMethod(Method):
         self.net = net.to(self.torch_device)
         if self.spatial_dims == 2 and self.torch_device.type == "cpu":
             self.net = self.net.to(memory_format=torch.channels_last)
-        self.load_seconds: float | None = None
 
     @property
     def version(self) -> str:
         return self._version
 
-    def _forward_2d(self, x: torch.Tensor) -> torch.Tensor:
-        """(Z, h, w) -> (Z, 2, h, w) logit gaps."""
-        gaps = torch.empty((x.shape[0], 2, x.shape[1], x.shape[2]), dtype=torch.float32)
-        for k0 in range(0, x.shape[0], self.batch_slices):
-            xb = x[k0 : k0 + self.batch_slices].unsqueeze(1).to(self.torch_device)
-            if self.torch_device.type == "cpu":
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            logits = self.net(xb).float()
-            gaps[k0 : k0 + xb.shape[0]] = (logits[:, 1:] - logits[:, :1]).cpu()
-        return gaps
-
-    def _forward_3d(self, x: torch.Tensor) -> torch.Tensor:
-        """(Z, h, w) -> (Z, 2, h, w) logit gaps, the volume in one pass (z padded)."""
-        vol = x.permute(1, 2, 0)[None, None]  # (1, 1, h, w, Z)
-        z = vol.shape[-1]
-        pad = (-z) % self.multiple
-        if pad:
-            vol = F.pad(vol, (0, pad, 0, 0, 0, 0), mode="replicate")
-        logits = self.net(vol.to(self.torch_device)).float()[0, :, :, :, :z].cpu()
-        gaps = logits[1:] - logits[:1]  # (2, h, w, Z)
-        return gaps.permute(3, 0, 1, 2).contiguous()
-
-    def _segment(self, volume: Volume) -> np.ndarray:
+    def _segment(self, volume: Volume) -> tuple[np.ndarray, dict]:
         threads = apply_threads(self.threads_requested)
         hu = volume.array
         x = prepare_slices(hu, self.grid)  # (Z, gx, gy)
-        # crop to the body on the network grid, sized to the network's multiple
-        x0, x1, y0, y1 = body_box(
-            x.permute(1, 2, 0).numpy(), self.multiple, threshold=_window_value(self.hu_window)
+        gaps, (x0, x1, y0, y1) = grid_logit_gaps(
+            self.net,
+            x,
+            self.spatial_dims,
+            self.multiple,
+            self.torch_device,
+            self.batch_slices,
+            _window_value(self.hu_window),
         )
-        crop = x[:, x0:x1, y0:y1]
-        with torch.inference_mode():
-            if self.spatial_dims == 2:
-                gaps_crop = self._forward_2d(crop)
-            else:
-                gaps_crop = self._forward_3d(crop)
-        gaps = torch.full((x.shape[0], 2, self.grid[0], self.grid[1]), -BACKGROUND_LOGIT_GAP)
-        gaps[:, :, x0:x1, y0:y1] = gaps_crop
         labels = postprocess(
             logit_gaps_to_labels(gaps, hu.shape[:2]), volume.spacing, MIN_TUMOUR_ML
         )
-        self.params = {
+        params = {
             "network": self.config,
             "grid": list(self.grid),
             "hu_window": list(self.hu_window),
@@ -187,7 +219,7 @@ class NetworkMethod(Method):
             "min_tumour_ml": MIN_TUMOUR_ML,
             "training": self.training_info,
         }
-        return labels
+        return labels, params
 
 
 def _window_value(window: tuple[float, float], hu: float = -500.0) -> float:
