@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from livseg import metrics
-from livseg.io import AFFINE_TOLERANCE_MM, LivSegInputError, load_volume
+from livseg.io import AFFINE_TOLERANCE_MM, read_label_map
 from livseg.naming import case_id, case_key, is_nifti_name, safe_child, strip_nifti_suffix
 
 Progress = Callable[[int, int], None]
@@ -60,12 +60,8 @@ def load_label_map(path: Path | str) -> LabelMap:
 
         seg = read_segmentation(path)
         return LabelMap(seg.labels(), seg.spacing, seg.affine, Path(path))
-    volume = load_volume(path)
-    try:
-        labels = metrics.check_labels(volume.array, "label map")
-    except ValueError as exc:
-        raise LivSegInputError(path, str(exc)) from None
-    return LabelMap(labels, volume.spacing, volume.affine, Path(path))
+    labels, affine, spacing = read_label_map(path)  # the stored values, not a float32 copy
+    return LabelMap(labels, spacing, affine, Path(path))
 
 
 def check_same_grid(pred: LabelMap, ref: LabelMap) -> None:

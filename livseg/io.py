@@ -7,9 +7,18 @@ file's OWN grid (axis order, flips, affine, qform/sform), so label maps saved wi
 ITK-SNAP.
 
 Bad input raises ``LivSegInputError`` (a ``ValueError``) whose message names the file and
-the problem: not a NIfTI, empty / truncated / corrupt file, 2D or 4D data, NaN or inf,
-zero / negative / absurd spacing, a volume over the memory limit (checked from the header
-before any data is read), label maps with values outside {0, 1, 2} or on another grid.
+the problem: missing file, broken symbolic link or link loop, unreadable file, not a
+NIfTI, empty / truncated / corrupt file, 2D or 4D data, NaN or inf, zero / negative /
+absurd spacing, a sheared (non-orthogonal) affine, a header whose data cannot fit the file
+or memory (checked from the header before any data is read), label maps with values
+outside {0, 1, 2} or on another grid.
+
+Memory: what a load holds at its peak is checked against the limit (``max_volume_bytes``,
+4096 MB by default) from the header alone, before anything is allocated. A CT volume peaks
+at voxels x (stored bytes + 4) - the data as stored plus the float32 result; a label map at
+voxels x (stored bytes + 3), plus 8 bytes a voxel when the header scales it. A gzip file is
+only read when its size can hold what the header claims (deflate expands at most
+``GZIP_MAX_RATIO``:1), so a small file claiming a huge volume is refused at once.
 
 Folder layouts (``scan_folder``): LiTS (``volume-N`` / ``segmentation-N``, .nii or .nii.gz,
 in any sub-folder, optionally with a LivSeg phantom ``manifest.json``) and MSD Task03
@@ -20,8 +29,10 @@ runs layout and the database use too; a manifest supplies only the split.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import json
+import math
 import os
 import zlib
 from dataclasses import dataclass
@@ -38,6 +49,12 @@ MAX_SPACING_MM = 20.0
 DEFAULT_MAX_VOLUME_MB = 4096.0  # in-memory float32 size; env LIVSEG_MAX_VOLUME_MB overrides
 LABEL_VALUES = (0, 1, 2)
 AFFINE_TOLERANCE_MM = 0.01  # image / label affines may differ by this much (float32 headers)
+# voxel axes whose angle's cosine exceeds this are sheared (1e-3: 0.06 degree; float32
+# headers of oblique scans stay below 1e-6)
+MAX_AXIS_COSINE = 1e-3
+GZIP_MAX_RATIO = 1032  # deflate's largest expansion: a 258-byte match coded in 2 bits
+VOLUME_PEAK_EXTRA_BYTES = 4  # a CT load holds the stored data plus its float32 copy
+LABELS_PEAK_EXTRA_BYTES = 3  # a label load: stored data + uint8 result + checks' masks
 
 _NIFTI1_HEADER_BYTES = 348
 
@@ -86,16 +103,40 @@ def max_volume_bytes() -> int:
     return int(mb * 2**20)
 
 
+def _stat_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be read (missing, broken link, link loop, no permission), or None."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        if path.is_symlink():
+            return (
+                f"broken symbolic link (it points to {os.readlink(path)!r}, which does not exist)"
+            )
+        return "file not found"
+    except PermissionError:
+        return "permission denied: a folder on the way to the file cannot be entered"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop (the link leads back to itself); not a file"
+        if exc.errno == errno.ENAMETOOLONG:
+            return "file name too long"
+        return f"cannot be read ({exc.strerror or exc})"
+    return None
+
+
 def _check_path(path) -> Path:
     path = Path(path)
-    if not path.exists():
-        raise LivSegInputError(path, "file not found")
+    problem = _stat_problem(path)
+    if problem:
+        raise LivSegInputError(path, problem)
     if path.is_dir():
         raise LivSegInputError(path, "is a folder, expected a NIfTI file (.nii or .nii.gz)")
     if not is_nifti_name(path):
         raise LivSegInputError(path, "not a NIfTI file name (expected .nii or .nii.gz)")
     if path.stat().st_size == 0:
         raise LivSegInputError(path, "empty file (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise LivSegInputError(path, "permission denied: the file cannot be read")
     return path
 
 
@@ -119,8 +160,9 @@ def _raise_if_truncated(path: Path) -> None:
         )
 
 
-def _open_header(path: Path, max_bytes: int | None):
-    """nibabel image with its header checked (dimensions, memory) before any data is read."""
+def _open_header(path: Path, max_bytes: int | None, extra_bytes: int = VOLUME_PEAK_EXTRA_BYTES):
+    """nibabel image with its header checked (dimensions, memory, file size) before any data
+    is read; the load's peak is taken as voxels x (stored bytes + ``extra_bytes``)."""
     import nibabel as nib
 
     if path.name.lower().endswith(".gz"):
@@ -132,6 +174,10 @@ def _open_header(path: Path, max_bytes: int | None):
             )
     try:
         img = nib.load(str(path))
+    except (OverflowError, MemoryError) as exc:
+        raise LivSegInputError(
+            path, f"corrupt header: its sizes do not fit in memory ({type(exc).__name__}: {exc})"
+        ) from None
     except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
         raise LivSegInputError(
             path, f"truncated or corrupt file, header unreadable ({exc})"
@@ -141,7 +187,10 @@ def _open_header(path: Path, max_bytes: int | None):
         raise LivSegInputError(path, f"not a valid NIfTI file ({exc})") from None
     if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
         raise LivSegInputError(path, f"not a NIfTI image (nibabel read it as {type(img).__name__})")
-    shape = tuple(int(s) for s in img.header.get_data_shape())
+    try:
+        shape = tuple(int(s) for s in img.header.get_data_shape())
+    except (OverflowError, ValueError) as exc:
+        raise LivSegInputError(path, f"corrupt header: unreadable dimensions ({exc})") from None
     if len(shape) < 3 or any(s < 1 for s in shape[:3]):
         raise LivSegInputError(path, f"{len(shape)}D data of shape {shape}; expected a 3D volume")
     extra = shape[3:]
@@ -157,42 +206,82 @@ def _open_header(path: Path, max_bytes: int | None):
             path, f"unsupported voxel data type {dtype} (expected integer or real numbers)"
         )
     limit = max_volume_bytes() if max_bytes is None else int(max_bytes)
-    n_vox = int(np.prod(shape, dtype=np.int64))
-    itemsize = max(4, np.dtype(img.header.get_data_dtype()).itemsize)
-    need = n_vox * itemsize
+    n_vox = math.prod(shape)  # Python int: a NIfTI-2 header's product cannot overflow
+    stored = dtype.itemsize
+    scaled = _scale_factors(img) != (1.0, 0.0)
+    extra = extra_bytes + (8 if scaled and extra_bytes < VOLUME_PEAK_EXTRA_BYTES else 0)
+    need = n_vox * (stored + extra)
     if need > limit:
         raise LivSegInputError(
             path,
-            f"volume too large: {' x '.join(map(str, shape))} voxels x {itemsize} bytes = "
-            f"{need / 2**20:.0f} MB exceeds the limit of {limit / 2**20:.0f} MB "
-            "(set LIVSEG_MAX_VOLUME_MB or max_bytes to raise it)",
+            f"volume too large: {' x '.join(map(str, shape))} voxels x ({stored} stored + "
+            f"{extra}) bytes = {need / 2**20:.0f} MB at the load's peak exceeds the limit of "
+            f"{limit / 2**20:.0f} MB (set LIVSEG_MAX_VOLUME_MB or max_bytes to raise it)",
         )
+    offset = int(getattr(img.dataobj, "offset", img.header.get_data_offset()))
+    on_disk = offset + n_vox * stored
+    size = path.stat().st_size
     if not path.name.lower().endswith(".gz"):
-        offset = int(getattr(img.dataobj, "offset", img.header.get_data_offset()))
-        on_disk = offset + n_vox * np.dtype(img.header.get_data_dtype()).itemsize
-        size = path.stat().st_size
         if size < on_disk:
             raise LivSegInputError(
                 path, f"truncated file: {size} bytes on disk, the header needs {on_disk}"
             )
+    elif on_disk > size * GZIP_MAX_RATIO:
+        raise LivSegInputError(
+            path,
+            f"truncated or corrupt file: the header claims {on_disk} bytes of data, more "
+            f"than a gzip file of {size} bytes can hold (deflate expands at most "
+            f"{GZIP_MAX_RATIO}:1)",
+        )
     return img
 
 
-def _read_data(path: Path, img, dtype=np.float32) -> np.ndarray:
-    """The image's data (scaled) as a 3D array, with read errors turned into clear messages."""
+def _scale_factors(img) -> tuple[float, float]:
+    """(slope, intercept) nibabel applies to the stored values (1, 0 when unscaled)."""
+    slope = float(getattr(img.dataobj, "slope", 1.0))
+    inter = float(getattr(img.dataobj, "inter", 0.0))
+    return slope, inter
+
+
+def _read_data(path: Path, img, scaled: bool = False) -> np.ndarray:
+    """The image's data as a 3D array, as stored (no copy) or, with ``scaled``, as nibabel
+    scales it; read errors are turned into clear messages."""
     try:
-        data = (
-            np.asarray(img.dataobj, dtype=dtype)
-            if dtype is not None
-            else np.asanyarray(img.dataobj)
-        )
+        data = np.asanyarray(img.dataobj) if scaled else img.dataobj.get_unscaled()
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise LivSegInputError(path, f"truncated or corrupt compressed data ({exc})") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, OverflowError) as exc:
         raise LivSegInputError(path, f"could not read the voxel data ({exc})") from None
+    except MemoryError:
+        raise LivSegInputError(path, "not enough memory to read the voxel data") from None
     while data.ndim > 3:
         data = data[..., 0]
     return data
+
+
+def _as_float32(stored: np.ndarray, slope: float, inter: float) -> np.ndarray:
+    """stored x slope + inter as a new C-ordered float32 array (the one full-size copy)."""
+    out = np.empty(stored.shape, dtype=np.float32)
+    if slope != 1.0:
+        np.multiply(stored, slope, out=out, casting="unsafe")
+    else:
+        np.copyto(out, stored, casting="unsafe")
+    if inter != 0.0:
+        out += np.float32(inter)
+    return out
+
+
+def _non_finite_counts(data: np.ndarray) -> tuple[int, int]:
+    """(non-finite voxels, of which NaN), one slab at a time (no full-size mask)."""
+    bad = nan = 0
+    step = max(1, (1 << 24) // max(1, data[..., 0].size))
+    for k in range(0, data.shape[-1], step):
+        slab = data[..., k : k + step]
+        finite = np.isfinite(slab)
+        if not finite.all():
+            bad += int(slab.size - np.count_nonzero(finite))
+            nan += int(np.count_nonzero(np.isnan(slab)))
+    return bad, nan
 
 
 def _checked_affine(
@@ -205,6 +294,18 @@ def _checked_affine(
     if np.any(spacing <= 0) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
         shown = tuple(round(float(v), 4) for v in spacing)
         raise LivSegInputError(path, f"zero voxel spacing {shown} mm (singular affine)")
+    axes = affine[:3, :3] / spacing
+    cosines = np.abs(axes.T @ axes - np.eye(3))
+    if cosines.max() > MAX_AXIS_COSINE:
+        i, j = np.unravel_index(int(np.argmax(cosines)), cosines.shape)
+        angle = math.degrees(math.acos(min(1.0, float(np.dot(axes[:, i], axes[:, j])))))
+        raise LivSegInputError(
+            path,
+            f"sheared affine: voxel axes {min(i, j) + 1} and {max(i, j) + 1} meet at "
+            f"{angle:.2f} degrees, not 90 (a non-orthogonal sform/qform); LivSeg measures "
+            "volumes and distances on orthogonal grids only: resample the file onto an "
+            "orthogonal grid first",
+        )
     bad = (spacing < MIN_SPACING_MM) | (spacing > MAX_SPACING_MM)
     if np.any(bad):
         raise LivSegInputError(
@@ -252,13 +353,23 @@ def _to_canonical(img, data: np.ndarray):
 def to_canonical(data: np.ndarray, affine: np.ndarray):
     """data (voxel -> RAS mm ``affine``) reoriented to LAS+ (CANONICAL_AXCODES): the array,
     its affine and the source orientation (nibabel orientation array). Keeps the dtype."""
+    canon, canon_affine, src = _canonical_view(data, affine)
+    return np.ascontiguousarray(canon), canon_affine, src
+
+
+def _canonical_view(data: np.ndarray, affine: np.ndarray):
+    """``to_canonical`` without the copy: the reoriented array is a (strided) view."""
     from nibabel import orientations as ornt
 
     src = ornt.io_orientation(affine)
+    if np.isnan(src).any():  # an axis along no world direction (refused by checked_affine)
+        raise LivSegInputError(
+            None, f"cannot orient the voxel axes of the affine {affine.tolist()}"
+        )
     to_canon = ornt.ornt_transform(src, ornt.axcodes2ornt(CANONICAL_AXCODES))
     canon = ornt.apply_orientation(data, to_canon)
     canon_affine = affine @ ornt.inv_ornt_aff(to_canon, data.shape)
-    return np.ascontiguousarray(canon), canon_affine, src
+    return canon, canon_affine, src
 
 
 def _source_record(path: Path, img, shape, src_ornt) -> dict:
@@ -294,8 +405,10 @@ def load_volume(path, max_bytes: int | None = None) -> Volume:
 
     Checks (each raising LivSegInputError naming the file): file exists and is .nii/.nii.gz,
     not empty, readable (not truncated / corrupt), 3D (a singleton 4th dim is squeezed),
-    under ``max_bytes`` (float32 in memory; default ``max_volume_bytes()``) from the header
-    alone, finite values, voxel spacing within 0.05-20 mm.
+    under ``max_bytes`` (default ``max_volume_bytes()``) at the load's peak - voxels x
+    (stored bytes + 4) - from the header alone, data that fits the file's size, finite
+    values, voxel spacing within 0.05-20 mm, orthogonal voxel axes (a sheared affine is
+    refused; oblique but orthogonal ones are fine).
     """
     if is_dicom_input(path):
         from livseg.dicom import read_series
@@ -305,22 +418,26 @@ def load_volume(path, max_bytes: int | None = None) -> Volume:
     img = _open_header(path, max_bytes)
     _check_pixdim(path, img)
     _checked_affine(path, img.affine)
-    data = _read_data(path, img, np.float32)
-    finite = np.isfinite(data)
-    if not finite.all():
-        bad = int(data.size - np.count_nonzero(finite))
-        n_nan = int(np.count_nonzero(np.isnan(data)))
+    stored = _read_data(path, img)  # as stored: no copy (a memory map for .nii)
+    view, canon_affine, src = _canonical_view(stored, img.affine)
+    slope, inter = _scale_factors(img)
+    if stored.dtype == np.float32 and (slope, inter) == (1.0, 0.0) and view.flags.c_contiguous:
+        array = view  # already float32 on the canonical grid: no copy at all
+    else:
+        array = _as_float32(view, slope, inter)  # the one full-size copy
+    bad, n_nan = _non_finite_counts(array)
+    if bad:
         raise LivSegInputError(
             path,
-            f"{bad} voxels are not finite ({n_nan} NaN, {bad - n_nan} inf); a CT volume must hold finite HU",
+            f"{bad} voxels are not finite ({n_nan} NaN, {bad - n_nan} inf); a CT volume must "
+            "hold finite HU",
         )
-    canon, canon_affine, src = _to_canonical(img, data)
     canon_affine, spacing = _checked_affine(path, canon_affine)
     return Volume(
-        array=canon.astype(np.float32, copy=False),
+        array=array,
         spacing=spacing,
         affine=canon_affine,
-        source=_source_record(path, img, data.shape, src),
+        source=_source_record(path, img, stored.shape, src),
     )
 
 
@@ -344,38 +461,7 @@ def load_labels(path, like: Volume) -> np.ndarray:
         from livseg.dicom.seg import read_segmentation
 
         return read_segmentation(path, like=like).labels()
-    path = _check_path(path)
-    img = _open_header(path, None)
-    _check_pixdim(path, img)
-    data = _read_data(path, img, None)
-    if data.dtype.kind not in "biuf":
-        raise LivSegInputError(path, f"unsupported label data type {data.dtype}")
-    if data.dtype.kind == "f":
-        if not np.all(np.isfinite(data)):
-            raise LivSegInputError(path, "label map contains NaN or inf")
-        frac = data != np.round(data)
-        if frac.any():
-            example = float(data[frac].flat[0])
-            raise LivSegInputError(
-                path,
-                f"label map holds non-integer values ({int(frac.sum())} voxels, e.g. {example:g}); "
-                "expected integer labels 0 background, 1 liver, 2 tumour",
-            )
-    # min/max first (cheap); np.unique only over the offending voxels, if any
-    lo, hi = (data.min(), data.max()) if data.size else (0, 0)
-    unexpected: list = []
-    if lo < min(LABEL_VALUES) or hi > max(LABEL_VALUES):
-        bad = data[(data < min(LABEL_VALUES)) | (data > max(LABEL_VALUES))]
-        unexpected = np.unique(bad).tolist()
-    if unexpected:
-        shown = ", ".join(f"{v:g}" for v in unexpected[:8])
-        raise LivSegInputError(
-            path,
-            f"label values outside {{0, 1, 2}}: {shown}"
-            + (" ..." if len(unexpected) > 8 else "")
-            + " (expected 0 background, 1 liver, 2 tumour)",
-        )
-    canon, canon_affine, _ = _to_canonical(img, data)
+    canon, canon_affine, _ = read_label_map(path)
     if tuple(canon.shape) != tuple(like.shape):
         image = like.source.get("path", "the image")
         raise LivSegInputError(
@@ -391,7 +477,64 @@ def load_labels(path, like: Volume) -> np.ndarray:
             f"label map affine differs from the image's ({image}) by up to {diff:.4g} mm; "
             "they are not on the same voxel grid",
         )
-    return canon.astype(np.uint8)
+    return canon
+
+
+def read_label_map(path, max_bytes: int | None = None):
+    """A NIfTI label map on its own canonical LAS+ grid: (uint8 labels, affine, spacing mm).
+
+    The values must pass the one label rule, ``livseg.metrics.check_labels`` (exactly the
+    integers 0, 1, 2, in the stored precision: 1 + 1e-9 is refused), and the affine the
+    same checks as an image's (``checked_affine``: finite, plausible, not sheared). Peak
+    memory: voxels x (stored bytes + 3), + 8 when the header scales the values.
+    """
+    path = _check_path(path)
+    img = _open_header(path, max_bytes, LABELS_PEAK_EXTRA_BYTES)
+    _check_pixdim(path, img)
+    _checked_affine(path, img.affine)
+    data = _read_data(path, img, scaled=_scale_factors(img) != (1.0, 0.0))
+    if data.dtype.kind not in "biuf":
+        raise LivSegInputError(path, f"unsupported label data type {data.dtype}")
+    labels = check_label_values(path, data)
+    del data
+    canon, canon_affine, _ = to_canonical(labels, img.affine)
+    canon_affine, spacing = _checked_affine(path, canon_affine)
+    return canon, canon_affine, spacing
+
+
+def check_label_values(path, data: np.ndarray) -> np.ndarray:
+    """``data`` as uint8 when ``livseg.metrics.check_labels`` (the one label rule) accepts
+    it, else LivSegInputError naming ``path`` and the offending values."""
+    from livseg.metrics import check_labels
+
+    try:
+        return check_labels(data, "label map")
+    except ValueError as exc:
+        raise LivSegInputError(path, _bad_label_problem(data) or str(exc)) from None
+
+
+def _bad_label_problem(data: np.ndarray) -> str | None:
+    """What is wrong with a refused label map, in words (None when nothing specific)."""
+    if data.dtype.kind == "f":
+        if not np.all(np.isfinite(data)):
+            return "label map contains NaN or inf"
+        frac = data != np.round(data)
+        if frac.any():
+            example = float(data[frac].flat[0])
+            return (
+                f"label map holds non-integer values ({int(frac.sum())} voxels, e.g. "
+                f"{example:.12g}); expected integer labels 0 background, 1 liver, 2 tumour"
+            )
+    bad = data[(data < min(LABEL_VALUES)) | (data > max(LABEL_VALUES))]
+    if bad.size:
+        unexpected = np.unique(bad).tolist()
+        shown = ", ".join(f"{v:g}" for v in unexpected[:8])
+        return (
+            f"label values outside {{0, 1, 2}}: {shown}"
+            + (" ..." if len(unexpected) > 8 else "")
+            + " (expected labels 0 background, 1 liver, 2 tumour)"
+        )
+    return None
 
 
 def load_case(image, labels=None, case_id: str | None = None, max_bytes: int | None = None) -> Case:
