@@ -30,15 +30,17 @@ from livseg.naming import run_files
 from livseg.volume import Volume
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunResult:
-    """One method applied to one volume: labels (uint8, volume grid) and how it ran."""
+    """One method applied to one volume: labels (uint8, volume grid) and how it ran (from the
+    call's own ``livseg.methods.MethodRun``: seconds, device, version, params, threads)."""
 
     labels: np.ndarray
     seconds: float
     device: str
     version: str
     params: dict
+    threads: int | None = None
 
 
 @dataclass
@@ -71,17 +73,17 @@ def resolve_methods(methods: str | list[str]) -> list[str]:
 def run_method(
     method_name: str, volume: Volume, device: str = "auto", threads: int | None = None
 ) -> RunResult:
-    """Segment ``volume`` with the (cached) method; ``seconds`` = wall time of segment()."""
-    method = get_method(method_name, device=device, threads=threads)
-    t0 = time.perf_counter()
-    labels = method.segment(volume)
-    seconds = time.perf_counter() - t0
+    """Segment ``volume`` with the (cached, shared) method; ``seconds`` = wall time of its
+    ``run``. Everything recorded comes from this call's own run record, so concurrent calls
+    (Streamlit sessions, threads) never see each other's parameters."""
+    labels, ran = get_method(method_name, device=device, threads=threads).run(volume)
     return RunResult(
         labels=labels,
-        seconds=seconds,
-        device=method.device,
-        version=method.version,
-        params=dict(method.params),
+        seconds=ran.seconds,
+        device=ran.device,
+        version=ran.version,
+        params=ran.params_dict(),
+        threads=ran.threads,
     )
 
 
@@ -147,7 +149,7 @@ def write_run(
     labels_file, info_path = run_files(out_dir, method, case)
     labels_file.parent.mkdir(parents=True, exist_ok=True)
     labels_path = save_labels(result.labels, volume, labels_file)
-    threads = result.params.get("threads")
+    threads = result.threads if result.threads is not None else result.params.get("threads")
     info = {
         "method": method,
         "case": case,

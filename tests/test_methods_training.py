@@ -64,9 +64,9 @@ def test_exported_weights_segment(tmp_path):
     train(_cfg(2), out=tmp_path / "w.pt", show_progress=False)
     method = UNet2DMethod(weights=tmp_path / "w.pt", device="cpu", threads=1)
     vol = generate_case(case_seed(0, 0), "small").volume
-    labels = method.segment(vol)
+    labels, ran = method.run(vol)
     assert labels.shape == vol.shape and labels.dtype == np.uint8
-    assert method.params["network"] == TINY_2D
+    assert ran.params["network"] == TINY_2D
 
 
 def test_bad_training_configs():

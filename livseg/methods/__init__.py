@@ -2,6 +2,8 @@
 
 ``METHODS`` lists the method names in display order; ``get_method(name)`` returns the
 (cached) ``Method`` instance, so network weights are loaded once per process and device.
+The instance is shared by every caller (Streamlit sessions, threads): ``Method.run`` writes
+nothing on it and returns each call's own immutable ``MethodRun`` record.
 Adding a method = one module with a ``Method`` subclass + one line in ``_REGISTRY``, or an
 installed package with a ``livseg.methods`` entry point (``livseg.methods.plugins``).
 """
@@ -12,7 +14,7 @@ import importlib
 import threading
 
 from livseg.methods import plugins
-from livseg.methods.base import Method, postprocess
+from livseg.methods.base import Method, MethodRun, postprocess
 
 # name -> "module:ClassName" (imported lazily so that `classical` never needs torch)
 _REGISTRY: dict[str, str] = {
@@ -45,18 +47,22 @@ def method_class(name: str) -> type[Method]:
     return getattr(importlib.import_module(module_name), cls_name)
 
 
+def build_method(name: str, device: str = "auto", threads: int | None = None) -> Method:
+    """A new instance of the method called ``name`` (the one registry lookup)."""
+    if plugins.is_plugin(name):
+        return plugins.PluginMethod(name, device=device, threads=threads)
+    cls = method_class(name)
+    if name in NETWORK_METHODS:
+        return cls(device=device, threads=threads)
+    return cls(threads=threads)
+
+
 def get_method(name: str, device: str = "auto", threads: int | None = None) -> Method:
     """The method called ``name``, built once per (name, device, threads) and cached."""
     key = (name, device, threads)
     with _lock:
-        if key not in _cache and plugins.is_plugin(name):
-            _cache[key] = plugins.PluginMethod(name, device=device, threads=threads)
         if key not in _cache:
-            cls = method_class(name)
-            if name in NETWORK_METHODS:
-                _cache[key] = cls(device=device, threads=threads)
-            else:
-                _cache[key] = cls(threads=threads)
+            _cache[key] = build_method(name, device=device, threads=threads)
         return _cache[key]
 
 
@@ -70,6 +76,8 @@ __all__ = [
     "METHODS",
     "TITLES",
     "Method",
+    "MethodRun",
+    "build_method",
     "get_method",
     "method_class",
     "postprocess",

@@ -1,16 +1,25 @@
 """The one interface every segmentation method implements, plus shared post-processing.
 
-``Method.segment(volume) -> uint8 label map`` on the volume's own grid (0 background,
-1 liver, 2 tumour). After ``segment`` a method exposes ``name``, ``title``, ``version``
-(a short hash of its weights / parameters), ``device`` (where the last run ran) and
-``params`` (every parameter of the last run, JSON-serialisable).
+``Method.run(volume) -> (labels, MethodRun)``: the uint8 label map on the volume's own grid
+(0 background, 1 liver, 2 tumour) and an immutable record of that one call (name, version,
+device, params, seconds, threads). ``Method.segment(volume)`` returns the labels alone.
+A method instance is shared (``livseg.methods.get_method`` caches it per process, Streamlit
+sessions and threads included), so nothing about a run is written on it: ``_segment`` returns
+its parameters with the labels. A method exposes only fixed facts: ``name``, ``title``,
+``version`` (a short hash of its weights / parameters) and ``device``.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -20,15 +29,35 @@ from livseg.volume import LIVER, TUMOUR, Volume
 MAX_VOXELS = 1024 * 1024 * 1024  # refuse volumes over 1 Gi voxels (memory)
 
 
+@dataclass(frozen=True)
+class MethodRun:
+    """How one ``Method.run`` call ran: one record per call, never shared or changed.
+
+    params: every parameter of this run (read-only mapping, JSON-serialisable values);
+    seconds: wall time of the call (s); threads: CPU threads it used (None when unknown).
+    """
+
+    name: str
+    version: str
+    device: str
+    params: Mapping[str, Any]
+    seconds: float
+    threads: int | None
+
+    def params_dict(self) -> dict:
+        """A plain (deep) copy of ``params``, e.g. to write as JSON."""
+        return copy.deepcopy(dict(self.params))
+
+
 class Method(ABC):
-    """A named segmenter: ``segment(volume)`` returns labels on the volume's grid."""
+    """A named segmenter: ``run(volume)`` returns labels on the volume's grid and the run's
+    record; the instance holds only what is fixed (weights, device) and may be shared."""
 
     name: str = ""
     title: str = ""
 
     def __init__(self) -> None:
         self.device: str = "cpu"
-        self.params: dict = {}
 
     @property
     @abstractmethod
@@ -36,18 +65,37 @@ class Method(ABC):
         """Short hash identifying the weights / fixed parameters of this method."""
 
     @abstractmethod
-    def _segment(self, volume: Volume) -> np.ndarray:
-        """Method-specific work; returns a uint8 label map with ``volume``'s shape."""
+    def _segment(self, volume: Volume) -> tuple[np.ndarray, dict]:
+        """Method-specific work: (uint8 label map with ``volume``'s shape, this run's
+        parameters incl. ``"threads"``). Must not write on ``self`` (the instance is shared)."""
 
-    def segment(self, volume: Volume) -> np.ndarray:
-        """Segment ``volume``: uint8 label map (0/1/2) of the same shape, post-processed."""
+    def run(self, volume: Volume) -> tuple[np.ndarray, MethodRun]:
+        """Segment ``volume``: uint8 label map (0/1/2) of the same shape, post-processed, and
+        the immutable record of this call (``seconds`` = wall time of the whole call)."""
+        t0 = time.perf_counter()
         check_volume(volume)
-        labels = self._segment(volume)
+        labels, params = self._segment(volume)
         if labels.shape != volume.shape:
             raise RuntimeError(
                 f"{self.name}: produced labels of shape {labels.shape}, volume is {volume.shape}"
             )
-        return labels.astype(np.uint8, copy=False)
+        labels = labels.astype(np.uint8, copy=False)
+        seconds = time.perf_counter() - t0
+        params = copy.deepcopy(dict(params))
+        threads = params.get("threads")
+        record = MethodRun(
+            name=self.name,
+            version=self.version,
+            device=self.device,
+            params=MappingProxyType(params),
+            seconds=seconds,
+            threads=None if threads is None else int(threads),
+        )
+        return labels, record
+
+    def segment(self, volume: Volume) -> np.ndarray:
+        """Segment ``volume``: the labels of ``run`` without the record."""
+        return self.run(volume)[0]
 
     def __repr__(self) -> str:
         return f"<Method {self.name} v{self.version} on {self.device}>"

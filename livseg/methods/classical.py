@@ -148,7 +148,10 @@ class ClassicalMethod(Method):
         return params_hash(FIXED_PARAMS)
 
     # ------------------------------------------------------------------ liver
-    def _liver(self, hu: np.ndarray, spacing: np.ndarray, p: dict) -> np.ndarray:
+    def _liver(
+        self, hu: np.ndarray, spacing: np.ndarray, p: dict
+    ) -> tuple[np.ndarray, tuple[float, float]]:
+        """Liver mask (volume grid) and the liver's HU band (mode, half width) of this call."""
         fx = block_factor(spacing[0], LIVER_GRID_MM)
         fy = block_factor(spacing[1], LIVER_GRID_MM)
         small = block_mean(hu, fx, fy)
@@ -206,7 +209,6 @@ class ClassicalMethod(Method):
         dil = ndimage.distance_transform_edt(~liver, sampling=sp) <= CLOSE_MM
         closed = ndimage.distance_transform_edt(dil, sampling=sp) > CLOSE_MM
         liver = _fill_holes_slices(closed | liver)
-        self._band = (mode, half)
         p.update(
             liver_grid_factor=[fx, fy],
             body_mid_x_voxel=round(x_mid * fx, 1),
@@ -216,11 +218,19 @@ class ClassicalMethod(Method):
             seed_voxels=int(seed.sum()),
             body_x_range=[int(xs[0] * fx), int(xs[-1] * fx)],
         )
-        return upsample_mask(liver, (fx, fy), hu.shape[:2])
+        return upsample_mask(liver, (fx, fy), hu.shape[:2]), (mode, half)
 
     # ------------------------------------------------------------------ tumour
-    def _fine(self, hu: np.ndarray, spacing: np.ndarray, liver: np.ndarray, p: dict):
-        """Border refinement and tumour on the fine grid; returns (liver, tumour) masks."""
+    def _fine(
+        self,
+        hu: np.ndarray,
+        spacing: np.ndarray,
+        liver: np.ndarray,
+        band: tuple[float, float],
+        p: dict,
+    ):
+        """Border refinement and tumour on the fine grid; returns (liver, tumour) masks.
+        ``band``: the liver's HU (mode, half width) from ``_liver``, of this call."""
         out_l = np.zeros(hu.shape, dtype=bool)
         out_t = np.zeros(hu.shape, dtype=bool)
         boxes = ndimage.find_objects(liver.astype(np.uint8))
@@ -243,7 +253,7 @@ class ClassicalMethod(Method):
         lsmall = block_mean(liver[x0:x1, y0:y1, zsl].astype(np.float32), fx, fy) > 0.5
         sp = np.array([spacing[0] * fx, spacing[1] * fy, spacing[2]])
         s = _smooth(small, sp, TUMOUR_SMOOTH_MM)
-        mode, half = self._band
+        mode, half = band
         near = ndimage.distance_transform_edt(~lsmall, sampling=sp) <= EDGE_MM
         edge = near & (s > mode - EDGE_BELOW_HU) & (s < mode + half)
         lsmall = _fill_holes_slices(lsmall | edge)
@@ -283,18 +293,17 @@ class ClassicalMethod(Method):
         out_t[x0:x1, y0:y1, zsl] = up
         return out_l, out_t & out_l
 
-    def _segment(self, volume: Volume) -> np.ndarray:
+    def _segment(self, volume: Volume) -> tuple[np.ndarray, dict]:
         threads = apply_threads(self.threads_requested)
         t0 = time.perf_counter()
         hu = np.asarray(volume.array, dtype=np.float32)
         spacing = np.asarray(volume.spacing, dtype=float)
         p: dict = {"fixed": FIXED_PARAMS, "threads": threads}
-        liver = self._liver(hu, spacing, p)
-        liver, tumour = self._fine(hu, spacing, liver, p)
+        liver, band = self._liver(hu, spacing, p)
+        liver, tumour = self._fine(hu, spacing, liver, band, p)
         labels = np.zeros(hu.shape, dtype=np.uint8)
         labels[liver] = LIVER
         labels[tumour] = TUMOUR
         labels = postprocess(labels)
         p["seconds_inside"] = round(time.perf_counter() - t0, 3)
-        self.params = p
-        return labels
+        return labels, p

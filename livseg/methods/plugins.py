@@ -103,16 +103,20 @@ class PluginMethod(Method):
             raise TypeError(f"plug-in method {name!r} ({ep.value}) has no segment(volume)")
         self._impl = impl
         self.title = str(getattr(impl, "title", "") or name)
+        self.device = str(getattr(impl, "device", "cpu"))
 
     @property
     def version(self) -> str:
         return str(getattr(self._impl, "version", "") or "unknown")
 
-    def _segment(self, volume: Volume) -> np.ndarray:
-        labels = np.asarray(self._impl.segment(volume))
-        self.device = str(getattr(self._impl, "device", "cpu"))
-        self.params = dict(getattr(self._impl, "params", {}) or {})
-        self.params.setdefault("plugin", self.entry_point)
+    def _segment(self, volume: Volume) -> tuple[np.ndarray, dict]:
+        if isinstance(self._impl, Method):  # a LivSeg Method: its own immutable run record
+            labels, ran = self._impl.run(volume)
+            params = ran.params_dict()
+        else:
+            labels = np.asarray(self._impl.segment(volume))
+            params = dict(getattr(self._impl, "params", {}) or {})
+        params.setdefault("plugin", self.entry_point)
         if labels.shape != volume.shape:
             raise RuntimeError(
                 f"plug-in {self.name}: labels of shape {labels.shape}, volume is {volume.shape}"
@@ -124,4 +128,4 @@ class PluginMethod(Method):
             raise RuntimeError(
                 f"plug-in {self.name}: label values {bad.tolist()[:8]} outside 0/1/2"
             )
-        return labels.astype(np.uint8)
+        return labels.astype(np.uint8), params
