@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
@@ -492,3 +492,21 @@ def record_run(
         return run_id
 
     return write_transaction(session, work)
+
+
+def case_display_files(session: Session, actor, name: str) -> tuple[str, dict[str, str]]:
+    """What the Cases page shows of one case (coordinator only): (its CT path, {panel title:
+    label map path}) with "Reference" first when the case has reference labels, then each
+    method's newest run (methods by name). NotFound for an unknown case."""
+    require_coordinator(session, actor)
+    case = _case_by_name(session, _name(name, "case"))
+    newest = select(func.max(Run.id)).where(Run.case_id == case.id).group_by(Run.method_id)
+    rows = session.execute(
+        select(Method.name, Run.prediction_path)
+        .join(Method, Method.id == Run.method_id)
+        .where(Run.id.in_(newest))
+        .order_by(Method.name)
+    ).all()
+    panels = {"Reference": case.label_path} if case.label_path else {}
+    panels.update({method: path for method, path in rows})
+    return case.image_path, panels

@@ -1,17 +1,21 @@
-"""The demo set-up's database part: register the demo files, create readers and an open study.
+"""The demo set-up's database part: record the demo's runs, create readers and an open study.
 
-``livseg.demo.prepare_demo`` writes the files (phantom cases, runs, metrics); this module
-records them in the database (cases, methods, runs, evaluations, lesion detections), creates
-three reader accounts (generated passwords, returned once) and a study in which every reader
-scores every (case, method) item, and opens it. ``create_demo`` does both steps (used by
-``python -m db demo``); the app calls the two steps itself to show a progress bar.
+``livseg.demo.prepare_demo`` writes the files and evaluates the runs (phantom cases, runs,
+metrics; ``livseg.pipeline``); :func:`register_demo` records them as ONE unit of work (cases,
+methods, runs with their metrics and lesions through the run-and-evaluate service's
+``db.runs.record_evaluated``, three reader accounts with generated passwords returned once,
+a study in which every reader scores every (case, method) item, opened): all of it or
+nothing. :func:`create_demo` does both steps (``python -m db demo`` and the app's button,
+which runs it as a background job, ``db.jobs``).
+
+A demo is set up once: a second one is refused (``DemoExists``) unless asked for
+explicitly (``another=True``; ``--another``; the app's confirmation), and then goes into
+fresh files (``<workspace>/demo-<n>``), fresh case names (``demo<n>-<id>``) and a new study
+("Demo study <n>"), leaving the first demo's files and study as they are.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,14 +25,15 @@ from sqlalchemy.orm import Session
 
 from db import auth, catalog, studies
 from db.access import require_coordinator
-from db.models import Case, Run, Study, User
+from db.engine import write_transaction
+from db.errors import DemoExists
+from db.models import Case, Item, Run, Study, User
 
 N_READERS = 3
 READER_PREFIX = "reader"
 STUDY_NAME = "Demo study"
 CASE_PREFIX = "demo-"
-# the metric columns of a metrics row that are stored as evaluations (numbers only)
-_NOT_METRICS = {"case_id", "method", "structure", "device", "version"}
+DEMO_SOURCE = "livseg.phantom demo"  # cases' meta["source"]; meta["demo"] = its number
 
 
 @dataclass
@@ -42,6 +47,16 @@ class DemoResult:
     cases: list[str] = field(default_factory=list)
     methods: list[str] = field(default_factory=list)
     runs: int = 0
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """Where the n-th demo goes: its folder, case-name prefix and study name."""
+
+    number: int
+    folder: Path
+    case_prefix: str
+    study_name: str
 
 
 def workspace_counts(session: Session) -> dict[str, int]:
@@ -58,31 +73,65 @@ def workspace_counts(session: Session) -> dict[str, int]:
     }
 
 
-def _read_csv(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
+def _demo_numbers(session: Session) -> set[int]:
+    numbers = set()
+    for meta in session.scalars(select(Case.meta).where(Case.name.like("demo%"))):
+        if isinstance(meta, dict) and meta.get("source") == DEMO_SOURCE:
+            numbers.add(int(meta.get("demo", 1)))
+    return numbers
 
 
-def _number(text: str | None) -> float | None:
-    if text is None or text == "":
+def existing_demo(session: Session) -> str | None:
+    """A sentence naming the demo studies already set up (name and status), or None."""
+    if not _demo_numbers(session):
         return None
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return None if math.isnan(value) else value
+    rows = session.execute(
+        select(Study.name, Study.status)
+        .join(Item, Item.study_id == Study.id)
+        .join(Case, Case.id == Item.case_id)
+        .where(Case.name.like("demo%"))
+        .distinct()
+        .order_by(Study.name)
+    ).all()
+    named = ", ".join(f"'{name}' ({status})" for name, status in rows) or "no study yet"
+    return f"A demo is already set up: {named}."
 
 
-def _free_study_name(session: Session) -> str:
+def _folder_in_use(session: Session, folder: Path) -> bool:
+    prefix = f"{folder}/"
+    return (
+        session.scalar(
+            select(Case.id).where(Case.image_path.startswith(prefix, autoescape=True)).limit(1)
+        )
+        is not None
+    )
+
+
+def plan_demo(session: Session) -> DemoPlan:
+    """Where the next demo goes: the first demo in ``<workspace>/demo`` with cases
+    ``demo-<id>`` and "Demo study"; the n-th in ``demo-<n>`` with ``demo<n>-<id>`` and
+    "Demo study <n>" (a folder that cases of the database use is never reused)."""
+    from livseg.demo import demo_dir
+
+    numbers = _demo_numbers(session)
+    number = max(numbers) + 1 if numbers else 1
+    while True:
+        folder = demo_dir() if number == 1 else demo_dir().with_name(f"demo-{number}")
+        if not _folder_in_use(session, folder):
+            break
+        number += 1
+    prefix = CASE_PREFIX if number == 1 else f"demo{number}-"
+    return DemoPlan(number, folder, prefix, _free_study_name(session, number))
+
+
+def _free_study_name(session: Session, number: int = 1) -> str:
     taken = set(session.scalars(select(Study.name)))
-    if STUDY_NAME not in taken:
-        return STUDY_NAME
-    i = 2
-    while f"{STUDY_NAME} {i}" in taken:
+    name = STUDY_NAME if number == 1 else f"{STUDY_NAME} {number}"
+    i = max(number, 1)
+    while name in taken:
         i += 1
-    return f"{STUDY_NAME} {i}"
+        name = f"{STUDY_NAME} {i}"
+    return name
 
 
 def _method_titles(methods: list[str]) -> dict[str, str]:
@@ -92,105 +141,87 @@ def _method_titles(methods: list[str]) -> dict[str, str]:
     return {name: TITLES.get(name, "") for name in methods}
 
 
-def register_demo(session: Session, coordinator, files) -> DemoResult:
-    """Record ``files`` (a ``livseg.demo.DemoFiles``) and create readers + an open study.
+def register_demo(
+    session: Session, coordinator, files, *, plan: DemoPlan | None = None, another: bool = False
+) -> DemoResult:
+    """Record ``files`` (a ``livseg.demo.DemoFiles`` with its evaluated runs) and create
+    readers + an open study, as ONE unit of work (all of it, or nothing on an error).
 
     Readers ``reader1``..``reader3`` are created when missing (their generated passwords are
     returned in ``new_passwords``, once); existing ones are reused and keep their passwords.
+    A demo already set up raises ``DemoExists`` unless ``another``; ``plan`` (default
+    :func:`plan_demo`) names the cases and the study.
     """
-    require_coordinator(session, coordinator)
-    cases_dir, runs_dir = Path(files.cases_dir), Path(files.runs_dir)
-
-    case_names = {}
-    for case_id in files.case_ids:
-        name = f"{CASE_PREFIX}{case_id}"
-        catalog.register_case(
-            session,
-            coordinator,
-            name,
-            cases_dir / f"volume-{case_id}.nii.gz",
-            cases_dir / f"segmentation-{case_id}.nii.gz",
-            split="test",
-            meta={"source": "livseg.phantom demo", "seed": files.config.seed},
-        )
-        case_names[case_id] = name
+    from db.runs import record_evaluated
 
     titles = _method_titles(list(files.methods))
-    for method in files.methods:
-        catalog.register_method(session, coordinator, method, titles.get(method, ""))
 
-    run_ids: dict[tuple[str, str], int] = {}
-    for method in files.methods:
-        for case_id, case_name in case_names.items():
-            prediction = runs_dir / method / f"{case_id}.nii.gz"
-            if not prediction.exists():
-                continue
-            sidecar = prediction.with_name(f"{case_id}.json")
-            info = json.loads(sidecar.read_text()) if sidecar.exists() else {}
-            run_ids[(case_id, method)] = catalog.register_run(
+    def work() -> DemoResult:
+        require_coordinator(session, coordinator)
+        chosen = plan or plan_demo(session)
+        if chosen.number > 1 and not another:
+            raise DemoExists(_exists_message(existing_demo(session)))
+        cases_dir = Path(files.cases_dir)
+        case_names = {}
+        for case_id in files.case_ids:
+            name = f"{chosen.case_prefix}{case_id}"
+            catalog.register_case(
                 session,
                 coordinator,
-                case_name,
-                method,
-                prediction,
-                info.get("seconds"),
-                device=str(info.get("device") or ""),
-                method_version=str(info.get("version") or ""),
+                name,
+                cases_dir / f"volume-{case_id}.nii.gz",
+                cases_dir / f"segmentation-{case_id}.nii.gz",
+                split="test",
+                meta={"source": DEMO_SOURCE, "seed": files.config.seed, "demo": chosen.number},
             )
+            case_names[case_id] = name
+        for method in files.methods:
+            catalog.register_method(session, coordinator, method, titles.get(method, ""))
+        run_ids = {
+            (item.case, item.method): record_evaluated(
+                session, coordinator, case_names[item.case], item
+            )
+            for item in files.runs
+        }
 
-    for row in _read_csv(Path(files.metrics_csv)):
-        run_id = run_ids.get((row["case_id"], row["method"]))
-        if run_id is None:
-            continue
-        values = {k: _number(v) for k, v in row.items() if k not in _NOT_METRICS}
-        catalog.add_evaluations(session, coordinator, run_id, row["structure"], values)
+        readers, new_passwords = [], []
+        existing = set(session.scalars(select(User.username)))
+        for i in range(1, N_READERS + 1):
+            username = f"{READER_PREFIX}{i}"
+            if username not in existing:
+                _, password = auth.create_reader(session, coordinator, username)
+                new_passwords.append((username, password))
+            readers.append(username)
 
-    lesions: dict[int, list[dict]] = {}
-    for row in _read_csv(Path(getattr(files, "lesions_csv", Path(files.root) / "lesions.csv"))):
-        run_id = run_ids.get((row["case_id"], row["method"]))
-        if run_id is None:
-            continue
-        lesions.setdefault(run_id, []).append(
-            {
-                "lesion": int(row["lesion"]),
-                "detected": row["detected"] in ("True", "true", "1"),
-                "diameter_mm": _number(row.get("diameter_mm")),
-                "volume_ml": _number(row.get("volume_ml")),
-                "size_bin": row.get("size_bin") or None,
-            }
+        methods_run = sorted({m for (_, m) in run_ids}, key=list(files.methods).index)
+        study_id = studies.create_study(
+            session,
+            coordinator,
+            chosen.study_name,
+            cases=list(case_names.values()),
+            methods=methods_run,
+            readers=readers,
+            seed=int(files.config.seed),
         )
-    for run_id, rows in lesions.items():
-        catalog.add_lesion_detections(session, coordinator, run_id, rows)
+        studies.open_study(session, coordinator, study_id)
+        return DemoResult(
+            study_id=study_id,
+            study_name=chosen.study_name,
+            readers=readers,
+            new_passwords=new_passwords,
+            cases=list(case_names.values()),
+            methods=methods_run,
+            runs=len(run_ids),
+        )
 
-    readers, new_passwords = [], []
-    existing = set(session.scalars(select(User.username)))
-    for i in range(1, N_READERS + 1):
-        username = f"{READER_PREFIX}{i}"
-        if username not in existing:
-            _, password = auth.create_reader(session, coordinator, username)
-            new_passwords.append((username, password))
-        readers.append(username)
+    return write_transaction(session, work)
 
-    methods_run = sorted({m for (_, m) in run_ids}, key=list(files.methods).index)
-    study_name = _free_study_name(session)
-    study_id = studies.create_study(
-        session,
-        coordinator,
-        study_name,
-        cases=list(case_names.values()),
-        methods=methods_run,
-        readers=readers,
-        seed=int(files.config.seed),
-    )
-    studies.open_study(session, coordinator, study_id)
-    return DemoResult(
-        study_id=study_id,
-        study_name=study_name,
-        readers=readers,
-        new_passwords=new_passwords,
-        cases=list(case_names.values()),
-        methods=methods_run,
-        runs=len(run_ids),
+
+def _exists_message(existing: str | None) -> str:
+    return (
+        f"{existing or 'A demo is already set up.'} Another demo is made beside it (new files, "
+        "new cases, a new study; the existing demo and its study stay as they are) only when "
+        "you confirm it."
     )
 
 
@@ -199,55 +230,86 @@ def create_demo(
     coordinator,
     config=None,
     progress: Callable[[float, str], None] | None = None,
+    *,
+    another: bool = False,
 ) -> tuple[object, DemoResult]:
     """Prepare the demo files (``livseg.demo.prepare_demo``) then :func:`register_demo`.
 
-    Returns (the DemoFiles, the DemoResult). The files step holds no database transaction.
+    Refuses (``DemoExists``) before writing any file when a demo is set up and not
+    ``another``. Returns (the DemoFiles, the DemoResult). The files step holds no
+    database transaction.
     """
     from livseg.demo import DemoConfig, prepare_demo
 
+    if progress is not None:
+        progress(0.0, "Checking the workspace")
     require_coordinator(session, coordinator)
+    plan = plan_demo(session)
+    if plan.number > 1 and not another:
+        raise DemoExists(_exists_message(existing_demo(session)))
     session.commit()  # no transaction held while the files are made (minutes)
-    files = prepare_demo(config or DemoConfig.from_env(), progress=progress)
-    return files, register_demo(session, coordinator, files)
+    files = prepare_demo(config or DemoConfig.from_env(), out_dir=plan.folder, progress=progress)
+    if progress is not None:
+        progress(1.0, "Recording the runs, readers and study")
+    return files, register_demo(session, coordinator, files, plan=plan, another=another)
 
 
 def register_cli(subparsers) -> None:
     """Add ``demo`` to ``python -m db`` (files + readers + open study, like the app's button)."""
-    from livseg.demo import SIZES, DemoConfig
+    from livseg.demo import add_demo_arguments
 
-    env = DemoConfig.from_env()
     parser = subparsers.add_parser(
         "demo",
         help="the whole demo: phantom cases, every method, metrics, 3 readers, an open study",
     )
-    parser.add_argument("--cases", type=int, default=env.n_cases, help="number of phantom cases")
-    parser.add_argument("--size", choices=SIZES, default=env.size, help="phantom size")
-    parser.add_argument("--seed", type=int, default=env.seed, help="phantom seed")
+    add_demo_arguments(parser)
+    parser.add_argument(
+        "--another",
+        action="store_true",
+        help="set up another demo beside an existing one (new files, cases and study)",
+    )
     parser.set_defaults(func=cmd_demo)
 
 
+def coordinator_hint(url: str | None) -> str:
+    """The exact command that creates the first coordinator (printed after the demo)."""
+    command = "python -m db"
+    if url:
+        from sqlalchemy.engine import make_url
+
+        shown = make_url(url).render_as_string(hide_password=True)
+        command += f" --url '{shown}'"
+    return f"{command} create-coordinator --username <name>"
+
+
 def cmd_demo(args) -> int:
-    """Run the demo as the command line's SYSTEM actor; print the readers' passwords once."""
+    """Run the demo as the command line's SYSTEM actor; print the readers' passwords once
+    and, when no coordinator exists yet, the command that creates one."""
     import sys
 
     from db.access import SYSTEM
     from db.engine import get_engine, init_db, session_scope
-    from livseg.demo import DemoConfig, DemoError, terminal_progress
+    from livseg.demo import DemoError, config_from_args, terminal_progress
 
     try:
-        config = DemoConfig(n_cases=args.cases, size=args.size, seed=args.seed)
+        config = config_from_args(args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    engine = get_engine(args.url)
-    init_db(engine)
-    try:
-        with terminal_progress() as progress, session_scope(engine) as session:
-            files, result = create_demo(session, SYSTEM, config, progress=progress)
-    except (DemoError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    with terminal_progress("Opening the database") as progress:
+        engine = get_engine(args.url)
+        init_db(engine)
+        try:
+            with session_scope(engine) as session:
+                files, result = create_demo(
+                    session, SYSTEM, config, progress=progress, another=args.another
+                )
+        except DemoExists as exc:
+            print(f"error: {exc} Add --another to confirm.", file=sys.stderr)
+            return 1
+        except (DemoError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     print(f"demo ready in {files.seconds:.0f} s: study '{result.study_name}' is open")
     print(
         f"  {len(result.cases)} cases x {len(result.methods)} methods ({', '.join(result.methods)})"
@@ -260,4 +322,10 @@ def cmd_demo(args) -> int:
             print(f"  {username}  {password}")
     else:
         print(f"readers (existing accounts kept): {', '.join(result.readers)}")
+    with session_scope(engine) as session:
+        has_coordinator = auth.has_coordinator(session)
+    if not has_coordinator:
+        print("no coordinator account exists yet: create one (it asks for a password) with")
+        print(f"  {coordinator_hint(args.url)}")
+        print("then start the app (streamlit run app.py) and sign in as that coordinator.")
     return 0

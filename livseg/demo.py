@@ -3,9 +3,13 @@
 Everything is written into one folder (by default ``<workspace>/demo``)::
 
     demo/cases/      LiTS layout from ``livseg.phantom.write_dataset`` (+ manifest.json)
-    demo/runs/       runs layout from ``livseg.inference.run_cases``: <method>/<case_id>.nii.gz + .json
+    demo/runs/       runs layout (``livseg.pipeline``): <method>/<case_id>.nii.gz + .json
     demo/metrics.csv one row per case x method x structure (as ``livseg.evaluation.evaluate_runs``)
     demo/lesions.csv one row per reference lesion x case x method (detected or missed)
+
+The runs and their metrics are computed once (``livseg.pipeline.run_and_evaluate_cases``)
+and handed over in memory (``DemoFiles.runs``); the CSV files are for people and other
+tools, the database never parses them.
     demo/demo.json   what was made: configuration, case ids, methods run, methods skipped and why
 
 The database part (accounts, study) lives in ``db.demo``; this module imports neither the
@@ -26,8 +30,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from livseg.naming import case_id
 from livseg.workspace import workspace_dir
+
+if TYPE_CHECKING:
+    from livseg.pipeline import EvaluatedRun
 
 #: progress callback: (fraction done in [0, 1], short message for a progress bar)
 DemoProgress = Callable[[float, str], None]
@@ -39,8 +48,8 @@ MAX_CASES = 50
 SIZES = ("small", "full")
 
 
-# share of the progress bar per stage (phantoms, methods, metrics)
-_STAGE_SHARE = (0.15, 0.75, 0.10)
+# share of the progress bar per stage (phantoms, segmentation + metrics, tables)
+_STAGE_SHARE = (0.15, 0.83, 0.02)
 
 
 class DemoError(RuntimeError):
@@ -76,14 +85,48 @@ class DemoConfig:
             raise ValueError(
                 f"demo: LIVSEG_DEMO_CASES and LIVSEG_DEMO_SEED must be integers ({exc})"
             ) from None
-        methods_text = env.get("LIVSEG_DEMO_METHODS", "").strip()
-        methods = tuple(m.strip() for m in methods_text.split(",") if m.strip()) or None
+        methods = parse_methods(env.get("LIVSEG_DEMO_METHODS", ""))
         return cls(
             n_cases=n_cases,
             size=env.get("LIVSEG_DEMO_SIZE", DEFAULT_SIZE),
             seed=seed,
             methods=methods,
         )
+
+
+def parse_methods(text: str | None) -> tuple[str, ...] | None:
+    """A demo's method choice from text: a comma list of names, or ``""`` / ``"all"`` for
+    every registered method (None). The one parser of ``LIVSEG_DEMO_METHODS`` and of the
+    ``--methods`` option of both command lines."""
+    text = (text or "").strip()
+    if text in ("", "all"):
+        return None
+    return tuple(dict.fromkeys(m.strip() for m in text.split(",") if m.strip())) or None
+
+
+def add_demo_arguments(parser) -> None:
+    """Add --cases, --size, --seed and --methods to an argparse parser, with the defaults
+    of :meth:`DemoConfig.from_env` (``python -m livseg demo`` and ``python -m db demo``)."""
+    env = DemoConfig.from_env()
+    parser.add_argument(
+        "--cases", type=int, default=env.n_cases, help=f"number of phantom cases ({env.n_cases})"
+    )
+    parser.add_argument(
+        "--size", choices=SIZES, default=env.size, help=f"phantom size ({env.size})"
+    )
+    parser.add_argument("--seed", type=int, default=env.seed, help=f"phantom seed ({env.seed})")
+    parser.add_argument(
+        "--methods",
+        default=",".join(env.methods) if env.methods else "all",
+        help="comma-separated method names, or 'all' (default: LIVSEG_DEMO_METHODS or all)",
+    )
+
+
+def config_from_args(args) -> DemoConfig:
+    """The DemoConfig of parsed :func:`add_demo_arguments` options (ValueError if bad)."""
+    return DemoConfig(
+        n_cases=args.cases, size=args.size, seed=args.seed, methods=parse_methods(args.methods)
+    )
 
 
 @dataclass
@@ -100,6 +143,8 @@ class DemoFiles:
     skipped: dict[str, str] = field(default_factory=dict)  # method -> reason
     seconds: float = 0.0
     config: DemoConfig = field(default_factory=DemoConfig)
+    # the evaluated runs themselves (livseg.pipeline.EvaluatedRun), in memory
+    runs: list[EvaluatedRun] = field(default_factory=list, repr=False)
 
     def to_json(self) -> dict:
         return {
@@ -172,13 +217,6 @@ def available_methods(wanted: tuple[str, ...] | None = None) -> tuple[list[str],
     return usable, skipped
 
 
-def _case_ids(cases_dir: Path) -> list[str]:
-    ids = []
-    for path in sorted(cases_dir.glob("volume-*.nii*")):
-        ids.append(path.name.split("volume-", 1)[1].split(".nii", 1)[0])
-    return ids
-
-
 def write_rows_csv(rows: list[dict], path: Path) -> Path:
     """Write rows (dicts) to a CSV with the union of their keys as columns."""
     columns: list[str] = []
@@ -194,26 +232,60 @@ def write_rows_csv(rows: list[dict], path: Path) -> Path:
     return path
 
 
+def write_demo_tables(runs: list[EvaluatedRun], root: Path) -> tuple[Path, Path]:
+    """Write ``metrics.csv`` (one row per case x method x structure, as
+    ``livseg.evaluation.evaluate_runs``) and ``lesions.csv`` (one row per reference lesion x
+    case x method) under ``root``, for people and other tools; the database is given the
+    runs themselves, never these files."""
+    from livseg.metrics import flatten_evaluation
+
+    rows: list[dict] = []
+    lesion_rows: list[dict] = []
+    for item in runs:
+        if item.evaluation is None:
+            continue
+        run = {"seconds": item.run.seconds, "device": item.run.device, "version": item.run.version}
+        for row in flatten_evaluation(item.evaluation):
+            rows.append({"case_id": item.case, "method": item.method, **row, **run})
+        lesion_rows += [
+            {"case_id": item.case, "method": item.method, **lesion}
+            for lesion in item.evaluation["tumour"]["lesion_table"]
+        ]
+    return (
+        write_rows_csv(rows, root / "metrics.csv"),
+        write_rows_csv(lesion_rows, root / "lesions.csv"),
+    )
+
+
 def prepare_demo(
     config: DemoConfig | None = None,
     out_dir: Path | str | None = None,
     progress: DemoProgress | None = None,
+    *,
+    replace: bool = True,
 ) -> DemoFiles:
     """Generate the demo's phantom cases, run every available method, compute the metrics.
 
-    Returns the paths written. A method that fails to load or to run is skipped (reason in
-    ``DemoFiles.skipped``); if no method at all can run, raises :class:`DemoError`.
-    The folder is re-created from scratch (an earlier demo in it is replaced).
+    Returns the paths written and the evaluated runs (``DemoFiles.runs``, in memory). A
+    method that fails to load or to run on any case is skipped (reason in
+    ``DemoFiles.skipped``, its files removed); if no method at all can run, raises
+    :class:`DemoError`. An earlier demo in the folder is replaced when ``replace`` (the
+    default), else refused with :class:`DemoError` before anything is written.
     """
-    from livseg.evaluation import evaluate_runs_with_lesions
-    from livseg.inference import run_cases
+    from livseg.io import scan_folder
     from livseg.phantom import write_dataset
+    from livseg.pipeline import CaseInput, run_and_evaluate_cases
 
     config = config or DemoConfig.from_env()
     root = Path(out_dir) if out_dir is not None else demo_dir()
     cases_dir, runs_dir = root / "cases", root / "runs"
+    if root.exists() and any(root.iterdir()) and not replace:
+        raise DemoError(
+            f"demo: {root} already holds a demo; choose another folder or replace it explicitly"
+        )
     t0 = time.perf_counter()
-
+    if progress is not None:  # loading the methods (torch, weights) takes seconds
+        progress(0.0, "Loading the segmentation methods")
     methods, skipped = available_methods(config.methods)
     if not methods:
         raise DemoError(f"demo: no segmentation method can be loaded here: {skipped}")
@@ -228,63 +300,42 @@ def prepare_demo(
     def phantom_progress(done: int, total: int) -> None:
         _stage(progress, 0, done, total, f"Phantom case {done} of {total}")
 
-    try:
-        write_dataset(
-            cases_dir, config.n_cases, config.seed, size=config.size, progress=phantom_progress
-        )
-    except TypeError:  # an older write_dataset without progress
-        write_dataset(cases_dir, config.n_cases, config.seed, size=config.size)
-    case_ids = _case_ids(cases_dir)
-    if not case_ids:
+    write_dataset(
+        cases_dir, config.n_cases, config.seed, size=config.size, progress=phantom_progress
+    )
+    found = scan_folder(cases_dir)
+    if not found:
         raise DemoError(f"demo: the phantom generator wrote no volume-*.nii.gz into {cases_dir}")
+    cases = [CaseInput(case_id(entry.image), entry.image, entry.labels) for entry in found]
 
-    def method_progress(done: int, total: int) -> None:
-        _stage(progress, 1, done, total, f"Segmentation {done} of {total} (case x method)")
+    def pair_progress(done: int, total: int, text: str) -> None:
+        _stage(progress, 1, done, total, f"Segmentation and metrics: {text}")
 
-    method_progress(0, len(case_ids) * len(methods))
-    ran: list[str] = []
-    try:  # all methods in one pass: each CT is read once
-        run_cases(cases_dir, runs_dir, list(methods), progress=method_progress)
-        ran = list(methods)
-    except Exception:  # noqa: BLE001 - find the failing method(s), keep the others
-        for name in methods:
-            shutil.rmtree(runs_dir / name, ignore_errors=True)
-        for i, name in enumerate(methods):
-
-            def one_method(done: int, total: int, _i: int = i) -> None:
-                share = (_i + (done / total if total else 1.0)) / len(methods)
-                _stage(progress, 1, int(share * 1000), 1000, f"Method {_i + 1} of {len(methods)}")
-
-            try:
-                run_cases(cases_dir, runs_dir, [name], progress=one_method)
-            except Exception as exc:  # noqa: BLE001 - keep the demo going with the others
-                skipped[name] = f"{type(exc).__name__}: {exc}"
-                shutil.rmtree(runs_dir / name, ignore_errors=True)
-            else:
-                ran.append(name)
+    outcome = run_and_evaluate_cases(cases, methods, runs_dir, progress=pair_progress)
+    for (_, method), reason in outcome.failed.items():
+        skipped.setdefault(method, reason)
+    ran = [m for m in methods if m not in skipped]
+    for method in methods:
+        if method not in ran:
+            shutil.rmtree(runs_dir / method, ignore_errors=True)
     if not ran:
         raise DemoError(f"demo: every method failed on the phantom cases: {skipped}")
+    runs = [r for r in outcome.runs if r.method in ran]
 
-    _stage(progress, 2, 0, 1, "Computing the metrics")
-
-    def eval_progress(done: int, total: int) -> None:
-        _stage(progress, 2, done, total, f"Metrics {done} of {total}")
-
-    rows, lesion_rows = evaluate_runs_with_lesions(runs_dir, cases_dir, ran, eval_progress)
-    metrics_csv = write_rows_csv(rows, root / "metrics.csv")
-    write_rows_csv(lesion_rows, root / "lesions.csv")
-
+    _stage(progress, 2, 0, 1, "Writing the metrics tables")
+    metrics_csv, lesions_csv = write_demo_tables(runs, root)
     files = DemoFiles(
         root=root,
         cases_dir=cases_dir,
         runs_dir=runs_dir,
         metrics_csv=metrics_csv,
-        lesions_csv=root / "lesions.csv",
-        case_ids=case_ids,
+        lesions_csv=lesions_csv,
+        case_ids=[c.case for c in cases],
         methods=ran,
         skipped=skipped,
         seconds=time.perf_counter() - t0,
         config=config,
+        runs=runs,
     )
     (root / "demo.json").write_text(json.dumps(files.to_json(), indent=2))
     if progress is not None:

@@ -13,21 +13,14 @@ from pages._viewing import prefetch, show_case, viewer_settings_key
 user = require_role(COORDINATOR)
 
 from db import catalog, export  # noqa: E402
+from livseg import metric_registry  # noqa: E402
 
-METRICS = {
-    "DSC": "Dice (DSC)",
-    "JI": "Jaccard (JI)",
-    "HD_mm": "Hausdorff (mm)",
-    "HD95_mm": "HD95 (mm)",
-    "ASSD_mm": "ASSD (mm)",
-    "VER_pct": "Volume error (%)",
-    "time_s": "Time (s)",
-}
+# report column -> chooser title (livseg.metric_registry), in the chooser's order
+METRICS = metric_registry.titles(("DSC", "JI", "HD_mm", "HD95_mm", "ASSD_mm", "VER_pct", "time_s"))
 
 st.title("Cases")
 with db_session() as session:
     cases = catalog.list_cases(session, user)
-    runs = catalog.list_runs(session, user)
     tables = {s: export.metrics_table(session, user, structure=s) for s in ("liver", "tumour")}
     lesions = export.lesions_table(session, user)
 
@@ -64,15 +57,10 @@ case_name = st.selectbox("Case", names, key="cases_open")
 
 def _panels(name: str) -> tuple[str, dict[str, str]]:
     """(CT path, {panel title: label map path}) of a case: reference, then each method's
-    latest run (at most 6 panels)."""
-    row = cases[cases["name"] == name].iloc[0]
-    latest = runs[runs["case"] == name].sort_values("id").groupby("method").tail(1)
-    maps: dict[str, str] = {}
-    if row["label_path"]:
-        maps["Reference"] = str(row["label_path"])
-    for run in latest.itertuples(index=False):
-        maps[str(run.method)] = str(run.prediction_path)
-    return str(row["image_path"]), dict(list(maps.items())[:6])
+    latest run (``db.catalog.case_display_files``; at most 6 panels)."""
+    with db_session() as session:
+        image, maps = catalog.case_display_files(session, user, name)
+    return image, dict(list(maps.items())[:6])
 
 
 image_path, panels = _panels(case_name)

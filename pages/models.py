@@ -4,15 +4,16 @@ methods on any cases with a progress bar, see run times and devices."""
 from __future__ import annotations
 
 import shutil
+import uuid
 from pathlib import Path
 
 import streamlit as st
 
-from pages._shared import COORDINATOR, db_session, require_role
+from pages._shared import COORDINATOR, db_session, engine, require_role
 
 user = require_role(COORDINATOR)
 
-from db import catalog  # noqa: E402
+from db import catalog, jobs  # noqa: E402
 from db.errors import LivsegDBError  # noqa: E402
 from livseg.io import scan_folder  # noqa: E402
 from livseg.naming import is_case_name, nifti_suffix, safe_child  # noqa: E402
@@ -64,6 +65,10 @@ with upload_tab:
         label_file = st.file_uploader(
             "Reference label map (optional: 0/1/2; NIfTI or DICOM-SEG .dcm)", key="upload_labels"
         )
+        replace = st.checkbox(
+            "Replace the case of this name if it exists (refused while a study uses it)",
+            key="upload_replace",
+        )
         upload = st.form_submit_button("Import the case", type="primary")
     if upload:
         problems = []
@@ -82,12 +87,18 @@ with upload_tab:
             problems.append(
                 f"'{label_file.name}' is not a NIfTI file (.nii or .nii.gz) or a DICOM-SEG (.dcm)."
             )
+        if not problems and not replace:
+            with db_session() as session:  # a name is an identity: never replaced silently
+                if catalog.case_exists(session, user, case_name):
+                    problems.append(
+                        f"A case named '{case_name}' already exists: choose another name, or "
+                        "tick 'Replace the case of this name'."
+                    )
         for problem in problems:
             st.error(problem)
         if not problems:
-            folder = safe_child(cases_dir() / "imported", case_name)
-            if folder.exists():
-                shutil.rmtree(folder)
+            # a fresh folder: the files of an existing case are never touched here
+            folder = safe_child(cases_dir() / "imported", f"{case_name}-{uuid.uuid4().hex[:8]}")
             folder.mkdir(parents=True)
             image_path = folder / f"volume{_upload_suffix(image_file.name, '.zip')}"
             image_path.write_bytes(image_file.getvalue())
@@ -98,7 +109,9 @@ with upload_tab:
             try:
                 summary = _validate_case(image_path, label_path)
                 with db_session() as session:
-                    catalog.register_case(session, user, case_name, image_path, label_path)
+                    catalog.register_case(
+                        session, user, case_name, image_path, label_path, replace=replace
+                    )
             except (ValueError, LivsegDBError, OSError) as exc:
                 shutil.rmtree(folder, ignore_errors=True)
                 uploaded = {image_path: image_file.name}
@@ -145,6 +158,18 @@ import_runs_section(user)
 
 # ---------------------------------------------------------------- run methods
 st.subheader("Run methods")
+
+
+@st.fragment(run_every=1.0)
+def run_progress(job_id: str) -> None:
+    """The running job's progress, polled each second: the methods run in a server thread
+    (``db.jobs``), so a reload finds the job again and does not stop it."""
+    running = jobs.get(job_id)
+    if running is None or not running.running:
+        st.rerun()  # the whole page: shows the outcome and the new runs
+    st.progress(running.fraction, text=running.phase)
+
+
 with db_session() as session:
     cases = catalog.list_cases(session, user)
 from livseg.methods import METHODS, TITLES  # noqa: E402
@@ -182,43 +207,41 @@ else:
         format_func=lambda m: f"{m} — {TITLES[m]}" if TITLES.get(m) else m,
     )
     chosen_cases = st.multiselect("Cases", list(cases["name"]), default=list(cases["name"])[:1])
-    if st.button("Run", type="primary", disabled=not (chosen_methods and chosen_cases)):
-        from livseg import inference, metrics as seg_metrics  # noqa: I001
-        from livseg.io import load_labels, load_volume
+    run_key = f"{engine().url}#{user.id}"  # this coordinator's runs on this database
+    run_job = jobs.latest("runs", run_key)
+    if run_job is not None and run_job.running:
+        run_progress(run_job.id)
+    elif st.button("Run", type="primary", disabled=not (chosen_methods and chosen_cases)):
+        from db.engine import new_session
+        from db.runs import run_and_record
 
-        total = len(chosen_methods) * len(chosen_cases)
-        bar = st.progress(0.0, text=f"0 of {total} runs")
-        done, errors = 0, []
-        for name in chosen_cases:
-            case = cases[cases["name"] == name].iloc[0]
+        bind, runs_at = engine(), runs_dir()
+        methods_chosen, cases_chosen = list(chosen_methods), list(chosen_cases)
+
+        def work(progress):
+            session = new_session(bind)
             try:
-                volume = load_volume(case["image_path"])
-                reference = (
-                    load_labels(case["label_path"], like=volume) if case["label_path"] else None
+                return run_and_record(
+                    session, user, cases_chosen, methods_chosen, runs_at, progress=progress
                 )
-            except (ValueError, OSError) as exc:
-                errors.append(f"{name}: {exc}")
-                done += len(chosen_methods)
-                continue
-            for method in chosen_methods:
-                bar.progress(done / total, text=f"{method} on {name} ({done + 1} of {total})")
-                try:
-                    result = inference.run_method(method, volume)
-                    run = inference.write_run(result, method, name, volume, runs_dir())
-                    evaluation = (
-                        None
-                        if reference is None
-                        else seg_metrics.evaluate_case(result.labels, reference, volume.spacing)
-                    )
-                    with db_session() as session:
-                        catalog.record_run(session, user, name, run, evaluation)
-                except Exception as exc:  # noqa: BLE001 - one failed run must not stop the rest
-                    errors.append(f"{method} on {name}: {type(exc).__name__}: {exc}")
-                done += 1
-        bar.progress(1.0, text=f"{total} of {total} runs")
-        st.success(f"{total - len(errors)} of {total} runs done.")
-        for message in errors:
-            st.error(message)
+            finally:
+                session.close()
+
+        total = len(methods_chosen) * len(cases_chosen)
+        try:
+            jobs.start("runs", run_key, f"{total} runs", work, owner=user.id)
+        except jobs.JobRunning as exc:
+            st.warning(str(exc))
+        else:
+            st.rerun()
+    if run_job is not None and not run_job.running:
+        if run_job.status == "failed":
+            st.error(f"The runs stopped: {run_job.error}")
+        else:
+            outcome = run_job.result
+            st.success(outcome.summary())
+            for (case_name, method), reason in outcome.failed.items():
+                st.error(f"{method} on {case_name}: {reason}")
 
 # ---------------------------------------------------------------- runs
 st.subheader("Runs")

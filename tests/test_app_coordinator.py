@@ -320,6 +320,7 @@ def test_run_a_method_on_a_case_records_run_and_metrics(workspace, seeded):
     cases.set_value(["demo-1"])
     [b for b in at.button if b.label == "Run"][0].click().run()
     assert not at.exception
+    _finish_job(at)
     assert texts(at, "success") == ["1 of 1 runs done."], texts(at, "error")
     with sqlite3.connect(workspace / "livseg.db") as con:
         path, seconds, device = con.execute(
@@ -340,6 +341,15 @@ def test_run_a_method_on_a_case_records_run_and_metrics(workspace, seeded):
     assert ("classical", "cpu") in summary.index
 
 
+def _finish_job(at) -> None:
+    """Wait for the page's background job (the page polls it), then rerun the page."""
+    from db import jobs
+
+    assert jobs.wait_running(300), "the page's background job did not finish"
+    at.run()
+    assert not at.exception
+
+
 def test_demo_button_creates_study_and_shows_passwords_once(monkeypatch, _isolated_workspace):
     """The one-button demo on a fresh workspace (1 small case, the control method only)."""
     from db import auth
@@ -357,6 +367,7 @@ def test_demo_button_creates_study_and_shows_passwords_once(monkeypatch, _isolat
     at = signed_in_app(boss.id, "boss", "coordinator")
     at.button(key="create_demo").click().run()
     assert not at.exception
+    _finish_job(at)
     [done] = texts(at, "success")
     assert "study 'Demo study' is open with 1 cases x 1 methods for 3 readers" in done
     [table] = at.get("table")

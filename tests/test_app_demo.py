@@ -53,27 +53,21 @@ def test_unknown_method_is_named(monkeypatch):
         demo.available_methods(("nonsense",))
 
 
-def _standin_run_cases(cases_dir, out_dir, methods, progress=None):
-    """Stand-in for livseg.inference.run_cases: 'erode' = liver eroded one voxel; 'broken'
-    fails like a method whose weights cannot load."""
+def _standin_run_method(method_name, volume, device="auto", threads=None):
+    """Stand-in for livseg.inference.run_method: 'erode' = the reference liver eroded one
+    voxel; 'broken' fails like a method whose weights cannot load."""
     from scipy import ndimage
 
-    [name] = methods
-    if name == "broken":
+    from livseg.inference import RunResult
+    from livseg.io import load_labels
+
+    if method_name == "broken":
         raise RuntimeError("weights damaged")
-    files = sorted(cases_dir.glob("segmentation-*.nii.gz"))
-    for done, path in enumerate(files, 1):
-        ref = nib.load(path)
-        labels = np.asarray(ref.dataobj).astype(np.uint8)
-        out = labels.copy()
-        out[(labels > 0) & ~ndimage.binary_erosion(labels > 0)] = 0
-        case = path.name.removeprefix("segmentation-").removesuffix(".nii.gz")
-        (out_dir / name).mkdir(parents=True, exist_ok=True)
-        nib.save(nib.Nifti1Image(out, ref.affine), out_dir / name / f"{case}.nii.gz")
-        info = {"method": name, "case": case, "seconds": 0.5, "device": "cpu", "version": "v1"}
-        (out_dir / name / f"{case}.json").write_text(json.dumps(info))
-        if progress:
-            progress(done, len(files))
+    image = str(volume.source["path"])
+    labels = load_labels(image.replace("volume-", "segmentation-"), like=volume)
+    out = labels.copy()
+    out[(labels > 0) & ~ndimage.binary_erosion(labels > 0)] = 0
+    return RunResult(labels=out, seconds=0.5, device="cpu", version="v1", params={})
 
 
 def test_prepare_demo_writes_cases_runs_and_metrics(tmp_path, monkeypatch):
@@ -82,7 +76,7 @@ def test_prepare_demo_writes_cases_runs_and_metrics(tmp_path, monkeypatch):
         "available_methods",
         lambda wanted=None: (["erode", "broken"], {"absent": "FileNotFoundError: no weights"}),
     )
-    monkeypatch.setattr("livseg.inference.run_cases", _standin_run_cases)
+    monkeypatch.setattr("livseg.pipeline.run_method", _standin_run_method)
     fractions = []
     files = prepare_demo(
         DemoConfig(n_cases=2, size="small", seed=3),
@@ -110,6 +104,12 @@ def test_prepare_demo_writes_cases_runs_and_metrics(tmp_path, monkeypatch):
         pred = np.asarray(nib.load(files.runs_dir / "erode" / f"{row['case_id']}.nii.gz").dataobj)
         assert float(row["dsc"]) == pytest.approx(dc(pred > 0, ref > 0), abs=1e-9)
         assert float(row["seconds"]) == 0.5
+    # the same runs are handed over in memory (what the database records)
+    assert [(r.case, r.method) for r in files.runs] == [("0", "erode"), ("1", "erode")]
+    for item in files.runs:
+        ref = np.asarray(nib.load(files.cases_dir / f"segmentation-{item.case}.nii.gz").dataobj)
+        pred = np.asarray(nib.load(item.run.labels_path).dataobj)
+        assert item.evaluation["liver"]["dsc"] == pytest.approx(dc(pred > 0, ref > 0), abs=1e-9)
     lesions = list(csv.DictReader(files.lesions_csv.open()))
     manifest = json.loads((files.cases_dir / "manifest.json").read_text())
     assert len(lesions) == sum(len(c["lesions"]) for c in manifest["cases"])
@@ -146,11 +146,16 @@ def test_register_demo_creates_readers_and_an_open_study(tmp_path, monkeypatch):
     assert per_reader == [("reader1", 4), ("reader2", 4), ("reader3", 4)]
     assert n_eval > 0 and n_lesions == 2 * 2 * len(FAKE_METHODS)  # 2 lesions per case
 
-    # a second demo reuses the readers (no new passwords) and opens "Demo study 2"
+    # a second demo is refused unless confirmed; confirmed, it reuses the readers (no new
+    # passwords), names its cases apart and opens "Demo study 2"
     from db.access import SYSTEM
     from db.demo import register_demo
     from db.engine import get_engine, session_scope
+    from db.errors import DemoExists
 
+    with session_scope(get_engine()) as session, pytest.raises(DemoExists, match="Demo study"):
+        register_demo(session, SYSTEM, files)
     with session_scope(get_engine()) as session:
-        again = register_demo(session, SYSTEM, files)
+        again = register_demo(session, SYSTEM, files, another=True)
     assert again.new_passwords == [] and again.study_name == "Demo study 2"
+    assert again.cases == ["demo2-0", "demo2-1"]

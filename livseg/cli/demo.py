@@ -8,12 +8,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from livseg.demo import SIZES, DemoConfig, DemoError, prepare_demo, terminal_progress
+from livseg.demo import (
+    DemoError,
+    add_demo_arguments,
+    config_from_args,
+    prepare_demo,
+    terminal_progress,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``demo`` sub-command."""
-    env = DemoConfig.from_env()
     parser = subparsers.add_parser(
         "demo",
         help="generate phantom cases, run every method, compute metrics (the demo's files)",
@@ -23,42 +28,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "LIVSEG_DEMO_SIZE, LIVSEG_DEMO_SEED and LIVSEG_DEMO_METHODS."
         ),
     )
-    parser.add_argument(
-        "--cases",
-        type=int,
-        default=env.n_cases,
-        help=f"number of phantom cases (default {env.n_cases})",
-    )
-    parser.add_argument(
-        "--size", choices=SIZES, default=env.size, help=f"phantom size (default {env.size})"
-    )
-    parser.add_argument(
-        "--seed", type=int, default=env.seed, help=f"phantom seed (default {env.seed})"
-    )
-    parser.add_argument(
-        "--methods",
-        default=",".join(env.methods) if env.methods else "all",
-        help="comma-separated method names, or 'all' (default)",
-    )
+    add_demo_arguments(parser)
     parser.add_argument("--out", default=None, help="output folder (default <workspace>/demo)")
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace a demo already in the folder (its files may be used by a study)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Prepare the demo files with a tqdm progress bar on stderr; print what was made."""
-    methods = (
-        None
-        if args.methods in ("", "all")
-        else tuple(m.strip() for m in args.methods.split(",") if m.strip())
-    )
     try:
-        config = DemoConfig(n_cases=args.cases, size=args.size, seed=args.seed, methods=methods)
+        config = config_from_args(args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
         with terminal_progress() as progress:
-            files = prepare_demo(config, out_dir=args.out, progress=progress)
+            files = prepare_demo(config, out_dir=args.out, progress=progress, replace=args.replace)
     except (DemoError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -15,8 +15,11 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from livseg.demo import DemoConfig, DemoFiles, write_rows_csv
-from livseg.evaluation import evaluate_runs_with_lesions
+from livseg.demo import DemoConfig, DemoFiles, write_demo_tables
+from livseg.evaluation import load_label_map
+from livseg.inference import RunRecord
+from livseg.metrics import evaluate_case
+from livseg.pipeline import EvaluatedRun
 
 FAKE_METHODS = ("zebra_method_one", "quokka_method_two")
 FAKE_VERSIONS = {"zebra_method_one": "a1b2c3d4e5f6a7b8", "quokka_method_two": "0f9e8d7c6b5a4f3e"}
@@ -41,19 +44,22 @@ def _altered(labels: np.ndarray, method: str) -> np.ndarray:
 
 
 def make_demo_files(root: Path, n_cases: int = 2, seed: int = 11) -> DemoFiles:
-    """Write cases, stand-in runs, metrics.csv and lesions.csv under ``root``."""
+    """Write cases and stand-in runs under ``root``; their evaluations (``evaluate_case`` on
+    the files read back) are handed over in memory as ``livseg.demo.prepare_demo`` does."""
     from livseg.phantom import write_dataset
 
     cases_dir, runs_dir = root / "cases", root / "runs"
     write_dataset(cases_dir, n_cases, seed, size="small")
     case_ids = [str(i) for i in range(n_cases)]
+    runs = []
     for method in FAKE_METHODS:
         (runs_dir / method).mkdir(parents=True, exist_ok=True)
         for case_id in case_ids:
             ref = nib.load(cases_dir / f"segmentation-{case_id}.nii.gz")
             labels = np.asarray(ref.dataobj).astype(np.uint8)
             pred = nib.Nifti1Image(_altered(labels, method), ref.affine)
-            nib.save(pred, runs_dir / method / f"{case_id}.nii.gz")
+            pred_path = runs_dir / method / f"{case_id}.nii.gz"
+            nib.save(pred, pred_path)
             info = {
                 "method": method,
                 "case": case_id,
@@ -61,19 +67,33 @@ def make_demo_files(root: Path, n_cases: int = 2, seed: int = 11) -> DemoFiles:
                 "device": "cpu",
                 "version": FAKE_VERSIONS[method],
             }
-            (runs_dir / method / f"{case_id}.json").write_text(json.dumps(info))
-    rows, lesions = evaluate_runs_with_lesions(runs_dir, cases_dir, list(FAKE_METHODS))
-    write_rows_csv(rows, root / "metrics.csv")
-    write_rows_csv(lesions, root / "lesions.csv")
+            info_path = runs_dir / method / f"{case_id}.json"
+            info_path.write_text(json.dumps(info))
+            reference = load_label_map(cases_dir / f"segmentation-{case_id}.nii.gz")
+            predicted = load_label_map(pred_path)
+            record = RunRecord(
+                method=method,
+                case=case_id,
+                labels_path=pred_path,
+                info_path=info_path,
+                seconds=info["seconds"],
+                device="cpu",
+                version=FAKE_VERSIONS[method],
+                threads=None,
+            )
+            evaluation = evaluate_case(predicted.labels, reference.labels, reference.spacing)
+            runs.append(EvaluatedRun(case_id, method, record, evaluation))
+    metrics_csv, lesions_csv = write_demo_tables(runs, root)
     return DemoFiles(
         root=root,
         cases_dir=cases_dir,
         runs_dir=runs_dir,
-        metrics_csv=root / "metrics.csv",
-        lesions_csv=root / "lesions.csv",
+        metrics_csv=metrics_csv,
+        lesions_csv=lesions_csv,
         case_ids=case_ids,
         methods=list(FAKE_METHODS),
         config=DemoConfig(n_cases=n_cases, size="small", seed=seed),
+        runs=runs,
     )
 
 
