@@ -58,13 +58,41 @@ function decodeCt(header, body, firstSlice) {
   const listeners = new Set();
   const off = ct.hu_offset;
   const step = ct.hu_step || 1;
+  // "med-zigzag-escape-slabs": per voxel one byte, the zigzag-coded residual of the MED
+  // (LOCO-I) prediction from the left (a), upper (b) and upper-left (c) values (0 outside
+  // the slice); 255 = take the next uint16 of the escape stream (livseg/viewer_payload.py)
   async function slab(s) {
-    const raw = await inflate(body.subarray(s.offset, s.offset + s.length));
+    const codes = await inflate(body.subarray(s.offset, s.offset + s.length));
     const n = (s.z1 - s.z0) * cx * cy;
-    if (raw.length !== 2 * n) throw new Error(`CT slab ${s.z0}-${s.z1} has ${raw.length} bytes, expected ${2 * n}`);
-    const base = s.z0 * cx * cy;
-    if (step === 1) for (let i = 0; i < n; i++) hu[base + i] = ((raw[i] << 8) | raw[n + i]) - off;
-    else for (let i = 0; i < n; i++) hu[base + i] = (((raw[i] << 8) | raw[n + i]) - off) * step;
+    if (codes.length !== n) throw new Error(`CT slab ${s.z0}-${s.z1} has ${codes.length} values, expected ${n}`);
+    let esc = new Uint16Array(0);
+    if (s.escapes_length) {
+      const e = await inflate(body.subarray(s.escapes_offset, s.escapes_offset + s.escapes_length));
+      esc = new Uint16Array(e.buffer, e.byteOffset, e.length >> 1);
+    }
+    let prev = new Int32Array(cx), cur = new Int32Array(cx);
+    let i = 0, ei = 0, o = s.z0 * cx * cy;
+    for (let z = s.z0; z < s.z1; z++) {
+      prev.fill(0);
+      for (let y = 0; y < cy; y++) {
+        let a = 0, c = 0;
+        for (let x = 0; x < cx; x++, i++, o++) {
+          let code = codes[i];
+          if (code === 255) code = esc[ei++];
+          const b = prev[x];
+          let p = a + b - c;
+          if (a > b) { if (p > a) p = a; else if (p < b) p = b; }
+          else { if (p > b) p = b; else if (p < a) p = a; }
+          const v = ((code >>> 1) ^ -(code & 1)) + p;
+          cur[x] = v;
+          hu[o] = (v - off) * step;
+          c = b;
+          a = v;
+        }
+        const t = prev; prev = cur; cur = t;
+      }
+    }
+    if (ei !== esc.length) throw new Error(`CT slab ${s.z0}-${s.z1}: ${esc.length - ei} escapes left over`);
     ready.fill(1, s.z0, s.z1);
     STATS.slabs_decoded = (STATS.slabs_decoded || 0) + 1;
     for (const fn of listeners) fn(s);
@@ -762,7 +790,7 @@ export default function (component) {
     const ct = header.ct;
     status.textContent = ct.factor > 1
       ? `CT sent at ${ct.shape[0]}\u00d7${ct.shape[1]} (${ct.factor}\u00d7 in-plane); HU = block mean`
-      : "";
+      : (ct.hu_step || 1) > 1 ? `CT at full resolution in ${ct.hu_step} HU steps` : "";
     draw();
     requestAnimationFrame(() => setTimeout(() => {
       STATS.opens.push({ payload: header.id, key: stateKey, t_call: tCall, t_decoded: tDecoded, t_painted: performance.now(), bytes: body.length });
