@@ -248,17 +248,24 @@ def build_report(
 
     t = time.perf_counter()
     figures: dict[str, go.Figure] = {}
-    if make_figures:
-        makers = {f"box_{v}": lambda v=v: figs.box_strip(table, v, order) for v in values}
-        makers[f"paired_{typical_value}"] = lambda: figs.paired_lines(table, typical_value, order)
+    if make_figures:  # drawn with the methods' display names
+        titles = display_names(order, method_titles)
+        shown = [titles[m] for m in order]
+
+        def named(df: pd.DataFrame) -> pd.DataFrame:
+            return df.assign(method=df["method"].astype(str).map(lambda m: titles.get(m, m)))
+
+        ftable = named(table)
+        makers = {f"box_{v}": lambda v=v: figs.box_strip(ftable, v, shown) for v in values}
+        makers[f"paired_{typical_value}"] = lambda: figs.paired_lines(ftable, typical_value, shown)
         if has_scores:
-            makers["likert_stacked"] = lambda: figs.likert_stacked(scores, order)
+            makers["likert_stacked"] = lambda: figs.likert_stacked(named(scores), shown)
             if "DSC" in values:
-                makers["dsc_vs_likert"] = lambda: figs.dsc_vs_likert(table, order)
+                makers["dsc_vs_likert"] = lambda: figs.dsc_vs_likert(ftable, shown)
         if has_lesions:
-            makers["detection_rates"] = lambda: _detection_figure(lesions, order)
+            makers["detection_rates"] = lambda: _detection_figure(named(lesions), shown)
         if has_volumes:
-            makers["bland_altman"] = lambda: figs.bland_altman_plot(volumes, order)
+            makers["bland_altman"] = lambda: figs.bland_altman_plot(named(volumes), shown)
         for name, make in makers.items():
             try:
                 figures[name] = make()
@@ -312,6 +319,7 @@ def build_report(
         method_titles=titles,
     )
     tables = {name: tb.with_display_names(df, titles) for name, df in tables.items()}
+    notes[:] = [tb.display_text(n, titles) for n in notes]
     foot = tb.paper_footnote(
         titles.get(control, control) if control else None,
         titles.get(reference, reference) if reference else None,

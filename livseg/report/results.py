@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from livseg import metric_registry
 from livseg.stats import (
     agreement,
     bland_altman,
@@ -36,7 +37,7 @@ from livseg.stats import (
     reading_design,
 )
 
-METRIC_COLUMNS = ("DSC", "JI", "HD_mm", "HD95_mm", "ASSD_mm", "time_s", "VER_pct")
+METRIC_COLUMNS = metric_registry.OUTCOME_COLUMNS  # livseg.metric_registry
 KRIPP_LEVELS = ("nominal", "ordinal", "interval", "ratio")
 # per-case numbers that are not outcomes to compare (used for Bland-Altman, or signed versions)
 NOT_OUTCOMES = (

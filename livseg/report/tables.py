@@ -11,37 +11,21 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from livseg import metric_registry
 from livseg.stats import descriptive, design, marks
 from livseg.stats.agreement import ICC_DESCRIPTION, ICC_FORMS
 
-LABELS = {
-    "DSC": "DSC",
-    "JI": "JI",
-    "HD_mm": "HD (mm)",
-    "HD95_mm": "HD95 (mm)",
-    "ASSD_mm": "ASSD (mm)",
-    "time_s": "Time (s)",
-    "VER_pct": "Volume error (%)",
-    "satisfaction": "Satisfaction (1-5)",
-}
-DECIMALS = {
-    "DSC": 3,
-    "JI": 3,
-    "HD_mm": 2,
-    "HD95_mm": 2,
-    "ASSD_mm": 2,
-    "time_s": 1,
-    "VER_pct": 1,
-    "satisfaction": 2,
-}
-HIGHER_IS_BETTER = ("DSC", "JI", "satisfaction")
+# labels, decimals and direction of each outcome column: the one registry
+LABELS = metric_registry.labels()
+DECIMALS = metric_registry.decimals()
+HIGHER_IS_BETTER = metric_registry.higher_is_better()
 TABLE1 = ("DSC", "JI", "HD_mm", "HD95_mm", "ASSD_mm")
 TABLE2 = ("time_s", "VER_pct", "satisfaction")
 
 
 def decimals(value: str) -> int:
     """Decimals shown for an outcome column (2 for an unknown one)."""
-    return DECIMALS.get(value, 2)
+    return DECIMALS.get(value, metric_registry.DEFAULT_DECIMALS)
 
 
 def fmt_p(p: float | None) -> str:
@@ -610,21 +594,33 @@ def typical_cases(
     return pd.DataFrame(rows)
 
 
-def with_display_names(df: pd.DataFrame, titles: Mapping[str, str]) -> pd.DataFrame:
-    """``df`` with each method name replaced by its display name (``titles``) in the index,
-    the column names and the text cells (whole words only: 'unet2d' but not 'unet2d_b')."""
+def _swapper(titles: Mapping[str, str]):
+    """A function replacing each method name (whole word: 'unet2d' but not 'unet2d_b') in
+    a text by its display name, other values unchanged; None when nothing changes."""
     names = {m: t for m, t in titles.items() if t != m}
     if not names:
-        return df
-    word = re.compile(
-        r"(?<![\w-])("
-        + "|".join(re.escape(m) for m in sorted(names, key=len, reverse=True))
-        + r")(?![\w-])"
-    )
+        return None
+    alternatives = "|".join(re.escape(m) for m in sorted(names, key=len, reverse=True))
+    word = re.compile(r"(?<![\w-])(" + alternatives + r")(?![\w-])")
 
     def swap(x):
         return word.sub(lambda g: names[g.group(1)], x) if isinstance(x, str) else x
 
+    return swap
+
+
+def display_text(text: str, titles: Mapping[str, str]) -> str:
+    """``text`` with each method name replaced by its display name (``titles``)."""
+    swap = _swapper(titles)
+    return swap(text) if swap else text
+
+
+def with_display_names(df: pd.DataFrame, titles: Mapping[str, str]) -> pd.DataFrame:
+    """``df`` with each method name replaced by its display name (``titles``) in the index,
+    the column names and the text cells (whole words only)."""
+    swap = _swapper(titles)
+    if swap is None:
+        return df
     out = df.map(swap)
     out.index = out.index.map(swap)
     out.columns = [swap(c) for c in out.columns]
