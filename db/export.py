@@ -32,6 +32,7 @@ from db.models import (
     User,
 )
 from db.studies import _study
+from livseg import metric_registry
 
 SCORES_LONG_COLUMNS = [
     "study",
@@ -49,16 +50,9 @@ SCORES_LONG_COLUMNS = [
     "updated_at",
     "revision",
 ]
-# stored metric name (livseg.metrics.METRIC_KEYS) -> report column
-METRIC_COLUMNS = {
-    "dsc": "DSC",
-    "jaccard": "JI",
-    "hd_mm": "HD_mm",
-    "hd95_mm": "HD95_mm",
-    "assd_mm": "ASSD_mm",
-    "volume_ml": "volume_ml",
-    "reference_volume_ml": "reference_volume_ml",
-}
+# stored metric name (livseg.metrics.METRIC_KEYS) -> report column, from the one registry
+# (volume_error_pct -> VE_signed_pct; VER_pct is its absolute value)
+METRIC_COLUMNS = metric_registry.stored_to_column()
 METRICS_TABLE_COLUMNS = [
     "case",
     "method",
@@ -170,8 +164,7 @@ def metrics_table(
         row = {"case": case, "method": method, "time_s": seconds}
         for key, column in METRIC_COLUMNS.items():
             row[column] = got.get(key)
-        signed = got.get("volume_error_pct")
-        row["VE_signed_pct"] = signed
+        signed = row["VE_signed_pct"]
         row["VER_pct"] = None if signed is None else abs(signed)
         rows.append(row)
     frame = pd.DataFrame(rows, columns=METRICS_TABLE_COLUMNS)

@@ -69,19 +69,13 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from livseg.metric_registry import EVALUATION_KEYS
 from livseg.volume import TUMOUR
 
 STRUCTURES: tuple[str, ...] = ("liver", "tumour")
-METRIC_KEYS: tuple[str, ...] = (
-    "dsc",
-    "jaccard",
-    "hd_mm",
-    "hd95_mm",
-    "assd_mm",
-    "volume_ml",
-    "reference_volume_ml",
-    "volume_error_pct",
-)
+# the keys of one structure's evaluation, in order (labels, units, decimals and direction of
+# each: livseg.metric_registry)
+METRIC_KEYS: tuple[str, ...] = EVALUATION_KEYS
 # (name, lower bound mm inclusive, upper bound mm) on the equivalent diameter; the middle bin
 # includes its upper bound 50 mm, the first excludes 20 mm.
 SIZE_BINS: tuple[tuple[str, float, float], ...] = (
