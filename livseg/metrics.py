@@ -86,7 +86,6 @@ SIZE_BINS: tuple[tuple[str, float, float], ...] = (
 # column-safe names of the size bins, used by flatten_evaluation
 SIZE_BIN_COLUMNS: dict[str, str] = {"<2cm": "lt2cm", "2-5cm": "2to5cm", ">5cm": "gt5cm"}
 LESION_STRUCTURE = ndimage.generate_binary_structure(3, 3)  # 26-connectivity
-LESION_CONNECTIVITY = 26
 
 
 # --------------------------------------------------------------------------- validation

@@ -66,12 +66,6 @@ def request_clear() -> None:
     }
 
 
-def pending_action() -> str | None:
-    """The change the browser has not acknowledged yet: "set", "clear" or None."""
-    pending = st.session_state.get(_PENDING_KEY)
-    return pending["action"] if pending else None
-
-
 def _acknowledged(nonce: str) -> None:
     pending = st.session_state.get(_PENDING_KEY)
     if pending and pending["nonce"] == nonce:

@@ -164,8 +164,3 @@ def size_multiple(config: dict) -> int:
     for s in config["strides"]:
         m *= int(s)
     return m
-
-
-def count_parameters(net: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in net.parameters() if p.requires_grad)

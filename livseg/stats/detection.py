@@ -105,9 +105,3 @@ def detection_rates(counts: pd.DataFrame, confidence: float = 0.95) -> dict[str,
             "n": float(n),
         }
     return out
-
-
-def miss_rates(counts: pd.DataFrame) -> pd.Series:
-    """Lesion-level miss rate per method (missed / total), as a fraction."""
-    t = counts[["detected", "missed"]].to_numpy(dtype=float)
-    return pd.Series(t[:, 1] / t.sum(axis=1), index=counts.index, name="miss_rate")
