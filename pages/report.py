@@ -63,14 +63,13 @@ if metrics.empty:
     st.info("This study's runs have no metrics yet.")
     st.stop()
 
-methods = sorted(metrics["method"].unique())
 volumes = metrics[["case", "method", "volume_ml", "reference_volume_ml"]].rename(
     columns={"volume_ml": "pred_ml", "reference_volume_ml": "ref_ml"}
 )
 n_scores = int((scores["session"] == 1).sum())
 n_rereads = int((scores["session"] == 2).sum())
-control = next((m for m in ("classical", "control", "Control") if m in methods), None)
-reference = next((m for m in ("unet2d", "U-Net") if m in methods), None)
+# the '*' control and '#' comparator: the report's own defaults (livseg.report.build)
+control = reference = None
 
 
 @st.cache_data(show_spinner="Computing the report…", max_entries=8)
@@ -108,6 +107,8 @@ def build(
         "xlsx": xlsx.read_bytes() if xlsx else None,
         "notes": list(result.notes),
         "captions": dict(result.captions),
+        "control": result.control,
+        "reference": result.reference,
     }
 
 
@@ -118,6 +119,17 @@ meta = {
     "readers": info.n_readers,
     "blinding": "opaque item codes, per-reader seeded orders; methods never named to readers",
     "structure": structure,
+    "design": (
+        f"each reader reads {info.cases_per_reader} of the {info.n_cases} cases (every "
+        "method of each), balanced and connected where the numbers allow"
+        if info.cases_per_reader and info.cases_per_reader < info.n_cases
+        else f"every reader reads all {info.n_cases} cases x {info.n_methods} methods"
+    )
+    + (
+        f"; {info.n_retest} items re-read after a {info.washout_days:g}-day washout"
+        if info.n_retest
+        else ""
+    ),
 }
 out_dir = workspace_dir() / "reports" / f"study-{study_id}-{structure}"
 try:
@@ -170,7 +182,7 @@ if report is not None:
         f"{len(metrics)} runs, {n_scores} scores"
         + (f" + {n_rereads} washout re-reads" if n_rereads else "")
         + f", {lesions['lesion'].nunique() if not lesions.empty else 0} "
-        f"lesions · control: {control or '–'} · '#' comparator: {reference or '–'}"
+        f"lesions · control: {report['control'] or '–'} · '#' comparator: {report['reference'] or '–'}"
     )
     for name, table in report["tables"].items():
         st.markdown(f"**{report['captions'].get(name, name)}**")

@@ -44,7 +44,7 @@ def _scores(readers=("r1", "r2", "r3"), n_cases: int = 6, drop: int = 0) -> pd.D
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("presentation")
-    meta = {"readers": 3, "structure": "liver"}
+    meta = {"readers": 3, "structure": "liver", "design": "each reader reads 4 of 6 cases"}
     return build_report(
         _metrics(), _scores(drop=5), None, out, study_meta=meta, ordinal_models=False
     )
@@ -118,7 +118,7 @@ def test_methods_paragraph_says_readers_and_does_not_claim_a_complete_reading(re
     page = report.html_path.read_text(encoding="utf-8")
     assert "given by 3 readers." in page
     assert "read by every reader" not in page
-    assert "Reading design: incomplete" in page  # 5 scores are still missing
+    assert "Study design: each reader reads 4 of 6 cases. Reading design: incomplete" in page
 
 
 def test_not_computable_reasons_are_clean_texts():

@@ -509,8 +509,10 @@ def table_captions(
     for name in tables:
         if name in PAPER_TABLES:
             out[name] = f"{name} — {seg} metrics, mean ± SD per method; {n}"
-        elif name in ("Omnibus tests", "Paired comparisons", "Typical cases"):
+        elif name in ("Omnibus tests", "Paired comparisons"):
             out[name] = f"{name} — {seg} metrics and satisfaction"
+        elif name == "Typical cases":
+            out[name] = f"{name} — {seg}"
         else:
             out[name] = name
     return out

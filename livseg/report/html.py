@@ -81,7 +81,8 @@ def methods_paragraph(
         readers_txt = f"{readers_txt} reader" + ("" if readers_txt == 1 else "s")
     titles = dict(method_titles or {})
     shown = [titles.get(m, m) for m in methods]
-    reading = f"Reading design: {design_text}. " if design_text else ""
+    reading = f"Study design: {meta['design']}. " if meta.get("design") else ""
+    reading += f"Reading design: {design_text}. " if design_text else ""
     blinding = meta.get("blinding", "not stated")
     seed = meta.get("seed", "not stated")
     sw = ", ".join(f"{k} {v}" for k, v in software.items())
