@@ -28,6 +28,7 @@ structure in the viewer, never per panel.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import struct
@@ -73,6 +74,7 @@ class ViewerPayload:
     panel_titles: tuple[str, ...]
     volumes_ml: tuple[dict[str, float], ...]
     payload_id: str
+    ct_id: str = ""  # content key of the CT sections alone (the same for every label map)
 
     @property
     def nbytes(self) -> int:
@@ -483,7 +485,33 @@ def build_payload(
         panel_titles=tuple(t for t, _ in panels),
         volumes_ml=volumes,
         payload_id=header["id"],
+        ct_id=header["ct"]["id"],
     )
+
+
+def _split(data: bytes) -> tuple[dict, memoryview]:
+    if len(data) < 8 or data[:4] != MAGIC:
+        raise ViewerPayloadError("not a LivSeg viewer payload (bad magic)")
+    (head_len,) = struct.unpack("<I", data[4:8])
+    return json.loads(data[8 : 8 + head_len].decode("utf-8")), memoryview(data)[8 + head_len :]
+
+
+def without_ct(payload: ViewerPayload) -> ViewerPayload:
+    """The payload for a browser that already holds its CT (sent with an earlier item of the
+    same case): the same header and label maps, no CT sections (``ct.slabs`` empty,
+    ``ct.held`` true, ``ct.id`` the content key the browser finds it by)."""
+    header, body = _split(payload.data)
+    ct = header["ct"]
+    if ct.get("held"):
+        return payload
+    ct_end = max([0] + [s["escapes_offset"] + s["escapes_length"] for s in ct["slabs"]])
+    ct["slabs"], ct["held"] = [], True
+    for panel in header["panels"]:
+        panel["offset"] -= ct_end
+    head = json.dumps(header, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    head += b" " * ((-len(head) - 8) % 8)
+    data = MAGIC + struct.pack("<I", len(head)) + head + bytes(body[ct_end:])
+    return dataclasses.replace(payload, data=data)
 
 
 def _undo_med(res: np.ndarray) -> np.ndarray:
@@ -505,13 +533,10 @@ def _undo_med(res: np.ndarray) -> np.ndarray:
 def decode_payload(data: bytes) -> dict:
     """Unpack a payload blob (what the browser does), for tests and tools.
 
-    Returns {"header": dict, "ct_hu": int16 (X', Y', Z), "labels": [uint8 (X, Y, Z), ...]}.
+    Returns {"header": dict, "ct_hu": int16 (X', Y', Z) or None (``without_ct``),
+    "labels": [uint8 (X, Y, Z), ...]}.
     """
-    if len(data) < 8 or data[:4] != MAGIC:
-        raise ViewerPayloadError("not a LivSeg viewer payload (bad magic)")
-    (head_len,) = struct.unpack("<I", data[4:8])
-    header = json.loads(data[8 : 8 + head_len].decode("utf-8"))
-    body = memoryview(data)[8 + head_len :]
+    header, body = _split(data)
     ct = header["ct"]
     nx, ny, nz = ct["shape"]
     values = np.empty((nz, ny, nx), np.int32)
@@ -535,4 +560,5 @@ def decode_payload(data: bytes) -> dict:
         lab = np.zeros((gx, gy, gz), np.uint8)
         lab[x0:x1, y0:y1, z0:z1] = crop.reshape(z1 - z0, y1 - y0, x1 - x0).transpose(2, 1, 0)
         labels.append(lab)
-    return {"header": header, "ct_hu": ct_hu.transpose(2, 1, 0), "labels": labels}
+    held = bool(ct.get("held"))  # labels only: the browser holds the CT already
+    return {"header": header, "ct_hu": None if held else ct_hu.transpose(2, 1, 0), "labels": labels}

@@ -200,3 +200,44 @@ def test_the_viewer_fills_the_window_height_and_has_a_full_screen_toggle(browser
             context.close()
     finally:
         stop_streamlit(proc)
+
+
+def test_a_cases_ct_is_sent_once_per_tab_and_asked_for_again_when_evicted(browser, server, case):
+    """Build item 2: the next item of the same case sent the CT's bytes again."""
+    hu, _ = case
+    context = browser.new_context(viewport={"width": 1300, "height": 950})
+    page = context.new_page()
+    box = {"bytes": 0}
+    page.on(
+        "websocket",
+        lambda ws: ws.on(
+            "framereceived", lambda f: box.__setitem__("bytes", box["bytes"] + len(f))
+        ),
+    )
+    try:
+        page.goto(server)
+        _wait_opened(page, 1)
+        full = int(page.get_by_text("payload ").first.inner_text().split()[1])
+        page.get_by_text("case 1").click()  # another CT: its bytes travel
+        _wait_opened(page, 2)
+        before = box["bytes"]
+        page.get_by_text("second").click()  # the first CT with other labels: no CT bytes
+        _wait_opened(page, 3)
+        assert box["bytes"] - before < full / 4
+        assert page.evaluate("window.__viewerStats.opens.at(-1).ct_held") is True
+        canvas = page.locator("canvas.lsv-canvas").first
+        bb = canvas.bounding_box()
+        page.mouse.move(bb["x"] + 0.3 * bb["width"], bb["y"] + 0.45 * bb["height"])
+        (i, j, k), value = _readout(page)
+        assert value == hu[i, j, k]
+        # the browser lost every CT it held: it asks, and the next run sends the whole case
+        page.evaluate("window.__livsegViewer.ct.clear(); window.__livsegViewer.ctBytes.clear()")
+        page.get_by_text("case 1").click()
+        _wait_opened(page, 4)
+        page.get_by_text("first").click()
+        page.wait_for_function("() => window.__viewerStats.opens.length >= 5", timeout=30_000)
+        assert page.evaluate("window.__viewerStats.ct_requests") == 2  # case 1, then the first
+        assert page.evaluate("window.__viewerStats.opens.at(-1).ct_held") is False
+        assert page.evaluate("window.__viewerStats.errors") == []
+    finally:
+        context.close()

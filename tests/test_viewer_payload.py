@@ -281,3 +281,20 @@ def test_a_noisy_512_x_512_x_120_ct_goes_at_full_resolution_within_8_mb():
     assert err.max() <= step / 2 + 0.5 + 1e-3  # rounded to 1 HU, then to the step
     assert out["ct_hu"].shape == hu.shape
     np.testing.assert_array_equal(out["labels"][0], labels)
+
+
+def test_without_ct_keeps_the_labels_and_the_ct_key_only():
+    from livseg.viewer_payload import without_ct
+
+    hu, labels = _noisy_case()
+    other = np.zeros_like(labels)
+    other[3:9, 2:7, 1:3] = 1
+    p = build_payload(hu, (1, 1, 2), {"": labels, "B": other})
+    lite = without_ct(p)
+    assert lite.nbytes < p.nbytes and lite.ct_id == p.ct_id == _header(p.data)["ct"]["id"]
+    out = decode_payload(lite.data)
+    assert out["ct_hu"] is None and out["header"]["ct"]["held"] is True
+    assert out["header"]["ct"]["slabs"] == []
+    for got, want in zip(out["labels"], [labels, other], strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert without_ct(lite).data == lite.data

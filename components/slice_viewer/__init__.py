@@ -28,7 +28,12 @@ import streamlit as st
 
 # the same fixed structure colours and display orientation as the server-rendered PNGs
 from livseg.render import LIVER_RGB, TUMOUR_RGB, display_slice
-from livseg.viewer_payload import ViewerPayload
+from livseg.viewer_payload import ViewerPayload, without_ct
+
+# per Streamlit session (= one page load in one browser tab): the CT content keys whose
+# bytes this tab has received, and per viewer key what its last run sent
+_HELD_KEY = "_livseg_viewer_held_cts"
+_LAST_KEY = "_livseg_viewer_last_sent"
 
 
 def _x_index_zero_on_the_right() -> bool:
@@ -75,6 +80,7 @@ def slice_viewer(
     autofocus: bool = False,
     report_state: bool = False,
     settings_key: str | None = None,
+    ct_once: bool = True,
 ) -> dict | None:
     """Show the viewer for ``payload`` (N label maps = N linked panels); returns view state.
 
@@ -90,6 +96,10 @@ def slice_viewer(
     settings_key: an opaque id of the user (no name, nothing of the item): her view, window,
     fill / outline, opacity and overlay choices are kept in the browser's localStorage under
     it and used for every later case (next item, next session); None keeps nothing.
+    ct_once: send a CT's bytes once per browser tab: a later case with the same CT (another
+    label map of the same case) goes without them (``without_ct``) and the browser takes
+    the CT it keeps by its content key ``ct.id``; if it no longer has it, it asks and the
+    next run sends the whole payload.
     """
     if not isinstance(payload, ViewerPayload):
         raise TypeError(
@@ -128,12 +138,32 @@ def slice_viewer(
         "flip_x": FLIP_X,
         "colours": {"liver": list(LIVER_RGB), "tumour": list(TUMOUR_RGB)},
     }
-    data = encode_component_data(payload, options)
+    sent = _sendable(payload, key) if ct_once else payload
+    data = encode_component_data(sent, options)
     mount_height = "content" if isinstance(height, str) else int(height)
+    callbacks = {"on_missing_ct_change": lambda: _forget(payload.ct_id, key)}
     if report_state:
-        result = _renderer(
-            key=key, data=data, height=mount_height, on_view_state_change=lambda: None
-        )
-        return getattr(result, "view_state", None)
-    _renderer(key=key, data=data, height=mount_height)
-    return None
+        callbacks["on_view_state_change"] = lambda: None
+    result = _renderer(key=key, data=data, height=mount_height, **callbacks)
+    return getattr(result, "view_state", None) if report_state else None
+
+
+def _sendable(payload: ViewerPayload, key: str) -> ViewerPayload:
+    """What to send this run: the same as the last run for the same key and payload (a rerun
+    then costs a cached-message reference), else without the CT when this tab holds it."""
+    held = st.session_state.setdefault(_HELD_KEY, set())
+    last = st.session_state.setdefault(_LAST_KEY, {})
+    previous = last.get(key)
+    if previous is not None and previous[0] == payload.payload_id:
+        lite = previous[1]
+    else:
+        lite = payload.ct_id in held
+    held.add(payload.ct_id)
+    last[key] = (payload.payload_id, lite)
+    return without_ct(payload) if lite else payload
+
+
+def _forget(ct_id: str, key: str) -> None:
+    """The browser lost a CT it was sent (its cache is bounded): send it again."""
+    st.session_state.setdefault(_HELD_KEY, set()).discard(ct_id)
+    st.session_state.setdefault(_LAST_KEY, {}).pop(key, None)

@@ -46,6 +46,23 @@ async function inflate(bytes) {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
+// The compressed CT sections of the cases this tab was sent, by content key (ct.id): a
+// later item of the same case arrives without them (ct.held) and is decoded from here.
+const CT_BYTES_LIMIT = 400e6;
+function keepCtBytes(ct, body) {
+  G.ctBytes = G.ctBytes || new Map();
+  if (G.ctBytes.has(ct.id) || !ct.slabs.length) return;
+  const end = Math.max(...ct.slabs.map((s) => s.escapes_offset + s.escapes_length));
+  G.ctBytes.set(ct.id, { slabs: ct.slabs, body: body.slice(0, end) });
+  let total = 0;
+  for (const v of G.ctBytes.values()) total += v.body.length;
+  while (total > CT_BYTES_LIMIT && G.ctBytes.size > 1) {
+    const [oldest, v] = G.ctBytes.entries().next().value;
+    G.ctBytes.delete(oldest);
+    total -= v.body.length;
+  }
+}
+
 // Decode order: the CT slab holding the first slice to show, then the other slabs nearest
 // first. `first` resolves when that slab is decoded, `done` when all are; `ready[z]` says
 // whether axial slice z is decoded yet. A decoded CT is cached by its own id, so the next
@@ -127,9 +144,9 @@ function cached(map, id, make, limit) {
   return entry;
 }
 
-function getDecoded(header, body, firstSlice) {
+function getDecoded(header, ctBody, body, firstSlice) {
   G.ct = G.ct || new Map();
-  const ct = cached(G.ct, header.ct.id, () => decodeCt(header, body, firstSlice), 2);
+  const ct = cached(G.ct, header.ct.id, () => decodeCt(header, ctBody, firstSlice), 2);
   const labels = cached(G.decoded, header.id, () => decodeLabels(header, body), 4);
   const dec = { hu: ct.hu, ready: ct.ready, labels: null, listeners: ct.listeners };
   dec.first = Promise.all([labels, ct.first]).then(([l]) => { dec.labels = l; return dec; });
@@ -214,7 +231,8 @@ export default function (component) {
     let rest;
     [opts, rest] = readBlock(bytes, "LSVO");
     [header, body] = readBlock(rest, "LSV1");
-    const need = Math.max(0, ...header.ct.slabs.concat(header.panels).map((q) => q.offset + q.length));
+    const need = Math.max(0, ...header.ct.slabs.map((q) => q.escapes_offset + q.escapes_length),
+      ...header.panels.map((q) => q.offset + q.length));
     if (body.length < need) throw new Error(`payload truncated: ${body.length} of ${need} bytes`);
   } catch (err) {
     root.appendChild(el("div", "lsv-error", `Viewer: ${err.message}`));
@@ -236,6 +254,23 @@ export default function (component) {
   const fitUntil = performance.now() + 3000;
   fitHeight();
   if (opts.colours) COLOURS = { 1: opts.colours.liver, 2: opts.colours.tumour };
+  // the CT: this message's sections, or those kept from an earlier item (ct.held)
+  let ctBody = body;
+  if (header.ct.held) {
+    const kept = G.ctBytes && G.ctBytes.get(header.ct.id);
+    if (kept) {
+      header.ct.slabs = kept.slabs;
+      ctBody = kept.body;
+    } else if (!(G.ct && G.ct.has(header.ct.id))) {
+      // evicted (bounded cache): ask the server for the whole payload (one rerun)
+      root.appendChild(el("div", "lsv-status", "Loading the CT\u2026"));
+      STATS.ct_requests = (STATS.ct_requests || 0) + 1;
+      setStateValue("missing_ct", `${header.ct.id}:${Date.now()}`);
+      return () => root.remove();
+    }
+  } else {
+    keepCtBytes(header.ct, body);
+  }
   const stateKey = opts.state_key || key;
   let st = G.state.get(stateKey);
   if (!st || st.id !== header.id) {
@@ -775,7 +810,7 @@ export default function (component) {
   ro.observe(grid);
 
   // ---------- decode (first slab first), then first draw ----------
-  const entry = getDecoded(header, body, st.pos[2]);
+  const entry = getDecoded(header, ctBody, body, st.pos[2]);
   const onSlab = (s) => {
     // a newly decoded slab: redraw if it holds what is on screen
     if (!dec || disposed) return;
@@ -793,7 +828,7 @@ export default function (component) {
       : (ct.hu_step || 1) > 1 ? `CT at full resolution in ${ct.hu_step} HU steps` : "";
     draw();
     requestAnimationFrame(() => setTimeout(() => {
-      STATS.opens.push({ payload: header.id, key: stateKey, t_call: tCall, t_decoded: tDecoded, t_painted: performance.now(), bytes: body.length });
+      STATS.opens.push({ payload: header.id, key: stateKey, t_call: tCall, t_decoded: tDecoded, t_painted: performance.now(), bytes: body.length, ct_held: !!header.ct.held });
     }, 0));
     if (opts.autofocus) root.focus({ preventScroll: true });
     entry.done.then(() => {
