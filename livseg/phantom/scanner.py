@@ -7,7 +7,7 @@ Phantom v2 (``draw_scanner`` -> ``choose_grid_v2`` -> ``scan_v2``), ranges from
 ``shared/reference/ct_appearance.md`` (LiTS-like public data, image quality): field of view
 from the whole torso through the abdomen down to a tight crop around the liver, patient
 off-centre by up to 40 mm, in-plane 0.5-1.0 mm, slices 0.625-5 mm, a reconstruction kernel
-(Gaussian, 0.3-1.0 mm in-plane) that blurs the signal AND shapes the noise (white noise
+(Gaussian, sigma 0.4-1.2 mm in-plane) that blurs the signal AND shapes the noise (white noise
 added before the kernel, so its texture is spatially correlated in 3D, as in CT), the
 slice profile along z (partial volume between slices), noise SD 5-40 HU (higher at thin
 slices), and mild beam-hardening streaks radiating from the spine.
@@ -31,6 +31,7 @@ SLICE_PROBABILITIES = (0.08, 0.1, 0.1, 0.12, 0.15, 0.15, 0.15, 0.15)
 NOISE_SD_RANGE_HU = (5.0, 40.0)
 MAX_SLICES_FULL = 240  # full-size v2 cases: thin slices cover a slab around the liver
 _TRUNCATE = 2.5  # Gaussian kernels cut at 2.5 sigma
+SLICE_PROFILE_SIGMA = 0.5  # slice spacings
 
 
 def choose_grid_v1(an: Anatomy, liver: LiverShape, rng, size: str) -> Grid:
@@ -113,7 +114,7 @@ def draw_scanner(rng: np.random.Generator) -> ScannerSettings:
         slice_mm=dz,
         offset_mm=(float(rng.uniform(-40.0, 40.0)), float(rng.uniform(-30.0, 30.0))),
         noise_sd=float(np.clip(sd, *NOISE_SD_RANGE_HU)),
-        kernel_mm=float(rng.uniform(0.3, 1.0)),
+        kernel_mm=float(rng.uniform(0.4, 1.2)),
         streak_hu=float(rng.uniform(0.0, 25.0)) if rng.uniform() < 0.6 else 0.0,
         margin_mm=float(rng.uniform(*margin)),
     )
@@ -169,13 +170,13 @@ def scan_v2(vol: np.ndarray, grid: Grid, an: Anatomy, sc: ScannerSettings, rng) 
     """Streaks, noise, then kernel + slice profile on the painted HU volume (in place).
 
     White noise is scaled so that after the kernel its SD is ``sc.noise_sd`` HU; the
-    kernel is a Gaussian with sigma ``sc.kernel_mm`` in-plane and 0.42 slice spacings in z
-    (a slice profile of about one spacing FWHM).
+    kernel is a Gaussian with sigma ``sc.kernel_mm`` in-plane and ``SLICE_PROFILE_SIGMA``
+    slice spacings in z (a slice profile of ~1.2 spacings FWHM: slices overlap a little).
     """
     if sc.streak_hu > 0:
         _add_streaks(vol, grid, an, sc.streak_hu, rng)
     sx, sy, _ = grid.spacing
-    sig = (sc.kernel_mm / sx, sc.kernel_mm / sy, 0.42)
+    sig = (sc.kernel_mm / sx, sc.kernel_mm / sy, SLICE_PROFILE_SIGMA)
     gain = math.sqrt(np.prod([_kernel_sum_of_squares(s) for s in sig]))
     white = rng.integers(-128, 128, size=vol.shape, dtype=np.int8)
     amp = np.float32(sc.noise_sd / (gain * 73.9))  # SD of U{-128..127} is 73.9

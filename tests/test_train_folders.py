@@ -1,0 +1,189 @@
+"""``python -m livseg train --cases DIR``: real labelled folders (LiTS, MSD Task03, nnU-Net
+raw) with their own split, phantom mixing, resume across sessions, and the model card."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from livseg.cli import main as cli_main
+from livseg.phantom import write_dataset
+from livseg.training import TrainConfig, train
+from livseg.training_data import split_cases
+from livseg.workspace import workspace_dir
+
+TINY_2D = {
+    "arch": "monai_unet",
+    "spatial_dims": 2,
+    "channels": [4, 8],
+    "strides": [2],
+    "num_res_units": 0,
+    "norm": "batch",
+}
+TINY_3D = {**TINY_2D, "spatial_dims": 3}
+
+
+@pytest.fixture(scope="module")
+def lits_dir(tmp_path_factory):
+    """Five tiny phantom cases in LiTS layout (volume-N / segmentation-N)."""
+    folder = tmp_path_factory.mktemp("lits")
+    write_dataset(folder, 5, seed=2, size="small")
+    (folder / "manifest.json").unlink()  # a plain LiTS folder, as a site has it
+    return folder
+
+
+def _msd_copy(lits, dest, nnunet: bool = False):
+    (dest / "imagesTr").mkdir(parents=True)
+    (dest / "labelsTr").mkdir()
+    for i in range(5):
+        name = f"liver_{i}_0000.nii.gz" if nnunet else f"liver_{i}.nii.gz"
+        shutil.copy(lits / f"volume-{i}.nii.gz", dest / "imagesTr" / name)
+        shutil.copy(lits / f"segmentation-{i}.nii.gz", dest / "labelsTr" / f"liver_{i}.nii.gz")
+    return dest
+
+
+def _cfg(cases, steps, **kw) -> TrainConfig:
+    base = dict(
+        method="unet2d",
+        steps=steps,
+        n_cases=3,
+        n_val=1,
+        val_every=2,
+        size="small",
+        network=dict(TINY_2D),
+        crop_2d=48,
+        bn_batches=2,
+        threads=1,
+        batch_size=2,
+        cases_dir=str(cases),
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_split_cases_is_seeded_disjoint_and_complete():
+    ids = [f"c{i}" for i in range(20)]
+    a = split_cases(ids, seed=1)
+    assert a == split_cases(list(reversed(ids)), seed=1)  # listing order does not matter
+    assert a != split_cases(ids, seed=2)
+    assert (len(a["test"]), len(a["val"]), len(a["train"])) == (4, 3, 13)
+    parts = [set(a[k]) for k in ("train", "val", "test")]
+    assert set().union(*parts) == set(ids) and sum(len(p) for p in parts) == 20
+    small = split_cases(["a", "b"], seed=0)
+    assert len(small["train"]) == 1 and len(small["val"]) == 1 and small["test"] == []
+    with pytest.raises(ValueError, match="at least 2"):
+        split_cases(["a"], seed=0)
+
+
+def test_cli_trains_on_a_lits_folder_and_writes_the_card(lits_dir, tmp_path, capsys):
+    out = tmp_path / "w.pt"
+    code = cli_main(
+        ["train", "--method", "unet2d", "--cases", str(lits_dir), "--steps", "2",
+         "--val-every", "1", "--size", "small", "--n-cases", "3", "--n-val", "1",
+         "--crop", "32", "--bn-batches", "1", "--threads", "1", "--batch-size", "2",
+         "--out", str(out), "--quiet", "--note", "smoke test"]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    from livseg.methods.unet2d import UNet2DMethod
+
+    ckpt = torch.load(out, map_location="cpu", weights_only=True)
+    assert ckpt["grid"] == [256, 256] and ckpt["training"]["steps"] == 2
+    method = UNet2DMethod(weights=out, device="cpu", threads=1)
+    assert method.net is not None
+    card = json.loads((tmp_path / "w.card.json").read_text())
+    md = (tmp_path / "w.md").read_text()
+    split = card["data"]["real"]["split"]
+    ids = {str(i) for i in range(5)}  # LiTS case ids are the N of volume-N
+    assert set(split["train"]) | set(split["val"]) | set(split["test"]) == ids
+    assert (len(split["train"]), len(split["val"]), len(split["test"])) == (3, 1, 1)
+    assert card["data"]["real"]["layout"] == "lits" and "phantom" not in card["data"]
+    assert card["steps"] == 2 and len(card["history"]) == 2
+    assert card["sessions"][0]["command"].startswith("python -m livseg train --method unet2d")
+    assert "--cases" in card["sessions"][0]["command"]
+    assert card["notes"] == [{"at_step": 0, "note": "smoke test"}]
+    assert "python -m livseg train" in md and "smoke test" in md and split["test"][0] in md
+    # the test case was never loaded: only train + validation cases are cached
+    cached = sorted((workspace_dir() / "cache" / "real-g256").glob("*_img.npy"))
+    assert len(cached) == 4
+
+
+def test_resume_with_phantom_mixing_equals_one_run(lits_dir, tmp_path):
+    kw = dict(phantom_fraction=0.5, phantom_profile="v2")
+    a = train(_cfg(lits_dir, 4, **kw), out=tmp_path / "a.pt", show_progress=False)
+    assert a["data"]["phantom"]["profile"] == "v2" and "real" in a["data"]
+    assert {"real_liver_dsc", "phantom_liver_dsc"} <= set(a["history"][-1])
+    train(_cfg(lits_dir, 2, **kw), out=tmp_path / "c.pt", show_progress=False)
+    c = train(_cfg(lits_dir, 4, **kw), resume=True, out=tmp_path / "c.pt", show_progress=False)
+    assert [h["loss"] for h in c["history"]] == [h["loss"] for h in a["history"]]
+    wa = torch.load(tmp_path / "a.pt", weights_only=True)["state_dict"]
+    wc = torch.load(tmp_path / "c.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(wa[k], wc[k]) for k in wa)
+    card = json.loads((tmp_path / "c.card.json").read_text())
+    assert [(s["from_step"], s["to_step"]) for s in card["sessions"]] == [(0, 2), (2, 4)]
+    # another configuration cannot resume this run
+    with pytest.raises(ValueError, match="phantom_fraction"):
+        train(_cfg(lits_dir, 6, phantom_fraction=0.2), resume=True, show_progress=False)
+
+
+def test_phantom_fraction_draws_that_share_of_samples(lits_dir):
+    from livseg.training import assemble_data
+
+    data = assemble_data(_cfg(lits_dir, 1, phantom_fraction=0.25))
+    n_real = len(data.description["real"]["split"]["train"])
+    assert data.weights is not None and data.weights.sum() == pytest.approx(1.0)
+    assert data.weights[n_real:].sum() == pytest.approx(0.25)
+    rng = np.random.default_rng(0)
+    picks = rng.choice(len(data.weights), size=4000, p=data.weights)
+    assert np.mean(picks >= n_real) == pytest.approx(0.25, abs=0.03)
+
+
+@pytest.mark.parametrize("nnunet", [False, True])
+def test_msd_and_nnunet_layouts_train(lits_dir, tmp_path, nnunet):
+    folder = _msd_copy(lits_dir, tmp_path / "task", nnunet=nnunet)
+    s = train(_cfg(folder, 1, augment=False), out=tmp_path / "w.pt", show_progress=False)
+    real = s["data"]["real"]
+    assert real["layout"] == "msd"
+    ids = set(real["split"]["train"]) | set(real["split"]["val"]) | set(real["split"]["test"])
+    assert ids == {f"liver_{i}" for i in range(5)}
+
+
+def test_3d_network_trains_on_a_folder(lits_dir, tmp_path):
+    cfg = _cfg(lits_dir, 1, method="unet3d", network=dict(TINY_3D), patch_3d=(32, 32, 8))
+    s = train(cfg, out=tmp_path / "w3.pt", show_progress=False)
+    assert s["steps"] == 1 and 0.0 <= s["val_liver_dsc"] <= 1.0
+
+
+def test_checkpoint_from_before_the_new_fields_resumes_only_with_their_old_values(tmp_path):
+    cfg = dict(
+        method="unet2d", steps=2, n_cases=3, n_val=1, val_every=2, size="small",
+        network=dict(TINY_2D), crop_2d=32, bn_batches=1, threads=1,
+    )  # fmt: skip
+    train(TrainConfig(**cfg, augment=False, phantom_profile="v1"), show_progress=False,
+          out=tmp_path / "o.pt")  # fmt: skip
+    last = workspace_dir() / "training" / "unet2d" / "last.pt"
+    ck = torch.load(last, weights_only=False)
+    for k in ("augment", "phantom_profile", "cases_dir", "phantom_fraction", "amp"):
+        ck["config"].pop(k)
+    torch.save(ck, last)
+    with pytest.raises(ValueError, match="augment"):
+        train(TrainConfig(**{**cfg, "steps": 4}), resume=True, show_progress=False,
+              out=tmp_path / "n.pt")  # fmt: skip
+    s = train(TrainConfig(**{**cfg, "steps": 4}, augment=False, phantom_profile="v1"),
+              resume=True, show_progress=False, out=tmp_path / "o.pt")  # fmt: skip
+    assert s["steps"] == 4
+
+
+def test_folder_without_labels_is_a_clear_error(tmp_path):
+    folder = tmp_path / "nolabels"
+    folder.mkdir()
+    write_dataset(folder, 2, seed=0, size="small")
+    for p in folder.glob("segmentation-*"):
+        p.unlink()
+    with pytest.raises(ValueError, match="no case with a label map"):
+        train(_cfg(folder, 1), show_progress=False, out=tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="phantom_fraction"):
+        _cfg(folder, 1, phantom_fraction=1.5)
