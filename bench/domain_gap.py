@@ -8,8 +8,8 @@ slices of a contrast-enhanced abdominal CT, reference = a TotalSegmentator liver
 only), and liver / tumour DSC on phantom v2 cases of each contrast phase drawn from seeds
 that no training uses (``case_seed(--seed, i)``; training uses dataset seeds 0-99), plus
 phantom v1 (portal-venous, today's look) cases of the same seeds, and the seconds per case
-of ``Method.segment``. DSC is computed here with scipy-free numpy (2|A&B| / (|A|+|B|); 1.0
-when both are empty). Writes ``bench/results/domain_gap.json`` with the load average
+of ``Method.segment``. DSC is ``livseg.training.dice`` (2|A&B| / (|A|+|B|); 1.0 when both are
+empty), as in validation. Writes ``bench/results/domain_gap.json`` with the load average
 before and after (this 2-core machine is shared).
 """
 
@@ -28,16 +28,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from livseg.training import dice  # noqa: E402  (2|A&B| / (|A|+|B|); 1.0 when both empty)
+
 RESULTS = ROOT / "bench" / "results" / "domain_gap.json"
 REAL_DIR = ROOT.parent / "shared" / "real" / "abdomen-ct-dicom"
 METHODS = ["classical", "unet2d", "unet3d", "attention_unet"]
 UNSEEN_SEED = 9100  # dataset seed of the evaluation phantoms (training uses seeds < 100)
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice of two boolean masks; 1.0 when both are empty."""
-    s = int(a.sum()) + int(b.sum())
-    return 1.0 if s == 0 else 2.0 * int(np.logical_and(a, b).sum()) / s
 
 
 def read_dicom_series(folder: Path):
@@ -91,18 +88,16 @@ def real_case():
     return vol, mask
 
 
-def phantom_cases(per_phase: int, size: str, seed: int):
-    """[(tag, seed, case)]: per phase ``per_phase`` v2 cases, plus v1 cases of the same seeds."""
-    from livseg.phantom import PHASES, case_seed, generate_case
+def phantom_specs(per_phase: int, seed: int) -> list[tuple[str, int, str, str | None]]:
+    """[(tag, case seed, profile, phase)]: per phase ``per_phase`` v2 cases, plus v1 cases."""
+    from livseg.phantom import PHASES, case_seed
 
     out = []
     for p_i, phase in enumerate(PHASES):
         for i in range(per_phase):
-            s = case_seed(seed, p_i * per_phase + i)
-            out.append((f"v2 {phase}", s, generate_case(s, size, profile="v2", phase=phase)))
+            out.append((f"v2 {phase}", case_seed(seed, p_i * per_phase + i), "v2", phase))
     for i in range(per_phase):
-        s = case_seed(seed, i)
-        out.append(("v1 portal-venous", s, generate_case(s, size)))
+        out.append(("v1 portal-venous", case_seed(seed, i), "v1", None))
     return out
 
 
@@ -128,46 +123,48 @@ def main(argv: list[str] | None = None) -> int:
 
     from livseg.inference import resolve_methods
     from livseg.methods import get_method
+    from livseg.phantom import generate_case
 
     load_before = os.getloadavg()
     methods = resolve_methods(args.methods)
+    threads = int(os.environ.get("LIVSEG_THREADS", 1))
+    models = {name: get_method(name, device="cpu", threads=threads) for name in methods}
     vol, mask = real_case()
-    cases = phantom_cases(args.per_phase, args.size, args.seed)
-    results: dict = {}
-    for name in methods:
-        method = get_method(name, device="cpu", threads=int(os.environ.get("LIVSEG_THREADS", 1)))
+    results: dict = {name: {"phantoms": {}} for name in methods}
+    for name, method in models.items():
         t0 = time.perf_counter()
         pred = method.segment(vol)
-        real_s = time.perf_counter() - t0
-        row = {
-            "real_series_liver_dsc": round(dice(pred > 0, mask), 4),
-            "real_series_seconds": round(real_s, 2),
-            "phantoms": {},
-        }
-        per_tag: dict[str, list] = {}
-        for tag, s, case in cases:
+        results[name]["real_series_liver_dsc"] = round(dice(pred > 0, mask), 4)
+        results[name]["real_series_seconds"] = round(time.perf_counter() - t0, 2)
+    del vol, mask
+    rows: dict = {name: {} for name in methods}
+    for tag, s, profile, phase in phantom_specs(args.per_phase, args.seed):
+        case = generate_case(s, args.size, profile=profile, phase=phase)
+        for name, method in models.items():
             t0 = time.perf_counter()
             pred = method.segment(case.volume)
-            sec = time.perf_counter() - t0
-            per_tag.setdefault(tag, []).append(
+            rows[name].setdefault(tag, []).append(
                 {
                     "seed": int(s),
                     "shape": list(case.volume.shape),
                     "liver_dsc": round(dice(pred > 0, case.labels > 0), 4),
                     "tumour_dsc": round(dice(pred == 2, case.labels == 2), 4),
-                    "seconds": round(sec, 2),
+                    "seconds": round(time.perf_counter() - t0, 2),
                 }
             )
-        for tag, rows in per_tag.items():
+        del case
+    for name in methods:
+        row = results[name]
+        for tag, rs in rows[name].items():
             row["phantoms"][tag] = {
-                "liver_dsc_mean": round(statistics.mean(r["liver_dsc"] for r in rows), 4),
-                "tumour_dsc_mean": round(statistics.mean(r["tumour_dsc"] for r in rows), 4),
-                "seconds_median": round(statistics.median(r["seconds"] for r in rows), 2),
-                "cases": rows,
+                "liver_dsc_mean": round(statistics.mean(r["liver_dsc"] for r in rs), 4),
+                "tumour_dsc_mean": round(statistics.mean(r["tumour_dsc"] for r in rs), 4),
+                "seconds_median": round(statistics.median(r["seconds"] for r in rs), 2),
+                "cases": rs,
             }
-        results[name] = row
         print(
-            f"{name:15s} real liver {row['real_series_liver_dsc']:.3f} ({real_s:.1f} s) | "
+            f"{name:15s} real liver {row['real_series_liver_dsc']:.3f} "
+            f"({row['real_series_seconds']:.1f} s) | "
             + " | ".join(
                 f"{t}: {v['liver_dsc_mean']:.3f}/{v['tumour_dsc_mean']:.3f}"
                 for t, v in row["phantoms"].items()
