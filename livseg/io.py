@@ -34,6 +34,7 @@ import gzip
 import json
 import math
 import os
+import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -658,10 +659,33 @@ def _index_by_number(files: list[Path], what: str) -> dict[int, Path]:
     return out
 
 
+_LITS_DICOM = re.compile(r"^(volume|segmentation)-(\d+)(\.zip|\.dcm)?$", re.IGNORECASE)
+
+
+def _dicom_lits(folder: Path, images: dict[int, Path], labels: dict[int, Path]) -> None:
+    """Add LiTS cases kept as DICOM: ``volume-N/`` (a series folder) or ``volume-N.zip``, and
+    ``segmentation-N.dcm`` (a DICOM-SEG); read through ``livseg.dicom`` like any image."""
+    for p in sorted(folder.rglob("*")):
+        m = _LITS_DICOM.match(p.name)
+        if not m or p.name.startswith("."):
+            continue
+        kind, k, suffix = m.group(1).lower(), int(m.group(2)), (m.group(3) or "").lower()
+        if kind == "volume" and (p.is_dir() if not suffix else suffix == ".zip" and p.is_file()):
+            index = images
+        elif kind == "segmentation" and suffix == ".dcm" and p.is_file():
+            index = labels
+        else:
+            continue
+        if k in index:
+            raise LivSegInputError(p, f"duplicate LiTS {kind} number {k} (also {index[k]})")
+        index[k] = p
+
+
 def _scan_lits(folder: Path) -> list[CaseFiles]:
     files = _nifti_files(folder, recursive=True)
     images = _index_by_number(files, "volume")
     labels = _index_by_number(files, "segmentation")
+    _dicom_lits(folder, images, labels)
     orphans = sorted(set(labels) - set(images))
     if orphans:
         raise LivSegInputError(
@@ -680,7 +704,7 @@ def _scan_lits(folder: Path) -> list[CaseFiles]:
         entry = manifest.get(images[k].name, {})
         out.append(
             CaseFiles(
-                case_id=case_id_of(images[k]),
+                case_id=case_id_of(re.sub(r"\.zip$", "", images[k].name, flags=re.IGNORECASE)),
                 image=images[k],
                 labels=labels.get(k),
                 layout="lits",
@@ -722,7 +746,9 @@ def _scan_msd(folder: Path) -> list[CaseFiles]:
 
 def scan_folder(path) -> list[CaseFiles]:
     """Find the cases in a folder in MSD Task03 layout (imagesTr/, labelsTr/, imagesTs/) or
-    LiTS layout (volume-N / segmentation-N, .nii or .nii.gz, sub-folders allowed).
+    LiTS layout (volume-N / segmentation-N, .nii or .nii.gz, sub-folders allowed; a DICOM
+    case as a ``volume-N/`` series folder or ``volume-N.zip`` with ``segmentation-N.dcm``
+    (DICOM-SEG) or a NIfTI segmentation).
 
     Cases are sorted (MSD: imagesTr then imagesTs, by name; LiTS: by N). A label map is None
     when the case has none. Raises LivSegInputError when the folder is missing or holds no
