@@ -7,6 +7,8 @@ from livseg), and every figure is measured on the generated image and labels.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -234,3 +236,15 @@ def test_write_dataset_v2_records_phase(tmp_path):
         case = phantom.generate_case(entry["seed"], "small", profile="v2")
         assert entry["phase"] == case.meta["phase"] in LIVER_HU
         assert (tmp_path / entry["image"]).is_file()
+
+
+def test_cli_writes_v2_phase(tmp_path, capsys):
+    from livseg.cli import main as cli_main
+
+    out = tmp_path / "v2"
+    args = ["phantom", "--out", str(out), "--n", "1", "--size", "small", "--quiet"]
+    assert cli_main([*args, "--profile", "v2", "--phase", "delayed"]) == 0
+    entry = json.loads((out / "manifest.json").read_text())["cases"][0]
+    assert entry["phase"] == "delayed"
+    assert cli_main([*args, "--phase", "delayed"]) == 2
+    assert "--profile v2" in capsys.readouterr().err

@@ -14,7 +14,8 @@ def register(subparsers) -> None:
         "phantom",
         help="generate synthetic liver-tumour CT phantoms (LiTS layout)",
         description=(
-            "Write N synthetic portal-venous CT cases as volume-<i>.nii.gz (int16 HU) and "
+            "Write N synthetic CT cases (v1: portal-venous; v2: domain-randomised) as "
+            "volume-<i>.nii.gz (int16 HU) and "
             "segmentation-<i>.nii.gz (uint8: 0 background, 1 liver, 2 tumour) plus "
             "manifest.json (split 8:2 train/test, spacing, shape, lesions)."
         ),
@@ -27,6 +28,19 @@ def register(subparsers) -> None:
         choices=("full", "small"),
         default="full",
         help="full: 512x512, 60-150 slices; small: 128x128, 24-40 slices (tests)",
+    )
+    p.add_argument(
+        "--profile",
+        choices=("v1", "v2"),
+        default="v1",
+        help="v1: today's portal-venous look (default); v2: domain-randomised (phase, HU, "
+        "liver shape, lesion families, scanner drawn per case)",
+    )
+    p.add_argument(
+        "--phase",
+        choices=("non-contrast", "arterial", "portal-venous", "delayed"),
+        default=None,
+        help="v2 only: force this contrast phase (default: drawn per case)",
     )
     p.add_argument(
         "--montage",
@@ -63,7 +77,18 @@ def run(args: argparse.Namespace) -> int:
             bar.update(1)
 
     t0 = time.perf_counter()
-    manifest = phantom.write_dataset(args.out, args.n, args.seed, size=args.size, progress=progress)
+    if args.phase is not None and args.profile != "v2":
+        print("error: --phase needs --profile v2 (v1 is portal-venous only)", file=sys.stderr)
+        return 2
+    manifest = phantom.write_dataset(
+        args.out,
+        args.n,
+        args.seed,
+        size=args.size,
+        progress=progress,
+        profile=args.profile,
+        phase=args.phase,
+    )
     if bar is not None:
         bar.close()
     if args.montage is not None:
