@@ -363,11 +363,12 @@ def list_cases(session: Session, actor) -> pd.DataFrame:
 
 
 def list_methods(session: Session, actor) -> pd.DataFrame:
-    """Methods (coordinator only): id, name, description."""
+    """Methods (coordinator only): id, name, description, title (readable, may be None) and
+    kind ('builtin' | 'external' | 'plugin'; migration 0004)."""
     import pandas as pd
 
     require_coordinator(session, actor)
-    columns = ["id", "name", "description"]
+    columns = ["id", "name", "description", "title", "kind"]
     rows = [
         {c: getattr(x, c) for c in columns}
         for x in session.scalars(select(Method).order_by(Method.name))

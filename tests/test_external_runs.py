@@ -126,6 +126,10 @@ def test_import_maps_checks_each_file_and_evaluates(db_engine, cases, tmp_path):
             text("SELECT count(*) FROM audit_events WHERE action = 'runs.import'")
         ).scalar_one()
         assert audit == 1
+    with session_scope(db_engine) as s:
+        listed = catalog.list_methods(s, SYSTEM).set_index("name")
+    assert listed.loc["totalseg", "title"] == "TotalSegmentator 2"
+    assert listed.loc["totalseg", "kind"] == "external"
     # the stored prediction is LivSeg's 0/1/2 map on the image grid
     stored = np.asarray(nib.load(run.prediction_path).dataobj)
     np.testing.assert_array_equal(stored, np.where(pred == 5, 1, 0))
