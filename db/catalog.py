@@ -176,6 +176,14 @@ def case_exists(session: Session, actor, name: str) -> bool:
     return session.scalar(select(Case.id).where(Case.name == _name(name, "case"))) is not None
 
 
+def _method_kind(name: str) -> str:
+    """'plugin' for an installed package's entry point (``livseg.methods.plugins``), else
+    'builtin' (``db.external_runs`` sets 'external' itself)."""
+    from livseg.methods import plugins
+
+    return "plugin" if plugins.is_plugin(name) else "builtin"
+
+
 def register_method(session: Session, actor, name: str, description: str = "") -> int:
     """Add (or update the description of) a segmentation method. Returns its id."""
     name = _name(name, "method")
@@ -186,7 +194,9 @@ def register_method(session: Session, actor, name: str, description: str = "") -
         acting = require_coordinator(session, actor)
         method = session.scalar(select(Method).where(Method.name == name))
         if method is None:
-            method = Method(name=name, description=description, created_at=utcnow())
+            method = Method(
+                name=name, description=description, kind=_method_kind(name), created_at=utcnow()
+            )
             session.add(method)
             session.flush()
             audit.record(

@@ -143,3 +143,25 @@ def test_plugin_output_is_checked(installed):
     with pytest.raises(RuntimeError, match=r"label values \[7\] outside 0/1/2"):
         method.segment(vol)
     registry.clear_cache()
+
+
+@pytest.fixture
+def sqlite_engine(monkeypatch):
+    from tests.db_support import open_test_engine
+
+    yield from open_test_engine("sqlite", monkeypatch)
+
+
+def test_plugin_method_is_stored_with_kind_plugin(installed, sqlite_engine):
+    from sqlalchemy import text
+
+    from db import catalog
+    from db.access import SYSTEM
+    from db.engine import session_scope
+
+    with session_scope(sqlite_engine) as s:
+        catalog.register_method(s, SYSTEM, "threshold_ts")
+        catalog.register_method(s, SYSTEM, "classical")
+    with sqlite_engine.connect() as conn:
+        kinds = dict(conn.execute(text("SELECT name, kind FROM methods")).all())
+    assert kinds == {"threshold_ts": "plugin", "classical": "builtin"}
