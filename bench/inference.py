@@ -52,13 +52,6 @@ def bench_case(index: int):
     return idx, vol, np.ascontiguousarray(case.labels[:, :, ks])
 
 
-def dice(a, b) -> float:
-    import numpy as np
-
-    s = int(a.sum()) + int(b.sum())
-    return 1.0 if s == 0 else 2.0 * int(np.logical_and(a, b).sum()) / s
-
-
 def naive_network_seconds(method, vol) -> tuple[float, object]:
     """The same network, whole 256-grid, no channels_last, same post-processing: the
     in-process reference."""
@@ -93,6 +86,7 @@ def naive_network_seconds(method, vol) -> tuple[float, object]:
 
 def one_method(name: str, repeats: int, threads: int | None, index: int) -> dict:
     """Time one method in this process (called in a subprocess by main)."""
+    from livseg import metrics
     from livseg.device import apply_threads
     from livseg.methods import get_method
 
@@ -116,15 +110,15 @@ def one_method(name: str, repeats: int, threads: int | None, index: int) -> dict
         "load_seconds": round(load_s, 3),
         "seconds": [round(t, 3) for t in times],
         "median_seconds": round(statistics.median(times), 3),
-        "liver_dsc": round(dice(labels > 0, ref > 0), 4),
-        "tumour_dsc": round(dice(labels == 2, ref == 2), 4),
+        "liver_dsc": round(metrics.dice(labels > 0, ref > 0), 4),
+        "tumour_dsc": round(metrics.dice(labels == 2, ref == 2), 4),
     }
     if name != "classical":
         naive = [naive_network_seconds(method, vol) for _ in range(max(1, repeats - 1))]
         out["naive_seconds"] = [round(s, 3) for s, _ in naive]
         out["naive_median_seconds"] = round(statistics.median(s for s, _ in naive), 3)
-        out["naive_liver_dsc"] = round(dice(naive[-1][1] > 0, ref > 0), 4)
-        out["naive_tumour_dsc"] = round(dice(naive[-1][1] == 2, ref == 2), 4)
+        out["naive_liver_dsc"] = round(metrics.dice(naive[-1][1] > 0, ref > 0), 4)
+        out["naive_tumour_dsc"] = round(metrics.dice(naive[-1][1] == 2, ref == 2), 4)
         out["speedup_vs_naive"] = round(out["naive_median_seconds"] / out["median_seconds"], 2)
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     out["loadavg_during"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]

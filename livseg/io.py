@@ -43,10 +43,8 @@ import numpy as np
 
 from livseg.naming import case_id as case_id_of
 from livseg.naming import is_nifti_name, lits_number
-from livseg.volume import CANONICAL_AXCODES, Case, Volume
+from livseg.volume import CANONICAL_AXCODES, MAX_SPACING_MM, MIN_SPACING_MM, Case, Volume
 
-MIN_SPACING_MM = 0.05
-MAX_SPACING_MM = 20.0
 DEFAULT_MAX_VOLUME_MB = 4096.0  # in-memory float32 size; env LIVSEG_MAX_VOLUME_MB overrides
 LABEL_VALUES = (0, 1, 2)
 AFFINE_TOLERANCE_MM = 0.01  # image / label affines may differ by this much (float32 headers)
@@ -606,10 +604,8 @@ def save_labels(labels: np.ndarray, like: Volume, path) -> Path:
         )
     if labels.dtype.kind not in "biu":
         raise LivSegInputError(path, f"label map must be an integer array, got {labels.dtype}")
-    bad = np.setdiff1d(np.unique(labels), LABEL_VALUES)
-    if bad.size:
-        raise LivSegInputError(path, f"label values outside {{0, 1, 2}}: {bad.tolist()[:8]}")
-    data, affine = _to_source_grid(labels.astype(np.uint8), like)
+    labels = check_label_values(path, labels)  # the one label rule
+    data, affine = _to_source_grid(labels, like)
     return _write(data, affine, like, path)
 
 

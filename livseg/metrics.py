@@ -69,6 +69,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from livseg.masks import bounding_box
 from livseg.metric_registry import EVALUATION_KEYS
 from livseg.volume import TUMOUR
 
@@ -146,6 +147,15 @@ def check_labels(labels: np.ndarray, name: str = "labels") -> np.ndarray:
     return out
 
 
+def dice(pred: np.ndarray, ref: np.ndarray) -> float:
+    """Dice (DSC) of two masks (non-zero = object, same shape): 2 |A & B| / (|A| + |B|);
+    1.0 when both are empty (as ``evaluate_structure``)."""
+    a, b = np.asarray(pred) != 0, np.asarray(ref) != 0
+    _check_same_shape(a, b)
+    total = int(np.count_nonzero(a)) + int(np.count_nonzero(b))
+    return 1.0 if total == 0 else 2.0 * int(np.count_nonzero(a & b)) / total
+
+
 def _raise_bad_labels(arr: np.ndarray, name: str) -> None:
     """The specific error for a label map with values outside {0, 1, 2} (slow path)."""
     if np.issubdtype(arr.dtype, np.floating):
@@ -154,9 +164,10 @@ def _raise_bad_labels(arr: np.ndarray, name: str) -> None:
         if not np.array_equal(np.rint(arr), arr):
             raise ValueError(f"{name} must hold integer labels 0/1/2, found non-integer values")
     found = np.unique(arr)
+    bad = found[(found < 0) | (found > TUMOUR)]
     raise ValueError(
-        f"{name} must hold labels 0 (background), 1 (liver), 2 (tumour); "
-        f"found values {found[:10].tolist()}"
+        f"{name} holds values {bad[:10].tolist()}; it must hold labels 0 (background), "
+        f"1 (liver), 2 (tumour) (found values {found[:10].tolist()})"
     )
 
 
@@ -170,32 +181,13 @@ def _check_same_shape(pred: np.ndarray, ref: np.ndarray) -> None:
 # ------------------------------------------------------------------------ array helpers
 
 
-def _bounding_box(mask: np.ndarray, margin: int = 1) -> tuple[slice, ...] | None:
-    """Slices of the non-zero voxels' bounding box grown by ``margin`` voxels (clipped to
-    the array); None if all zero. About two passes over the array."""
-    proj_xy = mask.any(axis=2)
-    xs = np.flatnonzero(proj_xy.any(axis=1))
-    if xs.size == 0:
-        return None
-    ys = np.flatnonzero(proj_xy.any(axis=0))
-    x0, x1 = int(xs[0]), int(xs[-1]) + 1
-    y0, y1 = int(ys[0]), int(ys[-1]) + 1
-    zs = np.flatnonzero(mask[x0:x1, y0:y1].any(axis=(0, 1)))
-    z0, z1 = int(zs[0]), int(zs[-1]) + 1
-    bounds = ((x0, x1), (y0, y1), (z0, z1))
-    return tuple(
-        slice(max(lo - margin, 0), min(hi + margin, n))
-        for (lo, hi), n in zip(bounds, mask.shape, strict=True)
-    )
-
-
 def _crop_pair(
     a: np.ndarray, b: np.ndarray, offset: tuple[int, ...] = (0, 0, 0)
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
     """Both arrays cropped to the bounding box of their non-zero voxels (+1 voxel margin,
     so erosion of the crop equals erosion of the whole array) and the crop's offset added
     to ``offset``; empty (0, 0, 0) crops when both are all zero."""
-    box = _bounding_box(a | b)
+    box = bounding_box(a | b, margin=1)
     if box is None:
         return a[:0, :0, :0], b[:0, :0, :0], offset
     return a[box], b[box], tuple(o + s.start for o, s in zip(offset, box, strict=True))

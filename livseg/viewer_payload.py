@@ -38,7 +38,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from livseg.volume import LIVER, TUMOUR
+from livseg.masks import bounding_box_list as label_bbox
+from livseg.metrics import check_labels
+from livseg.resample import block_mean
+from livseg.volume import LIVER, MAX_SPACING_MM, MIN_SPACING_MM, TUMOUR
 
 MAGIC = b"LSV1"
 HU_MIN, HU_MAX = -1024, 3071
@@ -106,9 +109,12 @@ def _check_spacing(spacing) -> tuple[float, float, float]:
         sp = tuple(float(s) for s in spacing)
     except (TypeError, ValueError) as exc:
         raise ViewerPayloadError(f"spacing must be 3 numbers in mm, got {spacing!r}") from exc
-    if len(sp) != 3 or not all(np.isfinite(s) and 0 < s <= 100 for s in sp):
+    if len(sp) != 3 or not all(
+        np.isfinite(s) and MIN_SPACING_MM <= s <= MAX_SPACING_MM for s in sp
+    ):  # the limits livseg.io applies to files
         raise ViewerPayloadError(
-            f"spacing must be 3 finite numbers in (0, 100] mm, got {spacing!r}"
+            f"spacing must be 3 finite numbers in [{MIN_SPACING_MM}, {MAX_SPACING_MM}] mm, "
+            f"got {spacing!r}"
         )
     return sp  # type: ignore[return-value]
 
@@ -131,40 +137,11 @@ def _check_labels(labels, shape: tuple[int, ...]) -> list[tuple[str, np.ndarray]
             raise ViewerPayloadError(
                 f"label map {title!r} has shape {arr.shape}, CT volume has {shape}"
             )
-        if arr.dtype == bool:
-            arr = arr.astype(np.uint8)
-        if np.issubdtype(arr.dtype, np.floating):
-            if not np.isfinite(arr).all() or not np.array_equal(arr, np.round(arr)):
-                raise ViewerPayloadError(f"label map {title!r} holds non-integer values")
-        elif not np.issubdtype(arr.dtype, np.integer):
-            raise ViewerPayloadError(
-                f"label map {title!r} has dtype {arr.dtype}, expected integers"
-            )
-        # min / max first (fast); np.unique only over the offending voxels, for the message
-        if arr.size and (arr.min() < 0 or arr.max() > TUMOUR):
-            bad = np.unique(arr[(arr < 0) | (arr > TUMOUR)])
-            raise ViewerPayloadError(
-                f"label map {title!r} holds values {bad[:5].tolist()}; allowed are "
-                "0 background, 1 liver, 2 tumour"
-            )
-        out.append((title, arr.astype(np.uint8)))
+        try:  # the one label rule (livseg.metrics.check_labels)
+            out.append((title, check_labels(arr, f"label map {title!r}")))
+        except ValueError as exc:
+            raise ViewerPayloadError(str(exc)) from None
     return out
-
-
-def downsample_inplane(volume_hu: np.ndarray, factor: int) -> np.ndarray:
-    """Mean of ``factor x factor`` in-plane (x, y) blocks, edges padded by replication.
-
-    Returns float32 HU of shape (ceil(X/f), ceil(Y/f), Z).
-    """
-    arr = np.asarray(volume_hu, dtype=np.float32)
-    if factor == 1:
-        return arr
-    nx, ny, nz = arr.shape
-    px, py = (-nx) % factor, (-ny) % factor
-    if px or py:
-        arr = np.pad(arr, ((0, px), (0, py), (0, 0)), mode="edge")
-    gx, gy = arr.shape[0] // factor, arr.shape[1] // factor
-    return arr.reshape(gx, factor, gy, factor, nz).mean(axis=(1, 3), dtype=np.float32)
 
 
 def med_residuals(values: np.ndarray) -> np.ndarray:
@@ -196,7 +173,7 @@ def transport_hu(volume_hu: np.ndarray, factor: int = 1, step: int = 1) -> np.nd
     """HU for transport: ``factor`` x ``factor`` in-plane block means (1 = as is), rounded to
     a multiple of ``step`` HU, clipped to [-1024, 3071], as int16 in (z, y, x) order (an
     axial slice contiguous)."""
-    arr = downsample_inplane(volume_hu, factor) if factor != 1 else np.asarray(volume_hu)
+    arr = block_mean(volume_hu, factor, factor) if factor != 1 else np.asarray(volume_hu)
     zyx = np.empty(arr.shape[::-1], np.int16)
     for z in range(arr.shape[2]):  # slice by slice: no full-size float temporary
         plane = np.rint(np.asarray(arr[:, :, z], np.float32) / step) * step
@@ -298,18 +275,6 @@ def _ct_plans(arr: np.ndarray, factors: list[int], label_factor: int):
                     yield factor, step, True
         else:  # a block mean is approximate anyway: 2 HU steps, as before
             yield factor, 2, True
-
-
-def label_bbox(labels: np.ndarray) -> list[int]:
-    """[x0, x1, y0, y1, z0, z1] (half-open, voxels) of the non-zero labels; all 0 if none."""
-    bounds = []
-    for axis in range(3):
-        other = tuple(a for a in range(3) if a != axis)
-        idx = np.flatnonzero(labels.any(axis=other))
-        if idx.size == 0:
-            return [0, 0, 0, 0, 0, 0]
-        bounds += [int(idx[0]), int(idx[-1]) + 1]
-    return bounds
 
 
 def _encode_labels(labels: np.ndarray, level: int) -> tuple[bytes, list[int]]:

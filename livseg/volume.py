@@ -20,6 +20,10 @@ import numpy as np
 CANONICAL_AXCODES = ("L", "A", "S")  # nibabel axis codes: the direction each axis points to
 
 BACKGROUND, LIVER, TUMOUR = 0, 1, 2
+# plausible voxel spacing (mm per axis): livseg.io refuses files outside it, the viewer
+# payload arrays outside it (one limit for both)
+MIN_SPACING_MM = 0.05
+MAX_SPACING_MM = 20.0
 LABEL_NAMES = {BACKGROUND: "background", LIVER: "liver", TUMOUR: "tumour"}
 
 

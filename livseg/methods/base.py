@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from livseg.masks import bounding_box, connectivity_structure, largest_component
 from livseg.volume import LIVER, TUMOUR, Volume
 
 MAX_VOXELS = 1024 * 1024 * 1024  # refuse volumes over 1 Gi voxels (memory)
@@ -129,34 +130,6 @@ def params_hash(params: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _box(mask: np.ndarray, margin: int = 1) -> tuple[slice, ...] | None:
-    """Bounding box slices of a boolean mask, grown by ``margin``; None when empty."""
-    out = []
-    for axis in range(mask.ndim):
-        other = tuple(a for a in range(mask.ndim) if a != axis)
-        idx = np.flatnonzero(mask.any(axis=other))
-        if idx.size == 0:
-            return None
-        out.append(slice(max(0, idx[0] - margin), min(mask.shape[axis], idx[-1] + 1 + margin)))
-    return tuple(out)
-
-
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    """The largest 26-connected component of a boolean mask (all False when empty)."""
-    out = np.zeros(mask.shape, dtype=bool)
-    box = _box(mask)
-    if box is None:
-        return out
-    sub = mask[box]
-    lab, n = ndimage.label(sub, structure=np.ones((3, 3, 3), dtype=bool))
-    if n == 0:
-        return out
-    sizes = np.bincount(lab.ravel())
-    sizes[0] = 0
-    out[box] = lab == int(np.argmax(sizes))
-    return out
-
-
 def postprocess(
     labels: np.ndarray,
     spacing: tuple[float, float, float] | None = None,
@@ -164,22 +137,22 @@ def postprocess(
 ) -> np.ndarray:
     """What a user expects of a liver segmentation (returns a new uint8 map).
 
-    1. The organ (liver + tumour) is reduced to its largest connected component.
+    1. The organ (liver + tumour) is reduced to its largest 26-connected component.
     2. Tumour exists only inside that organ; tumour voxels outside it become background.
     3. With ``min_tumour_ml`` > 0 (needs ``spacing`` in mm), tumour components
        (26-connected) smaller than that many mL become liver: specks far below the
        smallest lesion a reader would report (the paper excluded lesions < 1 cm, 0.52 mL).
     """
     labels = np.asarray(labels)
-    organ = largest_component(labels > 0)
+    organ = largest_component(labels > 0, connectivity=26)
     out = np.zeros(labels.shape, dtype=np.uint8)
     out[organ] = LIVER
     tumour = organ & (labels == TUMOUR)
     if min_tumour_ml > 0 and tumour.any():
         if spacing is None:
             raise ValueError("min_tumour_ml needs the voxel spacing (mm)")
-        box = _box(tumour)
-        lab, n = ndimage.label(tumour[box], structure=np.ones((3, 3, 3), dtype=bool))
+        box = bounding_box(tumour, margin=1)
+        lab, n = ndimage.label(tumour[box], structure=connectivity_structure(26))
         sizes = np.bincount(lab.ravel()) * (float(np.prod(spacing)) / 1000.0)
         sizes[0] = 0.0
         keep = np.zeros(tumour.shape, dtype=bool)

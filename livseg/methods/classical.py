@@ -38,11 +38,12 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy import ndimage
 
 from livseg.device import apply_threads
+from livseg.masks import largest_component
 from livseg.methods.base import Method, params_hash, postprocess
+from livseg.resample import block_mean, interpolate_chunks
 from livseg.volume import LIVER, TUMOUR, Volume
 
 LIVER_GRID_MM = 3.0
@@ -78,15 +79,6 @@ def block_factor(spacing_mm: float, target_mm: float) -> int:
     return max(1, int(round(target_mm / float(spacing_mm))))
 
 
-def block_mean(array: np.ndarray, fx: int, fy: int) -> np.ndarray:
-    """Mean over fx x fy in-plane blocks of an (X, Y, Z) array (edges padded by replication)."""
-    x, y, z = array.shape
-    px, py = (-x) % fx, (-y) % fy
-    a = np.pad(array, ((0, px), (0, py), (0, 0)), mode="edge") if (px or py) else array
-    a = a.reshape(a.shape[0] // fx, fx, a.shape[1] // fy, fy, z)
-    return a.mean(axis=(1, 3), dtype=np.float32)
-
-
 def upsample_mask(
     mask_small: np.ndarray, factors: tuple[int, int], out_xy: tuple[int, int]
 ) -> np.ndarray:
@@ -97,11 +89,9 @@ def upsample_mask(
     t = torch.from_numpy(mask_small.astype(np.float32)).permute(2, 0, 1)[:, None]
     out = np.empty((out_xy[0], out_xy[1], t.shape[0]), dtype=bool)
     with torch.inference_mode():
-        for k0 in range(0, t.shape[0], 32):
-            up = F.interpolate(
-                t[k0 : k0 + 32], scale_factor=(fx, fy), mode="bilinear", align_corners=False
-            )[:, 0, : out_xy[0], : out_xy[1]]
-            out[:, :, k0 : k0 + 32] = (up > 0.5).permute(1, 2, 0).numpy()
+        for k0, up in interpolate_chunks(t, scale_factor=(fx, fy), chunk=32):
+            up = up[:, 0, : out_xy[0], : out_xy[1]]
+            out[:, :, k0 : k0 + up.shape[0]] = (up > 0.5).permute(1, 2, 0).numpy()
     return out
 
 
@@ -121,15 +111,6 @@ def _fill_holes_slices(mask: np.ndarray) -> np.ndarray:
     for k in np.flatnonzero(mask.any(axis=(0, 1))):
         out[:, :, k] = ndimage.binary_fill_holes(mask[:, :, k])
     return out
-
-
-def _largest(mask: np.ndarray) -> np.ndarray:
-    lab, n = ndimage.label(mask)
-    if n == 0:
-        return mask
-    sizes = np.bincount(lab.ravel())
-    sizes[0] = 0
-    return lab == int(np.argmax(sizes))
 
 
 class ClassicalMethod(Method):
@@ -157,7 +138,7 @@ class ClassicalMethod(Method):
         small = block_mean(hu, fx, fy)
         sp = np.array([spacing[0] * fx, spacing[1] * fy, spacing[2]])
         s = _smooth(small, sp, SMOOTH_MM)
-        body = _largest(s > BODY_HU)
+        body = largest_component(s > BODY_HU, connectivity=6)
         if not body.any():
             raise ValueError("no body found: no voxel above -300 HU after smoothing")
         xs = np.nonzero(body.any(axis=(1, 2)))[0]
@@ -196,7 +177,7 @@ class ClassicalMethod(Method):
                 best = idx[right][int(np.argmax(sizes[right]))]
                 seed = lab == best
         if not seed.any():  # nothing survives erosion: fall back to the largest band component
-            seed = _largest(band & (xi < x_mid))
+            seed = largest_component(band & (xi < x_mid), connectivity=6)
         # region growing = opening by reconstruction, limited to near the seed
         near_seed = ndimage.distance_transform_edt(~seed, sampling=sp) <= (
             SEED_EROSION_MM + GROW_MARGIN_MM

@@ -21,6 +21,7 @@ from livseg.device import apply_threads, choose_device
 from livseg.methods.base import Method, postprocess
 from livseg.methods.networks import build_network, size_multiple
 from livseg.preprocess import body_box, normalise_hu
+from livseg.resample import interpolate_chunks
 from livseg.volume import Volume
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -67,13 +68,9 @@ def prepare_slices(hu: np.ndarray, grid: tuple[int, int]) -> torch.Tensor:
     z = src.shape[2]
     out = torch.empty((z, grid[0], grid[1]), dtype=torch.float32)
     with torch.inference_mode():
-        for k0 in range(0, z, 32):
-            block = src[:, :, k0 : k0 + 32].permute(2, 0, 1).unsqueeze(1)
-            if tuple(block.shape[-2:]) != tuple(grid):
-                block = F.interpolate(
-                    block, size=tuple(grid), mode="bilinear", align_corners=False, antialias=True
-                )
-            out[k0 : k0 + 32] = block[:, 0]
+        slices = src.permute(2, 0, 1).unsqueeze(1)  # (Z, 1, X, Y) view
+        for k0, block in interpolate_chunks(slices, size=grid, chunk=32, antialias=True):
+            out[k0 : k0 + block.shape[0]] = block[:, 0]
     return torch.from_numpy(normalise_hu(out.numpy()))
 
 
@@ -86,13 +83,10 @@ def logit_gaps_to_labels(gaps: torch.Tensor, out_xy: tuple[int, int]) -> np.ndar
     z = gaps.shape[0]
     out = np.empty((out_xy[0], out_xy[1], z), dtype=np.uint8)
     with torch.inference_mode():
-        for k0 in range(0, z, 16):
-            g = gaps[k0 : k0 + 16]
-            if tuple(g.shape[-2:]) != tuple(out_xy):
-                g = F.interpolate(g, size=tuple(out_xy), mode="bilinear", align_corners=False)
+        for k0, g in interpolate_chunks(gaps, size=out_xy, chunk=16):
             d1, d2 = g[:, 0], g[:, 1]
             lab = torch.where(d2 > torch.clamp(d1, min=0.0), 2, torch.where(d1 > 0, 1, 0))
-            out[:, :, k0 : k0 + 16] = lab.to(torch.uint8).permute(1, 2, 0).numpy()
+            out[:, :, k0 : k0 + g.shape[0]] = lab.to(torch.uint8).permute(1, 2, 0).numpy()
     return out
 
 
