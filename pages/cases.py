@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages._dicom_downloads import dicom_seg_downloads
+from pages._label_downloads import label_downloads
 from pages._shared import COORDINATOR, db_session, require_role
 from pages._viewing import prefetch, show_case, viewer_settings_key
 
@@ -78,7 +78,7 @@ else:
         )
     except Exception as exc:  # noqa: BLE001 - a missing / bad file must not break the page
         st.error(f"Cannot show this case: {exc}")
-    dicom_seg_downloads(str(case_name), image_path, panels)
+    label_downloads(str(case_name), image_path, panels)
     # the next case of the list is prepared on the server meanwhile (browsing in order)
     following = names.index(case_name) + 1
     if following < len(names):

@@ -68,10 +68,10 @@ def test_upload_of_a_dicom_zip_and_its_seg_downloads(workspace, tmp_path):
     at = _page(workspace, "cases")
     at.selectbox(key="cases_open").set_value("dicom-1").run()
     assert not at.exception, at.exception
-    buttons = [b for b in at.get("download_button") if b.proto.label.endswith("(.dcm)")]
-    assert [b.proto.label for b in buttons] == ["Reference (.dcm)"]
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Reference (.dcm)" in labels and "Reference (.nii.gz)" in labels
     # the file the button makes: a DICOM-SEG of the reference on the uploaded series
-    from pages._dicom_downloads import _maker
+    from pages._label_downloads import _maker
 
     with sqlite3.connect(workspace / "livseg.db") as con:
         (label_path,) = con.execute(
@@ -129,3 +129,16 @@ def test_import_runs_form_and_cases_table(workspace, seeded):
         ref = np.asarray(nib.load(cases_dir / f"segmentation-{case_id}.nii.gz").dataobj) > 0
         expected = dc(pred > 0, ref)
         assert overview.loc[f"demo-{case_id}", "ext_tool"] == pytest.approx(expected, abs=1e-9)
+
+
+def test_nifti_case_offers_nifti_downloads_only(workspace, seeded):
+    at = _page(workspace, "cases")
+    at.selectbox(key="cases_open").set_value("demo-0").run()
+    assert not at.exception, at.exception
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Reference (.nii.gz)" in labels
+    assert not [x for x in labels if x.endswith("(.dcm)")]
+    from pages._label_downloads import _reader
+
+    reference = seeded.files.cases_dir / "segmentation-0.nii.gz"
+    assert _reader(str(reference))() == reference.read_bytes()
