@@ -50,6 +50,7 @@ from livseg.training_data import (
     labelled_cases,
     load_cases,
     load_folder_cases,
+    prepare_phantom_cache,
     split_cases,
     train_indices,
 )
@@ -158,8 +159,11 @@ class TrainingData:
     description: dict
 
 
-def assemble_data(cfg: TrainConfig, show_progress: bool = False) -> TrainingData:
-    """Load (generating / caching when needed) the run's cases; see the module docstring."""
+def assemble_data(
+    cfg: TrainConfig, show_progress: bool = False, cache_workers: int = 1
+) -> TrainingData:
+    """Load (generating / caching when needed, with ``cache_workers`` processes) the run's
+    cases; see the module docstring."""
     from tqdm import tqdm
 
     train, val, sources, desc = [], [], [], {}
@@ -191,6 +195,10 @@ def assemble_data(cfg: TrainConfig, show_progress: bool = False) -> TrainingData
         }
     if cfg.uses_phantoms:
         indices = train_indices(cfg.data_seed)[: cfg.n_cases]
+        if cache_workers > 1:
+            prepare_phantom_cache(
+                cfg.data_seed, indices, cfg.size, cfg.phantom_profile, cache_workers
+            )
         bar = tqdm(total=len(indices), desc="phantoms", unit="case", disable=not show_progress)
         cases = load_cases(
             cfg.data_seed,
@@ -397,6 +405,7 @@ def train(
     max_minutes: float | None = None,
     command: str | None = None,
     note: str | None = None,
+    cache_workers: int = 1,
 ) -> dict:
     """Train ``cfg.method``; write the best (validation) weights to ``out`` + a model card.
 
@@ -404,7 +413,8 @@ def train(
     ``<out stem>.card.json``). ``max_minutes`` stops early (after a validation) once that
     much training wall time has passed in this session; the steps done are recorded and
     ``resume`` continues. ``command`` (default: this process's argv) and ``note`` go into
-    the card's session history. Returns a summary dict (steps, wall seconds, best
+    the card's session history; ``cache_workers`` processes generate missing phantoms.
+    Returns a summary dict (steps, wall seconds, best
     validation figures, history, card paths).
     """
     from tqdm import tqdm
@@ -416,7 +426,7 @@ def train(
     device = choose_device(cfg.device)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng([cfg.seed, 1])
-    data = assemble_data(cfg, show_progress)
+    data = assemble_data(cfg, show_progress, cache_workers)
     sampler = Sampler(data.train, cfg, rng, weights=data.weights)
     augment = Augmenter(cfg.spatial_dims, cfg.seed) if cfg.augment else None
 

@@ -85,6 +85,36 @@ def cache_case(
     return img_p, lab_p
 
 
+def _cache_one(job: tuple[int, int, str, str]) -> int:
+    cache_case(*job)
+    return job[1]
+
+
+def prepare_phantom_cache(
+    data_seed: int,
+    indices: list[int],
+    size: str = "full",
+    profile: str = "v1",
+    workers: int = 1,
+    progress: Callable | None = None,
+) -> None:
+    """Generate and cache the phantom cases ``indices`` with ``workers`` processes (a GPU
+    machine's spare cores); cached cases are skipped. Same files as ``cache_case``."""
+    jobs = [(data_seed, i, size, profile) for i in indices]
+    if workers <= 1:
+        for k, job in enumerate(jobs):
+            _cache_one(job)
+            if progress is not None:
+                progress(k + 1, len(jobs))
+        return
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(workers) as pool:
+        for k, _ in enumerate(pool.imap_unordered(_cache_one, jobs)):
+            if progress is not None:
+                progress(k + 1, len(jobs))
+
+
 def load_cases(
     data_seed: int,
     indices: list[int],

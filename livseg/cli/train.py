@@ -105,6 +105,12 @@ def register(subparsers) -> None:
         "--size", choices=("full", "small"), default="full", help="phantom size (small: tests)"
     )
     p.add_argument("--note", default=None, help="a note for the model card's history")
+    p.add_argument(
+        "--cache-workers",
+        type=int,
+        default=1,
+        help="processes that generate missing phantom cases into the cache (default 1)",
+    )
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: free cores)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
@@ -152,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
             max_minutes=args.max_minutes,
             command=command_line(args),
             note=args.note,
+            cache_workers=args.cache_workers,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
