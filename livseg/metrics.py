@@ -350,6 +350,19 @@ def size_bin(diameter_mm: float) -> str:
     return ">5cm"
 
 
+def _components_touching(
+    mask: np.ndarray, other: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lesions (``LESION_STRUCTURE``: 26-connected components) of ``mask``: the flat label
+    array, the voxel count per label and whether each label has a voxel in ``other``
+    (index 0 = background in both)."""
+    lab, n = ndimage.label(mask, structure=LESION_STRUCTURE)
+    flat = lab.ravel()
+    counts = np.bincount(flat, minlength=n + 1)
+    touching = np.bincount(flat[other.ravel()], minlength=n + 1) > 0
+    return flat, counts, touching
+
+
 def _lesions_cropped(
     pred: np.ndarray,
     ref: np.ndarray,
@@ -360,10 +373,8 @@ def _lesions_cropped(
     voxel_mm3 = float(np.prod(spacing))
     rows: list[dict] = []
     if ref.any():
-        ref_lab, n_ref = ndimage.label(ref, structure=LESION_STRUCTURE)
-        flat = ref_lab.ravel()
-        counts = np.bincount(flat, minlength=n_ref + 1)
-        hit = np.bincount(flat[pred.ravel()], minlength=n_ref + 1) > 0
+        flat, counts, hit = _components_touching(ref, pred)
+        n_ref = counts.size - 1
         idx = np.flatnonzero(flat)
         lab = flat[idx]
         coords = np.unravel_index(idx, ref.shape)
@@ -390,10 +401,7 @@ def _lesions_cropped(
             )
     fp_diameters: list[float] = []
     if pred.any():
-        pred_lab, n_pred = ndimage.label(pred, structure=LESION_STRUCTURE)
-        flat = pred_lab.ravel()
-        counts = np.bincount(flat, minlength=n_pred + 1)
-        overlaps = np.bincount(flat[ref.ravel()], minlength=n_pred + 1) > 0
+        _, counts, overlaps = _components_touching(pred, ref)
         false = np.flatnonzero(~overlaps[1:]) + 1
         fp_diameters = [float(d) for d in equivalent_diameter_mm(counts[false] * voxel_mm3)]
     return rows, fp_diameters
