@@ -273,3 +273,35 @@ def test_no_patient_identity_in_the_volume(tmp_path, native):
     for value in IDENTITY.values():
         assert value not in dumped
     assert "Doe" not in dumped
+
+
+def test_mixed_orientations_are_refused(tmp_path, native):
+    uid = pydicom.uid.generate_uid()
+    write_series(tmp_path / "s", native[:, :, :5], series_uid=uid, prefix="a")
+    c, s = np.cos(np.deg2rad(3)), np.sin(np.deg2rad(3))
+    write_series(
+        tmp_path / "s", native[:, :, 5:], series_uid=uid, prefix="b",
+        orientation=(c, s, 0.0, -s, c, 0.0), first_position=(-100.0, -80.0, 50.0 + 5 * 2.5),
+    )  # fmt: skip
+    with pytest.raises(
+        LivSegInputError, match="mixed orientations: .*a000.dcm|mixed orientations: .*b00"
+    ):
+        load_volume(tmp_path / "s")
+
+
+def test_a_single_slice_is_refused(tmp_path, native):
+    write_series(tmp_path / "one", native[:, :, :1])
+    with pytest.raises(
+        LivSegInputError, match=r"no usable CT series; found CT series .* a single slice"
+    ):
+        load_volume(tmp_path / "one")
+
+
+def test_a_segmentation_beside_the_series_is_skipped(tmp_path, native):
+    from livseg.dicom.seg import write_segmentation
+
+    write_series(tmp_path / "s", native)
+    vol = load_volume(tmp_path / "s")
+    write_segmentation(np.zeros(vol.shape, np.uint8), vol, tmp_path / "s" / "seg.dcm", "m", "1")
+    again = load_volume(tmp_path / "s")
+    _assert_same_volume(again, vol)
