@@ -33,22 +33,29 @@ with db_session() as session:
         reading.upcoming_files_for_display(session, reader, item.assignment_id) if item else []
     )
 
-st.title("Reading")
+# a reading screen: a compact header row, so that the viewer fills the window below it and
+# Submit stays in view at 1440 x 900 (the app's default top padding is ~6 rem)
+st.html(
+    "<style>[data-testid='stMainBlockContainer']"
+    "{padding-top: 1.5rem; padding-bottom: 0.5rem}</style>"
+)
 # a full run already shows the next item: no extra rerun needed (see score_panel)
 st.session_state.pop("reading_advance", None)
 flash = st.session_state.pop("reading_flash", None)
-if flash:
-    kind, text = flash
-    (st.success if kind == "ok" else st.warning)(text)
 
 if item is None:
+    st.title("Reading")
+    if flash:
+        (st.success if flash[0] == "ok" else st.warning)(flash[1])
     st.success("Your queue is complete: every item has a score. Thank you!")
     st.stop()
 
 k, n = item.position, item.total
-st.progress((k - 1) / n if n else 0.0, text=f"Item {k} of {n}")
-st.subheader(f"Item {item.code}")
-st.caption(f"Study: {item.study_name}")
+code_col, progress_col = st.columns([3, 1], gap="medium", vertical_alignment="bottom")
+with code_col:
+    st.subheader(f"Item {item.code}")
+with progress_col:
+    st.progress((k - 1) / n if n else 0.0, text=f"Item {k} of {n} · {item.study_name}")
 
 token = st.session_state.setdefault(f"token_{item.assignment_id}", uuid.uuid4().hex)
 
@@ -136,6 +143,13 @@ def score_panel() -> None:
     """The question and the submit button; choosing a score reruns only this fragment."""
     if st.session_state.pop("reading_advance", False):
         st.rerun(scope="app")  # the next item (a new volume) needs the whole page
+    with st.container(gap="small"):
+        _score_form()
+
+
+def _score_form() -> None:
+    if flash:  # the last item's outcome, here: it must not push the viewer down
+        (st.success if flash[0] == "ok" else st.warning)(flash[1])
     st.markdown(f"**{item.question}**")
     chosen = st.session_state.get(choice_key)
     for value in range(1, 6):
@@ -154,7 +168,7 @@ def score_panel() -> None:
     )
     st.caption("Enter submits.")
     if item.comment_allowed:
-        st.text_area("Comment (optional)", key=comment_key, max_chars=2000)
+        st.text_area("Comment (optional)", key=comment_key, max_chars=2000, height=68)
     st.button(
         "Submit",
         type="primary",

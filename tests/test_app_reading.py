@@ -18,7 +18,8 @@ N_ITEMS = 4  # 2 cases x 2 methods, every reader scores every item
 
 
 def _progress(at) -> list[str]:
-    return [p.proto.text for p in at.get("progress")]
+    """The progress text without the study's name ("Item k of N")."""
+    return [p.proto.text.split(" · ")[0] for p in at.get("progress")]
 
 
 def _scores(ws, username: str) -> list[tuple]:
@@ -35,8 +36,12 @@ def _scores(ws, username: str) -> list[tuple]:
 def test_queue_shows_k_of_n_with_question_and_anchors(workspace):
     at = reader_app(workspace)
     assert not at.exception
-    assert texts(at, "title") == ["Reading"]
+    assert texts(at, "title") == []  # a compact header: the viewer fills the window
     assert _progress(at) == [f"Item 1 of {N_ITEMS}"]
+    [raw] = [p.proto.text for p in at.get("progress")]
+    with sqlite3.connect(workspace / "livseg.db") as con:
+        [(study_name,)] = con.execute("select name from studies").fetchall()
+    assert raw == f"Item 1 of {N_ITEMS} · {study_name}"  # the study's name on the page
     [code_header] = texts(at, "subheader")
     assert code_header.startswith("Item ") and len(code_header.split()[1]) == 9  # XXXX-XXXX
     assert [b.label for b in at.button] == [

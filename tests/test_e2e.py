@@ -211,13 +211,21 @@ def test_study_end_to_end(tmp_path):
                 )
                 moved = page.evaluate("() => window.__viewerStats.draws.at(-1).slice")
                 assert abs(moved - first) == 2
+                # issue 13 defect 11: at 1440 x 900 the image fills the height, Submit in view
+                page.set_viewport_size({"width": 1440, "height": 900})
+                page.wait_for_timeout(500)
+                canvas = page.locator('[data-testid="stMain"] canvas').first.bounding_box()
+                submit_box = page.get_by_role("button", name=re.compile("^Submit")).bounding_box()
+                assert canvas["height"] >= 600, canvas
+                assert submit_box["y"] + submit_box["height"] <= 900, submit_box
                 _shot(page, "reading")
+                page.set_viewport_size({"width": 1400, "height": 1000})
 
                 for k in (1, 2, 3):
                     page.get_by_text(f"Item {k} of {total}").wait_for()
                     html_pages.append(page.content())
                     if k == 1:  # keyboard: 4 then Enter (focus on the page, not in the comment box)
-                        page.locator("h1").first.click()
+                        page.locator("h3").first.click()
                         page.keyboard.press("4")
                         page.get_by_text("Your score: 4").wait_for()
                         page.keyboard.press("Enter")

@@ -320,7 +320,7 @@ export default function (component) {
   mkBtn("+", "Zoom in (+)", () => zoomBy(1.25));
   mkBtn("\u2212", "Zoom out (-)", () => zoomBy(0.8));
   mkBtn("Reset", "Reset zoom, pan, window and slice (r)", () => reset());
-  const fullBtn = mkBtn("\u26f6", "Full screen on / off (f)", () => toggleFullScreen());
+  const fullBtn = mkBtn("Full", "Full screen on / off (f)", () => toggleFullScreen());
   fullBtn.classList.add("lsv-full");
   root.appendChild(bar);
 
@@ -337,7 +337,7 @@ export default function (component) {
   root.appendChild(grid);
   const status = el("div", "lsv-status", "Loading\u2026");
   root.appendChild(status);
-  if (header.title) bar.insertBefore(el("span", "lsv-title", header.title), bar.firstChild);
+  if (header.title) sliceRow.appendChild(el("span", "lsv-title", header.title)); // not in the bar: it never wraps
 
   const nPanels = Math.max(1, header.panels.length);
   const panels = [];
