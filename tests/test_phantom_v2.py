@@ -147,7 +147,7 @@ def test_hyperdense_in_arterial_phase_washes_out_later():
     # seed 1 holds hyperdense (HCC-like) lesions: brighter than liver in the arterial
     # phase, not brighter in the portal-venous phase (same lesions: same labels)
     for phase, brighter in (("arterial", True), ("portal-venous", False)):
-        case = phantom.generate_case(1, "full", profile="v2", phase=phase)
+        case = phantom.generate_case(1, "small", profile="v2", phase=phase)
         assert {le["kind"] for le in case.meta["lesions"]} == {"hyperdense"}
         liver = _liver_core_hu(case)
         comp, n = _components(case.labels, case.volume.spacing)
