@@ -87,6 +87,15 @@ def run_method(
     )
 
 
+@dataclass(frozen=True)
+class CaseFailure:
+    """A case of a folder run that could not be segmented: its id, image and the problem."""
+
+    case_id: str
+    image: Path
+    problem: str
+
+
 def run_cases(
     cases_dir: Path | str,
     out_dir: Path | str,
@@ -94,13 +103,16 @@ def run_cases(
     progress: Callable[[int, int], None] | None = None,
     device: str = "auto",
     threads: int | None = None,
+    failures: list[CaseFailure] | None = None,
 ) -> list[RunRecord]:
     """Run ``methods`` on every case of a LiTS / MSD folder, writing the runs layout.
 
     Each image is loaded once for all methods. ``progress(done, total)`` is called after
-    each (case, method) pair. Returns one RunRecord per pair.
+    each (case, method) pair. Returns one RunRecord per pair. A case whose image cannot be
+    loaded (``LivSegInputError``, an OS error) stops the run, unless a ``failures`` list is
+    given: then the case is appended to it as a ``CaseFailure`` and the run goes on.
     """
-    from livseg.io import load_volume, scan_folder
+    from livseg.io import LivSegInputError, load_volume, scan_folder
 
     names = resolve_methods(methods)
     cases = scan_folder(cases_dir)
@@ -113,7 +125,16 @@ def run_cases(
     records: list[RunRecord] = []
     total, done = len(cases) * len(names), 0
     for cf in cases:
-        volume = load_volume(cf.image)
+        try:
+            volume = load_volume(cf.image)
+        except (LivSegInputError, OSError) as exc:
+            if failures is None:
+                raise
+            failures.append(CaseFailure(cf.case_id, Path(cf.image), str(exc)))
+            done += len(names)
+            if progress is not None:
+                progress(done, total)
+            continue
         case = cf.case_id
         for name in names:
             res = run_method(name, volume, device=device, threads=threads)

@@ -639,7 +639,13 @@ def save_volume(volume: Volume, path, dtype=None) -> Path:
 
 def _nifti_files(folder: Path, recursive: bool) -> list[Path]:
     it = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in it if p.is_file() and not p.name.startswith(".") and is_nifti_name(p))
+    # a NIfTI-named symbolic link that leads nowhere (broken, a loop) is kept: loading it
+    # then says what is wrong instead of the case silently missing
+    return sorted(
+        p
+        for p in it
+        if (p.is_file() or p.is_symlink()) and not p.name.startswith(".") and is_nifti_name(p)
+    )
 
 
 def _index_by_number(files: list[Path], what: str) -> dict[int, Path]:
@@ -747,14 +753,25 @@ def scan_folder(path) -> list[CaseFiles]:
     (DICOM-SEG) or a NIfTI segmentation).
 
     Cases are sorted (MSD: imagesTr then imagesTs, by name; LiTS: by N). A label map is None
-    when the case has none. Raises LivSegInputError when the folder is missing or holds no
-    case in either layout.
+    when the case has none. Raises LivSegInputError when the folder is missing, cannot be
+    listed (permission denied, named with the sub-folder) or holds no case in either layout.
     """
     folder = Path(path)
-    if not folder.exists():
-        raise LivSegInputError(folder, "folder not found")
+    problem = _stat_problem(folder)
+    if problem:
+        raise LivSegInputError(folder, problem.replace("file not found", "folder not found"))
     if not folder.is_dir():
         raise LivSegInputError(folder, "not a folder")
+    try:
+        return _scan_layouts(folder)
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        raise LivSegInputError(
+            folder, f"cannot list the folder ({exc.strerror or exc}:{where})"
+        ) from None
+
+
+def _scan_layouts(folder: Path) -> list[CaseFiles]:
     if (folder / "imagesTr").is_dir() or (folder / "imagesTs").is_dir():
         cases = _scan_msd(folder)
         if cases:

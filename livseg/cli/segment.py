@@ -51,7 +51,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Segment; returns the exit code (2 for bad input)."""
+    """Segment; returns the exit code: 0, 1 when some cases of a folder failed (each is
+    listed at the end; the others were segmented), 2 for bad input."""
     from livseg.inference import resolve_methods
     from livseg.io import LivSegInputError
 
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         if args.image is not None:
             return _one_image(args, names)
         return _folder(args, names)
-    except (LivSegInputError, ValueError, FileNotFoundError) as exc:
+    except (LivSegInputError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -109,7 +110,7 @@ def _one_image(args: argparse.Namespace, names: list[str]) -> int:
 def _folder(args: argparse.Namespace, names: list[str]) -> int:
     from tqdm import tqdm
 
-    from livseg.inference import run_cases
+    from livseg.inference import CaseFailure, run_cases
 
     bar = tqdm(desc="segment", unit="run", disable=args.quiet)
 
@@ -117,8 +118,15 @@ def _folder(args: argparse.Namespace, names: list[str]) -> int:
         bar.total = total
         bar.update(done - bar.n)
 
+    failures: list[CaseFailure] = []
     records = run_cases(
-        args.cases, args.out, names, progress=progress, device=args.device, threads=args.threads
+        args.cases,
+        args.out,
+        names,
+        progress=progress,
+        device=args.device,
+        threads=args.threads,
+        failures=failures,
     )
     bar.close()
     for name in names:
@@ -126,4 +134,10 @@ def _folder(args: argparse.Namespace, names: list[str]) -> int:
         if secs:
             med = secs[len(secs) // 2]
             print(f"{name}: {len(secs)} cases, median {med:.2f} s per case -> {args.out / name}")
+    if failures:
+        n_cases = len(failures) + len({r.case for r in records})
+        print(f"error: {len(failures)} of {n_cases} cases failed:", file=sys.stderr)
+        for failure in failures:
+            print(f"  case {failure.case_id}: {failure.problem}", file=sys.stderr)
+        return 1
     return 0
