@@ -193,7 +193,7 @@ def _planes_single(ds, where: str, file_index: int) -> list[Plane]:
     ]
 
 
-def _group_item(per_frame, shared, keyword: str):
+def functional_group_item(per_frame, shared, keyword: str):
     """The first item of a functional group sequence, per-frame first, then shared."""
     for groups in (per_frame, shared):
         seq = groups.get(keyword) if groups is not None else None
@@ -215,10 +215,10 @@ def _planes_multiframe(ds, where: str, file_index: int) -> list[Plane]:
         )
     out = []
     for f, groups in enumerate(per_frames):
-        pos = _group_item(groups, shared, "PlanePositionSequence")
-        ori = _group_item(groups, shared, "PlaneOrientationSequence")
-        mea = _group_item(groups, shared, "PixelMeasuresSequence")
-        val = _group_item(groups, shared, "PixelValueTransformationSequence")
+        pos = functional_group_item(groups, shared, "PlanePositionSequence")
+        ori = functional_group_item(groups, shared, "PlaneOrientationSequence")
+        mea = functional_group_item(groups, shared, "PixelMeasuresSequence")
+        val = functional_group_item(groups, shared, "PixelValueTransformationSequence")
         if pos is None or ori is None or mea is None:
             raise DicomInputError(
                 f"{where}: frame {f + 1} lacks plane position, orientation or pixel measures"

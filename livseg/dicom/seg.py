@@ -235,17 +235,17 @@ def is_segmentation(path) -> bool:
 
 
 def _frame_planes(ds, where: str) -> list[tuple[int, Plane]]:
-    from livseg.dicom.discovery import _group_item
+    from livseg.dicom.discovery import functional_group_item
 
     shared = (
         ds.SharedFunctionalGroupsSequence[0] if "SharedFunctionalGroupsSequence" in ds else None
     )
     out = []
     for f, groups in enumerate(ds.PerFrameFunctionalGroupsSequence):
-        pos = _group_item(groups, shared, "PlanePositionSequence")
-        ori = _group_item(groups, shared, "PlaneOrientationSequence")
-        mea = _group_item(groups, shared, "PixelMeasuresSequence")
-        ident = _group_item(groups, shared, "SegmentIdentificationSequence")
+        pos = functional_group_item(groups, shared, "PlanePositionSequence")
+        ori = functional_group_item(groups, shared, "PlaneOrientationSequence")
+        mea = functional_group_item(groups, shared, "PixelMeasuresSequence")
+        ident = functional_group_item(groups, shared, "SegmentIdentificationSequence")
         if pos is None or ori is None or mea is None or ident is None:
             raise ValueError(f"frame {f + 1} lacks its position, orientation or segment number")
         plane = Plane(
