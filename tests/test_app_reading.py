@@ -160,7 +160,14 @@ def test_nothing_on_the_reading_page_names_a_method(workspace, seeded):
 
 
 def _assignment_id(at) -> int:
-    return next(int(k.split("_")[-1]) for k in at.session_state.to_dict() if k.startswith("token_"))
+    """The id of the item on screen (by the code in its heading, read with sqlite3)."""
+    import os
+
+    code = texts(at, "subheader")[0].split()[1]
+    db = os.path.join(os.environ["LIVSEG_WORKSPACE"], "livseg.db")
+    with sqlite3.connect(db) as con:
+        [(aid,)] = con.execute("select id from assignments where code = ?", (code,)).fetchall()
+    return int(aid)
 
 
 def test_a_comment_belongs_to_its_item_and_never_moves_to_the_next(workspace):
