@@ -305,3 +305,14 @@ def test_a_segmentation_beside_the_series_is_skipped(tmp_path, native):
     write_segmentation(np.zeros(vol.shape, np.uint8), vol, tmp_path / "s" / "seg.dcm", "m", "1")
     again = load_volume(tmp_path / "s")
     _assert_same_volume(again, vol)
+
+
+def test_memory_limit_is_checked_before_decoding(tmp_path, native):
+    write_series(tmp_path / "s", native)
+    need_mb = native.size * 4 / 2**20
+    with pytest.raises(
+        LivSegInputError, match="volume too large: 48 x 40 x 10 voxels x 4 bytes"
+    ) as err:
+        load_volume(tmp_path / "s", max_bytes=int(need_mb * 2**20) - 1)
+    assert str(tmp_path / "s") in str(err.value)
+    assert load_volume(tmp_path / "s", max_bytes=int(need_mb * 2**20)).shape == native.shape
