@@ -89,7 +89,10 @@ def connected_subset(n_cases: int, k: int, previous: Sequence[Collection[int]]) 
     overlaps as even as the numbers allow); then the lowest position. The result depends
     only on the previous sets (not their order), so a reader added later gets the set a
     study created with her would have given her. Connected whenever the numbers allow
-    (readers x k >= cases read + readers - 1).
+    (readers x k >= cases read + readers - 1). When the previous sets are not connected
+    although every case is read (a study made with the earlier consecutive windows) and the
+    balanced choice would stay inside one group, one case is taken from another group
+    instead: linking the readers comes before perfect balance.
     """
     if not 1 <= k <= n_cases:
         raise ValueError(f"k must be between 1 and {n_cases}, got {k}")
@@ -130,6 +133,12 @@ def connected_subset(n_cases: int, k: int, previous: Sequence[Collection[int]]) 
             if c not in chosen
         ]
         chosen.append(min(ranked)[2])
+    touched = {group[x] for x in chosen if x in group}
+    if low >= 1 and k >= 2 and len(set(group.values())) > 1 and len(touched) == 1:
+        # every case is read but the balanced choice stays inside one group of readers
+        # (a study made before this design): link another group at the cost of balance
+        others = [c for c in range(n_cases) if group[c] not in touched]
+        chosen[-1] = min(others, key=lambda c: (counts[c], c))
     return sorted(chosen)
 
 

@@ -607,3 +607,42 @@ def test_a_washout_under_one_day_needs_a_confirmation(db_engine):
     )
     after = audit[0][0] if isinstance(audit[0][0], dict) else json.loads(audit[0][0])
     assert after["short_washout_confirmed"] is True  # JSON on PostgreSQL, text on SQLite
+
+
+def test_a_reader_added_to_a_study_made_with_the_old_windows_links_its_groups(
+    db_engine, monkeypatch
+):
+    """A study created before the connected design (consecutive windows: 3 readers x 2 of 4
+    cases gave {a, b}, {c, d}, {a, b}) keeps working: add_reader reads the stored case sets
+    and gives the new reader cases that link the two groups (the old rule, and perfect
+    balance, would give {c, d} again)."""
+
+    def windows(case_ids, cases_per_reader, seed, previous=()):
+        rng = np.random.default_rng([seed, 2**32 - 2])
+        shuffled = [case_ids[i] for i in rng.permutation(len(case_ids))]
+        index = len(previous)
+        n = len(shuffled)
+        return [shuffled[(index * cases_per_reader + j) % n] for j in range(cases_per_reader)]
+
+    setup = populate(db_engine, n_cases=4, methods=("unet2d", "classical"), n_readers=3,
+                     open_it=False, study_name="Other")  # fmt: skip
+    from db import auth
+
+    with session_scope(db_engine) as s:
+        auth.create_reader(s, setup.coordinator, "late")
+        monkeypatch.setattr(studies, "_reader_cases", windows)
+        old = studies.create_study(
+            s, setup.coordinator, "Legacy", cases=setup.cases, methods=setup.methods,
+            readers=["r00", "r01", "r02"], cases_per_reader=2, seed=3,
+        )  # fmt: skip
+        monkeypatch.undo()
+        before = [{r["case_name"] for r in rows} for rows in
+                  _by_reader(_assignments(db_engine, old)).values()]  # fmt: skip
+        assert _connected_components(before) == 2  # the old layout
+        assert studies.add_reader(s, setup.coordinator, old, "late") == 4
+    after = _by_reader(_assignments(db_engine, old))
+    sets = [{r["case_name"] for r in rows} for rows in after.values()]
+    assert [{r["case_name"] for r in after[n]} for n in ("r00", "r01", "r02")] == before
+    assert _connected_components(sets) == 1
+    # linking comes first: one case read 3 times, one once (balance would need {c, d})
+    assert sorted(Counter(c for s_ in sets for c in s_).values()) == [1, 2, 2, 3]
