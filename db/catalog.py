@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 from db import audit
 from db.access import require_coordinator
 from db.engine import write_transaction
-from db.errors import CaseExists, CaseInUse, InvalidInput, NotFound
+from db.errors import CaseExists, CaseInUse, InvalidInput, LivsegDBError, NotFound
 from db.models import (
     STRUCTURES,
     Case,
@@ -39,6 +40,7 @@ from db.models import (
     Study,
     utcnow,
 )
+from db.text import check_text
 
 _NAME_MAX = {"case": 128, "method": 64}
 
@@ -46,6 +48,7 @@ _NAME_MAX = {"case": 128, "method": 64}
 def _name(value: object, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"The {what} name must be non-empty text.")
+    check_text(value, f"The {what} name")
     name = value.strip()
     if len(name) > _NAME_MAX[what]:
         raise InvalidInput(f"The {what} name is longer than {_NAME_MAX[what]} characters.")
@@ -55,6 +58,7 @@ def _name(value: object, what: str) -> str:
 def _path(value: object, what: str, check_exists: bool) -> str:
     if not isinstance(value, str | Path) or not str(value).strip():
         raise InvalidInput(f"The {what} must be a file path.")
+    check_text(str(value), f"The {what}")
     path = str(Path(value).expanduser())
     if check_exists and not Path(path).is_file():
         raise InvalidInput(f"The {what} {path} does not exist or is not a file.")
@@ -521,3 +525,49 @@ def case_display_files(session: Session, actor, name: str) -> tuple[str, dict[st
     panels = {"Reference": case.label_path} if case.label_path else {}
     panels.update({method: path for method, path in rows})
     return case.image_path, panels
+
+
+@dataclass
+class ImportOutcome:
+    """What ``import_cases`` did: the names imported, and each refused case with why."""
+
+    imported: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # case name -> reason
+
+    def summary(self) -> str:
+        """``"3 of 4 cases imported."``"""
+        return f"{len(self.imported)} of {len(self.imported) + len(self.failed)} cases imported."
+
+
+def import_cases(
+    session: Session,
+    actor,
+    cases: Sequence[tuple[str, str | Path, str | Path | None]],
+    *,
+    progress: Callable[[float, str], None] | None = None,
+) -> ImportOutcome:
+    """Check and register cases given as (name, CT file, reference label file or None), each
+    its own unit of work (coordinator only): the files are loaded as the app will load them
+    (``livseg.io``; a file that does not load is refused with its reason) and the name
+    follows ``register_case``'s identity rule (an existing name with other files is refused).
+    One refused case does not stop the others. ``progress(fraction, text)`` per case."""
+    from livseg.io import load_labels, load_volume
+
+    require_coordinator(session, actor)
+    session.commit()  # no transaction is held while the files are read
+    outcome = ImportOutcome()
+    for i, (name, image, labels) in enumerate(cases):
+        if progress is not None:
+            progress(i / len(cases), f"Checking case {i + 1} of {len(cases)} ({name})")
+        try:
+            volume = load_volume(image)
+            if labels is not None:
+                load_labels(labels, like=volume)
+            register_case(session, actor, name, image, labels)
+        except (ValueError, OSError, LivsegDBError) as exc:
+            outcome.failed[name] = str(exc)
+        else:
+            outcome.imported.append(name)
+    if progress is not None:
+        progress(1.0, outcome.summary())
+    return outcome

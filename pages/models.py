@@ -1,5 +1,7 @@
 """Models screen (coordinator): import cases (NIfTI upload or a LiTS / MSD folder), run any
-methods on any cases with a progress bar, see run times and devices."""
+methods on any cases, see run times and devices. Folder imports and runs are background
+jobs (``db.jobs``, ``db.catalog.import_cases``, ``db.runs.run_and_record``) whose progress
+the page polls."""
 
 from __future__ import annotations
 
@@ -51,6 +53,16 @@ def _as_uploaded(exc: Exception, uploaded: dict[Path, str]) -> str:
         for stored in (f"'{path}'", str(path), f"'{path.name}'", path.name):
             text = text.replace(stored, f"'{name}'")
     return text
+
+
+@st.fragment(run_every=1.0)
+def job_progress(job_id: str) -> None:
+    """A running job's progress, polled each second: imports and runs work in a server
+    thread (``db.jobs``), so a reload finds the job again and does not stop it."""
+    running = jobs.get(job_id)
+    if running is None or not running.running:
+        st.rerun()  # the whole page: shows the outcome and what was recorded
+    st.progress(running.fraction, text=running.phase)
 
 
 # ---------------------------------------------------------------- import
@@ -128,46 +140,50 @@ with folder_tab:
         help="LiTS: volume-N.nii(.gz) + segmentation-N.nii(.gz); MSD Task03: imagesTr/ + labelsTr/",
     )
     prefix = st.text_input("Case name prefix", value="", help="optional; case names = the case ids")
-    if st.button("Scan and import the folder"):
+    import_key = f"{engine().url}#{user.id}"  # this coordinator's imports on this database
+    import_job = jobs.latest("import", import_key)
+    if import_job is not None and import_job.running:
+        job_progress(import_job.id)
+    elif st.button("Scan and import the folder"):
         try:
             found = scan_folder(import_folder(folder_text))
         except (ValueError, OSError) as exc:
             st.error(f"Cannot read the folder: {exc}")
             found = []
         if found:
-            bar = st.progress(0.0, text=f"Checking {len(found)} cases")
-            imported, failed = 0, []
-            for i, entry in enumerate(found):
-                name = f"{prefix}{getattr(entry, 'case_id', i)}"
-                image = Path(entry.image)
-                labels = getattr(entry, "labels", None)
+            from db.engine import new_session
+
+            bind = engine()
+            entries = [(f"{prefix}{entry.case_id}", entry.image, entry.labels) for entry in found]
+
+            def import_work(progress):
+                session = new_session(bind)
                 try:
-                    _validate_case(image, Path(labels) if labels else None)
-                    with db_session() as session:
-                        catalog.register_case(session, user, name, image, labels)
-                    imported += 1
-                except (ValueError, LivsegDBError, OSError) as exc:
-                    failed.append(f"{image.name}: {exc}")
-                bar.progress((i + 1) / len(found), text=f"Case {i + 1} of {len(found)}")
-            st.success(f"{imported} of {len(found)} cases imported.")
-            for message in failed:
-                st.error(message)
+                    return catalog.import_cases(session, user, entries, progress=progress)
+                finally:
+                    session.close()
+
+            try:
+                jobs.start(
+                    "import", import_key, f"{len(entries)} cases", import_work, owner=user.id
+                )
+            except jobs.JobRunning as exc:
+                st.warning(str(exc))
+            else:
+                st.rerun()
+    if import_job is not None and not import_job.running:
+        if import_job.status == "failed":
+            st.error(f"The import stopped: {import_job.error}")
+        else:
+            st.success(import_job.result.summary())
+            for name, reason in import_job.result.failed.items():
+                st.error(f"{name}: {reason}")
 
 st.subheader("Import another program's results")
 import_runs_section(user)
 
 # ---------------------------------------------------------------- run methods
 st.subheader("Run methods")
-
-
-@st.fragment(run_every=1.0)
-def run_progress(job_id: str) -> None:
-    """The running job's progress, polled each second: the methods run in a server thread
-    (``db.jobs``), so a reload finds the job again and does not stop it."""
-    running = jobs.get(job_id)
-    if running is None or not running.running:
-        st.rerun()  # the whole page: shows the outcome and the new runs
-    st.progress(running.fraction, text=running.phase)
 
 
 with db_session() as session:
@@ -210,7 +226,7 @@ else:
     run_key = f"{engine().url}#{user.id}"  # this coordinator's runs on this database
     run_job = jobs.latest("runs", run_key)
     if run_job is not None and run_job.running:
-        run_progress(run_job.id)
+        job_progress(run_job.id)
     elif st.button("Run", type="primary", disabled=not (chosen_methods and chosen_cases)):
         from db.engine import new_session
         from db.runs import run_and_record

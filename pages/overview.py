@@ -1,4 +1,5 @@
-"""Overview screen (coordinator): what the workspace holds, and the one-button demo."""
+"""Overview screen (coordinator): what the workspace holds, and the one-button demo (a
+background job, ``db.jobs``; a second demo only after a confirmation)."""
 
 from __future__ import annotations
 

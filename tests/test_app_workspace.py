@@ -160,3 +160,46 @@ def test_a_running_job_survives_a_reload_and_its_outcome_is_shown(workspace, mon
     assert jobs.wait_running(30)
     reloaded.run()
     assert texts(reloaded, "success") == ["1 of 1 runs done."]
+
+
+def test_a_folder_import_runs_as_a_job_and_keeps_existing_names(workspace, seeded):
+    """Two LiTS cases in the import folder, imported with the prefix 'demo-': 'demo-0'
+    exists with other files (the seeded demo case) and is refused by name, its files and
+    labels kept; case 1's CT does not load. Without the prefix, case '0' is imported."""
+    from db import jobs
+
+    folder = workspace / "imports" / "batch"
+    folder.mkdir(parents=True)
+    ct = np.full((16, 16, 8), 40, np.int16)
+    seg = np.zeros((16, 16, 8), np.uint8)
+    seg[4:10, 4:10, 2:6] = 1
+    for n in (0, 1):
+        (folder / f"volume-{n}.nii").write_bytes(_nifti_bytes(ct))
+        (folder / f"segmentation-{n}.nii").write_bytes(_nifti_bytes(seg))
+    (folder / "volume-1.nii").write_bytes(b"not a nifti file")
+    before = _case(workspace, "demo-0"), _case(workspace, "demo-1")
+
+    at = _page(workspace, "models")
+    [path] = [t for t in at.text_input if t.label == "Folder on the server"]
+    [prefix] = [t for t in at.text_input if t.label == "Case name prefix"]
+    path.input("batch")
+    prefix.input("demo-")
+    [b for b in at.button if b.label == "Scan and import the folder"][0].click().run()
+    assert not at.exception
+    assert jobs.wait_running(60)
+    at.run()
+    assert texts(at, "success") == ["0 of 2 cases imported."]
+    errors = texts(at, "error")
+    assert any(e.startswith("demo-0: A case named 'demo-0' already exists") for e in errors)
+    assert any(e.startswith("demo-1: ") and "volume-1.nii" in e for e in errors)
+    assert (_case(workspace, "demo-0"), _case(workspace, "demo-1")) == before
+
+    at = _page(workspace, "models")
+    [path] = [t for t in at.text_input if t.label == "Folder on the server"]
+    path.input("batch")
+    [b for b in at.button if b.label == "Scan and import the folder"][0].click().run()
+    assert jobs.wait_running(60)
+    at.run()
+    assert texts(at, "success") == ["1 of 2 cases imported."]
+    [(_, image, labels)] = _case(workspace, "0")
+    assert image == str(folder / "volume-0.nii") and labels == str(folder / "segmentation-0.nii")
