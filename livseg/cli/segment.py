@@ -72,12 +72,13 @@ def _one_image(args: argparse.Namespace, names: list[str]) -> int:
     from livseg.inference import run_method
     from livseg.io import load_volume, save_labels
     from livseg.methods import get_method
+    from livseg.naming import is_nifti_name, safe_child
 
     out = Path(args.out)
     if len(names) > 1:
-        if out.name.endswith((".nii", ".nii.gz")):
+        if is_nifti_name(out):
             raise ValueError("with several methods, --out must be a folder")
-        targets = {n: out / f"{n}.nii.gz" for n in names}
+        targets = {n: safe_child(out, n, ".nii.gz") for n in names}
     else:
         if not out.name.lower().endswith((".nii", ".nii.gz", ".dcm")):
             raise ValueError(f"--out must end in .nii.gz, .nii or .dcm (DICOM-SEG), got {out}")
