@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import coo_matrix
 
 from livseg.stats.design import StatsInputError
 
@@ -33,39 +34,38 @@ def _design(scores: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return t_codes, r_codes, s["score"].to_numpy(dtype=float)
 
 
-def _basis(x: np.ndarray) -> np.ndarray:
-    """An orthonormal basis (n x rank) of the column space of ``x``, from the
-    eigen-decomposition of the small p x p matrix X'X (p = columns)."""
-    w, v = np.linalg.eigh(x.T @ x)
-    keep = w > w.max() * 1e-10
-    return x @ (v[:, keep] / np.sqrt(w[keep]))
-
-
 class _Henderson3:
     """The quadratic forms and their expectations for one design (independent of y).
 
-    With U_X an orthonormal basis of the columns of X, y'(I - P_X)y = |y|^2 - |U_X'y|^2,
-    which costs n x rank(X) per column of y instead of n^2."""
+    With target means absorbed (M_t y = y minus its target's mean), the reader effects
+    solve the small reduced normal equations C b = q, C = Zr'M_t Zr (readers x readers),
+    q = Zr'M_t y, and R(reader | mu, target) = q'C^+ q; the fit of the full model is the
+    targets' fit plus it. Cost: sums over targets and readers plus one pseudo-inverse of
+    C, instead of any n x n matrix."""
 
     def __init__(self, t_codes: np.ndarray, r_codes: np.ndarray):
         n = len(t_codes)
-        zt = np.zeros((n, t_codes.max() + 1))
-        zt[np.arange(n), t_codes] = 1
-        zr = np.zeros((n, r_codes.max() + 1))
-        zr[np.arange(n), r_codes] = 1
-        one = np.ones((n, 1))
-        self.u_full = _basis(np.hstack([one, zt, zr]))
-        self.u_t = _basis(np.hstack([one, zt]))
-        self.u_r = _basis(np.hstack([one, zr]))
-        rank_full, rank_t, rank_r = (u.shape[1] for u in (self.u_full, self.u_t, self.u_r))
+        self.t_codes, self.r_codes = t_codes, r_codes
+        self.n_t, self.n_r = int(t_codes.max()) + 1, int(r_codes.max()) + 1
+        self.zt = coo_matrix((np.ones(n), (np.arange(n), t_codes)), (n, self.n_t)).tocsr()
+        self.zr = coo_matrix((np.ones(n), (np.arange(n), r_codes)), (n, self.n_r)).tocsr()
+        self.per_t = np.bincount(t_codes, minlength=self.n_t).astype(float)
+        self.per_r = np.bincount(r_codes, minlength=self.n_r).astype(float)
+        cells = (self.zt.T @ self.zr).toarray()  # n_tr: targets x readers, 0/1
+        c = np.diag(self.per_r) - cells.T @ (cells / self.per_t[:, None])
+        w, v = np.linalg.eigh(c)
+        keep = w > max(w.max(), 1.0) * 1e-10
+        self.c_pinv = (v[:, keep] / w[keep]) @ v[:, keep].T
+        rank_c = int(keep.sum())
+        rank_t, rank_r = self.n_t, self.n_r  # the intercept lies in both spans
+        rank_full = rank_t + rank_c
         self.df_e = n - rank_full
         if self.df_e < 1:
             raise StatsInputError("no residual degrees of freedom (each target read once?)")
-        # R(reader | mu, target) = y'(P_full - P_t)y, E = (rank_full - rank_t) s2_e + c_r s2_r
+        # E R(reader | mu, target) = (rank_full - rank_t) s2_e + tr(C) s2_r, likewise targets
         self.df_r, self.df_t = rank_full - rank_t, rank_full - rank_r
-        # c_r = tr(Zr'(I - P_t)Zr) = n - |U_t'Zr|^2 (Frobenius), likewise c_t
-        self.c_r = float(n - ((self.u_t.T @ zr) ** 2).sum())
-        self.c_t = float(n - ((self.u_r.T @ zt) ** 2).sum())
+        self.c_r = float(np.trace(c))
+        self.c_t = float(n - (cells**2 / self.per_r[None, :]).sum())
         if self.df_r < 1 or self.df_t < 1 or self.c_r <= 0 or self.c_t <= 0:
             raise StatsInputError("reader and target effects are not separable in this design")
 
@@ -73,9 +73,12 @@ class _Henderson3:
         """(s2_t, s2_r, s2_e) of each column of ``y`` (n x B)."""
         y = y.reshape(len(y), -1)
         total = (y**2).sum(axis=0)
-        fit_full, fit_t, fit_r = (
-            ((u.T @ y) ** 2).sum(axis=0) for u in (self.u_full, self.u_t, self.u_r)
-        )
+        sum_t = self.zt.T @ y  # n_t x B
+        sum_r = self.zr.T @ y
+        fit_t = (sum_t**2 / self.per_t[:, None]).sum(axis=0)
+        fit_r = (sum_r**2 / self.per_r[:, None]).sum(axis=0)
+        q = self.zr.T @ (y - (sum_t / self.per_t[:, None])[self.t_codes])  # Zr'M_t y
+        fit_full = fit_t + np.einsum("rb,rb->b", q, self.c_pinv @ q)
         s2_e = (total - fit_full) / self.df_e
         s2_r = (fit_full - fit_t - self.df_r * s2_e) / self.c_r
         s2_t = (fit_full - fit_r - self.df_t * s2_e) / self.c_t
