@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from livseg.naming import case_id
+from livseg.naming import case_id, safe_child
 from livseg.workspace import workspace_dir
 
 if TYPE_CHECKING:
@@ -317,7 +317,7 @@ def prepare_demo(
     ran = [m for m in methods if m not in skipped]
     for method in methods:
         if method not in ran:
-            shutil.rmtree(runs_dir / method, ignore_errors=True)
+            shutil.rmtree(safe_child(runs_dir, method), ignore_errors=True)
     if not ran:
         raise DemoError(f"demo: every method failed on the phantom cases: {skipped}")
     runs = [r for r in outcome.runs if r.method in ran]
