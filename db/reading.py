@@ -26,7 +26,6 @@ from db import audit
 from db.access import require_reader
 from db.engine import is_sqlite, write_transaction
 from db.errors import (
-    AccessDenied,
     InvalidInput,
     ItemNotAvailable,
     NotFound,
@@ -35,6 +34,7 @@ from db.errors import (
     StudyStateError,
 )
 from db.models import Assignment, Case, Item, Run, Score, Study, utcnow
+from db.text import check_text
 
 MAX_COMMENT_CHARS = 2000
 MAX_SECONDS_SPENT = 30 * 24 * 3600.0  # an item left open for days is kept, not refused
@@ -90,9 +90,7 @@ def validate_score(score: object) -> int:
 def _validate_comment(comment: object) -> str | None:
     if comment is None:
         return None
-    if not isinstance(comment, str):
-        raise InvalidInput("The comment must be text.")
-    text = comment.strip()
+    text = check_text(comment, "The comment").strip()
     if len(text) > MAX_COMMENT_CHARS:
         raise InvalidInput(f"The comment is longer than {MAX_COMMENT_CHARS} characters.")
     return text or None
@@ -189,10 +187,9 @@ def _authorised(session: Session, reader, assignment_id: object) -> tuple[int, A
     aid = _validate_id(assignment_id)
     user = require_reader(session, reader)
     assignment = session.get(Assignment, aid, populate_existing=True)
-    if assignment is None:
-        raise NotFound(f"No item #{aid}.")
-    if assignment.reader_id != user.id:
-        raise AccessDenied(f"Not allowed: item #{aid} belongs to another reader.")
+    if assignment is None or assignment.reader_id != user.id:
+        # one answer for both: ids are sequential, so "denied" would reveal the study's size
+        raise NotFound(f"No item #{aid} in your reading list.")
     study = session.get(Study, assignment.study_id, populate_existing=True)
     if study.status == "closed":
         raise StudyClosed(f"The study '{study.name}' is closed: it accepts no more scores.")

@@ -50,6 +50,7 @@ from db.models import (
     User,
     utcnow,
 )
+from db.text import check_text
 
 DEFAULT_QUESTION = (
     "How much correction would this liver and tumour segmentation need before clinical use?"
@@ -98,6 +99,7 @@ def _names(values: object, what: str, *, fold_case: bool = False) -> list[str]:
     for value in values:
         if not isinstance(value, str) or not value.strip():
             raise InvalidInput(f"Every {what} must be a non-empty name, got {value!r}.")
+        check_text(value, f"The {what} name {value!r}")
         names.append(value.strip().lower() if fold_case else value.strip())
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -116,6 +118,7 @@ def _check_anchors(anchors: Mapping | None) -> dict[str, str]:
     for key, text in clean.items():
         if not isinstance(text, str) or not text.strip():
             raise InvalidInput(f"The anchor text of score {key} must be non-empty text.")
+        check_text(text, f"The anchor text of score {key}")
     return {k: clean[k].strip() for k in sorted(clean)}
 
 
@@ -260,7 +263,7 @@ def create_study(
     """
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 128:
         raise InvalidInput("The study name must be non-empty text of at most 128 characters.")
-    name = name.strip()
+    name = check_text(name, "The study name").strip()
     case_names = _names(cases, "case")
     method_names = _names(methods, "method")
     reader_names = _names(readers, "reader", fold_case=True)  # usernames are lower-case
@@ -271,6 +274,7 @@ def create_study(
     seed = int(seed)
     if not isinstance(question, str) or not question.strip():
         raise InvalidInput("The question must be non-empty text.")
+    check_text(question, "The question")
     anchor_texts = _check_anchors(anchors)
     if edit_policy not in EDIT_POLICIES:
         raise InvalidInput(
