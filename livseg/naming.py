@@ -29,8 +29,8 @@ NIFTI_SUFFIXES = (".nii.gz", ".nii")
 CASE_PREFIXES = ("segmentation-", "volume-", "prediction-")
 _CHANNEL_SUFFIX = re.compile(r"_0000$")  # nnU-Net: image channel 0
 _DIGITS = re.compile(r"\d+")
-# a case name typed by a person (Models page upload): 1-64 of these, starting alphanumeric
-CASE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# a name someone chose (Models page case name, plug-in method name): 1-64 of these
+PLAIN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -93,10 +93,11 @@ def lits_number(path: str | Path, kind: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def is_case_name(name: str) -> bool:
-    """True when a typed case name is 1-64 letters, digits, '.', '_' or '-', starting with a
-    letter or digit (so it is also a safe file name)."""
-    return bool(CASE_NAME_PATTERN.match(name or ""))
+def is_plain_name(name: str) -> bool:
+    """True when a name someone chose (a typed case name, a plug-in's method name) is 1-64
+    letters, digits, '.', '_' or '-', starting with a letter or digit (so it is also a safe
+    file name)."""
+    return bool(PLAIN_NAME_PATTERN.match(name or ""))
 
 
 def check_name(name: str) -> str:

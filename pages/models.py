@@ -18,7 +18,7 @@ user = require_role(COORDINATOR)
 from db import catalog, jobs  # noqa: E402
 from db.errors import LivsegDBError  # noqa: E402
 from livseg.io import scan_folder  # noqa: E402
-from livseg.naming import is_case_name, nifti_suffix, safe_child  # noqa: E402
+from livseg.naming import is_plain_name, nifti_suffix, safe_child  # noqa: E402
 from livseg.workspace import cases_dir, import_folder, import_root, runs_dir  # noqa: E402
 from pages._import_runs import import_runs_section  # noqa: E402
 
@@ -84,7 +84,7 @@ with upload_tab:
         upload = st.form_submit_button("Import the case", type="primary")
     if upload:
         problems = []
-        if not is_case_name(case_name):
+        if not is_plain_name(case_name):
             problems.append(
                 "The case name must be 1-64 letters, digits, '.', '_' or '-' (no spaces)."
             )

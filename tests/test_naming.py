@@ -78,8 +78,8 @@ def test_case_key_matches_digit_ids_by_value():
     assert naming.case_key("liver_07.nii.gz") == "liver_07"
 
 
-def _write(path, data, affine=np.diag([-1.0, 1.0, 2.0, 1.0])):
-    nib.save(nib.Nifti1Image(data, affine), str(path))
+def _write(path, data):
+    nib.save(nib.Nifti1Image(data, np.diag([-1.0, 1.0, 2.0, 1.0])), str(path))
     return path
 
 
@@ -183,3 +183,17 @@ def test_import_root_defaults_to_the_workspace_imports_folder(tmp_path, monkeypa
     assert (tmp_path / "ws" / "imports").is_dir()
     with pytest.raises(ValueError, match="outside the import folder"):
         import_folder(str(tmp_path / "ws"))
+
+
+def test_a_plug_in_with_a_path_for_a_name_is_skipped(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from livseg.methods import plugins
+
+    found = [
+        EntryPoint(name="../../x", value="evil:Method", group=plugins.GROUP),
+        EntryPoint(name="fine_1", value="good:Method", group=plugins.GROUP),
+    ]
+    monkeypatch.setattr(plugins, "entry_points", lambda group: found)
+    with pytest.warns(UserWarning, match=r"'../../x' .* skipped: a method name must be"):
+        assert list(plugins.discover(set())) == ["fine_1"]

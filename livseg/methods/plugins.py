@@ -25,6 +25,7 @@ from importlib.metadata import EntryPoint, entry_points
 import numpy as np
 
 from livseg.methods.base import Method
+from livseg.naming import is_plain_name
 from livseg.volume import Volume
 
 GROUP = "livseg.methods"
@@ -38,6 +39,13 @@ def discover(builtin: set[str] | list[str]) -> dict[str, EntryPoint]:
         if ep.name in builtin:
             warnings.warn(
                 f"plug-in method {ep.name!r} ({ep.value}) skipped: the name is a built-in method",
+                stacklevel=2,
+            )
+            continue
+        if not is_plain_name(ep.name):  # method names become folder and file names
+            warnings.warn(
+                f"plug-in method {ep.name!r} ({ep.value}) skipped: a method name must be 1-64 "
+                "letters, digits, '.', '_' or '-', starting with a letter or digit",
                 stacklevel=2,
             )
             continue
