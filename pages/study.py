@@ -117,7 +117,12 @@ else:
         columns = ["case", "method", "reader", "session", "score"]
         so_far = interim.agreement_so_far(scores[columns], list(per_reader["reader"]))
         if not so_far.table.empty:
-            st.dataframe(so_far.table, hide_index=True, key="agreement_so_far")
+            st.dataframe(
+                so_far.table,
+                hide_index=True,
+                key="agreement_so_far",
+                column_config={"value": st.column_config.NumberColumn(format="%.3f")},
+            )
         if so_far.note:
             st.caption(so_far.note)
         retest = interim.intra_reader_so_far(scores[columns])
@@ -126,7 +131,16 @@ else:
                 "**Intra-reader agreement so far** (session 1 vs the washout re-read of the "
                 "same items)"
             )
-            st.dataframe(retest, hide_index=True, key="intra_reader_so_far")
+            three = st.column_config.NumberColumn(format="%.3f")
+            st.dataframe(
+                retest,
+                hide_index=True,
+                key="intra_reader_so_far",
+                column_config={
+                    "exact_agreement": st.column_config.NumberColumn(format="percent"),
+                    **{c: three for c in retest.columns if c.startswith(("kappa", "icc"))},
+                },
+            )
 
 # ---------------------------------------------------------------- create a study
 st.subheader("Create a study")
