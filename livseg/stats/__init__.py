@@ -14,6 +14,10 @@ One module per family:
 - ``mixed``: linear mixed models value ~ method + (1|case) [+ (1|reader)];
 - ``ordinal``: cumulative logit models (clm, Laplace clmm);
 - ``agreement``: ICC (6 forms), Cohen / Fleiss kappa, Krippendorff's alpha, Kendall's W;
+- ``intra_reader``: test-retest agreement of washout re-reads (kappa, ICC(A,1), exact);
+- ``reading_design``: the reader x item design (complete, connected components);
+- ``crossed_icc``: ICC(A,1) of incomplete designs from a crossed random-effects model;
+- ``interim``: agreement while a study is being read (the Study page);
 - ``bland_altman``: bias and limits of agreement of volumes;
 - ``power``: paired t power and sample size;
 - ``recheck``: recheck of a published mean +- SD table.
