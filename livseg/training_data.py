@@ -122,11 +122,12 @@ def load_cases(
     size: str = "full",
     profile: str = "v1",
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Cached (image, labels) phantom arrays for ``indices`` (generated when missing)."""
+    """Cached (image, labels) phantom arrays for ``indices`` (generated when missing), memory
+    mapped (read-only)."""
     out = []
     for k, i in enumerate(indices):
         img_p, lab_p = cache_case(data_seed, i, size, profile)
-        out.append((np.load(img_p), np.load(lab_p)))
+        out.append((np.load(img_p, mmap_mode="r"), np.load(lab_p, mmap_mode="r")))
         if progress is not None:
             progress(k + 1, len(indices))
     return out
@@ -201,11 +202,12 @@ def cache_folder_case(files) -> tuple[Path, Path]:
 
 
 def load_folder_cases(files: list, progress: Callable | None = None) -> list:
-    """Cached (image, labels) arrays of a folder's cases (``CaseFiles``), in order."""
+    """Cached (image, labels) arrays of a folder's cases (``CaseFiles``), in order, memory
+    mapped (read-only)."""
     out = []
     for k, f in enumerate(files):
         img_p, lab_p = cache_folder_case(f)
-        out.append((np.load(img_p), np.load(lab_p)))
+        out.append((np.load(img_p, mmap_mode="r"), np.load(lab_p, mmap_mode="r")))
         if progress is not None:
             progress(k + 1, len(files))
     return out
@@ -238,9 +240,9 @@ class Sampler:
             self.body_idx = index.body_idx
             self.weights = index.weights if weights is None else self.weights
             return
-        self.tumour_idx = [np.flatnonzero(lab.ravel() == 2) for _, lab in cases]
-        self.liver_idx = [np.flatnonzero(lab.ravel() == 1) for _, lab in cases]
-        self.body_idx = [np.flatnonzero(img.ravel() > 0.05) for img, _ in cases]
+        self.tumour_idx = [_flat_index(lab.ravel() == 2) for _, lab in cases]
+        self.liver_idx = [_flat_index(lab.ravel() == 1) for _, lab in cases]
+        self.body_idx = [_flat_index(img.ravel() > 0.05) for img, _ in cases]
 
     def _centre(self, c: int) -> tuple[int, int, int]:
         u = self.rng.uniform()
@@ -292,6 +294,18 @@ class Sampler:
         x = torch.from_numpy(np.stack(xs))[:, None]
         y = torch.from_numpy(np.stack(ys).astype(np.int64))[:, None]
         return x, y
+
+
+MAX_POOL = 8_000_000  # voxel indices kept per pool; larger pools keep every k-th voxel
+
+
+def _flat_index(mask: np.ndarray) -> np.ndarray:
+    """Flat int32 indices of the True voxels (every k-th one beyond MAX_POOL: tall real scans
+    would otherwise hold hundreds of MB of indices per case; phantoms stay below it)."""
+    idx = np.flatnonzero(mask)
+    if idx.size > MAX_POOL:
+        idx = idx[:: -(-idx.size // MAX_POOL)]
+    return idx.astype(np.int32) if mask.size < 2**31 else idx
 
 
 def _pad_to(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -26,6 +26,8 @@ from livseg.volume import Volume
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 BACKGROUND_LOGIT_GAP = 20.0  # logit margin given to background outside the body crop
+MAX_SLICES_ONE_PASS = 192  # 3D nets: taller volumes go through a sliding window along z
+Z_WINDOW = 128  # slices per 3D window (a multiple of every network's size multiple)
 MIN_TUMOUR_ML = 0.1  # mL; tumour specks below this become liver (a 5.8 mm sphere)
 
 
@@ -137,13 +139,24 @@ def _forward_2d(
 def _forward_3d(
     net: torch.nn.Module, x: torch.Tensor, device: torch.device, multiple: int
 ) -> torch.Tensor:
-    """(Z, h, w) -> (Z, 2, h, w) logit gaps, the volume in one pass (z padded)."""
+    """(Z, h, w) -> (Z, 2, h, w) logit gaps: the volume in one pass (z padded) up to
+    ``MAX_SLICES_ONE_PASS`` slices, else MONAI's sliding window along z (windows of
+    ``Z_WINDOW`` slices, 25 % overlap, averaged) so that tall real scans fit in memory."""
     vol = x.permute(1, 2, 0)[None, None]  # (1, 1, h, w, Z)
     z = vol.shape[-1]
     pad = (-z) % multiple
     if pad:
         vol = F.pad(vol, (0, pad, 0, 0, 0, 0), mode="replicate")
-    logits = net(vol.to(device)).float()[0, :, :, :, :z].cpu()
+    if z <= MAX_SLICES_ONE_PASS:
+        logits = net(vol.to(device)).float()[0, :, :, :, :z].cpu()
+    else:
+        from monai.inferers import sliding_window_inference
+
+        roi = (vol.shape[2], vol.shape[3], Z_WINDOW)
+        out = sliding_window_inference(
+            vol.to(device), roi, 1, lambda t: net(t).float(), overlap=0.25, sw_device=device
+        )
+        logits = torch.as_tensor(out).float()[0, :, :, :, :z].cpu()
     gaps = logits[1:] - logits[:1]  # (2, h, w, Z)
     return gaps.permute(3, 0, 1, 2).contiguous()
 
