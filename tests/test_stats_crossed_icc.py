@@ -16,13 +16,14 @@ from livseg.stats.crossed_icc import crossed_icc
 from livseg.stats.design import StatsInputError
 
 
-def _scores(n_targets=24, n_readers=4, seed=1, keep=1.0) -> pd.DataFrame:
+def _scores(n_targets=24, n_readers=4, seed=1, keep=1.0, reader_shift=0.35) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     rows = []
     for t in range(n_targets):
         level = rng.normal(0, 1)
         for r in range(n_readers):
-            score = np.clip(np.round(3 + level + 0.35 * (r - 1.5) + rng.normal(0, 0.7)), 1, 5)
+            shift = reader_shift * (r - 1.5)
+            score = np.clip(np.round(3 + level + shift + rng.normal(0, 0.7)), 1, 5)
             rows.append({"case": f"c{t:02d}", "method": "m", "reader": f"r{r}", "score": score})
     df = pd.DataFrame(rows)
     if keep < 1:
@@ -41,9 +42,14 @@ def _hand_icc_a1(df: pd.DataFrame) -> float:
     return (msr - mse) / (msr + (k - 1) * mse + k * (msc - mse) / n)
 
 
-def test_complete_design_gives_the_two_way_anova_icc_a1():
-    df = _scores()
+@pytest.mark.parametrize("reader_shift", [0.35, 0.0])
+def test_complete_design_gives_the_two_way_anova_icc_a1(reader_shift):
+    """Also when the reader variance estimate is negative (no reader effect: MS_readers <
+    MS_error), where clipping it to 0 would give ICC(C,1) instead."""
+    df = _scores(reader_shift=reader_shift)
     res = crossed_icc(df)
+    if reader_shift == 0.0:
+        assert res["var_reader"] < 0
     assert res["value"] == pytest.approx(_hand_icc_a1(df), abs=1e-12)
     assert res["ci_low"] < res["value"] < res["ci_high"]
     assert res["n_scores"] == 96 and res["n_targets"] == 24 and res["n_readers"] == 4
@@ -62,7 +68,7 @@ def test_incomplete_design_matches_henderson_iii_from_statsmodels():
     assert res["var_resid"] == pytest.approx(s2_e, rel=1e-9)
     assert res["var_reader"] == pytest.approx(s2_r, rel=1e-9)
     assert res["var_target"] == pytest.approx(s2_t, rel=1e-9)
-    want = max(s2_t, 0) / (max(s2_t, 0) + max(s2_r, 0) + s2_e)
+    want = s2_t / (s2_t + s2_r + s2_e)
     assert res["value"] == pytest.approx(want, abs=1e-12)
     assert res == crossed_icc(df)  # seeded bootstrap: reproducible
 

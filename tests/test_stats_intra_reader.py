@@ -63,6 +63,10 @@ def test_report_results_json_and_excel_hold_intra_reader_agreement(tmp_path, sco
     res = build_report(_metrics(scores), scores, None, tmp_path, make_figures=False)
     for key, ref in REF.items():
         assert res.results[key] == pytest.approx(ref, abs=1e-9), key
+    # a complete session 1: the crossed-model ICC is the two-way ICC(A,1) (reference-tested)
+    for subject in ("all", "classical", "unet2d"):
+        crossed = res.results[f"icc_crossed/{subject}/value"]
+        assert crossed == pytest.approx(res.results[f"icc/{subject}/ICC2/value"], abs=1e-12)
     doc = json.loads(res.results_path.read_text())
     assert doc["results"]["intra_reader/all/icc_a1_ci_low"] == pytest.approx(
         REF["intra_reader/all/icc_a1_ci_low"], abs=1e-9

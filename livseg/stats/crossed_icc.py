@@ -10,7 +10,9 @@ residual of the full fixed-effects fit; s2_r from R(reader | mu, target), s2_t f
 R(target | mu, reader), each equated to its expectation. With complete data this is the
 two-way ANOVA estimator, so the ICC equals the Shrout-Fleiss / McGraw-Wong ICC(A,1). The
 95% CI is a seeded parametric bootstrap (percentile; the model refitted to data simulated
-from the estimates, negative variance estimates set to 0). The design must be connected
+from the estimates, negative variance estimates set to 0 for the simulation only). The
+point estimate uses the estimates as they are, negative ones included, as the ANOVA
+ICC(A,1) does, so both agree on complete data. The design must be connected
 (``livseg.stats.reading_design``): else reader and target effects are not separable.
 """
 
@@ -86,10 +88,11 @@ class _Henderson3:
 
 
 def _icc(v: np.ndarray) -> np.ndarray:
-    pos = np.clip(v, 0, None)
-    total = pos.sum(axis=0)
+    """s2_t / (s2_t + s2_r + s2_e) from the estimates as they are (a negative one included,
+    as the ANOVA ICC(A,1) does: then both agree on complete data); NaN for a total <= 0."""
+    total = v.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, pos[0] / total, np.nan)
+        return np.where(total > 0, v[0] / total, np.nan)
 
 
 def crossed_icc(
@@ -102,7 +105,7 @@ def crossed_icc(
     from the crossed random-effects model, with its bootstrap CI.
 
     Returns value, ci_low, ci_high, var_target, var_reader, var_resid (Henderson III, a
-    negative estimate kept as is; the ICC uses it as 0), n_targets, n_readers, n_scores.
+    negative estimate kept as is, in the ICC too), n_targets, n_readers, n_scores.
     Raises StatsInputError when the design does not allow the model (fewer than 2 readers
     or targets, no residual df, effects not separable) or the scores do not vary.
     """
