@@ -36,6 +36,7 @@ def test_each_statistic_names_and_uses_its_readers():
     res = interim.agreement_so_far(scores, ["ann", "bob", "cy", "dee"])
     assert res.readers_scored == ("ann", "bob", "cy") and res.readers_waiting == ("dee",)
     assert "No score yet from dee: left out." in res.note
+    assert "Design so far: incomplete: 3 readers scored 3-8 of 8 items each" in res.note
     table = res.table.set_index("statistic")
     wide = scores.pivot(index="case", columns="reader", values="score")[["ann", "bob", "cy"]]
     complete = wide.dropna().to_numpy(float)  # the 3 items all three scored

@@ -93,6 +93,7 @@ def agreement_so_far(scores: pd.DataFrame, study_readers: Sequence[str] = ()) ->
             }
         )
     layout = reading_design.reading_design(s)
+    notes.append(f"Design so far: {layout.text()}.")
     if layout.connected:
         try:
             crossed = crossed_icc.crossed_icc(s)
