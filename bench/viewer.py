@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "apps"))
 from viewer_synthetic import panel_maps, synthetic_case  # noqa: E402
 
+from livseg.viewer_payload import without_ct  # noqa: E402
 from tests.browser_utils import launch_browser, start_streamlit, stop_streamlit  # noqa: E402
 
 APP = REPO / "tests" / "apps" / "viewer_demo_app.py"
@@ -51,6 +52,13 @@ def _ws_counter(page) -> dict:
 
     page.on("websocket", on_ws)
     return box
+
+
+def _ct_header(payload) -> dict:
+    """The CT part of a payload's JSON header (encoding, HU step, body mask)."""
+    from livseg.viewer_payload import decode_payload
+
+    return decode_payload(without_ct(payload).data)["header"]["ct"]
 
 
 def open_page(browser, url: str, viewport=(1400, 950)) -> tuple:
@@ -276,6 +284,9 @@ def main() -> int:
             "payload_full_resolution_mb": full.nbytes / 1e6,
             "raw_int16_mb": raw_int16_mb,
             "ct_factor": payload.ct_factor,
+            "ct_hu_step": _ct_header(payload)["hu_step"],
+            "ct_body_only": _ct_header(payload).get("body_only", False),
+            "ct_encoding": _ct_header(payload)["encoding"],
             "build_payload_s_median": statistics.median(builds),
             "cold_open_s_server_builds_payload": cold["t_painted"] / 1000,
             "open_s_median": statistics.median(open_s),

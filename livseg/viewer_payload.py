@@ -48,7 +48,7 @@ HU_MIN, HU_MAX = -1024, 3071
 HU_OFFSET = 1024
 DEFAULT_MAX_BYTES = 8_000_000
 MAX_PANELS = 6
-SLAB_SLICES = 16  # axial slices per CT section: the browser paints the first slab it needs
+SLAB_SLICES = 8  # axial slices per CT section: the browser paints the first slab it needs
 MAX_VOXELS = 512 * 512 * 1200
 # beyond this many voxels the label maps are downsampled like the CT (browser memory)
 MAX_FULL_LABEL_VOXELS = 64_000_000
@@ -284,6 +284,42 @@ def _encode_labels(labels: np.ndarray, level: int) -> tuple[bytes, list[int]]:
     return zlib.compress(np.ascontiguousarray(crop.transpose(2, 1, 0)).tobytes(), level), box
 
 
+MAX_LESIONS = 50  # per panel, the largest first
+
+
+def tumour_lesions(
+    labels: np.ndarray, spacing: tuple[float, float, float]
+) -> list[dict[str, object]]:
+    """The tumour components of a label map (26-connectivity, as the lesion table), largest
+    first (at most ``MAX_LESIONS``): {"centre": [x, y, z] voxel nearest the centroid,
+    "volume_ml": mL, "z": [z0, z1] half-open axial range}."""
+    from scipy import ndimage
+
+    from livseg.metrics import LESION_STRUCTURE
+
+    x0, x1, y0, y1, z0, z1 = label_bbox(labels)
+    tumour = labels[x0:x1, y0:y1, z0:z1] == TUMOUR
+    if not tumour.any():
+        return []
+    comp, n = ndimage.label(tumour, structure=LESION_STRUCTURE)
+    sizes = np.bincount(comp.ravel())[1:]
+    order = np.argsort(-sizes, kind="stable")[:MAX_LESIONS]
+    centres = ndimage.center_of_mass(tumour, comp, [int(i) + 1 for i in order])
+    boxes = ndimage.find_objects(comp)
+    voxel_ml = float(np.prod(spacing)) / 1000.0
+    out = []
+    for i, centre in zip(order, centres, strict=True):
+        cx, cy, cz = (int(round(c)) for c in centre)
+        out.append(
+            {
+                "centre": [x0 + cx, y0 + cy, z0 + cz],
+                "volume_ml": round(float(sizes[i]) * voxel_ml, 4),
+                "z": [z0 + boxes[i][2].start, z0 + boxes[i][2].stop],
+            }
+        )
+    return out
+
+
 def structure_volumes_ml(
     labels: np.ndarray, spacing: tuple[float, float, float]
 ) -> dict[str, float]:
@@ -430,6 +466,7 @@ def build_payload(
             {
                 "title": t,
                 "volumes_ml": volumes[i],
+                "lesions": tumour_lesions(grid_labels[i][1], grid_spacing),
                 "bbox": encoded[i][1],
                 "offset": offsets[n_ct + i],
                 "length": len(label_blobs[i]),

@@ -240,12 +240,12 @@ def test_reruns_do_not_resend_or_redecode_the_volume(page):
 
 
 def test_next_item_of_the_same_case_reuses_the_decoded_ct(page):
-    # 40 slices = 3 slabs of 16: the first paints, the other two follow
-    page.wait_for_function("() => window.__viewerStats.slabs_decoded === 3", timeout=10_000)
+    # 40 slices = 5 slabs of 8: the first paints, the other four follow
+    page.wait_for_function("() => window.__viewerStats.slabs_decoded === 5", timeout=10_000)
     page.get_by_text("second").click()  # same CT, one label map instead of two
     expect(page.locator("canvas.lsv-canvas")).to_have_count(1)
     page.wait_for_function("() => window.__viewerStats.opens.length === 2")
-    assert page.evaluate("window.__viewerStats.slabs_decoded") == 3  # no CT inflated again
+    assert page.evaluate("window.__viewerStats.slabs_decoded") == 5  # no CT inflated again
     assert page.evaluate("window.__viewerStats.errors") == []
 
 

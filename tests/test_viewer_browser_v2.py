@@ -241,3 +241,50 @@ def test_a_cases_ct_is_sent_once_per_tab_and_asked_for_again_when_evicted(browse
         assert page.evaluate("window.__viewerStats.errors") == []
     finally:
         context.close()
+
+
+def _marks_rgb(page, frac: float) -> list[int]:
+    return page.evaluate(
+        f"""f => {{ const c = {ROOT}.querySelector('canvas.lsv-marks');
+             const half = 8 * (window.devicePixelRatio || 1);
+             const x = Math.round(half + f * (c.width - 2 * half));
+             return Array.from(c.getContext('2d').getImageData(x, 1, 1, 1).data); }}""",
+        frac,
+    )
+
+
+def test_slider_marks_and_jumping_from_lesion_to_lesion(browser, server, case):
+    """Build item 3: where the segmentation is on the slider; next / previous lesion."""
+    from scipy import ndimage
+
+    from livseg.render import LIVER_RGB, TUMOUR_RGB
+
+    _, labels = case
+    context, page = _open(browser, server)
+    try:
+        nz = SHAPE[2]
+        tumour_z = np.flatnonzero((labels == 2).any(axis=(0, 1)))
+        liver_only_z = np.flatnonzero(
+            (labels == 1).any(axis=(0, 1)) & ~(labels == 2).any(axis=(0, 1))
+        )
+        empty_z = np.flatnonzero(~labels.any(axis=(0, 1)))
+        assert tumour_z.size and liver_only_z.size and empty_z.size
+        for z, rgb in ((tumour_z[len(tumour_z) // 2], TUMOUR_RGB), (liver_only_z[0], LIVER_RGB)):
+            got = _marks_rgb(page, z / (nz - 1))
+            assert got[3] == 255 and int(np.argmax(got[:3])) == int(np.argmax(rgb)), (z, got)
+        assert _marks_rgb(page, empty_z[0] / (nz - 1))[3] == 0
+        # the lesion: scipy's 26-connected component, its centroid slice and volume
+        comp, n = ndimage.label(labels == 2, structure=np.ones((3, 3, 3)))
+        assert n == 1
+        centre = ndimage.center_of_mass(labels == 2)
+        volume_ml = (labels == 2).sum() * 0.75 * 0.75 * 5.0 / 1000
+        page.locator("canvas.lsv-canvas").first.click()
+        page.keyboard.press("Home")
+        page.keyboard.press("n")
+        expect(page.locator(".lsv-leslbl")).to_have_text(f"lesion 1/1 · {volume_ml:.2f} mL")
+        assert _slice(page) == int(round(centre[2])) + 1
+        page.keyboard.press("End")
+        page.locator("button.lsv-btn", has_text="<").click()
+        assert _slice(page) == int(round(centre[2])) + 1
+    finally:
+        context.close()

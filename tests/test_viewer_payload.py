@@ -155,7 +155,7 @@ def test_payload_carries_no_method_identity_or_file_path():
         for blob in blobs:
             assert needle.encode() not in blob.lower()
     assert set(head) == {"version", "title", "shape", "spacing", "ct", "panels", "structures", "id"}
-    assert set(head["panels"][0]) == {"title", "volumes_ml", "bbox", "offset", "length"}
+    assert set(head["panels"][0]) == {"title", "volumes_ml", "bbox", "offset", "length", "lesions"}
     assert head["panels"][0]["title"] == ""
 
 
@@ -298,3 +298,19 @@ def test_without_ct_keeps_the_labels_and_the_ct_key_only():
     for got, want in zip(out["labels"], [labels, other], strict=True):
         np.testing.assert_array_equal(got, want)
     assert without_ct(lite).data == lite.data
+
+
+def test_tumour_lesions_largest_first_with_centre_volume_and_slices():
+    labels = np.zeros((30, 30, 12), np.uint8)
+    labels[2:28, 2:28, 0:12] = 1
+    labels[5:8, 5:8, 2:5] = 2  # 27 voxels, centre (6, 6, 3)
+    labels[15:20, 10:14, 6:10] = 2  # 80 voxels, centroid (17, 11.5, 7.5)
+    labels[25, 25, 11] = 2  # 1 voxel
+    labels[8, 8, 5] = 2  # touches the first one diagonally (26-connectivity): 28 voxels
+    p = build_payload(np.zeros(labels.shape, np.float32), (0.5, 0.5, 2.0), labels)
+    lesions = _header(p.data)["panels"][0]["lesions"]
+    voxel_ml = 0.5 * 0.5 * 2.0 / 1000
+    assert [round(les["volume_ml"] / voxel_ml) for les in lesions] == [80, 28, 1]
+    assert lesions[0]["z"] == [6, 10] and lesions[1]["z"] == [2, 6] and lesions[2]["z"] == [11, 12]
+    assert lesions[0]["centre"][0] == 17 and lesions[0]["centre"][2] in (7, 8)
+    assert lesions[2]["centre"] == [25, 25, 11]

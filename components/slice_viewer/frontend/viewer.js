@@ -27,7 +27,7 @@ let COLOURS = DEFAULT_COLOURS;
 const NAMES = { 1: "liver", 2: "tumour" };
 const HANDLED_KEYS = new Set([
   "ArrowUp", "ArrowDown", "PageUp", "PageDown", "Home", "End",
-  "a", "c", "s", "b", "l", "o", "v", "t", "h", "+", "=", "-", "r", "f",
+  "a", "c", "s", "b", "l", "o", "v", "t", "h", "+", "=", "-", "r", "f", "n", "p",
 ]);
 
 const te = new TextDecoder();
@@ -329,9 +329,31 @@ export default function (component) {
   slider.type = "range"; slider.min = "1";
   const sliceLbl = el("span", "lsv-slicelbl");
   sliceRow.appendChild(sliceLbl);
-  sliceRow.appendChild(slider);
+  // the slider, with marks under it where the label maps have liver (green) / tumour (red)
+  const sliderBox = el("div", "lsv-sliderbox");
+  const marks = el("canvas", "lsv-marks");
+  sliderBox.appendChild(slider);
+  sliderBox.appendChild(marks);
+  sliceRow.appendChild(sliderBox);
   on(slider, "input", () => setSlice(Number(slider.value) - 1));
   root.appendChild(sliceRow);
+  // lesion navigation: the first panel's tumour components, largest first (n / p)
+  const lesions = (header.panels[0] && header.panels[0].lesions) || [];
+  let lesionIdx = -1;
+  let lesionLbl = null;
+  if (lesions.length) {
+    const mk = (label, title, fn) => {
+      const b = el("button", "lsv-btn", label);
+      b.type = "button";
+      b.title = title;
+      on(b, "click", () => { fn(); root.focus({ preventScroll: true }); });
+      return b;
+    };
+    sliceRow.appendChild(mk("<", "Previous lesion (p)", () => jumpLesion(-1)));
+    lesionLbl = el("span", "lsv-leslbl");
+    sliceRow.appendChild(lesionLbl);
+    sliceRow.appendChild(mk(">", "Next lesion, largest first (n)", () => jumpLesion(1)));
+  }
 
   const grid = el("div", "lsv-grid");
   root.appendChild(grid);
@@ -651,6 +673,62 @@ export default function (component) {
     slider.max = String(n);
     slider.value = String(s + 1);
     sliceLbl.textContent = `${st.view[0].toUpperCase()}${st.view.slice(1)} ${s + 1} / ${n}`;
+    drawMarks();
+    if (lesionLbl) {
+      lesionLbl.textContent = lesionIdx < 0
+        ? `${lesions.length} lesion${lesions.length > 1 ? "s" : ""}`
+        : `lesion ${lesionIdx + 1}/${lesions.length} \u00b7 ${lesions[lesionIdx].volume_ml.toFixed(2)} mL`;
+    }
+  }
+
+  function jumpLesion(d) {
+    if (!lesions.length) return;
+    const n = lesions.length;
+    lesionIdx = lesionIdx < 0 ? (d > 0 ? 0 : n - 1) : (lesionIdx + d + n) % n;
+    st.pos = lesions[lesionIdx].centre.slice();
+    changed();
+  }
+
+  // per axis and slice: 1 = some liver, 2 = some tumour in any panel's label map
+  const presence = {};
+  function slicePresence(axis) {
+    if (presence[axis] || !dec) return presence[axis];
+    const out = [new Uint8Array(GX), new Uint8Array(GY), new Uint8Array(GZ)];
+    for (const b of dec.labels) {
+      const { crop, x0, y0, z0, bx, by } = b;
+      for (let i = 0; i < crop.length; i++) {
+        const v = crop[i];
+        if (!v) continue;
+        const x = x0 + (i % bx), y = y0 + (Math.floor(i / bx) % by), z = z0 + Math.floor(i / (bx * by));
+        const bit = v === 2 ? 2 : 1;
+        out[0][x] |= bit; out[1][y] |= bit; out[2][z] |= bit;
+      }
+    }
+    [presence[0], presence[1], presence[2]] = out;
+    return presence[axis];
+  }
+  let marksKey = "";
+  function drawMarks() {
+    const axis = axisOf[st.view];
+    const p = slicePresence(axis);
+    const dpr = window.devicePixelRatio || 1;
+    const w = Math.max(1, Math.round(sliderBox.clientWidth * dpr)), h = Math.round(4 * dpr);
+    const k = `${axis}/${w}/${st.show[1]}/${st.show[2]}`;
+    if (!p || k === marksKey) return;
+    marksKey = k;
+    marks.width = w; marks.height = h;
+    const ctx = marks.getContext("2d");
+    ctx.clearRect(0, 0, w, h);
+    const n = p.length, half = 8 * dpr; // the range thumb's half width: value 1 .. n
+    const rgb = (c) => `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
+    for (let i = 0; i < n; i++) {
+      const v = p[i];
+      const tumour = v & 2 && st.show[2], liver = v & 1 && st.show[1];
+      if (!tumour && !liver) continue;
+      ctx.fillStyle = rgb(COLOURS[tumour ? 2 : 1]);
+      const x = half + (n > 1 ? (i / (n - 1)) * (w - 2 * half) : 0);
+      ctx.fillRect(Math.floor(x - Math.max(1, (w - 2 * half) / n) / 2), 0, Math.max(1, Math.ceil((w - 2 * half) / n)), h);
+    }
   }
 
   function setSlice(s, cause) {
@@ -701,6 +779,8 @@ export default function (component) {
       case "-": zoomBy(0.8); break;
       case "r": reset(); break;
       case "f": toggleFullScreen(); break;
+      case "n": jumpLesion(1); break;
+      case "p": jumpLesion(-1); break;
     }
     e.preventDefault();
     e.stopPropagation();
