@@ -165,3 +165,24 @@ def test_plugin_method_is_stored_with_kind_plugin(installed, sqlite_engine):
     with sqlite_engine.connect() as conn:
         kinds = dict(conn.execute(text("SELECT name, kind FROM methods")).all())
     assert kinds == {"threshold_ts": "plugin", "classical": "builtin"}
+
+
+def test_models_page_lists_the_plugin_as_ready(installed, tmp_path, monkeypatch):
+    from tests.apps.app_testing import coordinator_app
+    from tests.apps.study_fixture import seed_study
+
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    monkeypatch.setenv("LIVSEG_WORKSPACE", str(workspace))
+    monkeypatch.setenv("LIVSEG_BCRYPT_ROUNDS", "4")
+    seed_study(workspace)
+    at = coordinator_app(workspace)
+    at.switch_page("pages/models.py").run()
+    assert not at.exception, at.exception
+    [table] = [d.value for d in at.dataframe if "status" in getattr(d.value, "columns", [])]
+    row = table.set_index("method").loc["threshold_ts"]
+    assert (row["title"], row["status"]) == ("TorchScript threshold", "ready")
+    chooser = [m for m in at.multiselect if m.label == "Methods"][0]
+    assert "threshold_ts" in chooser.options[-1] or any(
+        "threshold_ts" in o for o in chooser.options
+    )
