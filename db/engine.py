@@ -10,11 +10,16 @@ the start, so two writers never deadlock on a lock upgrade) and read transaction
 plain ``BEGIN``. ``write_transaction`` is the unit of work: the outermost call on a session
 owns the one transaction (nested db functions only flush into it) and retries it when it
 found the database locked, with jittered exponential backoff, so "database is locked" never
-reaches a user and a failure half-way leaves nothing behind.
+reaches a user and a failure half-way leaves nothing behind. A write waits for a database
+that makes no progress at most ``busy_budget_s()`` (5 s, ``LIVSEG_DB_BUSY_S``), then raises
+``DatabaseBusy`` (the Reading page shows it and keeps the answer for a retry) and records
+the event in ``busy_log_path()`` (``<workspace>/logs/database-busy.jsonl``).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import random
 import sqlite3
@@ -37,6 +42,16 @@ DATABASE_URL_ENV = "LIVSEG_DATABASE_URL"
 SYNCHRONOUS_ENV = "LIVSEG_SQLITE_SYNCHRONOUS"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 WRITE_OPTION = "livseg_write"
+BUSY_MS_OPTION = "livseg_busy_ms"  # how long this write may wait for the lock (ms)
+BUSY_BUDGET_ENV = "LIVSEG_DB_BUSY_S"
+DEFAULT_BUSY_BUDGET_S = 5.0  # a write gives up after this long without any progress
+MAX_CONTENDED_S = 60.0  # ... and after this long in all, even while others commit
+BUSY_CHECK_MS = 1000  # each try waits at most this long for the lock
+BUSY_MESSAGE = (
+    "The database is busy with other work (waited {s:.0f} s); nothing was saved. "
+    "Please try again in a moment."
+)
+log = logging.getLogger("livseg.db")
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 _engines: dict[tuple[int, str], Engine] = {}
@@ -84,7 +99,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:
-        if conn.get_execution_options().get(WRITE_OPTION):
+        options = conn.get_execution_options()
+        if options.get(WRITE_OPTION):
+            if options.get(BUSY_MS_OPTION) is not None:  # what is left of the budget
+                conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(options[BUSY_MS_OPTION])}")
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")
@@ -205,8 +223,64 @@ def _is_retryable(exc: DBAPIError) -> bool:
         text = str(orig).lower()
         return "locked" in text or "busy" in text
     code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    # PostgreSQL: serialization_failure, deadlock_detected
-    return code in ("40001", "40P01")
+    # PostgreSQL: serialization_failure, deadlock_detected, lock_not_available (lock_timeout)
+    return code in ("40001", "40P01", "55P03")
+
+
+def busy_budget_s() -> float:
+    """Seconds a write transaction may wait for other writers, all retries together:
+    ``LIVSEG_DB_BUSY_S`` or 5. Then ``DatabaseBusy`` (the page keeps the user's answer)."""
+    raw = os.environ.get(BUSY_BUDGET_ENV, "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_BUSY_BUDGET_S
+    except ValueError:
+        raise ValueError(f"{BUSY_BUDGET_ENV} must be a number of seconds, got {raw!r}") from None
+    if not 0 < value <= 600:
+        raise ValueError(f"{BUSY_BUDGET_ENV} must be in (0, 600] seconds, got {raw!r}")
+    return value
+
+
+def busy_log_path() -> Path:
+    """The JSON-lines file of writes that gave up on a busy database (for the coordinator)."""
+    from livseg.workspace import workspace_dir
+
+    return workspace_dir() / "logs" / "database-busy.jsonl"
+
+
+def _record_busy(work: Callable, waited_s: float, attempts: int, exc: BaseException) -> None:
+    """Log a write that gave up: the app's log and ``busy_log_path()`` (never the database,
+    which is what is busy). Never raises."""
+    action = getattr(work, "__qualname__", repr(work)).split(".<locals>")[0]
+    event_record = {
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "action": action,
+        "waited_s": round(waited_s, 2),
+        "attempts": attempts,
+        "error": str(getattr(exc, "orig", exc))[:200],
+        "pid": os.getpid(),
+    }
+    log.warning("database busy: %s gave up after %.1f s", action, waited_s)
+    try:
+        path = busy_log_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(event_record) + "\n")
+    except OSError:
+        log.exception("cannot write %s", busy_log_path())
+
+
+def busy_events(limit: int = 100) -> list[dict]:
+    """The last ``limit`` writes that gave up on a busy database, oldest first."""
+    path = busy_log_path()
+    if not path.is_file():
+        return []
+    events = []
+    for line in path.read_text(encoding="utf-8").splitlines()[-limit:]:
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            continue
+    return events
 
 
 UNIT_OF_WORK_KEY = "livseg_unit_of_work"  # session.info flag: a unit of work is open
@@ -247,7 +321,7 @@ def _is_unique_race(exc: DBAPIError) -> bool:
 
 
 def write_transaction(
-    session: Session, work: Callable[[], T], *, attempts: int = 12, first_wait_s: float = 0.02
+    session: Session, work: Callable[[], T], *, attempts: int = 500, first_wait_s: float = 0.02
 ) -> T:
     """Run ``work()`` as ONE unit of work on ``session`` and commit it; returns its result.
 
@@ -259,7 +333,12 @@ def write_transaction(
     transaction that finds the database locked (SQLite) or hits a serialisation failure /
     deadlock (PostgreSQL) is rolled back and the whole ``work`` re-run, with jittered
     exponential backoff (from ``first_wait_s``, at most 1 s a wait), up to ``attempts``
-    tries, then ``DatabaseBusy``; a unique-constraint race on PostgreSQL (two transactions
+    tries, then ``DatabaseBusy`` (recorded in ``busy_log_path()`` for the coordinator). It
+    gives up once the database made no progress for ``busy_budget_s()`` (5 s): one program
+    holding the lock fails a Submit after 5 s; a queue of other writers that keep committing
+    (SQLite's ``PRAGMA data_version`` moves) is waited through, up to ``MAX_CONTENDED_S``
+    (60 s). Each try waits at most 1 s for the lock (SQLite's busy timeout, PostgreSQL's
+    ``lock_timeout``) so that progress is looked at in between. A unique-constraint race on PostgreSQL (two transactions
     inserting the same name) is re-run up to ``UNIQUE_RACE_ATTEMPTS`` times (the retry sees
     the other row), then re-raised. ``work`` must only touch the database and must be
     safe to re-run (it is, when it reads before it writes).
@@ -279,33 +358,87 @@ def write_transaction(
             )
         session.commit()  # a read-only transaction: nothing is written
     unique_races = 0
-    for attempt in range(attempts):
-        session.info[UNIT_OF_WORK_KEY] = True
-        try:
-            session.connection(execution_options={WRITE_OPTION: True})
-            result = work()
-            session.commit()
-            return result
-        except (OperationalError, DBAPIError) as exc:
-            session.rollback()
-            if isinstance(exc, IntegrityError) and _is_unique_race(exc):
-                unique_races += 1
-                if unique_races >= UNIQUE_RACE_ATTEMPTS:
+    budget = busy_budget_s()
+    started = last_progress = time.monotonic()
+    hard_stop = started + max(budget, MAX_CONTENDED_S)
+    progress: _WriteProgress | None = None
+    try:
+        for attempt in range(attempts):
+            session.info[UNIT_OF_WORK_KEY] = True
+            try:
+                left_ms = int((last_progress + budget - time.monotonic()) * 1000)
+                wait_ms = max(50, min(left_ms, SQLITE_BUSY_TIMEOUT_MS, BUSY_CHECK_MS))
+                conn = session.connection(
+                    execution_options={WRITE_OPTION: True, BUSY_MS_OPTION: wait_ms}
+                )
+                if conn.dialect.name == "postgresql":  # row / table locks: the same budget
+                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{wait_ms}ms'")
+                result = work()
+                session.commit()
+                return result
+            except (OperationalError, DBAPIError) as exc:
+                session.rollback()
+                if isinstance(exc, IntegrityError) and _is_unique_race(exc):
+                    unique_races += 1
+                    if unique_races >= UNIQUE_RACE_ATTEMPTS:
+                        raise
+                    continue
+                if not _is_retryable(exc):
                     raise
-                continue
-            if not _is_retryable(exc):
+                now = time.monotonic()
+                if progress is None:
+                    progress = _WriteProgress(session)
+                elif progress.moved():  # others commit: a queue of writers, not a stuck one
+                    last_progress = now
+                stalled = now - last_progress
+                if attempt == attempts - 1 or stalled >= budget - 0.05 or now >= hard_stop:
+                    _record_busy(work, now - started, attempt + 1, exc)
+                    raise DatabaseBusy(BUSY_MESSAGE.format(s=now - started)) from exc
+                backoff = min(first_wait_s * 2**attempt, 1.0, budget - stalled)
+                time.sleep(backoff * random.uniform(0.5, 1.0))
+            except BaseException:
+                session.rollback()
                 raise
-            if attempt == attempts - 1:
-                raise DatabaseBusy(
-                    "The database is busy with other users' work; please try again in a moment."
-                ) from exc
-            time.sleep(min(first_wait_s * 2**attempt, 1.0) * random.uniform(0.5, 1.5))
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.info.pop(UNIT_OF_WORK_KEY, None)
-    raise DatabaseBusy("The database is busy with other users' work; please try again in a moment.")
+            finally:
+                session.info.pop(UNIT_OF_WORK_KEY, None)
+    finally:
+        if progress is not None:
+            progress.close()
+    raise DatabaseBusy(BUSY_MESSAGE.format(s=time.monotonic() - started))
+
+
+class _WriteProgress:
+    """Whether other connections committed since the last look: SQLite's ``PRAGMA
+    data_version`` on one side connection (it changes with every commit of another
+    connection). Elsewhere (PostgreSQL queues lock waiters fairly) it never moves."""
+
+    def __init__(self, session: Session) -> None:
+        self._conn: sqlite3.Connection | None = None
+        url = session.get_bind().url
+        if url.get_backend_name() == "sqlite" and url.database and ":memory:" not in url.database:
+            try:
+                self._conn = sqlite3.connect(url.database, timeout=0, check_same_thread=False)
+                self._last = self._version()
+            except sqlite3.Error:
+                self.close()
+
+    def _version(self) -> int:
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def moved(self) -> bool:
+        if self._conn is None:
+            return False
+        try:
+            version = self._version()
+        except sqlite3.Error:
+            return False
+        moved, self._last = version != self._last, version
+        return moved
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 def dispose_engine(engine: Engine) -> None:
