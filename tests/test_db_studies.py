@@ -646,3 +646,35 @@ def test_a_reader_added_to_a_study_made_with_the_old_windows_links_its_groups(
     assert _connected_components(sets) == 1
     # linking comes first: one case read 3 times, one once (balance would need {c, d})
     assert sorted(Counter(c for s_ in sets for c in s_).values()) == [1, 2, 2, 3]
+
+
+def test_subset_study_read_to_the_end_has_computable_agreement(db_engine):
+    """Issue 15 "done when": 4 readers x 2 of 4 cases, every item scored through the
+    reading API; no item is scored by every reader (no classic ICC), yet the crossed-model
+    ICC and Krippendorff's alpha are computed from every score."""
+    from db import export, reading
+    from livseg.report.results import compute_results
+    from livseg.stats.reading_design import reading_design
+
+    setup = populate(db_engine, n_cases=4, methods=("unet2d", "classical"), n_readers=4,
+                     cases_per_reader=2, seed=23)  # fmt: skip
+    rng = np.random.default_rng(0)
+    with session_scope(db_engine) as s:
+        for reader in setup.readers:
+            while (item := reading.next_item(s, reader)) is not None:
+                reading.submit_score(s, reader, item.assignment_id, int(rng.integers(1, 6)))
+        scores = export.scores_long(s, setup.coordinator, setup.study_id)
+    assert len(scores) == 4 * 2 * 2
+    layout = reading_design(scores)
+    assert layout.connected and not layout.complete and layout.n_items_all_readers == 0
+    metrics = scores[["case", "method"]].drop_duplicates().assign(DSC=0.8)
+    metrics["DSC"] += np.arange(len(metrics)) / 100
+    nc: dict[str, str] = {}
+    res = compute_results(
+        metrics, scores[["case", "method", "reader", "session", "score"]],
+        ordinal_models=False, not_computable=nc,
+    )  # fmt: skip
+    assert "icc/all" in nc
+    assert res["icc_crossed/all/n_scores"] == 16 and res["icc_crossed/all/n_readers"] == 4
+    assert -1 <= res["icc_crossed/all/value"] <= 1
+    assert "kripp_alpha/all/ordinal" in res
