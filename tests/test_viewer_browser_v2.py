@@ -288,3 +288,56 @@ def test_slider_marks_and_jumping_from_lesion_to_lesion(browser, server, case):
         assert _slice(page) == int(round(centre[2])) + 1
     finally:
         context.close()
+
+
+def _drag(page, canvas, start, end) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """Hover start and end (their voxels from the readout), then drag from start to end."""
+    bb = canvas.bounding_box()
+    pts = [(bb["x"] + fx * bb["width"], bb["y"] + fy * bb["height"]) for fx, fy in (start, end)]
+    voxels = []
+    for x, y in pts:
+        page.mouse.move(x, y)
+        voxels.append(_readout(page)[0])
+    page.mouse.move(*pts[0])
+    page.mouse.down()
+    page.mouse.move(*pts[1], steps=6)
+    page.mouse.up()
+    page.wait_for_timeout(150)
+    return voxels[0], voxels[1]
+
+
+def test_length_ruler_in_mm_and_ellipse_roi_mean_sd_area(browser, server, case):
+    """Build item 3: a length ruler (mm) and an ROI with mean / SD HU and area (mm^2)."""
+    import json
+
+    hu, _ = case
+    sx = sy = 0.75  # the demo app's spacing (mm)
+    context, page = _open(browser, server)
+    try:
+        canvas = page.locator("canvas.lsv-canvas").first
+        canvas.click()
+        page.keyboard.press("m")
+        expect(page.locator("button.lsv-btn", has_text="Ruler")).to_have_class("lsv-btn lsv-on")
+        (i0, j0, k), (i1, j1, _) = _drag(page, canvas, (0.3, 0.4), (0.62, 0.57))
+        value = json.loads(page.locator(".lsv-measure").get_attribute("data-value"))
+        assert value["mm"] == pytest.approx(np.hypot((i1 - i0) * sx, (j1 - j0) * sy), rel=1e-9)
+        expect(page.locator(".lsv-measure")).to_contain_text(f"{value['mm']:.1f} mm")
+        assert _slice(page) == k + 1  # drawing did not move the slice or the window
+        assert page.locator("input.lsv-num").nth(0).input_value() == "400"
+
+        page.keyboard.press("e")
+        (i0, j0, k), (i1, j1, _) = _drag(page, canvas, (0.35, 0.42), (0.55, 0.6))
+        value = json.loads(page.locator(".lsv-measure").get_attribute("data-value"))
+        a, b = sorted((i0, i1)), sorted((j0, j1))
+        ii, jj = np.meshgrid(np.arange(a[0], a[1] + 1), np.arange(b[0], b[1] + 1), indexing="ij")
+        rx, ry = (a[1] - a[0]) / 2 + 0.5, (b[1] - b[0]) / 2 + 0.5
+        inside = ((ii - (a[0] + a[1]) / 2) / rx) ** 2 + ((jj - (b[0] + b[1]) / 2) / ry) ** 2 <= 1
+        values = hu[ii[inside], jj[inside], k].astype(np.float64)
+        assert value["n"] == values.size
+        assert value["mean"] == pytest.approx(values.mean(), rel=1e-9)
+        assert value["sd"] == pytest.approx(values.std(ddof=1), rel=1e-9)
+        assert value["area_mm2"] == pytest.approx(values.size * sx * sy, rel=1e-9)
+        page.keyboard.press("ArrowUp")  # another slice: the ROI belongs to its own slice
+        expect(page.locator(".lsv-measure")).to_have_text("")
+    finally:
+        context.close()

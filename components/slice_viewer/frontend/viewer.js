@@ -27,7 +27,7 @@ let COLOURS = DEFAULT_COLOURS;
 const NAMES = { 1: "liver", 2: "tumour" };
 const HANDLED_KEYS = new Set([
   "ArrowUp", "ArrowDown", "PageUp", "PageDown", "Home", "End",
-  "a", "c", "s", "b", "l", "o", "v", "t", "h", "+", "=", "-", "r", "f", "n", "p",
+  "a", "c", "s", "b", "l", "o", "v", "t", "h", "+", "=", "-", "r", "f", "n", "p", "m", "e",
 ]);
 
 const te = new TextDecoder();
@@ -337,6 +337,11 @@ export default function (component) {
   sliceRow.appendChild(sliderBox);
   on(slider, "input", () => setSlice(Number(slider.value) - 1));
   root.appendChild(sliceRow);
+  // measuring tools (in the slice row: the toolbar stays one line at 1440 px)
+  const rulerBtn = mkBtn("Ruler", "Length in mm: drag on the image (m)", () => setTool("ruler"));
+  const roiBtn = mkBtn("ROI", "Ellipse ROI: mean / SD HU and area (e)", () => setTool("roi"));
+  sliceRow.appendChild(rulerBtn);
+  sliceRow.appendChild(roiBtn);
   // lesion navigation: the first panel's tumour components, largest first (n / p)
   const lesions = (header.panels[0] && header.panels[0].lesions) || [];
   let lesionIdx = -1;
@@ -357,8 +362,12 @@ export default function (component) {
 
   const grid = el("div", "lsv-grid");
   root.appendChild(grid);
+  const statusRow = el("div", "lsv-statusrow");
   const status = el("div", "lsv-status", "Loading\u2026");
-  root.appendChild(status);
+  const measureLbl = el("div", "lsv-measure");
+  statusRow.appendChild(status);
+  statusRow.appendChild(measureLbl);
+  root.appendChild(statusRow);
   if (header.title) sliceRow.appendChild(el("span", "lsv-title", header.title)); // not in the bar: it never wraps
 
   const nPanels = Math.max(1, header.panels.length);
@@ -620,6 +629,7 @@ export default function (component) {
         ctx.globalAlpha = 1;
       }
       drawTicks(ctx, cv, g);
+      drawMeasure(ctx, cv, g);
     }
     updateControls();
     readout();
@@ -674,11 +684,78 @@ export default function (component) {
     slider.value = String(s + 1);
     sliceLbl.textContent = `${st.view[0].toUpperCase()}${st.view.slice(1)} ${s + 1} / ${n}`;
     drawMarks();
+    rulerBtn.classList.toggle("lsv-on", tool === "ruler");
+    roiBtn.classList.toggle("lsv-on", tool === "roi");
+    showMeasure();
     if (lesionLbl) {
       lesionLbl.textContent = lesionIdx < 0
         ? `${lesions.length} lesion${lesions.length > 1 ? "s" : ""}`
         : `lesion ${lesionIdx + 1}/${lesions.length} \u00b7 ${lesions[lesionIdx].volume_ml.toFixed(2)} mL`;
     }
+  }
+
+  // ---------- measurements: a length ruler (mm) and an ellipse ROI (mean / SD HU, mm^2) on the
+  // slice they were drawn on; image pixel coordinates (c, r) of the view as shown
+  let tool = null;
+  let measure = null;
+  function setTool(t) {
+    tool = tool === t ? null : t;
+    if (!tool) { measure = null; measureLbl.textContent = ""; delete measureLbl.dataset.value; }
+    changed();
+  }
+  function onShownSlice(m) { return m && m.view === st.view && m.slice === st.pos[axisOf[st.view]]; }
+  function measureResult(m) {
+    const g = viewGeom(m.view);
+    const pw = g.mmw / g.w, ph = g.mmh / g.h;
+    if (m.kind === "ruler") {
+      const mm = Math.hypot((m.b[0] - m.a[0]) * pw, (m.b[1] - m.a[1]) * ph);
+      return { text: `length ${mm.toFixed(1)} mm`, value: { mm } };
+    }
+    const c0 = Math.min(m.a[0], m.b[0]), c1 = Math.max(m.a[0], m.b[0]);
+    const r0 = Math.min(m.a[1], m.b[1]), r1 = Math.max(m.a[1], m.b[1]);
+    const cc = (c0 + c1) / 2, rc = (r0 + r1) / 2, rx = (c1 - c0) / 2 + 0.5, ry = (r1 - r0) / 2 + 0.5;
+    let n = 0, sum = 0, sum2 = 0;
+    for (let r = r0; r <= r1; r++) {
+      for (let c = c0; c <= c1; c++) {
+        if (((c - cc) / rx) ** 2 + ((r - rc) / ry) ** 2 > 1) continue;
+        const [i, j, k] = voxelAt(c, r);
+        if (!dec.ready[k]) continue;
+        const h = huAt(i, j, k);
+        n++; sum += h; sum2 += h * h;
+      }
+    }
+    const mean = n ? sum / n : NaN;
+    const sd = n > 1 ? Math.sqrt(Math.max(0, (sum2 - n * mean * mean) / (n - 1))) : NaN;
+    const area = n * pw * ph;
+    return {
+      text: `ROI mean ${mean.toFixed(1)} HU, SD ${sd.toFixed(1)} HU, area ${area.toFixed(1)} mm\u00b2 (${n} px)`,
+      value: { mean, sd, area_mm2: area, n },
+    };
+  }
+  function showMeasure() {
+    if (!measure || !onShownSlice(measure)) { measureLbl.textContent = ""; delete measureLbl.dataset.value; return; }
+    const res = measureResult(measure);
+    measureLbl.textContent = res.text;
+    measureLbl.dataset.value = JSON.stringify({ ...res.value, a: measure.a, b: measure.b });
+  }
+  function drawMeasure(ctx, cv, g) {
+    if (!onShownSlice(measure)) return;
+    const z = st.zoom;
+    ctx.setTransform(z, 0, 0, z, cv.width / 2 * (1 - z) + st.pan[0] * cv.width, cv.height / 2 * (1 - z) + st.pan[1] * cv.height);
+    const X = (c) => ((c + 0.5) * cv.width) / g.w, Y = (r) => ((r + 0.5) * cv.height) / g.h;
+    const dpr = window.devicePixelRatio || 1;
+    ctx.strokeStyle = "rgba(0, 220, 255, 0.95)";
+    ctx.lineWidth = (1.5 * dpr) / z;
+    ctx.beginPath();
+    if (measure.kind === "ruler") {
+      ctx.moveTo(X(measure.a[0]), Y(measure.a[1]));
+      ctx.lineTo(X(measure.b[0]), Y(measure.b[1]));
+    } else {
+      const x0 = X(Math.min(measure.a[0], measure.b[0]) - 0.5), x1 = X(Math.max(measure.a[0], measure.b[0]) + 0.5);
+      const y0 = Y(Math.min(measure.a[1], measure.b[1]) - 0.5), y1 = Y(Math.max(measure.a[1], measure.b[1]) + 0.5);
+      ctx.ellipse((x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2, 0, 0, 2 * Math.PI);
+    }
+    ctx.stroke();
   }
 
   function jumpLesion(d) {
@@ -779,6 +856,8 @@ export default function (component) {
       case "-": zoomBy(0.8); break;
       case "r": reset(); break;
       case "f": toggleFullScreen(); break;
+      case "m": setTool("ruler"); break;
+      case "e": setTool("roi"); break;
       case "n": jumpLesion(1); break;
       case "p": jumpLesion(-1); break;
     }
@@ -852,6 +931,15 @@ export default function (component) {
         const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
         if (Math.abs(dx) + Math.abs(dy) > 2) drag.moved = true;
         if (!drag.moved) return; // a click with a tremor must not change the window
+        if (drag.tool) {
+          const px = pixelOf(p.canvas, e);
+          if (px && drag.a) {
+            measure = { kind: drag.tool, view: st.view, slice: st.pos[axisOf[st.view]], a: drag.a, b: px };
+            requestDraw();
+            showMeasure();
+          }
+          return;
+        }
         if (drag.pan) {
           st.pan = [drag.pan0[0] + dx / p.canvas.clientWidth, drag.pan0[1] + dy / p.canvas.clientHeight];
         } else {
@@ -867,12 +955,14 @@ export default function (component) {
     on(p.canvas, "pointerleave", () => { if (!drag) { hover = null; status.textContent = ""; } });
     on(p.canvas, "pointerdown", (e) => {
       root.focus({ preventScroll: true });
-      drag = { x: e.clientX, y: e.clientY, ww: st.ww, wl: st.wl, pan0: st.pan.slice(), pan: e.shiftKey || e.button === 1, moved: false };
+      const pan = e.shiftKey || e.button === 1;
+      drag = { x: e.clientX, y: e.clientY, ww: st.ww, wl: st.wl, pan0: st.pan.slice(), pan, moved: false };
+      if (tool && !pan && e.button === 0) { drag.tool = tool; drag.a = pixelOf(p.canvas, e); }
       p.canvas.setPointerCapture(e.pointerId);
       e.preventDefault();
     });
     on(p.canvas, "pointerup", (e) => {
-      if (drag && !drag.moved && dec) {
+      if (drag && !drag.moved && dec && !drag.tool) {
         const px = pixelOf(p.canvas, e);
         if (px) {
           const v = voxelAt(px[0], px[1]);
