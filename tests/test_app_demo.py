@@ -159,3 +159,19 @@ def test_register_demo_creates_readers_and_an_open_study(tmp_path, monkeypatch):
         again = register_demo(session, SYSTEM, files, another=True)
     assert again.new_passwords == [] and again.study_name == "Demo study 2"
     assert again.cases == ["demo2-0", "demo2-1"]
+
+
+def test_livseg_demo_does_not_replace_an_earlier_demo_unless_asked(tmp_path, monkeypatch, capsys):
+    """The files of a demo may be used by a study: a second run into the same folder is
+    refused (nothing touched) unless --replace."""
+    monkeypatch.setattr(demo, "available_methods", lambda wanted=None: (["erode"], {}))
+    monkeypatch.setattr("livseg.pipeline.run_method", _standin_run_method)
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--cases", "1", "--size", "small", "--methods", "all"]
+    assert livseg_main(args) == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert livseg_main(args) == 1
+    assert "already holds a demo" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert livseg_main([*args, "--replace"]) == 0
