@@ -168,3 +168,20 @@ def test_study_form_asks_to_confirm_a_short_washout(workspace):
     assert not texts(at, "error")
     [done] = texts(at, "success")
     assert "Each reader re-reads 2 items after the washout (6 in all)" in done
+
+
+def test_report_page_names_methods_by_their_catalogue_titles(workspace):
+    """Issue 13 defect 12: methods by display name (the study's catalogue title), not id."""
+    with sqlite3.connect(workspace / "livseg.db") as con:
+        con.execute(
+            "update methods set title = 'Zebra net (v1)' where name = ?",
+            (app_testing.FAKE_METHODS[0],),
+        )
+    at = coordinator_app(workspace)
+    at.switch_page("pages/report.py").run()
+    assert not at.exception and not texts(at, "error")
+    bold = [h for h in texts(at, "markdown") if h.startswith("**")]
+    table1 = at.get("table")[next(i for i, h in enumerate(bold) if h.startswith("**Table 1 "))]
+    assert "Zebra net (v1)" in list(table1.value.index)
+    assert app_testing.FAKE_METHODS[0] not in list(table1.value.index)
+    assert app_testing.FAKE_METHODS[1] in list(table1.value.index)  # no title: its name
