@@ -289,6 +289,59 @@ class Score(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+QUESTION_KINDS = ("likert", "likert_structure", "yes_no", "number", "text")
+
+
+class StudyQuestion(Base):
+    """One question a study asks per item (migration 0007), at ``position`` 1, 2, ...
+
+    kind: 'likert' (1-5 with ``anchors``), 'likert_structure' (1-5 for one ``structure``),
+    'yes_no', 'number' (``min_value`` to ``max_value``) or 'text' (up to ``max_chars``).
+    The first question is the study's main Likert score (``Score.value``); shown to readers.
+    """
+
+    __tablename__ = "study_questions"
+    __table_args__ = (
+        UniqueConstraint("study_id", "key"),
+        UniqueConstraint("study_id", "position"),
+        CheckConstraint(
+            "kind IN ('likert', 'likert_structure', 'yes_no', 'number', 'text')", name="kind"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(24))
+    prompt: Mapped[str] = mapped_column(Text)
+    anchors: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    structure: Mapped[str | None] = mapped_column(String(16))
+    required: Mapped[bool] = mapped_column(Boolean, default=True)
+    min_value: Mapped[float | None] = mapped_column(Float)
+    max_value: Mapped[float | None] = mapped_column(Float)
+    max_chars: Mapped[int | None] = mapped_column(Integer)
+
+
+class Answer(Base):
+    """A reader's answer to one question of one assignment (migration 0007).
+
+    ``number`` holds Likert, yes / no (1 / 0) and number answers, ``text`` free text; written
+    with the item's Score in one transaction (``db.reading.submit_score``).
+    """
+
+    __tablename__ = "answers"
+    __table_args__ = (UniqueConstraint("assignment_id", "question_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"))
+    question_id: Mapped[int] = mapped_column(ForeignKey("study_questions.id"))
+    number: Mapped[float | None] = mapped_column(Float)
+    text: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class AuditEvent(Base):
     """Append-only log: who did what, when, with the values before and after.
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db import audit
+from db import questions as study_questions
 from db.access import require_reader
 from db.engine import is_sqlite, write_transaction
 from db.errors import (
@@ -34,6 +36,7 @@ from db.errors import (
     StudyStateError,
 )
 from db.models import Assignment, Case, Item, Run, Score, Study, utcnow
+from db.questions import Question
 from db.text import check_text
 
 MAX_COMMENT_CHARS = 2000
@@ -46,7 +49,8 @@ class ReaderItem:
 
     position / total: "item k of N" in her own order (all sessions). anchors: ((1, text),
     ..., (5, text)). existing_score / existing_comment: her answer if she already gave one;
-    can_change: whether submitting a different answer is allowed now.
+    can_change: whether submitting a different answer is allowed now. questions: what she
+    answers, in order (the first is the Likert score); existing_answers: {key: answer}.
     """
 
     study_name: str
@@ -61,6 +65,8 @@ class ReaderItem:
     existing_score: int | None
     existing_comment: str | None
     can_change: bool
+    questions: tuple[Question, ...] = ()
+    existing_answers: dict[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -229,6 +235,10 @@ def _view(
         existing_score=None if score is None else score.value,
         existing_comment=None if score is None else score.comment,
         can_change=score is None or study.edit_policy == "editable",
+        questions=study_questions.study_questions(session, study.id),
+        existing_answers=None
+        if score is None
+        else study_questions.stored_answers(session, assignment.id),
     )
 
 
@@ -380,6 +390,7 @@ def submit_score(
     seconds_spent: float = 0.0,
     client_token: str | None = None,
     *,
+    answers: Mapping[str, object] | None = None,
     now: datetime | None = None,
 ) -> SubmitResult:
     """Store the reader's Likert score (1-5) for one of her items, in one transaction.
@@ -389,7 +400,10 @@ def submit_score(
     tracing. A submit with the same score and comment as the stored one is a repeat
     ("duplicate", nothing written, whatever its seconds or token); a different answer is an
     edit: "updated" (audited; seconds added up) in an editable study, else ScoreLocked.
-    Raises InvalidInput (bad score / comment / seconds), NotFound, AccessDenied,
+    answers: {question key: answer} of the study's other questions (``db.questions``; the
+    first question's answer is ``score``), stored per question with the score and compared
+    with the stored ones for the repeat / edit decision.
+    Raises InvalidInput (bad score / comment / seconds / answers), NotFound, AccessDenied,
     StudyClosed, ItemNotAvailable or ScoreLocked, with nothing written.
     """
     value = validate_score(score)
@@ -404,6 +418,8 @@ def submit_score(
         reader_id, assignment, study = _authorised(session, reader, aid)
         if text is not None and not study.comment_allowed:
             raise InvalidInput(f"The study '{study.name}' does not take comments.")
+        asked = study_questions.study_questions(session, study.id)
+        given = study_questions.check_answers(asked, value, answers) if asked else {}
         existing = _score_of(session, aid, lock=not is_sqlite(session))
         if existing is None:
             _check_available(session, reader_id, assignment, study, False, moment)
@@ -431,6 +447,7 @@ def submit_score(
                 if existing is None:
                     raise
             else:
+                study_questions.write_answers(session, study.id, aid, given, moment)
                 audit.record(
                     session,
                     reader_id,
@@ -442,10 +459,12 @@ def submit_score(
                         "value": value,
                         "comment": text,
                         "seconds_spent": seconds,
+                        "answers": given,
                     },
                 )
                 return SubmitResult(row.id, aid, "created", value)
-        if existing.value == value and existing.comment == text:
+        stored = study_questions.stored_answers(session, aid)
+        if existing.value == value and existing.comment == text and stored == given:
             # a double click, a second tab or a network retry: the stored score stands
             return SubmitResult(existing.id, aid, "duplicate", existing.value)
         if study.edit_policy != "editable":
@@ -458,7 +477,9 @@ def submit_score(
             "comment": existing.comment,
             "seconds_spent": existing.seconds_spent,
             "revision": existing.revision,
+            "answers": stored,
         }
+        study_questions.write_answers(session, study.id, aid, given, moment)
         existing.value = value
         existing.comment = text
         existing.seconds_spent = existing.seconds_spent + seconds
@@ -477,6 +498,7 @@ def submit_score(
                 "comment": text,
                 "seconds_spent": existing.seconds_spent,
                 "revision": existing.revision,
+                "answers": given,
             },
         )
         return SubmitResult(existing.id, aid, "updated", value)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from db import audit
+from db import questions as study_questions
 from db.access import require_coordinator
 from db.blinding import connected_subset, opaque_code, spread_order, stratified_retest
 from db.engine import write_transaction
@@ -248,6 +249,7 @@ def create_study(
     retest_fraction: float = 0.0,
     washout_days: float = 14.0,
     confirm_short_washout: bool = False,
+    questions: Sequence[study_questions.Question | Mapping] | None = None,
 ) -> int:
     """Create a draft study from case, method and reader (username) names; returns its id.
 
@@ -260,6 +262,9 @@ def create_study(
     module). ``retest_fraction``: a fraction that gives fewer than one re-read per reader
     is refused (the message says how many it would give); a washout of less than one day
     (the re-reads follow at once) needs ``confirm_short_washout=True``.
+
+    ``questions``: what readers answer per item (``db.questions``; default: one Likert
+    question from ``question`` and ``anchors``); the first, a Likert question, replaces them.
     """
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 128:
         raise InvalidInput("The study name must be non-empty text of at most 128 characters.")
@@ -276,6 +281,11 @@ def create_study(
         raise InvalidInput("The question must be non-empty text.")
     check_text(question, "The question")
     anchor_texts = _check_anchors(anchors)
+    if questions is None:
+        asked = study_questions.default_questions(question.strip(), anchor_texts)
+    else:
+        asked = study_questions.validate_questions(questions, DEFAULT_ANCHORS)
+        question, anchor_texts = asked[0].prompt, {str(k): v for k, v in asked[0].anchors}
     if edit_policy not in EDIT_POLICIES:
         raise InvalidInput(
             f"edit_policy must be one of {', '.join(EDIT_POLICIES)}, got {edit_policy!r}."
@@ -329,7 +339,8 @@ def create_study(
         missing = [n for n in method_names if n not in method_rows]
         if missing:
             raise NotFound(f"Unknown method(s): {', '.join(missing)}.")
-        _check_no_method_named(name, question, anchor_texts, method_names)
+        for q in asked:
+            _check_no_method_named(name, q.prompt, {str(k): v for k, v in q.anchors}, method_names)
         reader_rows = {
             u.username: u
             for u in session.scalars(select(User).where(User.username.in_(reader_names)))
@@ -380,6 +391,7 @@ def create_study(
         )
         session.add(study)
         session.flush()
+        study_questions.add_questions(session, study.id, asked)
         for uname in reader_names:
             session.add(StudyReader(study_id=study.id, reader_id=reader_rows[uname].id))
 
@@ -438,6 +450,7 @@ def create_study(
                 "washout_days": washout,
                 "short_washout_confirmed": bool(fraction and washout < MIN_WASHOUT_DAYS),
                 "assignments": len(rows),
+                "questions": [q.key for q in asked],
             },
         )
         return study.id
@@ -590,6 +603,7 @@ def delete_draft_study(session: Session, coordinator, study_id: int) -> None:
         for model in (Assignment, Item, StudyReader):
             result = session.execute(delete(model).where(model.study_id == study.id))
             removed[model.__tablename__] = result.rowcount
+        removed["study_questions"] = study_questions.delete_questions(session, study.id)
         before = {"name": study.name, "status": study.status, "seed": study.seed, **removed}
         session.delete(study)
         session.flush()

@@ -335,6 +335,8 @@ def test_reader_facing_view_carries_no_method_identity(db_engine):
         "existing_score",
         "existing_comment",
         "can_change",
+        "questions",
+        "existing_answers",
     }
     payloads = []
     with session_scope(db_engine) as s:

@@ -30,9 +30,11 @@ EXPECTED_TABLES = {
     "audit_events",
     "web_sessions",
     "login_throttle",
+    "study_questions",
+    "answers",
     "alembic_version",
 }
-HEAD = "0006_login_throttle"
+HEAD = "0007_study_questions"
 
 
 @pytest.fixture(params=backend_params())
