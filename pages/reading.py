@@ -12,8 +12,9 @@ import uuid
 
 import streamlit as st
 
-from db import reading
+from db import progress, reading
 from db.errors import LivsegDBError, ScoreLocked
+from pages import _questions
 from pages._shared import READER, acting_user, db_session, require_role
 from pages._viewing import prefetch, show_case, viewer_settings_key
 
@@ -23,7 +24,19 @@ user = require_role(READER)
 
 with db_session() as session:
     reader = acting_user(session, user)
-    item = reading.next_item(session, reader)
+    # one queue per study: with several open studies she chooses one (the first by default)
+    readable = [
+        p
+        for p in progress.reader_progress(session, reader)
+        if not p.finished and p.next_opens_at is None
+    ]
+    study_names = {p.study_id: p.study_name for p in readable}
+    if st.session_state.get("reading_study") not in study_names:
+        st.session_state.pop("reading_study", None)
+    chosen = st.session_state.get("reading_study", next(iter(study_names), None))
+    item = reading.next_item(session, reader, study_id=chosen) if chosen else None
+    if item is None:  # nothing readable now in the chosen one: any other study
+        item = reading.next_item(session, reader)
     # the reading clock starts at the server's first display of the item (a reload or a
     # second tab does not restart it)
     shown_at = reading.mark_displayed(session, reader, item.assignment_id) if item else None
@@ -53,7 +66,21 @@ if item is None:
 k, n = item.position, item.total
 code_col, progress_col = st.columns([3, 1], gap="medium", vertical_alignment="bottom")
 with code_col:
-    st.subheader(f"Item {item.code}")
+    if len(study_names) > 1:
+        head, pick = st.columns([1, 2], vertical_alignment="bottom")
+        with pick:
+            st.radio(
+                "Study",
+                list(study_names),
+                index=list(study_names).index(chosen),
+                format_func=study_names.get,
+                horizontal=True,
+                key="reading_study",
+            )
+        with head:
+            st.subheader(f"Item {item.code}")
+    else:
+        st.subheader(f"Item {item.code}")
 with progress_col:
     st.progress((k - 1) / n if n else 0.0, text=f"Item {k} of {n} · {item.study_name}")
 
@@ -95,7 +122,7 @@ def _choose(key: str, value: int) -> None:
 
 
 def _submit(
-    assignment_id: int, code: str, token: str, shown_at, key: str, comment_key: str
+    assignment_id: int, code: str, token: str, shown_at, key: str, comment_key: str, asked=()
 ) -> None:
     """Submit-button callback, bound to the item that was on screen when it was clicked
     (never to whatever item comes next: a repeated click cannot score an unseen item)."""
@@ -114,6 +141,7 @@ def _submit(
                 comment,
                 reading.seconds_since(shown_at),
                 client_token=token,
+                answers=_questions.collected_answers(code, asked),
             )
     except ScoreLocked:  # another tab / an earlier click stored a different answer
         st.session_state["reading_flash"] = (
@@ -135,6 +163,7 @@ def _submit(
         )
     for name in (key, comment_key):
         st.session_state.pop(name, None)
+    _questions.clear_answers(code, asked)
     st.session_state["reading_advance"] = True
 
 
@@ -167,6 +196,7 @@ def _score_form() -> None:
         f"Your score: **{chosen}**" if chosen else "Choose a score: click it or press its key 1–5."
     )
     st.caption("Enter submits.")
+    _questions.answer_widgets(item.code, item.questions)  # the study's other questions
     if item.comment_allowed:
         st.text_area("Comment (optional)", key=comment_key, max_chars=2000, height=68)
     st.button(
@@ -175,7 +205,15 @@ def _score_form() -> None:
         shortcut="Enter",
         key="submit_score",
         on_click=_submit,
-        args=(item.assignment_id, item.code, token, shown_at, choice_key, comment_key),
+        args=(
+            item.assignment_id,
+            item.code,
+            token,
+            shown_at,
+            choice_key,
+            comment_key,
+            item.questions,
+        ),
     )
     hint = st.session_state.pop("reading_hint", None)
     if hint:

@@ -217,3 +217,60 @@ def test_time_spent_counts_from_the_first_display_across_a_reload(workspace):
             "select first_displayed_at from assignments where id = ?", (aid,)
         ).fetchall()
     assert shown is not None
+
+
+def _second_open_study(workspace, name: str = "Second study") -> int:
+    """A second open study for reader1 and reader2 (same cases and methods), made with db."""
+    from db import studies
+    from db.access import SYSTEM
+    from db.engine import get_engine, session_scope
+
+    with sqlite3.connect(workspace / "livseg.db") as con:
+        cases = [r[0] for r in con.execute("select name from cases order by id")]
+        methods = [r[0] for r in con.execute("select name from methods order by id")]
+    with session_scope(get_engine()) as session:
+        study_id = studies.create_study(
+            session, SYSTEM, name, cases=cases, methods=methods, readers=["reader1", "reader2"]
+        )
+        study_id = getattr(study_id, "id", study_id)
+        studies.open_study(session, SYSTEM, study_id)
+    return int(study_id)
+
+
+def _study_of_item_on_screen(workspace, at) -> str:
+    code = texts(at, "subheader")[0].split()[1]
+    with sqlite3.connect(workspace / "livseg.db") as con:
+        [(name,)] = con.execute(
+            "select s.name from assignments a join studies s on s.id = a.study_id where a.code = ?",
+            (code,),
+        ).fetchall()
+    return name
+
+
+def test_one_queue_per_study_when_she_reads_in_several(workspace):
+    """Item 4 of the workflow: a reader in two open studies chooses the study; each has its
+    own queue and progress (before, both studies' items came in one queue)."""
+    second_id = _second_open_study(workspace)
+    at = reader_app(workspace)
+    assert not at.exception
+    [choice] = at.radio
+    assert choice.label == "Study" and len(choice.options) == 2
+    assert _study_of_item_on_screen(workspace, at) != "Second study"  # the first by default
+    second = "Second study"
+    assert second in choice.options
+    choice.set_value(second_id).run()
+    assert _study_of_item_on_screen(workspace, at) == second
+    assert _progress(at) == [f"Item 1 of {N_ITEMS}"]
+    for _ in range(2):
+        at.button(key="likert_4").click().run()
+        at.button(key="submit_score").click().run()
+        assert _study_of_item_on_screen(workspace, at) == second  # she stays in her study
+    assert _progress(at) == [f"Item 3 of {N_ITEMS}"]
+    with sqlite3.connect(workspace / "livseg.db") as con:
+        per_study = dict(
+            con.execute(
+                "select st.name, count(*) from scores s join assignments a on a.id = s.assignment_id"
+                " join studies st on st.id = a.study_id group by st.name"
+            ).fetchall()
+        )
+    assert per_study == {second: 2}
