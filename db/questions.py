@@ -367,3 +367,54 @@ def write_answers(
         elif (answer.number, answer.text) != (number, text):
             answer.number, answer.text, answer.updated_at = number, text, moment
     session.flush()
+
+
+# ------------------------------------------------------------------------- presets
+
+PAPER_LIKERT = "The paper's Likert question (1-5)"
+PRESETS: dict[str, tuple[dict, ...]] = {
+    PAPER_LIKERT: ({"key": "quality", "kind": "likert", "prompt": None},),
+    "Per-structure Likert (liver and tumour separately)": (
+        {
+            "key": "liver_quality",
+            "kind": "likert_structure",
+            "structure": "liver",
+            "prompt": "How much correction would the liver segmentation need?",
+        },
+        {
+            "key": "tumour_quality",
+            "kind": "likert_structure",
+            "structure": "tumour",
+            "prompt": "How much correction would the tumour segmentation need?",
+        },
+    ),
+    "Clinically acceptable without edits (yes / no)": (
+        {"key": "acceptable", "kind": "yes_no", "prompt": "Clinically acceptable without edits?"},
+    ),
+    "Missed lesions (number)": (
+        {
+            "key": "missed_lesions",
+            "kind": "number",
+            "prompt": "Missed lesions (tumours the segmentation does not cover)",
+            "min_value": 0.0,
+            "max_value": 100.0,
+        },
+    ),
+    "Free text (optional)": (
+        {"key": "remarks", "kind": "text", "prompt": "Remarks", "required": False},
+    ),
+}
+
+
+def questions_from_presets(names: Sequence[str], paper_question: str) -> list[dict]:
+    """The question list of the chosen presets (``PRESETS`` keys), the paper's Likert
+    question (``paper_question``) always first; unknown names are InvalidInput."""
+    unknown = [n for n in names if n not in PRESETS]
+    if unknown:
+        raise InvalidInput(f"Unknown question preset(s): {', '.join(unknown)}.")
+    chosen = [PAPER_LIKERT] + [n for n in PRESETS if n in names and n != PAPER_LIKERT]
+    out = []
+    for name in chosen:
+        for q in PRESETS[name]:
+            out.append({**q, "prompt": q["prompt"] or paper_question})
+    return out

@@ -12,6 +12,8 @@ user = require_role(COORDINATOR)
 
 from db import auth, catalog, export, progress, studies  # noqa: E402
 from db.errors import LivsegDBError  # noqa: E402
+from db.questions import questions_from_presets  # noqa: E402
+from pages._questions import questions_editor  # noqa: E402
 
 st.title("Study")
 
@@ -173,6 +175,7 @@ else:
         short_ok = st.checkbox(
             "Yes, a washout under one day (re-reads may follow at once)", key="short_washout"
         )
+        asked = questions_editor()
         open_now = st.checkbox("Open it now", value=True)
         create = st.form_submit_button("Create the study", type="primary")
     if create:
@@ -191,6 +194,7 @@ else:
                     washout_days=float(washout),
                     cases_per_reader=int(per_reader) or None,
                     confirm_short_washout=bool(short_ok),
+                    questions=questions_from_presets(asked, studies.DEFAULT_QUESTION),
                 )
                 if open_now:
                     studies.open_study(session, user, new_id)

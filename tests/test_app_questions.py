@@ -1,0 +1,114 @@
+"""The Reading page asks a study's several questions (issue 13, AppTest): the answers are
+saved per question with the score, nothing chosen for one item shows up with the next, a
+required question left out saves nothing; the Study page creates a study with presets."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from tests.apps import app_testing
+from tests.apps.app_testing import coordinator_app, reader_app, texts, user_id
+
+seeded, workspace = app_testing.seeded, app_testing.workspace  # fixtures
+
+
+def _add_questions(ws) -> None:
+    """A yes / no and a number question after the seeded study's Likert one (plain SQL)."""
+    with sqlite3.connect(ws / "livseg.db") as con:
+        [(study_id,)] = con.execute("select id from studies").fetchall()
+        con.executemany(
+            "insert into study_questions (study_id, position, key, kind, prompt, required, "
+            "min_value, max_value) values (?, ?, ?, ?, ?, 1, ?, ?)",
+            [
+                (
+                    study_id,
+                    2,
+                    "acceptable",
+                    "yes_no",
+                    "Clinically acceptable without edits?",
+                    None,
+                    None,
+                ),
+                (study_id, 3, "missed", "number", "Missed lesions", 0.0, 20.0),
+            ],
+        )
+
+
+def _answers(ws, username: str) -> dict[int, dict[str, float]]:
+    """{position: {question key: stored number}} of her answers, read with sqlite3."""
+    with sqlite3.connect(ws / "livseg.db") as con:
+        rows = con.execute(
+            "select a.position, q.key, x.number from answers x join assignments a "
+            "on a.id = x.assignment_id join study_questions q on q.id = x.question_id "
+            "where a.reader_id = ?",
+            (user_id(ws, username),),
+        ).fetchall()
+    out: dict[int, dict[str, float]] = {}
+    for position, key, number in rows:
+        out.setdefault(position, {})[key] = number
+    return out
+
+
+def _code(at) -> str:
+    return texts(at, "subheader")[0].split()[1]
+
+
+def test_two_more_questions_are_saved_per_question_and_not_carried_over(workspace):
+    _add_questions(workspace)
+    at = reader_app(workspace)
+    assert not at.exception
+    code = _code(at)
+    yes_no = at.radio(key=f"answer_{code}_acceptable")
+    assert yes_no.label == "Clinically acceptable without edits?" and yes_no.value is None
+    assert list(yes_no.options) == ["Yes", "No"]
+    missed = at.number_input(key=f"answer_{code}_missed")
+    assert missed.label == "Missed lesions" and missed.value is None
+    # the Likert buttons keep their keys 1-5 and Enter
+    assert [b.proto.shortcut for b in at.button] == ["1", "2", "3", "4", "5", "enter"]
+
+    at.button(key="likert_4").click().run()
+    at.radio(key=f"answer_{code}_acceptable").set_value("No").run()
+    at.number_input(key=f"answer_{code}_missed").set_value(2).run()
+    at.button(key="submit_score").click().run()
+    assert not at.exception
+    assert texts(at, "success") == [f"Saved: item {code} scored 4."]
+    assert _answers(workspace, "reader1") == {1: {"quality": 4.0, "acceptable": 0.0, "missed": 2.0}}
+
+    second = _code(at)
+    assert second != code
+    assert at.radio(key=f"answer_{second}_acceptable").value is None  # a fresh question
+    assert at.number_input(key=f"answer_{second}_missed").value is None
+
+    at.button(key="likert_2").click().run()  # the yes / no left out: nothing saved
+    at.number_input(key=f"answer_{second}_missed").set_value(0).run()
+    at.button(key="submit_score").click().run()
+    assert texts(at, "error") == [
+        "The score was not saved: Please answer 'Clinically acceptable without edits?'."
+    ]
+    assert set(_answers(workspace, "reader1")) == {1}
+    at.radio(key=f"answer_{second}_acceptable").set_value("Yes").run()
+    at.button(key="submit_score").click().run()
+    assert texts(at, "success") == [f"Saved: item {second} scored 2."]
+    assert _answers(workspace, "reader1")[2] == {"quality": 2.0, "acceptable": 1.0, "missed": 0.0}
+
+
+def test_study_page_creates_a_study_with_question_presets(workspace):
+    at = coordinator_app(workspace)
+    at.switch_page("pages/study.py").run()
+    assert not at.exception
+    at.text_input[0].input("Questions study")
+    at.multiselect(key="study_questions").set_value(
+        ["Clinically acceptable without edits (yes / no)", "Missed lesions (number)"]
+    )
+    at.button[[b.label for b in at.button].index("Create the study")].click().run()
+    assert not at.exception, at.exception
+    with sqlite3.connect(workspace / "livseg.db") as con:
+        rows = con.execute(
+            "select q.position, q.key, q.kind from study_questions q join studies s "
+            "on s.id = q.study_id where s.name = 'Questions study' order by q.position"
+        ).fetchall()
+    assert rows == [
+        (1, "quality", "likert"),
+        (2, "acceptable", "yes_no"),
+        (3, "missed_lesions", "number"),
+    ]
