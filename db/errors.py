@@ -24,7 +24,8 @@ class AuthError(LivsegDBError):
 
 
 class AccessDenied(LivsegDBError, PermissionError):
-    """The acting user may not do this (wrong role, another reader's item, inactive account)."""
+    """The acting user may not do this (wrong role, inactive account). Another reader's
+    item is ``NotFound``, like an id that does not exist (ids would reveal a study's size)."""
 
 
 class InvalidInput(LivsegDBError, ValueError):

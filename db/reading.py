@@ -250,7 +250,8 @@ def reader_item_view(
 ) -> ReaderItem:
     """The reader-facing view of one of HER items (the only item data pages may show).
 
-    Raises NotFound (no such item), AccessDenied (another reader's item, not a reader),
+    Raises NotFound (no such item, or another reader's: the same answer), AccessDenied (not
+    a reader),
     StudyClosed / StudyStateError (study not open), ItemNotAvailable (later in her order,
     or session 2 before the washout ends).
     """
