@@ -1,8 +1,10 @@
 """Command line of the reader-study database: ``python -m db <command>``.
 
 Commands: init, status, create-coordinator, create-reader, reset-password, deactivate,
-activate, list-users, list-studies, export-scores, import-runs (``db.external_runs``). The command line acts with direct access
-to the database file (``db.access.SYSTEM``); every action is recorded in the audit log.
+activate, list-users, list-studies, export-scores, import-runs (``db.external_runs``), demo
+(``db.demo``: the same options as ``python -m livseg demo``, plus --another). The command
+line acts with direct access to the database file (``db.access.SYSTEM``); every action is
+recorded in the audit log.
 Passwords are prompted twice (never echoed) or read from stdin with --password-stdin.
 """
 
