@@ -5,6 +5,7 @@
 - ``metrics_table``: case, method, DSC, JI, HD_mm, time_s, VER_pct (+ HD95_mm, ASSD_mm,
   volume_ml, reference_volume_ml, VE_signed_pct) for the liver or the tumour.
 - ``scores_table``: case, method, reader, score (one session of one study).
+- ``answers_long``: one row per item x question answered (the study's several questions).
 - ``lesions_table``: case, lesion, method, detected (+ size).
 """
 
@@ -20,6 +21,7 @@ from db.access import require_coordinator
 from db.errors import InvalidInput
 from db.models import (
     STRUCTURES,
+    Answer,
     Assignment,
     Case,
     Evaluation,
@@ -29,8 +31,10 @@ from db.models import (
     Run,
     Score,
     Study,
+    StudyQuestion,
     User,
 )
+from db.questions import decode_answer
 from db.studies import _study
 from livseg import metric_registry
 
@@ -107,6 +111,68 @@ def scores_long(session: Session, coordinator, study_id: int | None = None) -> p
         stmt = stmt.where(Study.id == _study(session, study_id).id)
     frame = pd.DataFrame(session.execute(stmt).all(), columns=SCORES_LONG_COLUMNS)
     return frame.astype({"score": "int64", "session": "int64", "position": "int64"})
+
+
+ANSWERS_LONG_COLUMNS = [
+    "study",
+    "reader",
+    "session",
+    "position",
+    "case",
+    "method",
+    "reading_code",
+    "question_position",
+    "question",
+    "kind",
+    "structure",
+    "prompt",
+    "value",
+]
+
+
+def answers_long(session: Session, coordinator, study_id: int | None = None) -> pd.DataFrame:
+    """Every answer to every question (of one study, or all), one row per item x question,
+    ordered by study, reader, position, question position.
+
+    Columns: study, reader, session, position, case, method, reading_code, question_position
+    (1 = the main Likert score), question (its key), kind (likert, likert_structure, yes_no,
+    number, text), structure (per-structure Likert), prompt, value (int 1-5, True / False,
+    a number, or text).
+    """
+    require_coordinator(session, coordinator)
+    stmt = (
+        select(
+            Study.name,
+            User.username,
+            Assignment.session_number,
+            Assignment.position,
+            Case.name,
+            Method.name,
+            Assignment.code,
+            StudyQuestion.position,
+            StudyQuestion.key,
+            StudyQuestion.kind,
+            StudyQuestion.structure,
+            StudyQuestion.prompt,
+            Answer.number,
+            Answer.text,
+        )
+        .select_from(Answer)
+        .join(StudyQuestion, StudyQuestion.id == Answer.question_id)
+        .join(Assignment, Assignment.id == Answer.assignment_id)
+        .join(Study, Study.id == Assignment.study_id)
+        .join(User, User.id == Assignment.reader_id)
+        .join(Item, Item.id == Assignment.item_id)
+        .join(Case, Case.id == Item.case_id)
+        .join(Method, Method.id == Item.method_id)
+        .order_by(Study.id, User.username, Assignment.position, StudyQuestion.position)
+    )
+    if study_id is not None:
+        stmt = stmt.where(Study.id == _study(session, study_id).id)
+    rows = [(*row[:12], decode_answer(row[9], row[12], row[13])) for row in session.execute(stmt)]
+    frame = pd.DataFrame(rows, columns=ANSWERS_LONG_COLUMNS)
+    frame["value"] = frame["value"].astype(object)
+    return frame.astype({"session": "int64", "position": "int64", "question_position": "int64"})
 
 
 def write_scores_csv(

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 
 from livseg.report import figures as figs
 from livseg.report import html as report_html
+from livseg.report import questions as further_questions
 from livseg.report import tables as tb
 from livseg.report.results import (
     GUARDED,
@@ -131,6 +132,7 @@ def build_report(
     title: str = "LivSeg reader study report",
     method_titles: Mapping[str, str] | None = None,
     structure: str | None = None,
+    answers: pd.DataFrame | str | Path | None = None,
 ) -> ReportResult:
     """Analyse a study and write the report files into ``out_dir``.
 
@@ -156,7 +158,8 @@ def build_report(
     ``method_titles`` ({method: display name}, default the registry's ``TITLES`` of the
     built-in methods) names the methods in the tables and the HTML (results.json keeps the
     names of the data); ``structure`` ('liver' / 'tumour', default ``study_meta['structure']``)
-    is named in the headings of the segmentation tables.
+    is named in the headings of the segmentation tables. ``answers`` (the long answers of
+    a study's several questions, ``livseg.report.questions``) adds "Further questions".
     """
     t0 = time.perf_counter()
     if not 0 < alpha < 1:
@@ -230,6 +233,13 @@ def build_report(
         tables["Intra-reader agreement"] = tb.intra_reader_table(
             results, _intra_subjects(rereads, results, nc), nc
         )
+    asked = (
+        further_questions.analyse_questions(_frame(answers, "answers"), order)
+        if answers is not None
+        else []
+    )
+    if asked:
+        tables["Further questions"] = further_questions.questions_table(asked, order)
     if has_lesions:
         tables["Lesion detection"] = tb.detection_table(results, order, nc)
         tables["Detection tests"] = tb.detection_tests_table(results, order, nc)
@@ -327,6 +337,13 @@ def build_report(
     )
     captions = table_captions(tables, structure, n_cases)
     sections = _sections(tables, foot, alpha, results, captions)
+    if asked:
+        sections.append(
+            (
+                "Further questions",
+                [("", further_questions.NOTE), ("Further questions", tables["Further questions"])],
+            )
+        )
     if notes:
         sections.insert(
             0,
