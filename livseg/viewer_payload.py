@@ -33,7 +33,7 @@ import hashlib
 import json
 import struct
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -260,12 +260,11 @@ def _estimated_ct_bytes(sample: np.ndarray, nz: int, level: int, step: int) -> f
 HU_STEPS = (1, 2, 3, 4, 5, 6, 8)  # HU quantisation steps tried at one in-plane resolution
 
 
-def _ct_plans(arr: np.ndarray, factors: list[int], label_factor: int):
+def _ct_plans(noise: float, factors: list[int], label_factor: int):
     """(factor, step, masked) in the order tried: full resolution first, lossless, then
     lossless inside the body (air outside set to -1024 HU), then coarser HU steps inside
     the body up to half the image noise SD (quantisation error SD step / sqrt(12) <= SD / 7),
     and only then the next in-plane block size."""
-    noise = noise_sd_hu(arr)
     max_step = max(1, int(noise // 2)) if np.isfinite(noise) else max(HU_STEPS)
     for factor in factors:
         if factor == label_factor:
@@ -342,6 +341,7 @@ def build_payload(
     downsample: int | str = "auto",
     max_bytes: int = DEFAULT_MAX_BYTES,
     level: int = 6,
+    ct_cache: MutableMapping | None = None,
 ) -> ViewerPayload:
     """Pack a CT (HU, (x, y, z)) and its label map(s) into the viewer's binary payload.
 
@@ -350,9 +350,14 @@ def build_payload(
     as given: pass opaque item codes for readers, never method names or file paths.
     downsample: "auto" (smallest in-plane factor 1..4 whose payload fits ``max_bytes``) or
     an int factor. Deterministic: the same input gives the same bytes (cache-friendly).
+    ct_cache: optional mapping the caller keeps for ONE CT (e.g. per file and modification
+    time): the CT's size estimates and encodings per plan are kept there, so another label
+    map of the same CT (the next method of the case) costs only its labels. Pass a fresh
+    mapping for another CT: a cache used with another volume gives that volume's CT.
     Raises ``ViewerPayloadError`` on bad input.
     """
     arr = _check_volume(volume_array_hu)
+    cache = {} if ct_cache is None else ct_cache
     sp = _check_spacing(spacing)
     if not isinstance(title, str):
         raise ViewerPayloadError(f"title must be a string, got {type(title).__name__}")
@@ -381,36 +386,47 @@ def build_payload(
     label_bytes = sum(len(b) for b in label_blobs)
 
     factors = [f for f in factors if f >= label_factor] or [label_factor]
-    plans = list(_ct_plans(arr, factors, label_factor))
+    if "noise_sd_hu" not in cache:
+        cache["noise_sd_hu"] = noise_sd_hu(arr)
+    plans = list(_ct_plans(cache["noise_sd_hu"], factors, label_factor))
     mask = None
     picks = np.linspace(0, arr.shape[2] - 1, 12).round().astype(int)
     prepared: dict[tuple[int, bool], np.ndarray] = {}  # (factor, body only) -> int16 (z, y, x)
-    for n_plan, (factor, step, masked) in enumerate(plans):
-        if masked and mask is None:
-            mask = body_mask(arr)
-            if mask.all():  # nothing outside the body: masking changes nothing
-                mask = False
-        if masked and mask is False:
-            if step == 1 and factor == label_factor:
-                continue  # the same as the lossless plan before it
-            masked = False
+
+    def source(factor: int, step: int, masked: bool) -> np.ndarray:
+        """int16 (z, y, x) HU of a plan (full resolution: 1 HU, the step is applied when
+        encoding, error <= step / 2 + 0.5 HU; a block mean goes in its step straight away)."""
+        nonlocal mask
         if (factor, masked) not in prepared:
-            # full resolution: 1 HU, then the plan's step (the error stays <= step / 2 + 0.5
-            # HU); a block mean goes in its one step (2 HU) straight away
             zyx = transport_hu(arr, factor, 1 if factor == label_factor else step)
             if masked:
+                if mask is None:
+                    mask = body_mask(arr)
                 keep = mask[::factor, ::factor, :].transpose(2, 1, 0)
                 zyx[~keep[:, : zyx.shape[1], : zyx.shape[2]]] = HU_MIN
             prepared[(factor, masked)] = zyx
-        zyx = prepared[(factor, masked)]
+        return prepared[(factor, masked)]
+
+    for n_plan, (factor, step, masked) in enumerate(plans):
+        if masked and "all_body" not in cache:
+            mask = body_mask(arr)
+            cache["all_body"] = bool(mask.all())
+        if masked and cache["all_body"]:  # nothing outside the body: masking changes nothing
+            if step == 1 and factor == label_factor:
+                continue  # the same as the lossless plan before it
+            masked = False
+        plan = (factor, step, masked, level)
         # the 12-slice estimate is within ~1 % of the real size on CT-like volumes
-        if (
-            n_plan != len(plans) - 1
-            and _estimated_ct_bytes(zyx[picks], arr.shape[2], level, step) + label_bytes
-            > 1.03 * max_bytes
-        ):
-            continue  # clearly too big: skip the full compression (saves ~1 s per plan)
-        ct_blobs, ct_ranges, ct_shape = _encode_ct(zyx, level, step)
+        if n_plan != len(plans) - 1:
+            if ("estimate", plan) not in cache:
+                cache[("estimate", plan)] = _estimated_ct_bytes(
+                    source(factor, step, masked)[picks], arr.shape[2], level, step
+                )
+            if cache[("estimate", plan)] + label_bytes > 1.03 * max_bytes:
+                continue  # clearly too big: skip the full compression (saves ~1 s per plan)
+        if ("encoded", plan) not in cache:
+            cache[("encoded", plan)] = _encode_ct(source(factor, step, masked), level, step)
+        ct_blobs, ct_ranges, ct_shape = cache[("encoded", plan)]
         ct_bytes = sum(len(a) + len(b) for a, b in ct_blobs)
         if ct_bytes + label_bytes + 4096 <= max_bytes:
             break

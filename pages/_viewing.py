@@ -46,13 +46,42 @@ def _key(image_path: str, label_paths: dict[str, str], title: str) -> Key:
     return (image_path, items, title, stamps)
 
 
+CT_CACHE_ENTRIES = 6  # CTs whose encodings are kept (~8-20 MB each)
+_CT_LOCK = threading.Lock()
+_CT_CACHES: OrderedDict[tuple, dict] = OrderedDict()
+_LAST_VOLUME: dict = {}  # the last CT loaded: (path, stamp) -> Volume (the next method's item)
+
+
+def _ct_cache(image_path: str) -> tuple[dict, object | None]:
+    """(the encodings cache of this CT file, its loaded volume if it was the last one)."""
+    key = (image_path, _stamp(image_path))
+    with _CT_LOCK:
+        cache = _CT_CACHES.get(key)
+        if cache is None:
+            cache = _CT_CACHES[key] = {}
+            while len(_CT_CACHES) > CT_CACHE_ENTRIES:
+                _CT_CACHES.popitem(last=False)
+        _CT_CACHES.move_to_end(key)
+        return cache, _LAST_VOLUME.get(key)
+
+
 def _build(image_path: str, items: tuple[tuple[str, str], ...], title: str) -> ViewerPayload:
+    """Load the files and build the payload; another label map of a CT built before (the next
+    method of the same case) reuses that CT's encoding and, if it was the last, its volume."""
     from livseg.io import load_labels, load_volume
     from livseg.viewer_payload import build_payload
 
-    volume = load_volume(image_path)
+    ct_cache, volume = _ct_cache(image_path)
+    if volume is None:
+        volume = load_volume(image_path)
+        with _CT_LOCK:
+            _LAST_VOLUME.clear()
+            _LAST_VOLUME[(image_path, _stamp(image_path))] = volume
     labels = {name: load_labels(path, like=volume) for name, path in items}
-    return build_payload(volume.array, volume.spacing, labels, title=title)
+    with _CT_LOCK:  # one build per CT cache at a time (the prefetch thread and a page)
+        lock = ct_cache.setdefault("_lock", threading.Lock())
+    with lock:
+        return build_payload(volume.array, volume.spacing, labels, title=title, ct_cache=ct_cache)
 
 
 class PayloadStore:
@@ -102,9 +131,12 @@ class PayloadStore:
         return payload
 
     def clear(self) -> None:
-        """Forget every finished payload (tests)."""
+        """Forget every finished payload and every CT encoding (tests)."""
         with self._lock:
             self._done.clear()
+        with _CT_LOCK:
+            _CT_CACHES.clear()
+            _LAST_VOLUME.clear()
 
 
 _STORE = PayloadStore()

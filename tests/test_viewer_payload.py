@@ -314,3 +314,21 @@ def test_tumour_lesions_largest_first_with_centre_volume_and_slices():
     assert lesions[0]["z"] == [6, 10] and lesions[1]["z"] == [2, 6] and lesions[2]["z"] == [11, 12]
     assert lesions[0]["centre"][0] == 17 and lesions[0]["centre"][2] in (7, 8)
     assert lesions[2]["centre"] == [25, 25, 11]
+
+
+def test_ct_cache_reuses_the_ct_encoding_and_gives_the_same_bytes(monkeypatch):
+    import livseg.viewer_payload as vp
+
+    hu, labels = _noisy_case(shape=(64, 48, 20))
+    other = np.zeros_like(labels)
+    other[10:30, 10:20, 3:9] = 1
+    cache: dict = {}
+    first = build_payload(hu, (1, 1, 2), labels, ct_cache=cache)
+    calls = []
+    real = vp._encode_ct
+    monkeypatch.setattr(vp, "_encode_ct", lambda *a, **k: calls.append(1) or real(*a, **k))
+    second = build_payload(hu, (1, 1, 2), other, ct_cache=cache)
+    assert calls == []  # the CT was not encoded again
+    monkeypatch.undo()
+    assert second.data == build_payload(hu, (1, 1, 2), other).data  # as without the cache
+    assert second.ct_id == first.ct_id
