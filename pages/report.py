@@ -44,6 +44,7 @@ with db_session() as session:
     metrics = export.metrics_table(session, user, structure=structure, study_id=study_id)
     lesions = export.lesions_table(session, user, study_id=study_id)
     scores_long = export.scores_long(session, user, study_id)
+    answers_long = export.answers_long(session, user, study_id)  # the study's questions
     method_rows = catalog.list_methods(session, user)
 # the study's display names of its methods where the catalogue has them (else the report
 # uses the registry's titles of the built-in methods)
@@ -83,6 +84,7 @@ def build(
     reference: str | None,
     meta_json: str,
     titles_json: str = "{}",
+    answers: pd.DataFrame | None = None,
 ) -> dict:
     """The report's tables, figures and file contents (cached on the data)."""
     from livseg.report import build_report
@@ -97,6 +99,7 @@ def build(
         study_meta=json.loads(meta_json),
         volumes=volumes,
         method_titles=json.loads(titles_json),
+        answers=answers,
     )
     out = Path(out_dir)
     xlsx = next(iter(sorted(out.glob("*.xlsx"))), None)
@@ -143,6 +146,7 @@ try:
         reference,
         json.dumps(meta, sort_keys=True),
         json.dumps(titles, sort_keys=True),
+        answers_long,
     )
 except StatsInputError as exc:  # the data themselves are wrong (columns, values)
     st.error(f"The report could not be computed: {exc}")
@@ -162,6 +166,12 @@ downloads = st.columns(3)
 csv_bytes = scores_long.to_csv(index=False).encode("utf-8")
 downloads[2].download_button(
     "Scores (long CSV)", csv_bytes, file_name=f"scores_study_{study_id}.csv", mime="text/csv"
+)
+downloads[2].download_button(
+    "Answers per question (long CSV)",
+    answers_long.to_csv(index=False).encode("utf-8"),
+    file_name=f"answers_study_{study_id}.csv",
+    mime="text/csv",
 )
 if report is not None:
     downloads[0].download_button(

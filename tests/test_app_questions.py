@@ -112,3 +112,25 @@ def test_study_page_creates_a_study_with_question_presets(workspace):
         (2, "acceptable", "yes_no"),
         (3, "missed_lesions", "number"),
     ]
+
+
+def test_report_page_shows_further_questions_and_offers_the_answers(workspace):
+    _add_questions(workspace)
+    for username in ("reader1", "reader2"):
+        at = reader_app(workspace, username)
+        for i in range(2):  # both methods of the first case or two items: enough to test
+            code = _code(at)
+            at.button(key=f"likert_{3 + i}").click().run()
+            at.radio(key=f"answer_{code}_acceptable").set_value("Yes" if i else "No").run()
+            at.number_input(key=f"answer_{code}_missed").set_value(i).run()
+            at.button(key="submit_score").click().run()
+            assert not at.exception
+    report = coordinator_app(workspace)
+    report.switch_page("pages/report.py").run()
+    assert not report.exception and not texts(report, "error")
+    assert "**Further questions**" in texts(report, "markdown")
+    bold = [h for h in texts(report, "markdown") if h.startswith("**")]
+    table = report.get("table")[bold.index("**Further questions**")]
+    assert list(table.value["Question"]) == ["Clinically acceptable without edits?"]
+    labels = [b.proto.label for b in report.get("download_button")]
+    assert "Answers per question (long CSV)" in labels

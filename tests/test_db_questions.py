@@ -320,3 +320,57 @@ def test_migration_gives_existing_studies_their_likert_question_and_answers(db_e
         assert done.existing_answers == {"quality": done.existing_score}
         repeat = reading.submit_score(s, reader, scored[0], done.existing_score)
         assert repeat.status == "duplicate"
+
+
+# ------------------------------------------------------------------------- export
+
+
+def test_answers_long_has_one_row_per_item_and_question(db_engine):
+    from db import export
+    from db.errors import AccessDenied
+
+    setup = populate(
+        db_engine, n_cases=1, methods=("unet2d", "classical"), n_readers=1, questions=ASKED
+    )
+    reader = setup.readers[0]
+    given = [
+        (4, {"liver": 3, "acceptable": True, "missed": 1, "notes": "thin rim"}),
+        (2, {"liver": 5, "acceptable": False, "missed": 0}),
+    ]
+    with session_scope(db_engine) as s:
+        for score, answers in given:
+            item = reading.next_item(s, reader)
+            reading.submit_score(s, reader, item.assignment_id, score, answers=answers)
+        frame = export.answers_long(s, setup.coordinator, setup.study_id)
+        with pytest.raises(AccessDenied):
+            export.answers_long(s, reader, setup.study_id)
+        scores = export.scores_long(s, setup.coordinator, setup.study_id)
+    assert list(scores.columns) == export.SCORES_LONG_COLUMNS  # the old export unchanged
+    with db_engine.connect() as conn:  # the method of each position, read independently
+        method_at = dict(
+            conn.execute(
+                text(
+                    "SELECT a.position, m.name FROM assignments a JOIN items i ON i.id = "
+                    "a.item_id JOIN methods m ON m.id = i.method_id"
+                )
+            ).all()
+        )
+    expected = []
+    for position, (score, answers) in enumerate(given, start=1):
+        for q in ASKED:
+            value = score if q["key"] == "quality" else answers.get(q["key"])
+            if value is not None:
+                expected.append(
+                    ("r00", position, "case_000", method_at[position], q["key"], q["kind"], value)
+                )
+    got = list(
+        frame[["reader", "position", "case", "method", "question", "kind", "value"]].itertuples(
+            index=False, name=None
+        )
+    )
+    assert got == expected
+    types = {(p, k): type(v) for _, p, _, _, k, _, v in got}
+    assert types[(1, "acceptable")] is bool and types[(1, "notes")] is str
+    assert types[(1, "missed")] is float
+    assert set(frame["study"]) == {"Pilot"} and set(frame["session"]) == {1}
+    assert frame.loc[frame["question"] == "liver", "structure"].tolist() == ["liver", "liver"]
