@@ -24,6 +24,7 @@ from db import audit
 from db.access import Actor, load_actor
 from db.engine import write_transaction
 from db.models import User, WebSession, utcnow
+from db.text import text_problem
 
 __all__ = [
     "ABSOLUTE_LIFETIME",
@@ -66,6 +67,8 @@ def start(
     token = secrets.token_urlsafe(TOKEN_BYTES)
     digest = token_sha256(token)
     agent = user_agent[:MAX_USER_AGENT_CHARS] if isinstance(user_agent, str) else None
+    if agent is not None and text_problem(agent):  # a header, not typed text: dropped
+        agent = None
 
     def work() -> None:
         row = load_actor(session, user)  # AccessDenied for a deactivated / unknown account

@@ -107,3 +107,14 @@ def test_a_missing_item_and_another_readers_item_answer_alike(db_engine):
             assert theirs[0] is NotFound, name
     with db_engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM scores")).scalar_one() == 0
+
+
+def test_a_hostile_user_agent_is_dropped_not_an_error(db_engine):
+    from db import web_sessions
+
+    setup = populate(db_engine, n_cases=1, methods=("unet2d",), n_readers=1)
+    with session_scope(db_engine) as s:
+        token = web_sessions.start(s, setup.readers[0], user_agent="Mozilla\x00/5.0 \ud800")
+        assert web_sessions.resume(s, token).id == setup.readers[0].id
+    with db_engine.connect() as conn:
+        assert conn.execute(text("SELECT user_agent FROM web_sessions")).scalar_one() is None
