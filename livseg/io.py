@@ -45,7 +45,7 @@ from livseg.naming import case_id as case_id_of
 from livseg.naming import is_nifti_name, lits_number
 from livseg.volume import CANONICAL_AXCODES, MAX_SPACING_MM, MIN_SPACING_MM, Case, Volume
 
-DEFAULT_MAX_VOLUME_MB = 4096.0  # in-memory float32 size; env LIVSEG_MAX_VOLUME_MB overrides
+DEFAULT_MAX_VOLUME_MB = 4096.0  # a load's peak memory; env LIVSEG_MAX_VOLUME_MB overrides
 LABEL_VALUES = (0, 1, 2)
 AFFINE_TOLERANCE_MM = 0.01  # image / label affines may differ by this much (float32 headers)
 # voxel axes whose angle's cosine exceeds this are sheared (1e-3: 0.06 degree; float32
@@ -87,7 +87,8 @@ class CaseFiles:
 
 
 def max_volume_bytes() -> int:
-    """Memory limit (bytes) for one volume held as float32: env LIVSEG_MAX_VOLUME_MB or 4096 MB."""
+    """Memory limit (bytes) of one load's peak (CT: voxels x (stored bytes + 4); labels:
+    voxels x (stored bytes + 3)): env LIVSEG_MAX_VOLUME_MB or 4096 MB."""
     raw = os.environ.get("LIVSEG_MAX_VOLUME_MB")
     if raw is None:
         return int(DEFAULT_MAX_VOLUME_MB * 2**20)
