@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 
 from tests.apps import app_testing
-from tests.apps.app_testing import coordinator_app, reader_app, texts, user_id
+from tests.apps.app_testing import coordinator_app, page_dump, reader_app, texts, user_id
 
 seeded, workspace = app_testing.seeded, app_testing.workspace  # fixtures
 
@@ -134,3 +134,24 @@ def test_report_page_shows_further_questions_and_offers_the_answers(workspace):
     assert list(table.value["Question"]) == ["Clinically acceptable without edits?"]
     labels = [b.proto.label for b in report.get("download_button")]
     assert "Answers per question (long CSV)" in labels
+
+
+def test_nothing_on_the_reading_page_with_questions_names_a_method(workspace, seeded):
+    _add_questions(workspace)
+    at = reader_app(workspace)
+    seen = []
+    for i in range(4):
+        assert not at.exception
+        seen.append(page_dump(at))
+        code = _code(at)
+        seen.append(" ".join(at.session_state.keys()))
+        at.button(key="likert_4").click().run()
+        at.radio(key=f"answer_{code}_acceptable").set_value("Yes").run()
+        at.number_input(key=f"answer_{code}_missed").set_value(i).run()
+        at.button(key="submit_score").click().run()
+    seen.append(page_dump(at))
+    dump = "\n".join(seen)
+    assert "Clinically acceptable without edits?" in dump and "Missed lesions" in dump
+    for needle in seeded.forbidden:
+        assert needle not in dump, needle
+    assert len(_answers(workspace, "reader1")) == 4
