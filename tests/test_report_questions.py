@@ -159,3 +159,17 @@ def test_the_report_has_a_further_questions_section_only_with_answers(tmp_path):
     assert "Further questions" not in plain.html_path.read_text(encoding="utf-8")
     # the main analyses do not change with the answers
     assert plain.results == res.results
+
+
+def test_cli_report_reads_the_answers_csv(tmp_path, capsys):
+    from livseg.cli import main
+
+    path = tmp_path / "answers_long.csv"
+    _answers(n_cases=30).to_csv(path, index=False)  # as the Report page offers it
+    out = tmp_path / "out"
+    args = ["report", "--metrics", str(DATA / "case_metrics.csv"), "--out", str(out)]
+    assert main([*args, "--answers", str(path), "--no-ordinal"]) == 0
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Further questions" in html and "Acceptable without edits?" in html
+    expected = analyse_questions(_answers(n_cases=30), METHODS)[1]
+    assert f"{expected.statistic:.3f}" in html

@@ -39,6 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lesions", type=Path, help="lesion detection CSV (long format)")
     p.add_argument("--volumes", type=Path, help="tumour volumes CSV for Bland-Altman (mL)")
     p.add_argument(
+        "--answers",
+        type=Path,
+        help="answers per question CSV (the long export: a study's further Likert / yes-no "
+        "questions get a 'Further questions' table)",
+    )
+    p.add_argument(
         "--control",
         help="the '*' comparator (default: a method named Control / classical if present)",
     )
@@ -92,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
             alpha=args.alpha,
             study_meta=meta,
             volumes=args.volumes,
+            answers=args.answers,
             recheck_paper=args.recheck_paper,
             ordinal_models=not args.no_ordinal,
             outcomes=[c.strip() for c in args.outcomes.split(",") if c.strip()]
