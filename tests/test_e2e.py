@@ -202,7 +202,7 @@ def test_study_end_to_end(tmp_path):
                 # scroll the viewer: click it, press ArrowDown twice, the drawn slice moves by 2
                 page.wait_for_function("() => (window.__viewerStats?.draws || []).length > 0")
                 first = page.evaluate("() => window.__viewerStats.draws.at(-1).slice")
-                page.locator('[data-testid="stMain"] canvas').first.click()
+                page.locator('[data-testid="stMain"] canvas.lsv-canvas').first.click()
                 page.keyboard.press("ArrowDown")
                 page.keyboard.press("ArrowDown")
                 page.wait_for_function(
@@ -214,7 +214,9 @@ def test_study_end_to_end(tmp_path):
                 # issue 13 defect 11: at 1440 x 900 the image fills the height, Submit in view
                 page.set_viewport_size({"width": 1440, "height": 900})
                 page.wait_for_timeout(500)
-                canvas = page.locator('[data-testid="stMain"] canvas').first.bounding_box()
+                canvas = page.locator(
+                    '[data-testid="stMain"] canvas.lsv-canvas'
+                ).first.bounding_box()
                 submit_box = page.get_by_role("button", name=re.compile("^Submit")).bounding_box()
                 assert canvas["height"] >= 600, canvas
                 assert submit_box["y"] + submit_box["height"] <= 900, submit_box
