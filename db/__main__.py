@@ -156,23 +156,24 @@ def build_parser(prog: str = "python -m db") -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="schema revision and whether accounts exist")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("create-coordinator", help="create a coordinator (the first one, or more)")
-    p.add_argument("--username", required=True)
-    p.add_argument(
-        "--password-stdin",
-        action="store_true",
-        help="read the password from the first line of stdin instead of prompting",
-    )
-    p.set_defaults(func=cmd_create_coordinator)
-
-    p = sub.add_parser("create-reader", help="create a reader; prints a generated password once")
-    p.add_argument("--username", required=True)
-    p.add_argument(
-        "--password-stdin",
-        action="store_true",
-        help="set this password (first line of stdin) instead of generating one",
-    )
-    p.set_defaults(func=cmd_create_reader)
+    for command, func, help_text, stdin_help in (
+        (
+            "create-coordinator",
+            cmd_create_coordinator,
+            "create a coordinator (the first one, or more)",
+            "read the password from the first line of stdin instead of prompting",
+        ),
+        (
+            "create-reader",
+            cmd_create_reader,
+            "create a reader; prints a generated password once",
+            "set this password (first line of stdin) instead of generating one",
+        ),
+    ):
+        p = sub.add_parser(command, help=help_text)
+        p.add_argument("--username", required=True)
+        p.add_argument("--password-stdin", action="store_true", help=stdin_help)
+        p.set_defaults(func=func)
 
     p = sub.add_parser("reset-password", help="give an account a new generated password")
     p.add_argument("--username", required=True)

@@ -25,21 +25,11 @@ from sqlalchemy.orm import Session
 if TYPE_CHECKING:
     import pandas as pd
 
-from db import audit
+from db import audit, models
 from db.access import require_coordinator
 from db.engine import write_transaction
 from db.errors import CaseExists, CaseInUse, InvalidInput, LivsegDBError, NotFound
-from db.models import (
-    STRUCTURES,
-    Case,
-    Evaluation,
-    Item,
-    LesionDetection,
-    Method,
-    Run,
-    Study,
-    utcnow,
-)
+from db.models import Case, Evaluation, Item, LesionDetection, Method, Run, Study
 from db.text import check_text
 
 _NAME_MAX = {"case": 128, "method": 64}
@@ -136,7 +126,7 @@ def register_case(
                 label_path=label,
                 split=split,
                 meta=meta_dict,
-                created_at=utcnow(),
+                created_at=models.utcnow(),
             )
             session.add(case)
             session.flush()
@@ -199,7 +189,10 @@ def register_method(session: Session, actor, name: str, description: str = "") -
         method = session.scalar(select(Method).where(Method.name == name))
         if method is None:
             method = Method(
-                name=name, description=description, kind=_method_kind(name), created_at=utcnow()
+                name=name,
+                description=description,
+                kind=_method_kind(name),
+                created_at=models.utcnow(),
             )
             session.add(method)
             session.flush()
@@ -247,7 +240,7 @@ def register_run(
             seconds=secs,
             device=device[:64],
             method_version=method_version[:128],
-            created_at=utcnow(),
+            created_at=models.utcnow(),
         )
         session.add(run)
         session.flush()
@@ -282,8 +275,10 @@ def add_evaluations(
     values (dicts / lists, e.g. the ``lesions`` summary of ``livseg.metrics.evaluate_case``)
     are skipped. Existing values of the same metric are replaced.
     """
-    if structure not in STRUCTURES:
-        raise InvalidInput(f"structure must be one of {', '.join(STRUCTURES)}, got {structure!r}.")
+    if structure not in models.STRUCTURES:
+        raise InvalidInput(
+            f"structure must be one of {', '.join(models.STRUCTURES)}, got {structure!r}."
+        )
     if not isinstance(metrics, Mapping):
         raise InvalidInput("metrics must be a mapping of metric name -> number.")
     values: dict[str, float | None] = {}
@@ -363,31 +358,27 @@ def add_lesion_detections(
     return write_transaction(session, work)
 
 
-def list_cases(session: Session, actor) -> pd.DataFrame:
-    """Cases (coordinator only): id, name, image_path, label_path, split."""
+def _table_by_name(session: Session, actor, model, columns: list[str]) -> pd.DataFrame:
+    """The rows of a catalogue table (coordinator only), ordered by name, as a DataFrame."""
     import pandas as pd
 
     require_coordinator(session, actor)
-    columns = ["id", "name", "image_path", "label_path", "split"]
     rows = [
         {c: getattr(x, c) for c in columns}
-        for x in session.scalars(select(Case).order_by(Case.name))
+        for x in session.scalars(select(model).order_by(model.name))
     ]
     return pd.DataFrame(rows, columns=columns)
+
+
+def list_cases(session: Session, actor) -> pd.DataFrame:
+    """Cases (coordinator only): id, name, image_path, label_path, split."""
+    return _table_by_name(session, actor, Case, ["id", "name", "image_path", "label_path", "split"])
 
 
 def list_methods(session: Session, actor) -> pd.DataFrame:
     """Methods (coordinator only): id, name, description, title (readable, may be None) and
     kind ('builtin' | 'external' | 'plugin'; migration 0004)."""
-    import pandas as pd
-
-    require_coordinator(session, actor)
-    columns = ["id", "name", "description", "title", "kind"]
-    rows = [
-        {c: getattr(x, c) for c in columns}
-        for x in session.scalars(select(Method).order_by(Method.name))
-    ]
-    return pd.DataFrame(rows, columns=columns)
+    return _table_by_name(session, actor, Method, ["id", "name", "description", "title", "kind"])
 
 
 def list_runs(session: Session, actor) -> pd.DataFrame:
@@ -485,7 +476,7 @@ def record_run(
             existing.seconds = secs
             existing.device = str(run.device)[:64]
             existing.method_version = str(run.version)[:128]
-            existing.created_at = utcnow()
+            existing.created_at = models.utcnow()
             audit.record(
                 session,
                 acting.id,

@@ -16,6 +16,21 @@ from pages._shared import db_session, sign_in_notice, start_signed_in_session
 st.title("LivSeg")
 st.caption("Reader studies of liver and liver-tumour CT segmentation")
 
+
+def _sign_in(account_of, username: str, password: str) -> None:
+    """Start a signed-in session for the account ``account_of(session, username, password)``
+    returns (the first coordinator created, or an authenticated account) and rerun; its
+    refusal is shown."""
+    try:
+        with db_session() as session:
+            user = account_of(session, username.strip(), password)
+        start_signed_in_session(user)
+    except LivsegDBError as exc:
+        st.error(str(exc))
+    else:
+        st.rerun()
+
+
 with db_session() as session:
     first_start = not auth.has_users(session)
 
@@ -35,14 +50,7 @@ if first_start:
         if password != repeat:
             st.error("The two passwords differ. Please type the same password twice.")
         else:
-            try:
-                with db_session() as session:
-                    user = auth.create_first_coordinator(session, username.strip(), password)
-                start_signed_in_session(user)
-            except LivsegDBError as exc:
-                st.error(str(exc))
-            else:
-                st.rerun()
+            _sign_in(auth.create_first_coordinator, username, password)
 else:
     st.subheader("Sign in")
     notice = sign_in_notice()
@@ -56,11 +64,4 @@ else:
         if not username.strip() or not password:
             st.error("Please enter your username and your password.")
         else:
-            try:
-                with db_session() as session:
-                    user = auth.authenticate(session, username.strip(), password)
-                start_signed_in_session(user)
-            except LivsegDBError as exc:
-                st.error(str(exc))
-            else:
-                st.rerun()
+            _sign_in(auth.authenticate, username, password)
