@@ -187,3 +187,20 @@ def test_folder_without_labels_is_a_clear_error(tmp_path):
         train(_cfg(folder, 1), show_progress=False, out=tmp_path / "x.pt")
     with pytest.raises(ValueError, match="phantom_fraction"):
         _cfg(folder, 1, phantom_fraction=1.5)
+
+
+def test_device_cuda_trains_with_mixed_precision_or_says_why_not(lits_dir, tmp_path, capsys):
+    args = ["train", "--method", "unet2d", "--cases", str(lits_dir), "--steps", "1",
+            "--val-every", "1", "--size", "small", "--n-cases", "3", "--n-val", "1",
+            "--crop", "32", "--bn-batches", "1", "--batch-size", "2", "--device", "cuda",
+            "--out", str(tmp_path / "g.pt"), "--quiet"]  # fmt: skip
+    code = cli_main(args)
+    if torch.cuda.is_available():  # a GPU machine: autocast + GradScaler run for real
+        assert code == 0
+        card = json.loads((tmp_path / "g.card.json").read_text())
+        assert card["sessions"][0]["device"].startswith("cuda") and card["recipe"]["amp"]
+        w = torch.load(tmp_path / "g.pt", weights_only=True)["state_dict"]
+        assert all(v.dtype == torch.float32 for v in w.values() if v.is_floating_point())
+    else:
+        assert code == 2 and "no CUDA GPU" in capsys.readouterr().err
+        assert not (tmp_path / "g.pt").exists()
