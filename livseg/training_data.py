@@ -7,7 +7,8 @@ nearest neighbour) in ``<workspace>/cache/``:
 - phantoms: case i of ``python -m livseg phantom --n 150 --seed <data_seed> [--profile]``
   (train split only; ``phantom-s<seed>[-small]-g256`` for profile v1,
   ``phantom-v2-s<seed>[-small]-g256`` for v2);
-- a labelled folder (LiTS, MSD Task03 or nnU-Net raw layout, ``livseg.io.scan_folder``):
+- a labelled folder (LiTS, MSD Task03 or nnU-Net raw layout, ``livseg.io.scan_folder``;
+  LiTS cases may be DICOM: ``volume-N/`` series folders + ``segmentation-N.dcm`` DICOM-SEG):
   ``real-g256/<key>`` where the key hashes the files' paths, sizes and modification times.
   ``split_cases`` gives the folder its own seeded train / validation / test split.
 
@@ -179,10 +180,14 @@ def split_cases(
 
 
 def _file_key(files) -> str:
+    """Cache key of a case: path, size and modification time of its files (every file of a
+    DICOM series folder)."""
     h = hashlib.sha256()
-    for p in (files.image, files.labels):
-        st = Path(p).stat()
-        h.update(f"{Path(p).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+    for p in (Path(files.image), Path(files.labels)):
+        members = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
+        for q in members:
+            st = q.stat()
+            h.update(f"{q.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
     return h.hexdigest()[:16]
 
 

@@ -204,3 +204,23 @@ def test_device_cuda_trains_with_mixed_precision_or_says_why_not(lits_dir, tmp_p
     else:
         assert code == 2 and "no CUDA GPU" in capsys.readouterr().err
         assert not (tmp_path / "g.pt").exists()
+
+
+def test_dicom_series_with_dicom_seg_labels_train(tmp_path):
+    """LiTS layout kept as DICOM: volume-N/ series folders + segmentation-N.dcm (DICOM-SEG)."""
+    from pathlib import Path
+
+    from livseg import io
+    from livseg.dicom.seg import write_segmentation
+
+    src = Path(__file__).parent / "data" / "abdomen-ct-dicom"
+    folder = tmp_path / "dicom-lits"
+    for i in range(2):
+        shutil.copytree(src / "series", folder / f"volume-{i}")
+        vol = io.load_volume(folder / f"volume-{i}")
+        mask = io.load_labels(src / "liver-mask.nii.gz", like=vol)
+        write_segmentation(mask, vol, folder / f"segmentation-{i}.dcm", "reference", "1")
+    s = train(_cfg(folder, 1, augment=False), out=tmp_path / "d.pt", show_progress=False)
+    real = s["data"]["real"]
+    assert real["n_labelled"] == 2 and real["split"]["test"] == []
+    assert s["val_cases"] == 1 and 0.0 <= s["val_liver_dsc"] <= 1.0
