@@ -82,3 +82,23 @@ def questions_editor() -> list[str]:
         key="study_questions",
     )
     return [PAPER_LIKERT, *chosen]
+
+
+def questions_summary(asked: Sequence[Question]) -> None:
+    """Study page: what the selected study asks per item, one line per question."""
+    kinds = {
+        "likert": "Likert 1-5",
+        "likert_structure": "Likert 1-5",
+        "yes_no": "yes / no",
+        "number": "number",
+        "text": "free text",
+    }
+    lines = []
+    for i, q in enumerate(asked, start=1):
+        kind = kinds[q.kind] + (f", {q.structure}" if q.structure else "")
+        if q.kind == "number":
+            kind += f" {q.min_value:g}-{q.max_value:g}"
+        optional = "" if q.required else ", optional"
+        lines.append(f"{i}. {q.prompt} ({kind}{optional})")
+    with st.expander(f"Questions per item ({len(asked)})"):
+        st.markdown("\n".join(lines))

@@ -12,8 +12,8 @@ user = require_role(COORDINATOR)
 
 from db import auth, catalog, export, progress, studies  # noqa: E402
 from db.errors import LivsegDBError  # noqa: E402
-from db.questions import questions_from_presets  # noqa: E402
-from pages._questions import questions_editor  # noqa: E402
+from db.questions import questions_from_presets, study_questions  # noqa: E402
+from pages._questions import questions_editor, questions_summary  # noqa: E402
 
 st.title("Study")
 
@@ -41,6 +41,7 @@ else:
         info = studies.get_study(session, user, study_id)
         per_reader = progress.study_progress(session, user, study_id)
         summary = progress.study_summary(session, user, study_id)
+        shown_questions = study_questions(session, info.id)
     cols = st.columns(4)
     cols[0].metric("Status", info.status)
     cols[1].metric("Cases × methods", f"{info.n_cases} × {info.n_methods}")
@@ -67,6 +68,7 @@ else:
         )
         + (f" · {info.cases_per_reader} cases per reader" if info.cases_per_reader else "")
     )
+    questions_summary(shown_questions)
     action = st.columns(3)
     try:
         if info.status == "draft" and action[0].button("Open the study", type="primary"):

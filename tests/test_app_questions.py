@@ -112,6 +112,11 @@ def test_study_page_creates_a_study_with_question_presets(workspace):
         (2, "acceptable", "yes_no"),
         (3, "missed_lesions", "number"),
     ]
+    at = coordinator_app(workspace)  # a new session shows the newest study: what it asks
+    at.switch_page("pages/study.py").run()
+    [shown] = [e for e in at.expander if e.label.startswith("Questions per item")]
+    assert shown.label == "Questions per item (3)"
+    assert "2. Clinically acceptable without edits? (yes / no)" in shown.markdown[0].value
 
 
 def test_report_page_shows_further_questions_and_offers_the_answers(workspace):
