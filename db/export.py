@@ -55,7 +55,7 @@ SCORES_LONG_COLUMNS = [
     "revision",
 ]
 # stored metric name (livseg.metrics.METRIC_KEYS) -> report column, from the one registry
-# (volume_error_pct -> VE_signed_pct; VER_pct is its absolute value)
+# (volume_error_pct -> VE_signed_pct; VER_pct, its absolute value, is a registry-derived column)
 METRIC_COLUMNS = metric_registry.stored_to_column()
 METRICS_TABLE_COLUMNS = [
     "case",
@@ -73,6 +73,29 @@ METRICS_TABLE_COLUMNS = [
 ]
 
 
+# the leading columns of both long tables: study, reader, session, position, case, method
+_READING_COLUMNS = (
+    Study.name,
+    User.username,
+    Assignment.session_number,
+    Assignment.position,
+    Case.name,
+    Method.name,
+)
+
+
+def _join_reading(stmt):
+    """Join an assignment's study, reader, item, case and method to ``stmt`` (a select
+    that already has ``Assignment``)."""
+    return (
+        stmt.join(Study, Study.id == Assignment.study_id)
+        .join(User, User.id == Assignment.reader_id)
+        .join(Item, Item.id == Assignment.item_id)
+        .join(Case, Case.id == Item.case_id)
+        .join(Method, Method.id == Item.method_id)
+    )
+
+
 def scores_long(session: Session, coordinator, study_id: int | None = None) -> pd.DataFrame:
     """Every score (of one study, or all), one row each, ordered by study, reader, position.
 
@@ -83,12 +106,7 @@ def scores_long(session: Session, coordinator, study_id: int | None = None) -> p
     require_coordinator(session, coordinator)
     stmt = (
         select(
-            Study.name,
-            User.username,
-            Assignment.session_number,
-            Assignment.position,
-            Case.name,
-            Method.name,
+            *_READING_COLUMNS,
             Item.code,
             Assignment.code,
             Score.value,
@@ -100,13 +118,8 @@ def scores_long(session: Session, coordinator, study_id: int | None = None) -> p
         )
         .select_from(Score)
         .join(Assignment, Assignment.id == Score.assignment_id)
-        .join(Study, Study.id == Assignment.study_id)
-        .join(User, User.id == Assignment.reader_id)
-        .join(Item, Item.id == Assignment.item_id)
-        .join(Case, Case.id == Item.case_id)
-        .join(Method, Method.id == Item.method_id)
-        .order_by(Study.id, User.username, Assignment.position)
     )
+    stmt = _join_reading(stmt).order_by(Study.id, User.username, Assignment.position)
     if study_id is not None:
         stmt = stmt.where(Study.id == _study(session, study_id).id)
     frame = pd.DataFrame(session.execute(stmt).all(), columns=SCORES_LONG_COLUMNS)
@@ -142,12 +155,7 @@ def answers_long(session: Session, coordinator, study_id: int | None = None) -> 
     require_coordinator(session, coordinator)
     stmt = (
         select(
-            Study.name,
-            User.username,
-            Assignment.session_number,
-            Assignment.position,
-            Case.name,
-            Method.name,
+            *_READING_COLUMNS,
             Assignment.code,
             StudyQuestion.position,
             StudyQuestion.key,
@@ -160,12 +168,9 @@ def answers_long(session: Session, coordinator, study_id: int | None = None) -> 
         .select_from(Answer)
         .join(StudyQuestion, StudyQuestion.id == Answer.question_id)
         .join(Assignment, Assignment.id == Answer.assignment_id)
-        .join(Study, Study.id == Assignment.study_id)
-        .join(User, User.id == Assignment.reader_id)
-        .join(Item, Item.id == Assignment.item_id)
-        .join(Case, Case.id == Item.case_id)
-        .join(Method, Method.id == Item.method_id)
-        .order_by(Study.id, User.username, Assignment.position, StudyQuestion.position)
+    )
+    stmt = _join_reading(stmt).order_by(
+        Study.id, User.username, Assignment.position, StudyQuestion.position
     )
     if study_id is not None:
         stmt = stmt.where(Study.id == _study(session, study_id).id)
@@ -230,9 +235,7 @@ def metrics_table(
         row = {"case": case, "method": method, "time_s": seconds}
         for key, column in METRIC_COLUMNS.items():
             row[column] = got.get(key)
-        signed = row["VE_signed_pct"]
-        row["VER_pct"] = None if signed is None else abs(signed)
-        rows.append(row)
+        rows.append(metric_registry.add_derived(row))  # VER_pct = |VE_signed_pct|
     frame = pd.DataFrame(rows, columns=METRICS_TABLE_COLUMNS)
     numeric = [c for c in METRICS_TABLE_COLUMNS if c not in ("case", "method")]
     return frame.astype(dict.fromkeys(numeric, "float64"))

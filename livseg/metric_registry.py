@@ -14,6 +14,7 @@ volume error).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -75,6 +76,10 @@ EVALUATION_KEYS: tuple[str, ...] = tuple(BY_KEY)
 OUTCOME_COLUMNS: tuple[str, ...] = ("DSC", "JI", "HD_mm", "HD95_mm", "ASSD_mm", "time_s", "VER_pct")
 DEFAULT_DECIMALS = 2
 
+# report columns computed from another column rather than stored: column -> (source, rule);
+# VER_pct, the paper's volume error, is the absolute value of the signed error (%)
+DERIVED: dict[str, tuple[str, Callable[[float], float]]] = {"VER_pct": ("VE_signed_pct", abs)}
+
 
 def metric(column: str) -> Metric:
     """The registry entry of a report column; KeyError naming the known columns."""
@@ -107,3 +112,12 @@ def stored_to_column() -> dict[str, str]:
 def titles(columns: tuple[str, ...] | list[str]) -> dict[str, str]:
     """Report column -> chooser title, for ``columns`` in their order."""
     return {c: BY_COLUMN[c].title for c in columns}
+
+
+def add_derived(row: dict[str, float | None]) -> dict[str, float | None]:
+    """Fill the derived columns (``DERIVED``) of one row of report columns, in place, and
+    return it: ``VER_pct`` = ``|VE_signed_pct|`` (%); None where the source is missing."""
+    for column, (source, rule) in DERIVED.items():
+        value = row.get(source)
+        row[column] = None if value is None else rule(value)
+    return row

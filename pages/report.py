@@ -4,7 +4,6 @@ page — tables and plotly figures — with downloads (HTML, Excel, long CSV).""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -101,13 +100,11 @@ def build(
         method_titles=json.loads(titles_json),
         answers=answers,
     )
-    out = Path(out_dir)
-    xlsx = next(iter(sorted(out.glob("*.xlsx"))), None)
     return {
         "tables": dict(result.tables),
         "figures": dict(result.figures),
-        "html": Path(result.html_path).read_bytes(),
-        "xlsx": xlsx.read_bytes() if xlsx else None,
+        "html": result.html_bytes,  # the bytes build_report wrote (not read back)
+        "xlsx": result.xlsx_bytes,
         "notes": list(result.notes),
         "captions": dict(result.captions),
         "control": result.control,
@@ -181,13 +178,12 @@ if report is not None:
         mime="text/html",
         type="primary",
     )
-    if report["xlsx"] is not None:
-        downloads[1].download_button(
-            "Excel tables",
-            report["xlsx"],
-            file_name=f"report_study_{study_id}.xlsx",
-            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        )
+    downloads[1].download_button(
+        "Excel tables",
+        report["xlsx"],
+        file_name=f"report_study_{study_id}.xlsx",
+        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
     st.caption(
         f"{len(metrics)} runs, {n_scores} scores"
         + (f" + {n_rereads} washout re-reads" if n_rereads else "")

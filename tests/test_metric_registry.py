@@ -66,3 +66,18 @@ def test_no_second_list_of_metric_labels_in_the_tree():
                 if needle in text:
                     found.append(f"{path.relative_to(REPO)}: {needle}")
     assert found == []
+
+
+def test_derived_volume_error_by_hand_and_only_in_the_registry():
+    """VER_pct = |VE_signed_pct| (hand values), None where the signed error is missing; no
+    other module computes it (db.export used to: metrics in db)."""
+    assert reg.add_derived({"VE_signed_pct": -12.5}) == {"VE_signed_pct": -12.5, "VER_pct": 12.5}
+    assert reg.add_derived({"VE_signed_pct": 3.0})["VER_pct"] == 3.0
+    assert reg.add_derived({"VE_signed_pct": None})["VER_pct"] is None
+    assert reg.add_derived({})["VER_pct"] is None
+    found = []
+    for folder in ("livseg", "db", "pages", "components"):
+        for path in (REPO / folder).rglob("*.py"):
+            if path.name != "metric_registry.py" and '"VER_pct"] =' in path.read_text("utf-8"):
+                found.append(str(path.relative_to(REPO)))
+    assert found == []

@@ -127,3 +127,15 @@ def test_not_computable_reasons_are_clean_texts():
     )
     assert "LinAlgError" not in _reason_text(np.linalg.LinAlgError("Singular matrix"))
     assert "ZeroDivisionError" not in _reason_text(ZeroDivisionError("float division by zero"))
+
+
+def test_report_hands_over_the_bytes_it_wrote(report):
+    """The Report page offers html_bytes / xlsx_bytes for download instead of reading the
+    files back: they are the files' content, and the workbook opens with openpyxl."""
+    import io
+
+    assert report.html_bytes == report.html_path.read_bytes()
+    assert report.xlsx_bytes == report.xlsx_path.read_bytes()
+    assert "Table 1 — liver" in report.html_bytes.decode("utf-8")
+    wb = openpyxl.load_workbook(io.BytesIO(report.xlsx_bytes), read_only=True)
+    assert "Table 1" in wb.sheetnames

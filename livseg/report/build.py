@@ -6,6 +6,7 @@ scores_long.csv, results.json (every statistic under the reference key scheme).
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +38,8 @@ REFERENCE_NAMES = ("unet", "u-net", "unet2d", "unet_2d")
 
 @dataclass
 class ReportResult:
-    """What ``build_report`` made: file paths, the flat results, tables and figures."""
+    """What ``build_report`` made: file paths (and the bytes written to the HTML and Excel
+    files, for a download without reading them back), the flat results, tables and figures."""
 
     out_dir: Path
     html_path: Path
@@ -53,6 +55,8 @@ class ReportResult:
     notes: list[str] = field(default_factory=list)
     not_computable: dict[str, str] = field(default_factory=dict)
     captions: dict[str, str] = field(default_factory=dict)  # table name -> caption
+    html_bytes: bytes = b""  # the content of html_path (UTF-8)
+    xlsx_bytes: bytes = b""  # the content of xlsx_path
 
 
 def load_seed_paper_table() -> pd.DataFrame:
@@ -368,13 +372,17 @@ def build_report(
         figures=figures,
         case_gallery=gallery,
     )
+    html_bytes = page.encode("utf-8")
     html_path = out / "report.html"
-    html_path.write_text(page, encoding="utf-8")
-    xlsx_path = out / "tables.xlsx"
+    html_path.write_bytes(html_bytes)
     numeric = {"Table 1": tb.paper_numbers(results, t1, order, tables["Table 1"])}
     if t2:
         numeric["Table 2"] = tb.paper_numbers(results, t2, order, tables["Table 2"])
-    write_excel(xlsx_path, tables, captions, foot, numeric)
+    xlsx_buffer = io.BytesIO()
+    write_excel(xlsx_buffer, tables, captions, foot, numeric)
+    xlsx_bytes = xlsx_buffer.getvalue()
+    xlsx_path = out / "tables.xlsx"
+    xlsx_path.write_bytes(xlsx_bytes)
     scores_path = None
     if all_scores is not None:
         scores_path = out / "scores_long.csv"
@@ -406,6 +414,8 @@ def build_report(
         notes=notes,
         not_computable=nc,
         captions=captions,
+        html_bytes=html_bytes,
+        xlsx_bytes=xlsx_bytes,
     )
 
 
@@ -536,7 +546,7 @@ def table_captions(
 
 
 def write_excel(
-    path: Path,
+    path: Path | io.BytesIO,
     tables: Mapping[str, pd.DataFrame],
     captions: Mapping[str, str],
     foot: str,
