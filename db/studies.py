@@ -93,6 +93,24 @@ class StudyInfo:
     n_retest: int = 0  # session-2 (re-read) assignments of all readers together
 
 
+# the StudyInfo fields that are the study row's columns of the same name
+_STUDY_INFO_COLUMNS = (
+    "id",
+    "name",
+    "status",
+    "seed",
+    "question",
+    "comment_allowed",
+    "edit_policy",
+    "washout_days",
+    "retest_fraction",
+    "created_at",
+    "opened_at",
+    "closed_at",
+    "cases_per_reader",
+)
+
+
 def _names(values: object, what: str, *, fold_case: bool = False) -> list[str]:
     if isinstance(values, str) or not isinstance(values, Sequence) or not values:
         raise InvalidInput(f"Choose at least one {what} (a list of names).")
@@ -250,6 +268,7 @@ def create_study(
     washout_days: float = 14.0,
     confirm_short_washout: bool = False,
     questions: Sequence[study_questions.Question | Mapping] | None = None,
+    open_now: bool = False,
 ) -> int:
     """Create a draft study from case, method and reader (username) names; returns its id.
 
@@ -265,6 +284,8 @@ def create_study(
 
     ``questions``: what readers answer per item (``db.questions``; default: one Likert
     question from ``question`` and ``anchors``); the first, a Likert question, replaces them.
+
+    ``open_now``: open it too, in the same unit of work (created and opened, or nothing).
     """
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 128:
         raise InvalidInput("The study name must be non-empty text of at most 128 characters.")
@@ -453,6 +474,8 @@ def create_study(
                 "questions": [q.key for q in asked],
             },
         )
+        if open_now:
+            open_study(session, coordinator, study.id)  # joins this unit of work
         return study.id
 
     return write_transaction(session, work)
@@ -635,25 +658,13 @@ def get_study(session: Session, coordinator, study_id: int) -> StudyInfo:
         .where(Assignment.study_id == study.id, Assignment.session_number == 2)
     )
     return StudyInfo(
-        id=study.id,
-        name=study.name,
-        status=study.status,
-        seed=study.seed,
-        question=study.question,
+        **{column: getattr(study, column) for column in _STUDY_INFO_COLUMNS},
         anchors=dict(study.anchors),
-        comment_allowed=study.comment_allowed,
-        edit_policy=study.edit_policy,
-        washout_days=study.washout_days,
-        retest_fraction=study.retest_fraction,
         n_cases=counts[0],
         n_methods=counts[1],
         n_readers=n_readers,
         n_items=counts[2],
         n_assignments=n_assignments,
-        created_at=study.created_at,
-        opened_at=study.opened_at,
-        closed_at=study.closed_at,
-        cases_per_reader=study.cases_per_reader,
         n_retest=int(n_retest or 0),
     )
 

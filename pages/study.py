@@ -197,9 +197,8 @@ else:
                     cases_per_reader=int(per_reader) or None,
                     confirm_short_washout=bool(short_ok),
                     questions=questions_from_presets(asked, studies.DEFAULT_QUESTION),
+                    open_now=open_now,  # created and opened in one unit of work
                 )
-                if open_now:
-                    studies.open_study(session, user, new_id)
         except LivsegDBError as exc:
             st.error(str(exc))
         else:

@@ -185,3 +185,26 @@ def test_report_page_names_methods_by_their_catalogue_titles(workspace):
     assert "Zebra net (v1)" in list(table1.value.index)
     assert app_testing.FAKE_METHODS[0] not in list(table1.value.index)
     assert app_testing.FAKE_METHODS[1] in list(table1.value.index)  # no title: its name
+
+
+def test_create_and_open_is_one_unit_of_work(workspace, monkeypatch):
+    """ "Create the study" with "Open it now": when opening is refused, no draft is left behind
+    (the old page created the study in one transaction and opened it in another)."""
+    from db import studies
+    from db.errors import StudyStateError
+
+    def refuse(*args, **kwargs):
+        raise StudyStateError("opening refused (test)")
+
+    monkeypatch.setattr(studies, "open_study", refuse)
+    at = coordinator_app(workspace)
+    at.switch_page("pages/study.py").run()
+    [name] = [t for t in at.text_input if t.label == "Study name"]
+    name.input("Both or nothing")
+    [create] = [b for b in at.button if b.label == "Create the study"]
+    create.click().run()
+    assert not at.exception
+    assert "opening refused (test)" in texts(at, "error")
+    with sqlite3.connect(workspace / "livseg.db") as con:
+        rows = con.execute("SELECT name FROM studies WHERE name = 'Both or nothing'").fetchall()
+    assert rows == []
