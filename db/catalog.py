@@ -257,6 +257,15 @@ def register_run(
     return write_transaction(session, work)
 
 
+def _require_run(session: Session, actor, run_id: int) -> Run:
+    """The run ``run_id`` for a coordinator (``NotFound`` when there is none)."""
+    require_coordinator(session, actor)
+    run = session.get(Run, run_id)
+    if run is None:
+        raise NotFound(f"No run #{run_id}.")
+    return run
+
+
 def _metric_value(key: str, value: object) -> float | None:
     if value is None:
         return None
@@ -290,9 +299,7 @@ def add_evaluations(
         values[key] = _metric_value(key, value)
 
     def work() -> int:
-        require_coordinator(session, actor)
-        if session.get(Run, run_id) is None:
-            raise NotFound(f"No run #{run_id}.")
+        _require_run(session, actor, run_id)
         existing = {
             ev.metric: ev
             for ev in session.scalars(
@@ -337,9 +344,7 @@ def add_lesion_detections(
         )
 
     def work() -> int:
-        require_coordinator(session, actor)
-        if session.get(Run, run_id) is None:
-            raise NotFound(f"No run #{run_id}.")
+        _require_run(session, actor, run_id)
         existing = {
             d.lesion: d
             for d in session.scalars(

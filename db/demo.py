@@ -28,6 +28,7 @@ from db.access import require_coordinator
 from db.engine import write_transaction
 from db.errors import DemoExists
 from db.models import Case, Item, Run, Study, User
+from livseg import naming
 
 N_READERS = 3
 READER_PREFIX = "reader"
@@ -57,6 +58,12 @@ class DemoPlan:
     folder: Path
     case_prefix: str
     study_name: str
+
+    def case_name(self, case_id: str) -> str:
+        """The database name of the demo's phantom case ``case_id`` (its files' one case id,
+        ``livseg.naming.case_id``): ``demo-<id>`` (``demo<n>-<id>`` for the n-th demo), so
+        that demos never collide with each other or with cases imported under their ids."""
+        return f"{self.case_prefix}{case_id}"
 
 
 def workspace_counts(session: Session) -> dict[str, int]:
@@ -116,7 +123,9 @@ def plan_demo(session: Session) -> DemoPlan:
     numbers = _demo_numbers(session)
     number = max(numbers) + 1 if numbers else 1
     while True:
-        folder = demo_dir() if number == 1 else demo_dir().with_name(f"demo-{number}")
+        folder = (
+            demo_dir() if number == 1 else naming.safe_child(demo_dir().parent, f"demo-{number}")
+        )
         if not _folder_in_use(session, folder):
             break
         number += 1
@@ -161,16 +170,16 @@ def register_demo(
         chosen = plan or plan_demo(session)
         if chosen.number > 1 and not another:
             raise DemoExists(_exists_message(existing_demo(session)))
-        cases_dir = Path(files.cases_dir)
         case_names = {}
         for case_id in files.case_ids:
-            name = f"{chosen.case_prefix}{case_id}"
+            name = chosen.case_name(case_id)
+            image, labels = naming.lits_files(files.cases_dir, case_id)  # the LiTS layout
             catalog.register_case(
                 session,
                 coordinator,
                 name,
-                cases_dir / f"volume-{case_id}.nii.gz",
-                cases_dir / f"segmentation-{case_id}.nii.gz",
+                image,
+                labels,
                 split="test",
                 meta={"source": DEMO_SOURCE, "seed": files.config.seed, "demo": chosen.number},
             )

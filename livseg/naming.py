@@ -7,7 +7,10 @@ or ``prediction-`` and without nnU-Net's ``_0000`` channel suffix. So LiTS
 ``volume-7.nii.gz`` and ``segmentation-7.nii.gz``, and the run ``unet2d/7.nii.gz``, are case
 ``"7"``; MSD ``imagesTr/liver_7.nii.gz`` is ``"liver_7"``. Ids are kept as written
 (``volume-0007`` is ``"0007"``); ``case_key`` matches digit-only ids by their integer value
-(``"0007"`` and ``"7"`` are the same case).
+(``"0007"`` and ``"7"`` are the same case). One deliberate namespace: the demo registers its
+phantom case ``"0"`` (files ``volume-0.nii.gz``, runs ``<method>/0.nii.gz``) in the database
+as ``demo-0`` (``demo2-0`` for a second demo; ``db.demo.DemoPlan.case_name``), so demos never
+collide with each other or with cases imported under their own ids.
 
 **Names to paths.** ``safe_child(folder, name, suffix)`` is the one function that turns a
 name that came from outside (a case id, a method name, a manifest entry, a form field) into a
