@@ -9,7 +9,7 @@ sent with the next. Shows only what ``db.reading.ReaderItem`` holds (no method i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import streamlit as st
 
@@ -22,35 +22,41 @@ def _key(code: str, question: Question) -> str:
     return f"answer_{code}_{question.key}"
 
 
-def answer_widgets(code: str, asked: Sequence[Question]) -> None:
+def answer_widgets(
+    code: str, asked: Sequence[Question], existing: Mapping[str, object] | None = None
+) -> None:
     """Draw the widgets of every question after the first (the Likert score) of item
-    ``code``."""
+    ``code``, showing ``existing`` answers ({key: value}, e.g. ``ReaderItem.existing_answers``
+    when she reviews an item) as their start values."""
+    existing = existing or {}
     for q in asked[1:]:
         label = q.prompt if q.required else f"{q.prompt} (optional)"
         key = _key(code, q)
+        before = existing.get(q.key)
         if q.kind in ("likert", "likert_structure"):
             anchors = dict(q.anchors)
             st.radio(
                 label,
                 [1, 2, 3, 4, 5],
-                index=None,
+                index=None if before is None else int(before) - 1,
                 format_func=lambda v, a=anchors: f"{v} – {a[v]}" if a.get(v) else str(v),
                 key=key,
             )
         elif q.kind == "yes_no":
-            st.radio(label, [YES, NO], index=None, horizontal=True, key=key)
+            index = None if before is None else (0 if before else 1)
+            st.radio(label, [YES, NO], index=index, horizontal=True, key=key)
         elif q.kind == "number":
             whole = float(q.min_value).is_integer() and float(q.max_value).is_integer()
             st.number_input(
                 label,
                 min_value=int(q.min_value) if whole else float(q.min_value),
                 max_value=int(q.max_value) if whole else float(q.max_value),
-                value=None,
+                value=None if before is None else (int(before) if whole else float(before)),
                 step=1 if whole else None,
                 key=key,
             )
         else:
-            st.text_area(label, max_chars=q.max_chars, height=68, key=key)
+            st.text_area(label, value=before or "", max_chars=q.max_chars, height=68, key=key)
 
 
 def collected_answers(code: str, asked: Sequence[Question]) -> dict[str, object]:

@@ -196,7 +196,7 @@ def _score_form() -> None:
         f"Your score: **{chosen}**" if chosen else "Choose a score: click it or press its key 1–5."
     )
     st.caption("Enter submits.")
-    _questions.answer_widgets(item.code, item.questions)  # the study's other questions
+    _questions.answer_widgets(item.code, item.questions, item.existing_answers)
     if item.comment_allowed:
         st.text_area("Comment (optional)", key=comment_key, max_chars=2000, height=68)
     st.button(

@@ -160,3 +160,31 @@ def test_nothing_on_the_reading_page_with_questions_names_a_method(workspace, se
     for needle in seeded.forbidden:
         assert needle not in dump, needle
     assert len(_answers(workspace, "reader1")) == 4
+
+
+def _review_page() -> None:
+    from db.questions import Question
+    from pages._questions import answer_widgets
+
+    anchors = tuple((k, f"a{k}") for k in range(1, 6))
+    asked = [
+        Question("quality", "likert", "Q", anchors=anchors),
+        Question("liver", "likert_structure", "Liver?", anchors=anchors, structure="liver"),
+        Question("ok", "yes_no", "OK?"),
+        Question("n", "number", "N", min_value=0.0, max_value=10.0),
+        Question("t", "text", "T", required=False, max_chars=50),
+    ]
+    answer_widgets("AB12-CD34", asked, {"quality": 4, "liver": 2, "ok": False, "n": 3.0, "t": "hi"})
+
+
+def test_stored_answers_are_the_widgets_start_values():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_review_page).run()
+    assert not at.exception
+    assert at.radio(key="answer_AB12-CD34_liver").value == 2
+    assert at.radio(key="answer_AB12-CD34_ok").value == "No"
+    assert at.number_input(key="answer_AB12-CD34_n").value == 3
+    assert at.text_area(key="answer_AB12-CD34_t").value == "hi"
+    assert at.text_area(key="answer_AB12-CD34_t").label == "T (optional)"
+    assert "answer_AB12-CD34_quality" not in at.session_state  # the Likert buttons' own
