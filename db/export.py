@@ -38,13 +38,18 @@ from db.questions import decode_answer
 from db.studies import _study
 from livseg import metric_registry
 
+# the leading columns of both long tables (name -> database column)
+_READING = {
+    "study": Study.name,
+    "reader": User.username,
+    "session": Assignment.session_number,
+    "position": Assignment.position,
+    "case": Case.name,
+    "method": Method.name,
+}
+_READING_COLUMNS = tuple(_READING.values())
 SCORES_LONG_COLUMNS = [
-    "study",
-    "reader",
-    "session",
-    "position",
-    "case",
-    "method",
+    *_READING,
     "item_code",
     "reading_code",
     "score",
@@ -71,17 +76,6 @@ METRICS_TABLE_COLUMNS = [
     "reference_volume_ml",
     "VE_signed_pct",
 ]
-
-
-# the leading columns of both long tables: study, reader, session, position, case, method
-_READING_COLUMNS = (
-    Study.name,
-    User.username,
-    Assignment.session_number,
-    Assignment.position,
-    Case.name,
-    Method.name,
-)
 
 
 def _join_reading(stmt):
@@ -127,12 +121,7 @@ def scores_long(session: Session, coordinator, study_id: int | None = None) -> p
 
 
 ANSWERS_LONG_COLUMNS = [
-    "study",
-    "reader",
-    "session",
-    "position",
-    "case",
-    "method",
+    *_READING,
     "reading_code",
     "question_position",
     "question",

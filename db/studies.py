@@ -93,22 +93,21 @@ class StudyInfo:
     n_retest: int = 0  # session-2 (re-read) assignments of all readers together
 
 
-# the StudyInfo fields that are the study row's columns of the same name
-_STUDY_INFO_COLUMNS = (
+# the study row's columns that list_studies shows, in its order
+_LISTED_COLUMNS = (
     "id",
     "name",
     "status",
     "seed",
-    "question",
-    "comment_allowed",
     "edit_policy",
     "washout_days",
     "retest_fraction",
     "created_at",
     "opened_at",
     "closed_at",
-    "cases_per_reader",
 )
+# the StudyInfo fields that are the study row's columns of the same name
+_STUDY_INFO_COLUMNS = (*_LISTED_COLUMNS, "question", "comment_allowed", "cases_per_reader")
 
 
 def _names(values: object, what: str, *, fold_case: bool = False) -> list[str]:
@@ -684,18 +683,7 @@ def list_studies(session: Session, coordinator) -> pd.DataFrame:
     import pandas as pd
 
     require_coordinator(session, coordinator)
-    columns = [
-        "id",
-        "name",
-        "status",
-        "seed",
-        "edit_policy",
-        "washout_days",
-        "retest_fraction",
-        "created_at",
-        "opened_at",
-        "closed_at",
-    ]
+    columns = list(_LISTED_COLUMNS)
     rows = [
         {c: getattr(s, c) for c in columns}
         for s in session.scalars(select(Study).order_by(Study.id))

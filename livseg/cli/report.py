@@ -81,6 +81,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+# the options passed to build_report as its keyword arguments of the same name
+_SAME_NAMED = ("control", "reference", "alpha", "volumes", "answers", "recheck_paper")
+
+
 def run(args: argparse.Namespace) -> int:
     """Build the report; prints the output files. Exit code 2 on bad input."""
     from livseg.report import build_report
@@ -93,13 +97,8 @@ def run(args: argparse.Namespace) -> int:
             args.scores,
             args.lesions,
             out,
-            control=args.control,
-            reference=args.reference,
-            alpha=args.alpha,
+            **{name: getattr(args, name) for name in _SAME_NAMED},
             study_meta=meta,
-            volumes=args.volumes,
-            answers=args.answers,
-            recheck_paper=args.recheck_paper,
             ordinal_models=not args.no_ordinal,
             outcomes=[c.strip() for c in args.outcomes.split(",") if c.strip()]
             if args.outcomes
