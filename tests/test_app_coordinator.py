@@ -248,7 +248,12 @@ def test_report_page_renders_tables_and_offers_downloads(workspace):
             at.button(key="submit_score").click().run()
     at = _page(workspace, "report")
     labels = [b.label for b in at.get("download_button")]
-    assert labels == ["HTML report", "Excel tables", "Scores (long CSV)"]
+    assert labels == [
+        "HTML report",
+        "Excel tables",
+        "Scores (long CSV)",
+        "Answers per question (long CSV)",
+    ]
     headings = texts(at, "markdown")
     # the structure is named (issue 13 defect 12)
     assert any(h.startswith("**Table 1 — tumour segmentation metrics") for h in headings)
@@ -286,7 +291,12 @@ def test_report_page_with_one_score_so_far_says_what_is_not_computable(workspace
     assert any(c.startswith("not computable: only one reader") for c in cells)
     assert any(c.startswith("not computable: fewer than 2 values") for c in cells)  # satisfaction
     labels = [b.label for b in at.get("download_button")]
-    assert labels == ["HTML report", "Excel tables", "Scores (long CSV)"]
+    assert labels == [
+        "HTML report",
+        "Excel tables",
+        "Scores (long CSV)",
+        "Answers per question (long CSV)",
+    ]
 
 
 def test_report_page_with_a_method_that_found_no_tumour(workspace):
