@@ -3,12 +3,12 @@
 Usage: ``LIVSEG_THREADS=1 nice -n 10 python bench/domain_gap.py [--per-phase 2] [--size full]
 [--methods all] [--seed 9100]``
 
-Per method: liver DSC on the shared real series (``shared/real/abdomen-ct-dicom``: 20
-slices of a contrast-enhanced abdominal CT, reference = a TotalSegmentator liver mask, liver
-only), and liver / tumour DSC on phantom v2 cases of each contrast phase drawn from seeds
+Per method: liver DSC on the real series (``tests/data/abdomen-ct-dicom``, else
+``shared/real/abdomen-ct-dicom``: 20 slices of a contrast-enhanced abdominal CT, reference =
+a TotalSegmentator liver mask, liver only), and liver / tumour DSC on phantom v2 cases of each contrast phase drawn from seeds
 that no training uses (``case_seed(--seed, i)``; training uses dataset seeds 0-99), plus
 phantom v1 (portal-venous, today's look) cases of the same seeds, and the seconds per case
-of ``Method.segment``. DSC is ``livseg.training.dice`` (2|A&B| / (|A|+|B|); 1.0 when both are
+of ``Method.segment``. DSC is ``livseg.metrics.dice`` (2|A&B| / (|A|+|B|); 1.0 when both are
 empty), as in validation. Writes ``bench/results/domain_gap.json`` with the load average
 before and after (this 2-core machine is shared).
 """
@@ -29,61 +29,31 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from livseg.training import dice  # noqa: E402  (2|A&B| / (|A|+|B|); 1.0 when both empty)
+from livseg.metrics import dice  # noqa: E402  (2|A&B| / (|A|+|B|); 1.0 when both empty)
 
 RESULTS = ROOT / "bench" / "results" / "domain_gap.json"
-REAL_DIR = ROOT.parent / "shared" / "real" / "abdomen-ct-dicom"
+# the real series: the copy in tests/data (a plain clone has it), else the shared original
+REAL_DIR = next(
+    (
+        d
+        for d in (
+            ROOT / "tests" / "data" / "abdomen-ct-dicom",
+            ROOT.parent / "shared" / "real" / "abdomen-ct-dicom",
+        )
+        if (d / "series").is_dir()
+    ),
+    ROOT / "tests" / "data" / "abdomen-ct-dicom",
+)
 METHODS = ["classical", "unet2d", "unet3d", "attention_unet"]
 UNSEEN_SEED = 9100  # dataset seed of the evaluation phantoms (training uses seeds < 100)
 
 
-def read_dicom_series(folder: Path):
-    """A single-frame axial CT series as a LAS+ ``Volume`` (HU), with pydicom.
-
-    Uses ``livseg.dicom`` when it exists (the project's reader); otherwise sorts the slices
-    along the slice normal, applies rescale slope / intercept and reorients the LPS pixel
-    grid (rows -> posterior, columns -> left) to LAS+.
-    """
-    try:
-        from livseg.dicom import read_series  # type: ignore[attr-defined]
-
-        return read_series(folder)
-    except ImportError:
-        pass
-    import pydicom
-
-    from livseg.volume import Volume
-
-    slices = [pydicom.dcmread(p) for p in sorted(Path(folder).iterdir()) if p.is_file()]
-    iop = np.asarray(slices[0].ImageOrientationPatient, float)
-    if not np.allclose(iop, [1, 0, 0, 0, 1, 0], atol=1e-3):
-        raise ValueError(f"{folder}: only axial series with IOP 1,0,0,0,1,0 are read here")
-    slices.sort(key=lambda d: float(d.ImagePositionPatient[2]))
-    stack = np.stack(
-        [
-            d.pixel_array.astype(np.float32) * float(d.RescaleSlope) + float(d.RescaleIntercept)
-            for d in slices
-        ],
-        axis=-1,
-    )  # (rows = +y LPS posterior, cols = +x LPS left, z)
-    arr = np.ascontiguousarray(stack[::-1].transpose(1, 0, 2))  # (x -> left, y -> anterior, z)
-    dr, dc = (float(v) for v in slices[0].PixelSpacing)
-    z = [float(d.ImagePositionPatient[2]) for d in slices]
-    dz = float(np.median(np.diff(z)))
-    p0 = np.asarray(slices[0].ImagePositionPatient, float)  # LPS of row 0, col 0
-    # voxel (i, j, k) -> LPS: x = p0x + i dc, y = p0y + (nrows-1-j) dr, z = z0 + k dz; RAS
-    # flips x and y
-    nrows = stack.shape[0]
-    affine = np.diag([-dc, dr, dz, 1.0])
-    affine[:3, 3] = [-p0[0], -(p0[1] + (nrows - 1) * dr), z[0]]
-    return Volume(array=arr, spacing=(dc, dr, dz), affine=affine)
-
-
 def real_case():
-    """(volume, liver mask) of the shared real series, the mask on the volume's grid."""
+    """(volume, liver mask) of the real series, the mask on the volume's grid."""
     from livseg import io
+    from livseg.dicom import read_series
 
-    vol = read_dicom_series(REAL_DIR / "series")
+    vol = read_series(REAL_DIR / "series")
     mask = io.load_labels(REAL_DIR / "liver-mask.nii.gz", like=vol) > 0
     return vol, mask
 

@@ -43,6 +43,7 @@ from monai.losses import DiceCELoss
 from livseg.device import apply_threads, choose_device
 from livseg.methods.network_method import grid_logit_gaps, logit_gaps_to_labels, weights_path
 from livseg.methods.networks import DEFAULT_CONFIGS, build_network, size_multiple
+from livseg.metrics import dice
 from livseg.preprocess import HU_WINDOW, NETWORK_GRID
 from livseg.training_data import (
     N_DATASET,
@@ -59,7 +60,6 @@ from livseg.workspace import workspace_dir
 __all__ = [
     "N_DATASET",
     "TrainConfig",
-    "dice",
     "export_weights",
     "predict_labels",
     "recalibrate_batchnorm",
@@ -233,12 +233,6 @@ def assemble_data(
 
 
 # ----------------------------------------------------------------------------- validation
-
-
-def dice(pred: np.ndarray, ref: np.ndarray) -> float:
-    """Dice of two boolean masks; 1.0 when both are empty."""
-    s = int(pred.sum()) + int(ref.sum())
-    return 1.0 if s == 0 else 2.0 * int(np.logical_and(pred, ref).sum()) / s
 
 
 def predict_labels(
