@@ -147,7 +147,7 @@ def test_study_end_to_end(tmp_path):
                 # --- one button: the demo (phantoms, methods, metrics, readers, open study)
                 t0 = time.monotonic()
                 page.get_by_role("button", name="Create the demo").click()
-                page.get_by_text("Demo ready").wait_for(timeout=240_000)
+                page.get_by_text("Demo ready").wait_for(timeout=600_000)  # loaded machine: 4-8 min
                 demo_seconds = time.monotonic() - t0
                 rows = page.locator('[data-testid="stTable"] tbody tr')
                 rows.nth(2).wait_for()
