@@ -463,3 +463,28 @@ def test_second_session_waits_for_the_washout(db_engine):
         item = reading.next_item(s, reader, now=last + timedelta(days=14, seconds=1))
         assert (item.session_number, item.position, item.total) == (2, 5, 6)
         assert item.assignment_id == second[0]
+
+
+def test_first_display_is_stored_once_and_only_for_her_own_item(db_engine):
+    """Issue 13 defect 6: the reading clock starts at the server's first display."""
+    setup = populate(db_engine, n_cases=2, methods=("unet2d",), n_readers=2)
+    reader, other = setup.readers
+    t0 = utcnow().replace(microsecond=0)
+    with session_scope(db_engine) as s:
+        item = reading.next_item(s, reader)
+        first = reading.mark_displayed(s, reader, item.assignment_id, now=t0)
+        again = reading.mark_displayed(s, reader, item.assignment_id, now=t0 + timedelta(minutes=5))
+        assert first == again == t0  # a reload (5 min later) keeps the first display
+        assert reading.seconds_since(first, now=t0 + timedelta(seconds=16.25)) == 16.25
+        with pytest.raises((AccessDenied, NotFound)):  # another reader's item: not hers
+            reading.mark_displayed(s, other, item.assignment_id)
+    with db_engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT first_displayed_at FROM assignments WHERE id = :i"),
+            {"i": item.assignment_id},
+        ).scalar_one()
+        assert stored is not None and str(t0.date()) in str(stored)
+        n_shown = conn.execute(
+            text("SELECT COUNT(*) FROM assignments WHERE first_displayed_at IS NOT NULL")
+        ).scalar_one()
+    assert n_shown == 1
