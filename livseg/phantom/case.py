@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from livseg.masks import bounding_box
 from livseg.phantom.anatomy import (
     Anatomy,
     LiverShape,
@@ -32,7 +33,6 @@ from livseg.phantom.lesions import (
     draw_scenario_v2,
     keep_tumour_inside,
     paint_lesions,
-    tumour_box,
 )
 from livseg.phantom.scanner import (
     ScannerSettings,
@@ -117,13 +117,7 @@ def _generate_v1(seed: int, size: str) -> Case:
     # partial-volume blur + correlated noise (white noise blurred with the signal)
     rng_noise = np.random.default_rng([int(seed), 4, SIZES.index(size)])
     add_noise_v1(vol, an.noise_sd, rng_noise)
-    np.rint(vol, out=vol)
-    np.clip(vol, -1024, 3071, out=vol)
-
-    volume = Volume(array=vol, spacing=grid.spacing, affine=_affine(grid))
-    meta = measure(labels, grid, lesions, scenario)
-    for lesion in meta.get("lesions", []):
-        lesion["centre_mm"][0] = -lesion["centre_mm"][0] + 0.0
+    volume, meta = _volume_and_measures(vol, labels, grid, lesions, scenario)
     landmarks = {k: [-v[0] + 0.0, v[1], v[2]] for k, v in landmarks.items()}
     meta.update(
         seed=int(seed),
@@ -153,6 +147,22 @@ def _paint_liver(vol, labels, grid: Grid, liver: LiverShape, cav, below) -> np.n
         lmask = pieces == 1 + int(np.argmax(np.bincount(pieces.ravel())[1:]))
     labels[box][lmask] = LIVER
     return box, lmask
+
+
+def _volume_and_measures(
+    vol: np.ndarray, labels: np.ndarray, grid: Grid, lesions: list[Lesion], scenario: str
+) -> tuple[Volume, dict]:
+    """The finished CT (HU rounded and clipped to [-1024, 3071], in place) and its measures.
+
+    Lesion centres (mm) go from the drawing frame to world RAS (x mirrored, as ``_affine``).
+    """
+    np.rint(vol, out=vol)
+    np.clip(vol, -1024, 3071, out=vol)
+    volume = Volume(array=vol, spacing=grid.spacing, affine=_affine(grid))
+    meta = measure(labels, grid, lesions, scenario)
+    for lesion in meta.get("lesions", []):
+        lesion["centre_mm"][0] = -lesion["centre_mm"][0] + 0.0
+    return volume, meta
 
 
 def _affine(grid: Grid) -> np.ndarray:
@@ -249,13 +259,7 @@ def _generate_v2(seed: int, size: str, phase: str | None) -> Case:
     paint_lesions(vol, labels, grid, lesions, an.liver_hu)
     keep_tumour_inside(labels)
     scan_v2(vol, grid, an, sc, np.random.default_rng([seed, 4, SIZES.index(size)]))
-    np.rint(vol, out=vol)
-    np.clip(vol, -1024, 3071, out=vol)
-
-    volume = Volume(array=vol, spacing=grid.spacing, affine=_affine(grid))
-    meta = measure(labels, grid, lesions, scenario)
-    for lesion in meta.get("lesions", []):
-        lesion["centre_mm"][0] = -lesion["centre_mm"][0] + 0.0
+    volume, meta = _volume_and_measures(vol, labels, grid, lesions, scenario)
     meta.update(
         seed=seed,
         size=size,
@@ -290,7 +294,7 @@ def measure(labels: np.ndarray, grid: Grid, lesions: list[Lesion], scenario: str
     tum = labels == TUMOUR
     out = []
     n = 0
-    box = tumour_box(tum)
+    box = bounding_box(tum)
     if box is not None:
         lo = [b.start for b in box]
         crop = tum[box]

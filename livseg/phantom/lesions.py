@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from livseg.masks import bounding_box
 from livseg.phantom.anatomy import Anatomy, LiverShape
 from livseg.phantom.geometry import COARSE_MM, Grid, rotation
 from livseg.volume import LIVER, TUMOUR
@@ -62,6 +63,30 @@ class Lesion:
     necrosis: float
 
 
+def _draw_clear_centre(
+    liver: LiverShape,
+    cand: np.ndarray,
+    r: float,
+    placed: list[Lesion],
+    rng: np.random.Generator,
+    *,
+    tries: int,
+    factor: float,
+    gap: float,
+) -> np.ndarray | None:
+    """A lesion centre (mm) for radius ``r`` mm drawn from the candidate voxels ``cand``.
+
+    Each try picks a candidate (coarse voxel, jittered by up to 1 mm per axis) and keeps it
+    when it lies more than ``factor * (r + other radius) + gap`` mm from every lesion already
+    placed; None after ``tries`` misses.
+    """
+    for _ in range(tries):
+        p = liver.origin + cand[rng.integers(len(cand))] * COARSE_MM + rng.uniform(-1, 1, 3)
+        if all(np.linalg.norm(p - o.centre) > factor * (r + o.radius) + gap for o in placed):
+            return p
+    return None
+
+
 def draw_lesions_v1(
     an: Anatomy, liver: LiverShape, rng: np.random.Generator
 ) -> tuple[str, list[Lesion]]:
@@ -94,18 +119,7 @@ def draw_lesions_v1(
             ok = liver.edt[liver.mask] >= 1.3 * r + 5.0
             cand = pts[ok]
             if cand.size:
-                for _ in range(40):
-                    p = (
-                        liver.origin
-                        + cand[rng.integers(len(cand))] * COARSE_MM
-                        + rng.uniform(-1, 1, 3)
-                    )
-                    if all(
-                        np.linalg.norm(p - o.centre) > 1.3 * (r + o.radius) + 15.0 for o in placed
-                    ):
-                        break
-                else:
-                    p = None
+                p = _draw_clear_centre(liver, cand, r, placed, rng, tries=40, factor=1.3, gap=15.0)
                 if p is not None:
                     break
             d = max(11.0, d * 0.8)
@@ -152,21 +166,10 @@ def lesion_rho(les: Lesion, grid: Grid, box):
     return q / (1.0 + eps)
 
 
-def tumour_box(tum: np.ndarray, pad: int = 0) -> tuple[slice, slice, slice] | None:
-    """Index box of the True voxels of tum, padded by pad voxels; None if empty."""
-    if not tum.any():
-        return None
-    out = []
-    for a in range(3):
-        idx = np.nonzero(tum.any(axis=tuple(b for b in range(3) if b != a)))[0]
-        out.append(slice(max(0, int(idx[0]) - pad), min(tum.shape[a], int(idx[-1]) + 1 + pad)))
-    return tuple(out)  # type: ignore[return-value]
-
-
 def keep_tumour_inside(labels: np.ndarray) -> None:
     """Relabel as liver any tumour voxel that touches background (26-neighbourhood), so
     every tumour is enclosed by liver even on coarse grids (in place)."""
-    box = tumour_box(labels == TUMOUR, pad=1)
+    box = bounding_box(labels == TUMOUR, margin=1)
     if box is None:
         return
     sub = labels[box]
@@ -291,17 +294,7 @@ def draw_lesions_v2(
             r = d / 2
             cand = pts[depth >= 1.2 * r + 3.0]
             if len(cand):
-                for _ in range(30):
-                    q = (
-                        liver.origin
-                        + cand[rng.integers(len(cand))] * COARSE_MM
-                        + rng.uniform(-1, 1, 3)
-                    )
-                    if all(
-                        np.linalg.norm(q - o.centre) > 1.1 * (r + o.radius) + 2.0 for o in placed
-                    ):
-                        p = q
-                        break
+                p = _draw_clear_centre(liver, cand, r, placed, rng, tries=30, factor=1.1, gap=2.0)
             if p is not None:
                 break
             d = max(3.0, d * 0.8)
