@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from livseg.masks import bounding_box
+
 HU_WINDOW: tuple[float, float] = (-150.0, 250.0)  # HU, soft-tissue / liver window
 NETWORK_GRID: tuple[int, int] = (256, 256)  # in-plane size the 2D networks see
 BODY_THRESHOLD_HU = -500.0  # HU, air / body split used to crop to the body
@@ -61,15 +63,11 @@ def body_box(
     staying inside the grid whenever the grid allows it. An empty body gives the full grid.
     """
     nx, ny = hu_small.shape[:2]
-    proj = (hu_small > threshold).any(axis=2)
-    if not proj.any():
+    box = bounding_box(hu_small > threshold, margin=margin)
+    if box is None:
         return 0, nx, 0, ny
-    xs = np.flatnonzero(proj.any(axis=1))
-    ys = np.flatnonzero(proj.any(axis=0))
-    return (
-        *_grow(xs[0] - margin, xs[-1] + 1 + margin, nx, multiple),
-        *_grow(ys[0] - margin, ys[-1] + 1 + margin, ny, multiple),
-    )
+    bx, by = box[0], box[1]
+    return (*_grow(bx.start, bx.stop, nx, multiple), *_grow(by.start, by.stop, ny, multiple))
 
 
 def _grow(a: int, b: int, n: int, multiple: int) -> tuple[int, int]:

@@ -575,8 +575,8 @@ def write_split(
     uint8, i = dataset index) plus a manifest.json listing them, without generating the
     other cases.
     """
+    from livseg.io import save_labels, save_volume
     from livseg.phantom import case_seed, generate_case, split_assignment
-    from livseg.phantom.dataset import write_nifti
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -585,12 +585,10 @@ def write_split(
     entries = []
     for k, i in enumerate(indices):
         case = generate_case(case_seed(data_seed, i), "full", profile=profile)
-        for arr, name, dtype in (
-            (case.volume.array, f"volume-{i}.nii.gz", np.int16),
-            (case.labels, f"segmentation-{i}.nii.gz", np.uint8),
-        ):
-            if not (out / name).exists():
-                write_nifti(arr, case.volume.affine, out / name, dtype)
+        if not (out / f"volume-{i}.nii.gz").exists():
+            save_volume(case.volume, out / f"volume-{i}.nii.gz", dtype=np.int16)
+        if not (out / f"segmentation-{i}.nii.gz").exists():
+            save_labels(case.labels, case.volume, out / f"segmentation-{i}.nii.gz")
         entries.append(
             {
                 "id": f"phantom-{i:03d}",

@@ -36,16 +36,6 @@ def split_assignment(n: int, seed: int) -> list[str]:
     return split
 
 
-def write_nifti(array: np.ndarray, affine: np.ndarray, path: Path, dtype) -> None:
-    import nibabel as nib
-
-    img = nib.Nifti1Image(np.asarray(array).astype(dtype), affine)
-    img.header.set_xyzt_units("mm", "sec")
-    img.set_qform(affine, code=1)
-    img.set_sform(affine, code=1)
-    nib.save(img, str(path))
-
-
 def write_dataset(
     out_dir,
     n: int,
@@ -60,6 +50,7 @@ def write_dataset(
     the 8:2 train/test split comes from split_assignment(n, seed). ``profile`` / ``phase``
     as ``generate_case``. ``progress(done, total)`` is called after each case.
     """
+    from livseg.io import save_labels, save_volume
     from livseg.phantom.case import GENERATOR_VERSION, generate_case
 
     if n < 1:
@@ -72,8 +63,8 @@ def write_dataset(
         cs = case_seed(seed, i)
         case = generate_case(cs, size, profile=profile, phase=phase)
         image_name, label_name = f"volume-{i}.nii.gz", f"segmentation-{i}.nii.gz"
-        write_nifti(case.volume.array, case.volume.affine, out / image_name, np.int16)
-        write_nifti(case.labels, case.volume.affine, out / label_name, np.uint8)
+        save_volume(case.volume, out / image_name, dtype=np.int16)
+        save_labels(case.labels, case.volume, out / label_name)
         cases.append(
             {
                 "id": f"phantom-{i:03d}",
