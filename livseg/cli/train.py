@@ -119,35 +119,41 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+# TrainConfig fields that the options of the same name set as given
+_SAME_NAME = (
+    "method",
+    "steps",
+    "seed",
+    "data_seed",
+    "n_cases",
+    "n_val",
+    "batch_size",
+    "lr",
+    "val_every",
+    "p_tumour",
+    "p_liver",
+    "bn_batches",
+    "threads",
+    "device",
+    "size",
+    "phantom_profile",
+    "phantom_fraction",
+    "val_fraction",
+    "test_fraction",
+)
+
+
 def run(args: argparse.Namespace) -> int:
     """Train; prints the summary as JSON; returns the exit code."""
     from livseg.training import TrainConfig, train
 
     try:
         cfg = TrainConfig(
-            method=args.method,
-            steps=args.steps,
-            seed=args.seed,
-            data_seed=args.data_seed,
-            n_cases=args.n_cases,
-            n_val=args.n_val,
-            batch_size=args.batch_size,
-            lr=args.lr,
+            **{name: getattr(args, name) for name in _SAME_NAME},
             crop_2d=args.crop,
             patch_3d=tuple(args.patch),
-            val_every=args.val_every,
-            p_tumour=args.p_tumour,
-            p_liver=args.p_liver,
-            bn_batches=args.bn_batches,
-            threads=args.threads,
-            device=args.device,
-            size=args.size,
             augment=not args.no_augment,
-            phantom_profile=args.phantom_profile,
             cases_dir=str(args.cases) if args.cases is not None else None,
-            phantom_fraction=args.phantom_fraction,
-            val_fraction=args.val_fraction,
-            test_fraction=args.test_fraction,
             amp=not args.no_amp,
         )
         summary = train(
