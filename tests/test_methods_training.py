@@ -9,30 +9,11 @@ import torch
 from livseg.methods.unet2d import UNet2DMethod
 from livseg.phantom import split_assignment
 from livseg.training import TrainConfig, train, train_indices
-
-TINY_2D = {
-    "arch": "monai_unet",
-    "spatial_dims": 2,
-    "channels": [4, 8],
-    "strides": [2],
-    "num_res_units": 0,
-    "norm": "batch",
-}
+from tests.training_support import TINY_2D, tiny_config
 
 
 def _cfg(steps: int) -> TrainConfig:
-    return TrainConfig(
-        method="unet2d",
-        steps=steps,
-        n_cases=3,
-        n_val=1,
-        val_every=2,
-        size="small",
-        network=dict(TINY_2D),
-        crop_2d=64,
-        bn_batches=2,
-        threads=1,
-    )
+    return tiny_config(steps)
 
 
 def _weights(path):

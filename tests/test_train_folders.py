@@ -15,15 +15,8 @@ from livseg.phantom import write_dataset
 from livseg.training import TrainConfig, train
 from livseg.training_data import split_cases
 from livseg.workspace import workspace_dir
+from tests.training_support import TINY_2D, tiny_config
 
-TINY_2D = {
-    "arch": "monai_unet",
-    "spatial_dims": 2,
-    "channels": [4, 8],
-    "strides": [2],
-    "num_res_units": 0,
-    "norm": "batch",
-}
 TINY_3D = {**TINY_2D, "spatial_dims": 3}
 
 
@@ -47,22 +40,7 @@ def _msd_copy(lits, dest, nnunet: bool = False):
 
 
 def _cfg(cases, steps, **kw) -> TrainConfig:
-    base = dict(
-        method="unet2d",
-        steps=steps,
-        n_cases=3,
-        n_val=1,
-        val_every=2,
-        size="small",
-        network=dict(TINY_2D),
-        crop_2d=48,
-        bn_batches=2,
-        threads=1,
-        batch_size=2,
-        cases_dir=str(cases),
-    )
-    base.update(kw)
-    return TrainConfig(**base)
+    return tiny_config(steps, **{"crop_2d": 48, "batch_size": 2, "cases_dir": str(cases), **kw})
 
 
 def test_split_cases_is_seeded_disjoint_and_complete():
