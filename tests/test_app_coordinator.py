@@ -11,17 +11,25 @@ import pytest
 from medpy.metric.binary import dc
 
 from tests.apps import app_testing
-from tests.apps.app_testing import coordinator_app, reader_app, texts
+from tests.apps.app_testing import (
+    coordinator_app,
+    coordinator_page,
+    import_case,
+    reader_app,
+    start_runs,
+    texts,
+)
 from tests.apps.study_fixture import FAKE_METHODS
 
 seeded, workspace = app_testing.seeded, app_testing.workspace  # fixtures
 
-
-def _page(workspace, name: str):
-    at = coordinator_app(workspace)
-    at.switch_page(f"pages/{name}.py").run()
-    assert not at.exception, at.exception
-    return at
+# the Report page's download buttons, in page order
+REPORT_DOWNLOADS = [
+    "HTML report",
+    "Excel tables",
+    "Scores (long CSV)",
+    "Answers per question (long CSV)",
+]
 
 
 def _nifti_bytes(array: np.ndarray, dtype=np.int16) -> bytes:
@@ -36,7 +44,7 @@ def test_overview_counts_the_workspace(workspace):
 
 
 def test_cases_table_matches_medpy(workspace, seeded):
-    at = _page(workspace, "cases")
+    at = coordinator_page(workspace, "cases")
     overview = at.dataframe[0].value.set_index("case")
     assert list(overview.columns) == ["split", *sorted(FAKE_METHODS)]
     cases_dir, runs_dir = seeded.files.cases_dir, seeded.files.runs_dir
@@ -50,7 +58,7 @@ def test_cases_table_matches_medpy(workspace, seeded):
 
 
 def test_case_view_lists_missed_lesions(workspace):
-    at = _page(workspace, "cases")
+    at = coordinator_page(workspace, "cases")
     at.selectbox(key="cases_open").set_value("demo-0").run()
     assert not at.exception
     lesions = at.dataframe[-1].value
@@ -66,7 +74,7 @@ def test_study_progress_follows_the_scores(workspace):
     reader = reader_app(workspace, "reader2")
     reader.button(key=f"likert_{4}").click().run()
     reader.button(key="submit_score").click().run()
-    at = _page(workspace, "study")
+    at = coordinator_page(workspace, "study")
     bars = [p.proto.text for p in at.get("progress")]
     assert bars[0].startswith("reader1: 0 of 4")
     assert bars[1].startswith("reader2: 1 of 4, median ")
@@ -76,7 +84,7 @@ def test_study_progress_follows_the_scores(workspace):
 
 
 def test_create_study_and_close_it(workspace):
-    at = _page(workspace, "study")
+    at = coordinator_page(workspace, "study")
     [name] = [t for t in at.text_input if t.label == "Study name"]
     name.input("Second look")
     [readers] = [m for m in at.multiselect if m.label == "Readers"]
@@ -92,13 +100,13 @@ def test_create_study_and_close_it(workspace):
         ).fetchone()
     assert (status, n_assign) == ("open", 2 * 4)
     # a second study with the same name is refused with the database's message
-    at = _page(workspace, "study")
+    at = coordinator_page(workspace, "study")
     [name] = [t for t in at.text_input if t.label == "Study name"]
     name.input("Second look")
     [b for b in at.button if b.label == "Create the study"][0].click().run()
     assert any("Second look" in e for e in texts(at, "error"))
     # close the newest study
-    at = _page(workspace, "study")
+    at = coordinator_page(workspace, "study")
     [b for b in at.button if b.label == "Close the study"][0].click().run()
     with sqlite3.connect(workspace / "livseg.db") as con:
         [(status,)] = con.execute("select status from studies where name = 'Second look'")
@@ -119,11 +127,11 @@ def _study_rows(workspace, name: str) -> tuple:
 
 
 def test_add_a_reader_to_the_open_study(workspace):
-    at = _page(workspace, "study")
+    at = coordinator_page(workspace, "study")
     [field] = [t for t in at.text_input if t.label == "New reader's username"]
     field.input("reader4")
     [b for b in at.button if b.label == "Create reader account"][0].click().run()
-    at = _page(workspace, "study")
+    at = coordinator_page(workspace, "study")
     pick = at.selectbox(key="add_reader_pick")
     assert pick.options == ["reader4"]  # the three others already read in it
     [add] = [b for b in at.button if b.label == "Add the reader"]
@@ -146,14 +154,14 @@ def test_add_a_reader_to_the_open_study(workspace):
 
 
 def test_delete_a_draft_study_after_confirming(workspace):
-    at = _page(workspace, "study")
+    at = coordinator_page(workspace, "study")
     assert not [b for b in at.button if b.label == "Delete this draft study"]  # open study
     [name] = [t for t in at.text_input if t.label == "Study name"]
     name.input("By mistake")
     [c for c in at.checkbox if c.label == "Open it now"][0].uncheck()
     [b for b in at.button if b.label == "Create the study"][0].click().run()
     assert _study_rows(workspace, "By mistake") == (3 * 4, 4, 3, 1)
-    at = _page(workspace, "study")  # the newest study (the draft) is shown
+    at = coordinator_page(workspace, "study")  # the newest study (the draft) is shown
     [delete] = [b for b in at.button if b.label == "Delete this draft study"]
     assert delete.disabled
     [c for c in at.checkbox if c.label.startswith("Yes, delete this draft")][0].check().run()
@@ -166,7 +174,7 @@ def test_delete_a_draft_study_after_confirming(workspace):
 
 
 def test_new_reader_password_is_shown_once(workspace):
-    at = _page(workspace, "study")
+    at = coordinator_page(workspace, "study")
     [field] = [t for t in at.text_input if t.label == "New reader's username"]
     field.input("reader9")
     [b for b in at.button if b.label == "Create reader account"][0].click().run()
@@ -183,35 +191,20 @@ def test_new_reader_password_is_shown_once(workspace):
 
 
 def test_upload_refuses_bad_files_and_imports_a_good_case(workspace):
-    at = _page(workspace, "models")
-    [name] = [t for t in at.text_input if t.label == "Case name"]
-    [image, labels] = at.get("file_uploader")
-    name.input("bad name with spaces")
-    image.upload("notes.txt", b"hello")
-    [b for b in at.button if b.label == "Import the case"][0].click().run()
+    at = import_case(workspace, "bad name with spaces", ("notes.txt", b"hello"))
     errors = texts(at, "error")
     assert any("case name" in e for e in errors)
     assert any("'notes.txt' is not a NIfTI file" in e for e in errors)
 
-    at = _page(workspace, "models")
-    [name] = [t for t in at.text_input if t.label == "Case name"]
-    [image, labels] = at.get("file_uploader")
-    name.input("upload-1")
-    image.upload("ct.nii.gz", b"\x1f\x8b this is not gzip")
-    [b for b in at.button if b.label == "Import the case"][0].click().run()
+    at = import_case(workspace, "upload-1", ("ct.nii.gz", b"\x1f\x8b this is not gzip"))
     [error] = texts(at, "error")
     assert error.startswith("Not imported:")
 
     ct = np.full((16, 16, 8), 40, np.int16)
     seg = np.zeros((16, 16, 8), np.uint8)
     seg[4:10, 4:10, 2:6] = 1
-    at = _page(workspace, "models")
-    [name] = [t for t in at.text_input if t.label == "Case name"]
-    [image, labels] = at.get("file_uploader")
-    name.input("upload-2")
-    image.upload("ct.nii", _nifti_bytes(ct))
-    labels.upload("seg.nii", _nifti_bytes(seg, np.uint8))
-    [b for b in at.button if b.label == "Import the case"][0].click().run()
+    ct_file = ("ct.nii", _nifti_bytes(ct))
+    at = import_case(workspace, "upload-2", ct_file, ("seg.nii", _nifti_bytes(seg, np.uint8)))
     assert texts(at, "error") == []
     [ok] = texts(at, "success")
     assert ok.startswith("Case 'upload-2' imported: 16x16x8 voxels, spacing 0.80 x 0.80 x 2.50 mm")
@@ -220,19 +213,13 @@ def test_upload_refuses_bad_files_and_imports_a_good_case(workspace):
     # labels outside 0/1/2 are refused
     bad = seg.copy()
     bad[0, 0, 0] = 7
-    at = _page(workspace, "models")
-    [name] = [t for t in at.text_input if t.label == "Case name"]
-    [image, labels] = at.get("file_uploader")
-    name.input("upload-3")
-    image.upload("ct.nii", _nifti_bytes(ct))
-    labels.upload("seg.nii", _nifti_bytes(bad, np.uint8))
-    [b for b in at.button if b.label == "Import the case"][0].click().run()
+    at = import_case(workspace, "upload-3", ct_file, ("seg.nii", _nifti_bytes(bad, np.uint8)))
     [error] = texts(at, "error")
     assert error.startswith("Not imported:") and "7" in error
 
 
 def test_runs_table_shows_times_and_devices(workspace):
-    at = _page(workspace, "models")
+    at = coordinator_page(workspace, "models")
     summary = at.dataframe[-2].value
     # stand-in run seconds: 1.0 + 0.5 * case index (+ 0.25 for zebra); two cases each
     medians = summary["median s"].to_dict()
@@ -246,14 +233,9 @@ def test_report_page_renders_tables_and_offers_downloads(workspace):
         for value in (4, 3, 5, 2):
             at.button(key=f"likert_{value}").click().run()
             at.button(key="submit_score").click().run()
-    at = _page(workspace, "report")
+    at = coordinator_page(workspace, "report")
     labels = [b.label for b in at.get("download_button")]
-    assert labels == [
-        "HTML report",
-        "Excel tables",
-        "Scores (long CSV)",
-        "Answers per question (long CSV)",
-    ]
+    assert labels == REPORT_DOWNLOADS
     headings = texts(at, "markdown")
     # the structure is named (issue 13 defect 12)
     assert any(h.startswith("**Table 1 — tumour segmentation metrics") for h in headings)
@@ -282,7 +264,7 @@ def test_report_page_with_one_score_so_far_says_what_is_not_computable(workspace
     at = reader_app(workspace, "reader2")
     at.button(key="likert_4").click().run()
     at.button(key="submit_score").click().run()
-    at = _page(workspace, "report")
+    at = coordinator_page(workspace, "report")
     assert not texts(at, "error")
     assert [e.label for e in at.get("expander")][0].startswith("Not computable yet")
     notes = [n for n in texts(at, "markdown") if n.startswith("- ")]
@@ -291,12 +273,7 @@ def test_report_page_with_one_score_so_far_says_what_is_not_computable(workspace
     assert any(c.startswith("not computable: only one reader") for c in cells)
     assert any(c.startswith("not computable: fewer than 2 values") for c in cells)  # satisfaction
     labels = [b.label for b in at.get("download_button")]
-    assert labels == [
-        "HTML report",
-        "Excel tables",
-        "Scores (long CSV)",
-        "Answers per question (long CSV)",
-    ]
+    assert labels == REPORT_DOWNLOADS
 
 
 def test_report_page_with_a_method_that_found_no_tumour(workspace):
@@ -309,7 +286,7 @@ def test_report_page_with_a_method_that_found_no_tumour(workspace):
             "methods m on m.id = r.method_id where m.name = ?)",
             (FAKE_METHODS[1],),
         )
-    at = _page(workspace, "report")
+    at = coordinator_page(workspace, "report")
     assert not texts(at, "error")
     headings = texts(at, "markdown")
     bold = [h for h in headings if h.startswith("**")]
@@ -323,12 +300,7 @@ def test_report_page_with_a_method_that_found_no_tumour(workspace):
 
 
 def test_run_a_method_on_a_case_records_run_and_metrics(workspace, seeded):
-    at = _page(workspace, "models")
-    [methods] = [m for m in at.multiselect if m.label == "Methods"]
-    [cases] = [m for m in at.multiselect if m.label == "Cases"]
-    methods.set_value(["classical"])
-    cases.set_value(["demo-1"])
-    [b for b in at.button if b.label == "Run"][0].click().run()
+    at = start_runs(workspace, ["classical"], ["demo-1"])
     assert not at.exception
     _finish_job(at)
     assert texts(at, "success") == ["1 of 1 runs done."], texts(at, "error")
@@ -423,7 +395,7 @@ def test_study_page_agreement_matches_a_hand_computed_icc(workspace):
     mse = (((x - grand) ** 2).sum() - msr * (n - 1) - ss_c) / ((n - 1) * (k - 1))
     icc3 = (msr - mse) / (msr + (k - 1) * mse)
 
-    at = _page(workspace, "study")
+    at = coordinator_page(workspace, "study")
     table = at.dataframe[0].value.set_index("statistic")  # the first table of the page
     assert table.loc["ICC(C,1) consistency", "value"] == pytest.approx(icc3, abs=1e-9)
     assert table.loc["ICC(C,1) consistency", "items"] == 4

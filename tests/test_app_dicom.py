@@ -17,17 +17,10 @@ import pytest
 from medpy.metric.binary import dc
 
 from tests.apps import app_testing
-from tests.apps.app_testing import coordinator_app, texts
+from tests.apps.app_testing import coordinator_page, import_case, texts
 from tests.dicom_support import write_series
 
 seeded, workspace = app_testing.seeded, app_testing.workspace  # fixtures
-
-
-def _page(workspace, name: str):
-    at = coordinator_app(workspace)
-    at.switch_page(f"pages/{name}.py").run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _zip_of_series(tmp_path) -> tuple[bytes, np.ndarray]:
@@ -49,13 +42,9 @@ def test_upload_of_a_dicom_zip_and_its_seg_downloads(workspace, tmp_path):
     from livseg.io import load_volume, save_labels
 
     save_labels(ref, load_volume(tmp_path / "series"), seg_nifti)
-    at = _page(workspace, "models")
-    [name] = [t for t in at.text_input if t.label == "Case name"]
-    [image, labels] = at.get("file_uploader")
-    name.input("dicom-1")
-    image.upload("export.zip", data)
-    labels.upload("ref.nii.gz", seg_nifti.read_bytes())
-    [b for b in at.button if b.label == "Import the case"][0].click().run()
+    at = import_case(
+        workspace, "dicom-1", ("export.zip", data), ("ref.nii.gz", seg_nifti.read_bytes())
+    )
     assert texts(at, "error") == []
     [ok] = texts(at, "success")
     assert ok.startswith("Case 'dicom-1' imported: 24x20x6 voxels, spacing 1.25 x 1.50 x 2.50 mm")
@@ -65,7 +54,7 @@ def test_upload_of_a_dicom_zip_and_its_seg_downloads(workspace, tmp_path):
         ).fetchone()
     assert image_path.endswith("volume.zip")
 
-    at = _page(workspace, "cases")
+    at = coordinator_page(workspace, "cases")
     at.selectbox(key="cases_open").set_value("dicom-1").run()
     assert not at.exception, at.exception
     labels = [b.proto.label for b in at.get("download_button")]
@@ -88,12 +77,7 @@ def test_upload_refuses_a_zip_without_dicom(workspace):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
         zf.writestr("notes.txt", "hello")
-    at = _page(workspace, "models")
-    [name] = [t for t in at.text_input if t.label == "Case name"]
-    [image, _] = at.get("file_uploader")
-    name.input("dicom-2")
-    image.upload("empty.zip", buffer.getvalue())
-    [b for b in at.button if b.label == "Import the case"][0].click().run()
+    at = import_case(workspace, "dicom-2", ("empty.zip", buffer.getvalue()))
     [error] = texts(at, "error")
     assert (
         error.startswith("Not imported:") and "'empty.zip'" in error and "no DICOM files" in error
@@ -112,7 +96,7 @@ def test_import_runs_form_and_cases_table(workspace, seeded):
         preds[case_id] = pred
         nib.save(nib.Nifti1Image(pred, ref.affine), str(imports / f"demo-{case_id}.nii.gz"))
     shutil.copy(imports / "demo-0.nii.gz", imports / "nobody.nii.gz")
-    at = _page(workspace, "models")
+    at = coordinator_page(workspace, "models")
     by_label = {t.label: t for t in at.text_input}
     by_label["Folder of predictions on the server"].input("tool-out")
     by_label["Method name"].input("ext_tool")
@@ -123,7 +107,7 @@ def test_import_runs_form_and_cases_table(workspace, seeded):
     assert f"{len(preds)} runs of 'ext_tool' imported and evaluated." in texts(at, "success")
     assert any("nobody.nii.gz" in w for w in texts(at, "warning"))
 
-    at = _page(workspace, "cases")
+    at = coordinator_page(workspace, "cases")
     overview = at.dataframe[0].value.set_index("case")
     for case_id, pred in preds.items():
         ref = np.asarray(nib.load(cases_dir / f"segmentation-{case_id}.nii.gz").dataobj) > 0
@@ -132,7 +116,7 @@ def test_import_runs_form_and_cases_table(workspace, seeded):
 
 
 def test_nifti_case_offers_nifti_downloads_only(workspace, seeded):
-    at = _page(workspace, "cases")
+    at = coordinator_page(workspace, "cases")
     at.selectbox(key="cases_open").set_value("demo-0").run()
     assert not at.exception, at.exception
     labels = [b.proto.label for b in at.get("download_button")]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.apps import app_testing
-from tests.apps.app_testing import coordinator_app, texts
+from tests.apps.app_testing import import_case, texts
 
 seeded, workspace = app_testing.seeded, app_testing.workspace  # fixtures
 
@@ -20,15 +20,7 @@ def _nifti_bytes(array: np.ndarray, dtype=np.int16) -> bytes:
 
 
 def _upload(workspace, name: str, image: tuple[str, bytes], labels=None) -> str:
-    at = coordinator_app(workspace)
-    at.switch_page("pages/models.py").run()
-    [box] = [t for t in at.text_input if t.label == "Case name"]
-    image_up, labels_up = at.get("file_uploader")
-    box.input(name)
-    image_up.upload(*image)
-    if labels is not None:
-        labels_up.upload(*labels)
-    [b for b in at.button if b.label == "Import the case"][0].click().run()
+    at = import_case(workspace, name, image, labels)
     assert not at.exception
     [error] = texts(at, "error")
     return error

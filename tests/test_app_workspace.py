@@ -12,16 +12,9 @@ import nibabel as nib
 import numpy as np
 
 from tests.apps import app_testing
-from tests.apps.app_testing import coordinator_app, texts
+from tests.apps.app_testing import coordinator_app, coordinator_page, import_case, start_runs, texts
 
 seeded, workspace = app_testing.seeded, app_testing.workspace  # fixtures
-
-
-def _page(workspace, name: str):
-    at = coordinator_app(workspace)
-    at.switch_page(f"pages/{name}.py").run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _nifti_bytes(array: np.ndarray) -> bytes:
@@ -32,15 +25,13 @@ def _upload(workspace, name: str, *, replace: bool = False):
     ct = np.full((16, 16, 8), 40, np.int16)
     seg = np.zeros((16, 16, 8), np.uint8)
     seg[4:10, 4:10, 2:6] = 1
-    at = _page(workspace, "models")
-    [field] = [t for t in at.text_input if t.label == "Case name"]
-    image, labels = at.get("file_uploader")
-    field.input(name)
-    image.upload("ct.nii", _nifti_bytes(ct))
-    labels.upload("seg.nii", _nifti_bytes(seg))
-    if replace:
-        at.checkbox(key="upload_replace").check()
-    [b for b in at.button if b.label == "Import the case"][0].click().run()
+    at = import_case(
+        workspace,
+        name,
+        ("ct.nii", _nifti_bytes(ct)),
+        ("seg.nii", _nifti_bytes(seg)),
+        replace=replace,
+    )
     assert not at.exception
     return at
 
@@ -72,7 +63,7 @@ def test_importing_under_an_existing_name_is_refused_and_breaks_nothing(workspac
     assert _case(workspace, "demo-0") == before
 
     # the Cases page still shows the case and its reference
-    at = _page(workspace, "cases")
+    at = coordinator_page(workspace, "cases")
     at.selectbox(key="cases_open").set_value("demo-0").run()
     assert not at.exception and texts(at, "error") == []
 
@@ -144,15 +135,11 @@ def test_a_running_job_survives_a_reload_and_its_outcome_is_shown(workspace, mon
         return RunsOutcome(run_ids={(cases[0], methods[0]): 99})
 
     monkeypatch.setattr("db.runs.run_and_record", slow_run_and_record)
-    at = _page(workspace, "models")
-    [methods] = [m for m in at.multiselect if m.label == "Methods"]
-    [cases] = [m for m in at.multiselect if m.label == "Cases"]
-    methods.set_value(["classical"])
-    cases.set_value(["demo-1"])
-    [b for b in at.button if b.label == "Run"][0].click().run()
+    start_runs(workspace, ["classical"], ["demo-1"])
     assert started.wait(30)
 
-    reloaded = _page(workspace, "models")  # a new browser session: the job is still there
+    # a new browser session: the job is still there
+    reloaded = coordinator_page(workspace, "models")
     [bar] = reloaded.get("progress")
     assert "classical on demo-1 (1 of 1)" in bar.proto.text
     assert not [b for b in reloaded.button if b.label == "Run"]
@@ -179,7 +166,7 @@ def test_a_folder_import_runs_as_a_job_and_keeps_existing_names(workspace, seede
     (folder / "volume-1.nii").write_bytes(b"not a nifti file")
     before = _case(workspace, "demo-0"), _case(workspace, "demo-1")
 
-    at = _page(workspace, "models")
+    at = coordinator_page(workspace, "models")
     [path] = [t for t in at.text_input if t.label == "Folder on the server"]
     [prefix] = [t for t in at.text_input if t.label == "Case name prefix"]
     path.input("batch")
@@ -194,7 +181,7 @@ def test_a_folder_import_runs_as_a_job_and_keeps_existing_names(workspace, seede
     assert any(e.startswith("demo-1: ") and "volume-1.nii" in e for e in errors)
     assert (_case(workspace, "demo-0"), _case(workspace, "demo-1")) == before
 
-    at = _page(workspace, "models")
+    at = coordinator_page(workspace, "models")
     [path] = [t for t in at.text_input if t.label == "Folder on the server"]
     path.input("batch")
     [b for b in at.button if b.label == "Scan and import the folder"][0].click().run()

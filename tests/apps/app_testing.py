@@ -91,6 +91,49 @@ def coordinator_app(workspace: Path, script=APP) -> AppTest:
     )
 
 
+def coordinator_page(workspace: Path, name: str) -> AppTest:
+    """The app signed in as the seeded coordinator, switched to ``pages/<name>.py`` and run
+    (asserting that the page raised nothing)."""
+    at = coordinator_app(workspace)
+    at.switch_page(f"pages/{name}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def import_case(
+    workspace: Path,
+    name: str,
+    image: tuple[str, bytes],
+    labels: tuple[str, bytes] | None = None,
+    *,
+    replace: bool = False,
+) -> AppTest:
+    """The Models page after its upload form was sent: case ``name``, the CT as (file name,
+    bytes), the labels likewise when given, "replace" ticked when asked."""
+    at = coordinator_page(workspace, "models")
+    [field] = [t for t in at.text_input if t.label == "Case name"]
+    image_up, labels_up = at.get("file_uploader")
+    field.input(name)
+    image_up.upload(*image)
+    if labels is not None:
+        labels_up.upload(*labels)
+    if replace:
+        at.checkbox(key="upload_replace").check()
+    [b for b in at.button if b.label == "Import the case"][0].click().run()
+    return at
+
+
+def start_runs(workspace: Path, methods: list[str], cases: list[str]) -> AppTest:
+    """The Models page after choosing ``methods`` and ``cases`` and pressing Run."""
+    at = coordinator_page(workspace, "models")
+    [method_box] = [m for m in at.multiselect if m.label == "Methods"]
+    [case_box] = [m for m in at.multiselect if m.label == "Cases"]
+    method_box.set_value(methods)
+    case_box.set_value(cases)
+    [b for b in at.button if b.label == "Run"][0].click().run()
+    return at
+
+
 def reader_app(workspace: Path, username: str = "reader1", script=APP) -> AppTest:
     """The app signed in as a reader (who has already chosen her own password)."""
     return signed_in_app(user_id(workspace, username), username, "reader", script=script)
