@@ -192,16 +192,17 @@ from livseg.methods import METHODS, TITLES  # noqa: E402
 
 
 @st.cache_resource(show_spinner="Loading the methods…")
-def method_status() -> dict[str, str]:
-    """Each registered method: "ready" or why it cannot run (loaded once per server)."""
+def method_status(names: tuple[str, ...]) -> dict[str, str]:
+    """Each registered method: "ready" or why it cannot run (loaded once per server and
+    per set of registered methods, so a plug-in installed later is checked too)."""
     from livseg.demo import available_methods
 
     usable, skipped = available_methods()
-    return {name: "ready" if name in usable else skipped.get(name, "?") for name in METHODS}
+    return {name: "ready" if name in usable else skipped.get(name, "?") for name in names}
 
 
 if METHODS:
-    status = method_status()
+    status = method_status(tuple(METHODS))
     st.dataframe(
         {
             "method": list(METHODS),
