@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.browser_utils import launch_browser, start_streamlit, stop_streamlit  # noqa: E402
 
-GOAL_S = 1.5
+GOAL_S = 1.0  # issue 13: Submit -> next item painted, median
 READER_PASSWORD = "bench-reader-pass-1"
 
 
