@@ -114,6 +114,51 @@ def _sheet_name(name: str, used: set[str]) -> str:
     return out
 
 
+@dataclass
+class _StudyData:
+    """The validated inputs of one report: frames, method order, comparators, outcomes."""
+
+    metrics: pd.DataFrame
+    all_scores: pd.DataFrame | None  # every session (the washout re-reads too)
+    lesions: pd.DataFrame | None
+    volumes: pd.DataFrame | None
+    order: list[str]
+    control: str | None
+    reference: str | None
+    outcomes: Sequence[str] | None  # as given (None: every metric column)
+    scores: pd.DataFrame | None = None  # session 1 (set by split_sessions)
+    rereads: pd.DataFrame | None = None  # the washout re-reads (set by split_sessions)
+
+    def split_sessions(self) -> None:
+        """Session 1 scores and the washout re-reads of ``all_scores``."""
+        if self.all_scores is not None:
+            self.scores, self.rereads = intra_reader.split_sessions(self.all_scores)
+
+    @property
+    def values(self) -> list[str]:
+        """The analysed outcomes: the metric columns, then satisfaction when scored."""
+        chosen = list(self.outcomes) if self.outcomes is not None else metric_columns(self.metrics)
+        return chosen + (["satisfaction"] if self.scores is not None else [])
+
+    @property
+    def n_cases(self) -> int:
+        """The number of distinct cases of the metrics."""
+        return int(self.metrics["case"].astype(str).nunique())
+
+    @property
+    def paper_split(self) -> tuple[list[str], list[str]]:
+        """The outcomes of the paper's Table 1 and of Table 2."""
+        values = self.values
+        t1 = [v for v in values if v in tb.TABLE1] or [v for v in values if v not in tb.TABLE2]
+        return t1, [v for v in values if v not in t1]
+
+    @property
+    def typical_value(self) -> str:
+        """The outcome that picks the typical cases (DSC when analysed)."""
+        values = self.values
+        return "DSC" if "DSC" in values else values[0]
+
+
 def build_report(
     metrics: pd.DataFrame | str | Path,
     scores: pd.DataFrame | str | Path | None,
@@ -166,6 +211,117 @@ def build_report(
     a study's several questions, ``livseg.report.questions``) adds "Further questions".
     """
     t0 = time.perf_counter()
+    data = _validated_inputs(
+        metrics, scores, lesions, volumes, alpha, control, reference, methods, outcomes
+    )
+    margins = {"DSC": 0.02} if equivalence_margins is None else dict(equivalence_margins)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    seconds: dict[str, float] = {}
+
+    t = time.perf_counter()
+    notes: list[str] = []
+    nc: dict[str, str] = {}
+    data.split_sessions()
+    results = compute_results(
+        data.metrics,
+        data.all_scores,
+        data.lesions,
+        methods=data.order,
+        volumes=data.volumes,
+        equivalence_margins=margins,
+        power_scenarios=power_scenarios,
+        ordinal_models=ordinal_models,
+        outcomes=outcomes,
+        notes=notes,
+        not_computable=nc,
+    )
+    seconds["statistics"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    table = analysis_table(data.metrics, data.scores)
+    tables = _result_tables(data, results, table, alpha, nc)
+    asked = (
+        further_questions.analyse_questions(_frame(answers, "answers"), data.order)
+        if answers is not None
+        else []
+    )
+    tables = _insert_questions_table(tables, asked, data.order)
+    tables.update(_later_tables(data, results, table, alpha, nc, recheck_paper))
+    seconds["tables"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    figures = _figures(data, table, method_titles, notes) if make_figures else {}
+    seconds["figures"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    gallery = _case_gallery(tables["Typical cases"], case_images, data.typical_value, seconds)
+    titles = display_names(data.order, method_titles)
+    methods_text = _methods_text(data, titles, alpha, study_meta)
+    tables = {name: tb.with_display_names(df, titles) for name, df in tables.items()}
+    notes[:] = [tb.display_text(n, titles) for n in notes]
+    foot = tb.paper_footnote(
+        titles.get(data.control, data.control) if data.control else None,
+        titles.get(data.reference, data.reference) if data.reference else None,
+        alpha,
+    )
+    captions = table_captions(
+        tables, structure or (study_meta or {}).get("structure"), data.n_cases
+    )
+    sections = _report_sections(tables, foot, alpha, results, captions, asked, notes)
+    page = report_html.render_html(
+        title=title,
+        methods_text=methods_text,
+        sections=sections,
+        figures=figures,
+        case_gallery=gallery,
+    )
+    html_bytes = page.encode("utf-8")
+    html_path = out / "report.html"
+    html_path.write_bytes(html_bytes)
+    xlsx_bytes = _excel_bytes(data, results, tables, captions, foot)
+    xlsx_path = out / "tables.xlsx"
+    xlsx_path.write_bytes(xlsx_bytes)
+    scores_path = None
+    if data.all_scores is not None:
+        scores_path = out / "scores_long.csv"
+        data.all_scores.to_csv(scores_path, index=False)
+    meta = {
+        "control": data.control,
+        "reference": data.reference,
+        "alpha": alpha,
+        "methods": data.order,
+        "outcomes": data.values,
+        "notes": notes,
+        "study": dict(study_meta or {}),
+    }
+    results_path = write_results_json(results, out / "results.json", meta, not_computable=nc)
+    seconds["files"] = time.perf_counter() - t
+    seconds["total"] = time.perf_counter() - t0
+    return ReportResult(
+        out_dir=out,
+        html_path=html_path,
+        results_path=results_path,
+        xlsx_path=xlsx_path,
+        scores_csv_path=scores_path,
+        results=results,
+        tables=tables,
+        figures=figures,
+        control=data.control,
+        reference=data.reference,
+        seconds=seconds,
+        notes=notes,
+        not_computable=nc,
+        captions=captions,
+        html_bytes=html_bytes,
+        xlsx_bytes=xlsx_bytes,
+    )
+
+
+def _validated_inputs(
+    metrics, scores, lesions, volumes, alpha, control, reference, methods, outcomes
+) -> _StudyData:
+    """The input frames read and checked, the method order and the two comparators."""
     if not 0 < alpha < 1:
         raise StatsInputError(f"alpha must be between 0 and 1, got {alpha}")
     metrics = _frame(metrics, "metrics")
@@ -184,72 +340,63 @@ def build_report(
         reference = default_reference(order, control)
     elif reference not in order:
         raise StatsInputError(f"reference {reference!r} is not a method of the data {order}")
-    margins = {"DSC": 0.02} if equivalence_margins is None else dict(equivalence_margins)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    seconds: dict[str, float] = {}
+    return _StudyData(metrics, scores, lesions, volumes, order, control, reference, outcomes)
 
-    t = time.perf_counter()
-    notes: list[str] = []
-    nc: dict[str, str] = {}
-    all_scores = scores  # with the re-read session, if any; the tables use session 1
-    scores, rereads = intra_reader.split_sessions(scores) if scores is not None else (None, None)
-    results = compute_results(
-        metrics,
-        all_scores,
-        lesions,
-        methods=order,
-        volumes=volumes,
-        equivalence_margins=margins,
-        power_scenarios=power_scenarios,
-        ordinal_models=ordinal_models,
-        outcomes=outcomes,
-        notes=notes,
-        not_computable=nc,
-    )
-    seconds["statistics"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    table = analysis_table(metrics, scores)
-    chosen = list(outcomes) if outcomes is not None else metric_columns(metrics)
-    values = chosen + (["satisfaction"] if scores is not None else [])
-    has_scores, has_lesions = scores is not None, lesions is not None
-    has_volumes = volumes is not None
-    n_cases = int(metrics["case"].astype(str).nunique())
-    t1 = [v for v in values if v in tb.TABLE1] or [v for v in values if v not in tb.TABLE2]
-    t2 = [v for v in values if v not in t1]
+def _result_tables(
+    data: _StudyData, results: dict, table: pd.DataFrame, alpha: float, nc: dict
+) -> dict[str, pd.DataFrame]:
+    """The paper tables, the paired analyses, the score and intra-reader tables."""
+    order, control, reference, values = data.order, data.control, data.reference, data.values
+    t1, t2 = data.paper_split
     tables: dict[str, pd.DataFrame] = {
-        "Table 1": tb.paper_table(results, t1, order, control, reference, alpha, nc, n_cases),
+        "Table 1": tb.paper_table(results, t1, order, control, reference, alpha, nc, data.n_cases),
     }
     if t2:
         tables["Table 2"] = tb.paper_table(
-            results, t2, order, control, reference, alpha, nc, n_cases
+            results, t2, order, control, reference, alpha, nc, data.n_cases
         )
     tables["Omnibus tests"] = tb.omnibus_table(results, values, nc, len(order))
     tables["Paired comparisons"] = tb.paired_table(results, values, order, nc)
-    if has_scores:
+    if data.scores is not None:
         tables["Score models"] = tb.models_table(results, order, nc)
         tables["Reader agreement"] = tb.agreement_table(results, ["all", *order], nc)
         tables["ICC forms"] = tb.icc_table(results, "all", nc)
         tables["Cohen kappa"] = tb.kappa_table(results, nc)
-        tables["Likert scores"] = tb.likert_table(scores, order, nc)
-    if rereads is not None:
+        tables["Likert scores"] = tb.likert_table(data.scores, order, nc)
+    if data.rereads is not None:
         tables["Intra-reader agreement"] = tb.intra_reader_table(
-            results, _intra_subjects(rereads, results, nc), nc
+            results, _intra_subjects(data.rereads, results, nc), nc
         )
-    asked = (
-        further_questions.analyse_questions(_frame(answers, "answers"), order)
-        if answers is not None
-        else []
-    )
+    return tables
+
+
+def _insert_questions_table(
+    tables: dict[str, pd.DataFrame], asked: list, order: Sequence[str]
+) -> dict[str, pd.DataFrame]:
+    """``tables`` with the "Further questions" table added when questions were asked."""
     if asked:
         tables["Further questions"] = further_questions.questions_table(asked, order)
-    if has_lesions:
+    return tables
+
+
+def _later_tables(
+    data: _StudyData,
+    results: dict,
+    table: pd.DataFrame,
+    alpha: float,
+    nc: dict,
+    recheck_paper: bool,
+) -> dict[str, pd.DataFrame]:
+    """Lesion detection, Bland-Altman, typical cases and the recheck of the paper's tables."""
+    order = data.order
+    tables: dict[str, pd.DataFrame] = {}
+    if data.lesions is not None:
         tables["Lesion detection"] = tb.detection_table(results, order, nc)
         tables["Detection tests"] = tb.detection_tests_table(results, order, nc)
-    if has_volumes:
+    if data.volumes is not None:
         tables["Bland-Altman"] = tb.bland_altman_table(results, order, nc)
-    typical_value = "DSC" if "DSC" in values else values[0]
+    typical_value = data.typical_value
     tables["Typical cases"] = tb.typical_cases(
         table, order, typical_value, higher_is_better=typical_value in tb.HIGHER_IS_BETTER
     )
@@ -258,38 +405,52 @@ def build_report(
         claims = recheck.check_claims(paper, control="Control", reference="UNet", alpha=alpha)
         tables["Recheck: claims"] = _claims_display(claims)
         tables["Recheck: network pairs"] = _recheck_pairs(paper, alpha, results)
-    seconds["tables"] = time.perf_counter() - t
+    return tables
 
-    t = time.perf_counter()
+
+def _figures(
+    data: _StudyData,
+    table: pd.DataFrame,
+    method_titles: Mapping[str, str] | None,
+    notes: list[str],
+) -> dict[str, go.Figure]:
+    """The report's figures, drawn with the methods' display names; a figure the data do
+    not allow is left out and said so in ``notes``."""
+    titles = display_names(data.order, method_titles)
+    shown = [titles[m] for m in data.order]
+    values, typical_value = data.values, data.typical_value
+    scores, lesions, volumes = data.scores, data.lesions, data.volumes
+
+    def named(df: pd.DataFrame) -> pd.DataFrame:
+        return df.assign(method=df["method"].astype(str).map(lambda m: titles.get(m, m)))
+
+    ftable = named(table)
+    makers = {f"box_{v}": lambda v=v: figs.box_strip(ftable, v, shown) for v in values}
+    makers[f"paired_{typical_value}"] = lambda: figs.paired_lines(ftable, typical_value, shown)
+    if scores is not None:
+        makers["likert_stacked"] = lambda: figs.likert_stacked(named(scores), shown)
+        if "DSC" in values:
+            makers["dsc_vs_likert"] = lambda: figs.dsc_vs_likert(ftable, shown)
+    if lesions is not None:
+        makers["detection_rates"] = lambda: _detection_figure(named(lesions), shown)
+    if volumes is not None:
+        makers["bland_altman"] = lambda: figs.bland_altman_plot(named(volumes), shown)
     figures: dict[str, go.Figure] = {}
-    if make_figures:  # drawn with the methods' display names
-        titles = display_names(order, method_titles)
-        shown = [titles[m] for m in order]
+    for name, make in makers.items():
+        try:
+            figures[name] = make()
+        except GUARDED as exc:  # a figure the data do not allow is left out, said so
+            notes.append(f"figure {name}: not computable: {exc}")
+    return figures
 
-        def named(df: pd.DataFrame) -> pd.DataFrame:
-            return df.assign(method=df["method"].astype(str).map(lambda m: titles.get(m, m)))
 
-        ftable = named(table)
-        makers = {f"box_{v}": lambda v=v: figs.box_strip(ftable, v, shown) for v in values}
-        makers[f"paired_{typical_value}"] = lambda: figs.paired_lines(ftable, typical_value, shown)
-        if has_scores:
-            makers["likert_stacked"] = lambda: figs.likert_stacked(named(scores), shown)
-            if "DSC" in values:
-                makers["dsc_vs_likert"] = lambda: figs.dsc_vs_likert(ftable, shown)
-        if has_lesions:
-            makers["detection_rates"] = lambda: _detection_figure(named(lesions), shown)
-        if has_volumes:
-            makers["bland_altman"] = lambda: figs.bland_altman_plot(named(volumes), shown)
-        for name, make in makers.items():
-            try:
-                figures[name] = make()
-            except GUARDED as exc:  # a figure the data do not allow is left out, said so
-                notes.append(f"figure {name}: not computable: {exc}")
-    seconds["figures"] = time.perf_counter() - t
-
-    t = time.perf_counter()
+def _case_gallery(
+    typical: pd.DataFrame, case_images, typical_value: str, seconds: dict[str, float]
+) -> list[tuple[str, bytes]]:
+    """(caption, PNG) of each typical case with an image; a broken image source is
+    counted under ``seconds['image_errors']`` and warned about, not raised."""
     gallery = []
-    for _, row in tables["Typical cases"].iterrows():
+    for _, row in typical.iterrows():
         try:
             png = _case_png(case_images, str(row["Case"]))
         except Exception as exc:  # a broken image source must not sink the report
@@ -301,9 +462,12 @@ def build_report(
             gallery.append(
                 (f"{row['Case']}: {row['Kind']} ({typical_value} {row[typical_value]:.3f})", png)
             )
-    readers = list(pd.unique(scores["reader"].astype(str))) if scores is not None else []
-    titles = display_names(order, method_titles)
-    reading = reading_design.reading_design(scores) if has_scores else None
+    return gallery
+
+
+def _design_text(scores: pd.DataFrame | None, rereads: pd.DataFrame | None) -> str | None:
+    """The reading design in words: who read what, what a partial design allows, re-reads."""
+    reading = reading_design.reading_design(scores) if scores is not None else None
     design_text = reading.text() if reading is not None else None
     if reading is not None and not reading.complete:
         design_text += (
@@ -319,27 +483,41 @@ def build_report(
         design_text = (design_text + "; " if design_text else "") + (
             f"{len(rereads)} items re-read after the washout (intra-reader agreement)"
         )
-    structure = structure or (study_meta or {}).get("structure")
-    methods_text = report_html.methods_paragraph(
-        order,
-        n_cases,
+    return design_text
+
+
+def _methods_text(
+    data: _StudyData, titles: Mapping[str, str], alpha: float, study_meta: Mapping | None
+) -> str:
+    """The report's methods paragraph (cases, readers, software, comparators, design)."""
+    scores = data.scores
+    readers = list(pd.unique(scores["reader"].astype(str))) if scores is not None else []
+    control, reference = data.control, data.reference
+    return report_html.methods_paragraph(
+        data.order,
+        data.n_cases,
         readers,
         software_versions(),
         titles.get(control, control) if control else None,
         titles.get(reference, reference) if reference else None,
         alpha,
         study_meta,
-        design_text=design_text,
+        design_text=_design_text(scores, data.rereads),
         method_titles=titles,
     )
-    tables = {name: tb.with_display_names(df, titles) for name, df in tables.items()}
-    notes[:] = [tb.display_text(n, titles) for n in notes]
-    foot = tb.paper_footnote(
-        titles.get(control, control) if control else None,
-        titles.get(reference, reference) if reference else None,
-        alpha,
-    )
-    captions = table_captions(tables, structure, n_cases)
+
+
+NOT_COMPUTABLE_NOTE = (
+    "Statistics the data do not (yet) allow; each is marked 'not computable: "
+    "<reason>' in the tables below. Missing values are left out: descriptives "
+    "use the available values (n), paired tests the cases with values for both "
+    "methods."
+)
+
+
+def _report_sections(tables, foot, alpha, results, captions, asked, notes) -> list:
+    """The HTML sections: the notes of what is not computable first, then the tables,
+    then the further questions."""
     sections = _sections(tables, foot, alpha, results, captions)
     if asked:
         sections.append(
@@ -350,73 +528,26 @@ def build_report(
         )
     if notes:
         sections.insert(
-            0,
-            (
-                "Not computable",
-                [
-                    (
-                        "",
-                        "Statistics the data do not (yet) allow; each is marked 'not computable: "
-                        "<reason>' in the tables below. Missing values are left out: descriptives "
-                        "use the available values (n), paired tests the cases with values for both "
-                        "methods.",
-                    )
-                ]
-                + [("", n) for n in notes],
-            ),
+            0, ("Not computable", [("", NOT_COMPUTABLE_NOTE)] + [("", n) for n in notes])
         )
-    page = report_html.render_html(
-        title=title,
-        methods_text=methods_text,
-        sections=sections,
-        figures=figures,
-        case_gallery=gallery,
-    )
-    html_bytes = page.encode("utf-8")
-    html_path = out / "report.html"
-    html_path.write_bytes(html_bytes)
-    numeric = {"Table 1": tb.paper_numbers(results, t1, order, tables["Table 1"])}
+    return sections
+
+
+def _excel_bytes(
+    data: _StudyData,
+    results: dict,
+    tables: Mapping[str, pd.DataFrame],
+    captions: Mapping[str, str],
+    foot: str,
+) -> bytes:
+    """The Excel workbook (tables.xlsx) in memory, the paper tables as numbers."""
+    t1, t2 = data.paper_split
+    numeric = {"Table 1": tb.paper_numbers(results, t1, data.order, tables["Table 1"])}
     if t2:
-        numeric["Table 2"] = tb.paper_numbers(results, t2, order, tables["Table 2"])
+        numeric["Table 2"] = tb.paper_numbers(results, t2, data.order, tables["Table 2"])
     xlsx_buffer = io.BytesIO()
     write_excel(xlsx_buffer, tables, captions, foot, numeric)
-    xlsx_bytes = xlsx_buffer.getvalue()
-    xlsx_path = out / "tables.xlsx"
-    xlsx_path.write_bytes(xlsx_bytes)
-    scores_path = None
-    if all_scores is not None:
-        scores_path = out / "scores_long.csv"
-        all_scores.to_csv(scores_path, index=False)
-    meta = {
-        "control": control,
-        "reference": reference,
-        "alpha": alpha,
-        "methods": order,
-        "outcomes": values,
-        "notes": notes,
-        "study": dict(study_meta or {}),
-    }
-    results_path = write_results_json(results, out / "results.json", meta, not_computable=nc)
-    seconds["files"] = time.perf_counter() - t
-    seconds["total"] = time.perf_counter() - t0
-    return ReportResult(
-        out_dir=out,
-        html_path=html_path,
-        results_path=results_path,
-        xlsx_path=xlsx_path,
-        scores_csv_path=scores_path,
-        results=results,
-        tables=tables,
-        figures=figures,
-        control=control,
-        reference=reference,
-        seconds=seconds,
-        notes=notes,
-        not_computable=nc,
-        captions=captions,
-        html_bytes=html_bytes,
-        xlsx_bytes=xlsx_bytes,
-    )
+    return xlsx_buffer.getvalue()
 
 
 INTRA_READER_NOTE = (
