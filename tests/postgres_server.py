@@ -77,26 +77,19 @@ def _start_throwaway() -> str:
         shutil.chown(base, user=run_as)
     port = _free_port()
     env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
-    init = subprocess.run(
-        _as_owner(
-            [
-                str(bin_dir / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-            ],
-            run_as,
-        ),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
+
+    def pg_tool(tool: str, *args: str) -> subprocess.CompletedProcess:
+        """Run a PostgreSQL program as the data folder's owner (2 minutes at most)."""
+        return subprocess.run(
+            _as_owner([str(bin_dir / tool), *args], run_as),
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+
+    init = pg_tool(
+        "initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"
     )
     if init.returncode != 0:
         shutil.rmtree(base, ignore_errors=True)
@@ -105,27 +98,9 @@ def _start_throwaway() -> str:
         f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off "
         "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
     )
-    start = subprocess.run(
-        _as_owner(
-            [
-                str(bin_dir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-o",
-                options,
-                "-l",
-                str(base / "server.log"),
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-            run_as,
-        ),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
+    log_file = str(base / "server.log")
+    start = pg_tool(
+        "pg_ctl", "-D", str(data), "-o", options, "-l", log_file, "-w", "-t", "60", "start"
     )
     if start.returncode != 0:
         log = ""

@@ -44,6 +44,15 @@ def _sign_in(at: AppTest, username: str, password: str) -> AppTest:
     return at.button[0].click().run()
 
 
+def _change_password(at: AppTest, current: str, new: str, *, repeat: str | None = None) -> AppTest:
+    """Send the Account page's change-password form (``repeat`` defaults to ``new``)."""
+    fields = {t.label: t for t in at.text_input}
+    fields["Current password"].input(current)
+    fields["New password"].input(new)
+    fields["Repeat the new password"].input(new if repeat is None else repeat)
+    return at.button[0].click().run()
+
+
 def test_first_start_creates_the_coordinator(monkeypatch, _isolated_workspace):
     monkeypatch.setenv("LIVSEG_BCRYPT_ROUNDS", "4")
     ws = _isolated_workspace
@@ -103,11 +112,7 @@ def test_reader_must_replace_her_initial_password(workspace, seeded):
     with pytest.raises(ValueError):
         at.switch_page("pages/reading.py")
 
-    fields = {t.label: t for t in at.text_input}
-    fields["Current password"].input(initial)
-    fields["New password"].input("my-own-secret-9")
-    fields["Repeat the new password"].input("my-own-secret-9")
-    at.button[0].click().run()
+    _change_password(at, initial, "my-own-secret-9")
     assert not at.exception
     assert at.session_state["signed_in_user"].must_change_password is False
 
@@ -120,11 +125,7 @@ def test_reader_must_replace_her_initial_password(workspace, seeded):
 def test_change_password_mismatch_changes_nothing(workspace, seeded):
     at = coordinator_app(workspace)
     at.switch_page("pages/account.py").run()
-    fields = {t.label: t for t in at.text_input}
-    fields["Current password"].input("coordinator-pass-1")
-    fields["New password"].input("another-pass-1")
-    fields["Repeat the new password"].input("another-pass-2")
-    at.button[0].click().run()
+    _change_password(at, "coordinator-pass-1", "another-pass-1", repeat="another-pass-2")
     assert texts(at, "error") == ["The two new passwords differ. Nothing was changed."]
     ok = _sign_in(signed_in_app(None), "coord", "coordinator-pass-1")
     assert ok.session_state["signed_in_user"].role == "coordinator"
@@ -352,11 +353,7 @@ def test_password_change_signs_out_her_other_browsers(workspace, monkeypatch):
     elsewhere = _browser(monkeypatch, _start_web_session(workspace, COORD[0]))
     assert elsewhere.session_state["signed_in_user"].username == COORD[0]
     here.switch_page("pages/account.py").run()
-    fields = {t.label: t for t in here.text_input}
-    fields["Current password"].input(COORD[1])
-    fields["New password"].input("coordinator-pass-2")
-    fields["Repeat the new password"].input("coordinator-pass-2")
-    here.button[0].click().run()
+    _change_password(here, COORD[1], "coordinator-pass-2")
     assert texts(here, "success") == ["Password changed."]
     assert [alive for _, alive in _web_session_rows(workspace)] == [True, False]
     # the other browser's next click: signed out, told why, at the sign-in screen
@@ -404,11 +401,7 @@ def test_deep_link_with_a_required_password_change_lands_on_the_page_after(
     at = _sign_in(at, username, initial)
     assert texts(at, "title") == ["Account"]  # first her own password, at any address
     assert texts(at, "error") == []
-    fields = {t.label: t for t in at.text_input}
-    fields["Current password"].input(initial)
-    fields["New password"].input("my-own-secret-9")
-    fields["Repeat the new password"].input("my-own-secret-9")
-    at.button[0].click().run()
+    _change_password(at, initial, "my-own-secret-9")
     assert not at.exception
     assert texts(at, "title") == ["Reading"]
     assert "account_go_home" not in at.session_state

@@ -27,6 +27,14 @@ def _save(labels: np.ndarray, path: Path, spacing=SPACING, affine=None) -> Path:
     return path
 
 
+def _evaluate_folders(pred_dir: Path, ref_dir: Path, out: Path) -> int:
+    """``livseg evaluate --pred-dir --ref-dir --out --quiet``; the exit code."""
+    return main(
+        ["evaluate", "--pred-dir", str(pred_dir), "--ref-dir", str(ref_dir), "--out", str(out)]
+        + ["--quiet"]
+    )
+
+
 def _reference(shift: int = 0) -> np.ndarray:
     """Liver block with two tumours: a 6 x 6 x 3 block and a 2 x 2 x 1 one (hand-known)."""
     ref = np.zeros((40, 36, 16), np.uint8)
@@ -120,18 +128,7 @@ def test_folder_csv_matches_case_ids(tmp_path):
     _save(_prediction(), pred_dir / "7.nii.gz")
     _save(_reference(shift=1), pred_dir / "segmentation-12.nii.gz")
     out = tmp_path / "metrics.csv"
-    code = main(
-        [
-            "evaluate",
-            "--pred-dir",
-            str(pred_dir),
-            "--ref-dir",
-            str(ref_dir),
-            "--out",
-            str(out),
-            "--quiet",
-        ]
-    )
+    code = _evaluate_folders(pred_dir, ref_dir, out)
     assert code == 0
     table = pd.read_csv(out, dtype={"case_id": str})
     assert len(table) == 4
@@ -224,18 +221,7 @@ def test_folder_errors(tmp_path, capsys):
     pred_dir.mkdir()
     _save(_reference(), ref_dir / "segmentation-1.nii.gz")
     _save(_reference(), pred_dir / "segmentation-2.nii.gz")
-    code = main(
-        [
-            "evaluate",
-            "--pred-dir",
-            str(pred_dir),
-            "--ref-dir",
-            str(ref_dir),
-            "--out",
-            str(tmp_path / "x.csv"),
-            "--quiet",
-        ]
-    )
+    code = _evaluate_folders(pred_dir, ref_dir, tmp_path / "x.csv")
     assert code == 2
     assert "no reference" in capsys.readouterr().err
     assert main(["evaluate", "--pred-dir", str(pred_dir)]) == 2

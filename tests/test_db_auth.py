@@ -208,35 +208,23 @@ def test_python_dash_m_db_runs_as_a_program(tmp_path):
     repo = Path(__file__).resolve().parents[1]
     url = f"sqlite:///{tmp_path / 'prog.db'}"
     env = {"PATH": "/usr/bin:/bin", "LIVSEG_BCRYPT_ROUNDS": "4", "PYTHONPATH": str(repo)}
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "db",
-            "--url",
-            url,
-            "create-coordinator",
-            "--username",
-            "x1",
-            "--password-stdin",
-        ],
-        input="short\n",
-        capture_output=True,
-        text=True,
-        cwd=repo,
-        env=env,
-        timeout=60,
-    )
+
+    def db_program(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        """``python -m db --url URL ARGS`` in a fresh process (its output as text)."""
+        return subprocess.run(
+            [sys.executable, "-m", "db", "--url", url, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            cwd=repo,
+            env=env,
+            timeout=60,
+        )
+
+    run = db_program("create-coordinator", "--username", "x1", "--password-stdin", stdin="short\n")
     assert run.returncode == 2
     assert "at least 12 characters" in run.stderr and "Traceback" not in run.stderr
-    status = subprocess.run(
-        [sys.executable, "-m", "db", "--url", url, "status"],
-        capture_output=True,
-        text=True,
-        cwd=repo,
-        env=env,
-        timeout=60,
-    )
+    status = db_program("status")
     assert status.returncode == 0
     newest = head_revision()  # the migrations' head (pinned in test_db_schema.HEAD)
     assert f"schema revision: {newest} (newest: {newest})" in status.stdout

@@ -71,23 +71,18 @@ def test_order_is_reproducible_from_the_recorded_seed(db_engine):
     with session_scope(db_engine) as s:
         info = studies.get_study(s, setup.coordinator, setup.study_id)
         assert info.seed == 7
-        again = studies.create_study(
-            s,
-            setup.coordinator,
-            "Again",
-            cases=setup.cases,
-            methods=setup.methods,
-            readers=["r00", "r01"],
-            seed=7,
-        )
-        other = studies.create_study(
-            s,
-            setup.coordinator,
-            "Other",
-            cases=setup.cases,
-            methods=setup.methods,
-            readers=["r00", "r01"],
-            seed=8,
+        # the same design again with the recorded seed, and once with another seed
+        again, other = (
+            studies.create_study(
+                s,
+                setup.coordinator,
+                name,
+                cases=setup.cases,
+                methods=setup.methods,
+                readers=["r00", "r01"],
+                seed=seed,
+            )
+            for name, seed in (("Again", 7), ("Other", 8))
         )
 
     def orders(study_id):

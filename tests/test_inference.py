@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -125,49 +126,17 @@ def test_segment_cli_folder_and_errors(small_cases, tmp_path, capsys):
         ]
     )
     assert rc == 0 and (tmp_path / "runs/unet2d/1.nii.gz").is_file()
-    assert (
-        main(
-            [
-                "segment",
-                "--method",
-                "nope",
-                "--cases",
-                str(small_cases),
-                "--out",
-                str(tmp_path / "r2"),
-            ]
-        )
-        == 2
-    )
+    assert _segment("nope", "--cases", small_cases, tmp_path / "r2") == 2
     assert "unknown method" in capsys.readouterr().err
+    assert _segment("classical", "--image", tmp_path / "missing.nii.gz", tmp_path / "x.nii.gz") == 2
     assert (
-        main(
-            [
-                "segment",
-                "--method",
-                "classical",
-                "--image",
-                str(tmp_path / "missing.nii.gz"),
-                "--out",
-                str(tmp_path / "x.nii.gz"),
-            ]
-        )
-        == 2
+        _segment("classical", "--image", small_cases / "volume-0.nii.gz", tmp_path / "x.txt") == 2
     )
-    assert (
-        main(
-            [
-                "segment",
-                "--method",
-                "classical",
-                "--image",
-                str(small_cases / "volume-0.nii.gz"),
-                "--out",
-                str(tmp_path / "x.txt"),
-            ]
-        )
-        == 2
-    )
+
+
+def _segment(method: str, source_option: str, source: Path, out: Path) -> int:
+    """``livseg segment --method M --image|--cases SOURCE --out OUT``; the exit code."""
+    return main(["segment", "--method", method, source_option, str(source), "--out", str(out)])
 
 
 def test_device_and_threads(monkeypatch):
