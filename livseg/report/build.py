@@ -223,30 +223,13 @@ def build_report(
     notes: list[str] = []
     nc: dict[str, str] = {}
     data.split_sessions()
-    results = compute_results(
-        data.metrics,
-        data.all_scores,
-        data.lesions,
-        methods=data.order,
-        volumes=data.volumes,
-        equivalence_margins=margins,
-        power_scenarios=power_scenarios,
-        ordinal_models=ordinal_models,
-        outcomes=outcomes,
-        notes=notes,
-        not_computable=nc,
-    )
+    results = _statistics(data, margins, power_scenarios, ordinal_models, notes, nc)
     seconds["statistics"] = time.perf_counter() - t
 
     t = time.perf_counter()
     table = analysis_table(data.metrics, data.scores)
     tables = _result_tables(data, results, table, alpha, nc)
-    asked = (
-        further_questions.analyse_questions(_frame(answers, "answers"), data.order)
-        if answers is not None
-        else []
-    )
-    tables = _insert_questions_table(tables, asked, data.order)
+    asked = _further_questions(tables, answers, data.order)
     tables.update(_later_tables(data, results, table, alpha, nc, recheck_paper))
     seconds["tables"] = time.perf_counter() - t
 
@@ -260,11 +243,7 @@ def build_report(
     methods_text = _methods_text(data, titles, alpha, study_meta)
     tables = {name: tb.with_display_names(df, titles) for name, df in tables.items()}
     notes[:] = [tb.display_text(n, titles) for n in notes]
-    foot = tb.paper_footnote(
-        titles.get(data.control, data.control) if data.control else None,
-        titles.get(data.reference, data.reference) if data.reference else None,
-        alpha,
-    )
+    foot = _footnote(data, titles, alpha)
     captions = table_captions(
         tables, structure or (study_meta or {}).get("structure"), data.n_cases
     )
@@ -276,34 +255,15 @@ def build_report(
         figures=figures,
         case_gallery=gallery,
     )
-    html_bytes = page.encode("utf-8")
-    html_path = out / "report.html"
-    html_path.write_bytes(html_bytes)
-    xlsx_bytes = _excel_bytes(data, results, tables, captions, foot)
-    xlsx_path = out / "tables.xlsx"
-    xlsx_path.write_bytes(xlsx_bytes)
-    scores_path = None
-    if data.all_scores is not None:
-        scores_path = out / "scores_long.csv"
-        data.all_scores.to_csv(scores_path, index=False)
-    meta = {
-        "control": data.control,
-        "reference": data.reference,
-        "alpha": alpha,
-        "methods": data.order,
-        "outcomes": data.values,
-        "notes": notes,
-        "study": dict(study_meta or {}),
-    }
-    results_path = write_results_json(results, out / "results.json", meta, not_computable=nc)
+    files = _write_files(out, page, data, results, tables, captions, foot)
+    meta = _results_meta(data, alpha, notes, study_meta)
+    files["results_path"] = write_results_json(
+        results, out / "results.json", meta, not_computable=nc
+    )
     seconds["files"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
     return ReportResult(
         out_dir=out,
-        html_path=html_path,
-        results_path=results_path,
-        xlsx_path=xlsx_path,
-        scores_csv_path=scores_path,
         results=results,
         tables=tables,
         figures=figures,
@@ -313,8 +273,7 @@ def build_report(
         notes=notes,
         not_computable=nc,
         captions=captions,
-        html_bytes=html_bytes,
-        xlsx_bytes=xlsx_bytes,
+        **files,
     )
 
 
@@ -341,6 +300,30 @@ def _validated_inputs(
     elif reference not in order:
         raise StatsInputError(f"reference {reference!r} is not a method of the data {order}")
     return _StudyData(metrics, scores, lesions, volumes, order, control, reference, outcomes)
+
+
+def _statistics(
+    data: _StudyData,
+    margins: Mapping[str, float],
+    power_scenarios: Sequence[tuple[float, float]] | None,
+    ordinal_models: bool,
+    notes: list[str],
+    nc: dict[str, str],
+) -> dict[str, float]:
+    """Every statistic of the study under the reference key scheme (``compute_results``)."""
+    return compute_results(
+        data.metrics,
+        data.all_scores,
+        data.lesions,
+        methods=data.order,
+        volumes=data.volumes,
+        equivalence_margins=margins,
+        power_scenarios=power_scenarios,
+        ordinal_models=ordinal_models,
+        outcomes=data.outcomes,
+        notes=notes,
+        not_computable=nc,
+    )
 
 
 def _result_tables(
@@ -371,13 +354,17 @@ def _result_tables(
     return tables
 
 
-def _insert_questions_table(
-    tables: dict[str, pd.DataFrame], asked: list, order: Sequence[str]
-) -> dict[str, pd.DataFrame]:
-    """``tables`` with the "Further questions" table added when questions were asked."""
+def _further_questions(tables: dict[str, pd.DataFrame], answers, order: Sequence[str]) -> list:
+    """The analysed further questions of ``answers`` (none without answers); adds their
+    "Further questions" table to ``tables`` when any was asked."""
+    asked = (
+        further_questions.analyse_questions(_frame(answers, "answers"), order)
+        if answers is not None
+        else []
+    )
     if asked:
         tables["Further questions"] = further_questions.questions_table(asked, order)
-    return tables
+    return asked
 
 
 def _later_tables(
@@ -507,6 +494,31 @@ def _methods_text(
     )
 
 
+def _footnote(data: _StudyData, titles: Mapping[str, str], alpha: float) -> str:
+    """The paper tables' footnote, naming the comparators by their display names."""
+    control, reference = data.control, data.reference
+    return tb.paper_footnote(
+        titles.get(control, control) if control else None,
+        titles.get(reference, reference) if reference else None,
+        alpha,
+    )
+
+
+def _results_meta(
+    data: _StudyData, alpha: float, notes: list[str], study_meta: Mapping | None
+) -> dict:
+    """The "meta" entry of results.json: comparators, alpha, methods, outcomes, notes."""
+    return {
+        "control": data.control,
+        "reference": data.reference,
+        "alpha": alpha,
+        "methods": data.order,
+        "outcomes": data.values,
+        "notes": notes,
+        "study": dict(study_meta or {}),
+    }
+
+
 NOT_COMPUTABLE_NOTE = (
     "Statistics the data do not (yet) allow; each is marked 'not computable: "
     "<reason>' in the tables below. Missing values are left out: descriptives "
@@ -548,6 +560,36 @@ def _excel_bytes(
     xlsx_buffer = io.BytesIO()
     write_excel(xlsx_buffer, tables, captions, foot, numeric)
     return xlsx_buffer.getvalue()
+
+
+def _write_files(
+    out: Path,
+    page: str,
+    data: _StudyData,
+    results: dict,
+    tables: Mapping[str, pd.DataFrame],
+    captions: Mapping[str, str],
+    foot: str,
+) -> dict:
+    """Writes report.html, tables.xlsx and scores_long.csv (when scored) into ``out``;
+    their paths and the HTML and Excel bytes, as ``ReportResult`` fields."""
+    html_bytes = page.encode("utf-8")
+    html_path = out / "report.html"
+    html_path.write_bytes(html_bytes)
+    xlsx_bytes = _excel_bytes(data, results, tables, captions, foot)
+    xlsx_path = out / "tables.xlsx"
+    xlsx_path.write_bytes(xlsx_bytes)
+    scores_path = None
+    if data.all_scores is not None:
+        scores_path = out / "scores_long.csv"
+        data.all_scores.to_csv(scores_path, index=False)
+    return {
+        "html_path": html_path,
+        "xlsx_path": xlsx_path,
+        "scores_csv_path": scores_path,
+        "html_bytes": html_bytes,
+        "xlsx_bytes": xlsx_bytes,
+    }
 
 
 INTRA_READER_NOTE = (
@@ -702,7 +744,29 @@ def write_excel(
     return path
 
 
+def _lesion_tests_note(results: Mapping[str, float]) -> str:
+    """Cochran's Q and the paper-style chi-square of lesion detection, in words."""
+    q = results.get("cochran_q/lesions/Q")
+    note = (
+        f"Cochran's Q = {q:.2f}, P {tb.fmt_p(results['cochran_q/lesions/p'])} "
+        "(same lesions for every method)."
+        if q is not None
+        else ""
+    )
+    chi = next((k for k in results if k.startswith("chisq/lesions_") and k.endswith("/X2")), None)
+    if chi:
+        base = chi[: -len("/X2")]
+        note += (
+            f" Paper-style chi-square on the detected / missed table: "
+            f"χ² = {results[chi]:.2f}, df {results[base + '/df']:g}, "
+            f"P {tb.fmt_p(results[base + '/p'])}, Cramér's V = "
+            f"{results[base + '/cramers_V']:.3f}."
+        )
+    return note
+
+
 def _sections(tables, foot, alpha, results, captions):
+    """The report's sections of tables, in the order of the HTML, with their notes."""
     sec = [
         (
             "Table 1 and Table 2 (the paper's layout)",
@@ -743,31 +807,13 @@ def _sections(tables, foot, alpha, results, captions):
             )
         )
     if "Lesion detection" in tables:
-        q = results.get("cochran_q/lesions/Q")
-        note = (
-            f"Cochran's Q = {q:.2f}, P {tb.fmt_p(results['cochran_q/lesions/p'])} "
-            "(same lesions for every method)."
-            if q is not None
-            else ""
-        )
-        chi = next(
-            (k for k in results if k.startswith("chisq/lesions_") and k.endswith("/X2")), None
-        )
-        if chi:
-            base = chi[: -len("/X2")]
-            note += (
-                f" Paper-style chi-square on the detected / missed table: "
-                f"χ² = {results[chi]:.2f}, df {results[base + '/df']:g}, "
-                f"P {tb.fmt_p(results[base + '/p'])}, Cramér's V = "
-                f"{results[base + '/cramers_V']:.3f}."
-            )
         sec.append(
             (
                 "Lesion detection",
                 [
                     ("Lesion detection", tables["Lesion detection"]),
                     ("Detection tests", tables["Detection tests"]),
-                    ("", note),
+                    ("", _lesion_tests_note(results)),
                 ],
             )
         )
