@@ -187,6 +187,19 @@ def metric_results(
     nc = not_computable if not_computable is not None else {}
     out: dict[str, float] = {}
     vals = _values_by_method(table, value, methods)
+    _descriptives(out, nc, value, vals)
+    _independent_groups(out, nc, value, methods, vals)
+    wide = _wide(table, value, methods)
+    _repeated_measures(out, nc, table, value, methods, wide, lmm_fit)
+    t_p, w_p = _pairwise_paired(out, nc, value, methods, wide, margin)
+    _p_adjustments(out, nc, value, methods, t_p, w_p)
+    return out
+
+
+def _descriptives(
+    out: dict, nc: NotComputableMap, value: str, vals: Mapping[str, np.ndarray]
+) -> None:
+    """descriptive/<v>/<m>/...: n, mean, SD, ... of each method's available values."""
     for m, x in vals.items():
         pre = f"descriptive/{value}/{m}"
         if x.size == 0:
@@ -198,7 +211,17 @@ def metric_results(
         _put(out, pre, row)
         if x.size < 2:
             nc[f"{pre}/sd"] = "only 1 value"
-    pairs = design.method_pairs(methods)
+
+
+def _independent_groups(
+    out: dict,
+    nc: NotComputableMap,
+    value: str,
+    methods: Sequence[str],
+    vals: Mapping[str, np.ndarray],
+) -> None:
+    """One-way ANOVA, Fisher LSD, Tukey, Welch ANOVA and Kruskal-Wallis of the methods'
+    values as independent groups, or why the data do not allow them."""
     groups_keys = [
         f"oneway/{value}",
         f"welch_anova/{value}",
@@ -223,57 +246,90 @@ def metric_results(
     else:
         means, sds, ns = oneway.summaries(vals)
         args = ([means[m] for m in vals], [sds[m] for m in vals], [ns[m] for m in vals])
-        no_var = "no variation within the methods (every method's values are constant)"
-        an = _attempt(
-            nc,
-            f"oneway/{value}",
-            lambda: _finite(
-                oneway.anova_from_summary(*args),
-                ["F", "p"],
-                "no variation (all values are identical)"
-                if len(set(np.concatenate(list(vals.values())))) == 1
-                else no_var,
-            ),
-        )
-        if an is not None:
-            _put(out, f"oneway/{value}", an, ["F", "df1", "df2", "p", "MSE", "eta2"])
-            for pk, r in oneway.lsd_from_summary(means, sds, ns).items():
-                _put(out, f"lsd/{value}/{pk}", r, ["diff", "t", "p"])
-            tk = _attempt(nc, f"tukey/{value}", lambda: oneway.tukey_from_summary(means, sds, ns))
-            for pk, r in (tk or {}).items():
-                _put(out, f"tukey/{value}/{pk}", r, ["q", "p"])
-        else:
-            _mark(nc, [f"lsd/{value}", f"tukey/{value}"], nc[f"oneway/{value}"])
-        zero_sd = [m for m in vals if np.ptp(vals[m]) == 0]
-        if zero_sd:
-            nc[f"welch_anova/{value}"] = "zero variance for " + ", ".join(zero_sd)
-        else:
-            _put(
-                out,
-                f"welch_anova/{value}",
-                _attempt(
-                    nc,
-                    f"welch_anova/{value}",
-                    lambda: _finite(oneway.welch_from_summary(*args), ["F", "p"], no_var),
-                )
-                or {},
-            )
+        _oneway_lsd_tukey(out, nc, value, vals, args, (means, sds, ns))
+        _welch_and_kruskal(out, nc, value, vals, args)
+
+
+_NO_VARIATION_WITHIN = "no variation within the methods (every method's values are constant)"
+
+
+def _oneway_lsd_tukey(
+    out: dict,
+    nc: NotComputableMap,
+    value: str,
+    vals: Mapping[str, np.ndarray],
+    args: tuple,
+    summaries: tuple,
+) -> None:
+    """oneway/<v>, lsd/<v>/<pair> and tukey/<v>/<pair> from the methods' summaries."""
+    means, sds, ns = summaries
+    an = _attempt(
+        nc,
+        f"oneway/{value}",
+        lambda: _finite(
+            oneway.anova_from_summary(*args),
+            ["F", "p"],
+            "no variation (all values are identical)"
+            if len(set(np.concatenate(list(vals.values())))) == 1
+            else _NO_VARIATION_WITHIN,
+        ),
+    )
+    if an is not None:
+        _put(out, f"oneway/{value}", an, ["F", "df1", "df2", "p", "MSE", "eta2"])
+        for pk, r in oneway.lsd_from_summary(means, sds, ns).items():
+            _put(out, f"lsd/{value}/{pk}", r, ["diff", "t", "p"])
+        tk = _attempt(nc, f"tukey/{value}", lambda: oneway.tukey_from_summary(means, sds, ns))
+        for pk, r in (tk or {}).items():
+            _put(out, f"tukey/{value}/{pk}", r, ["q", "p"])
+    else:
+        _mark(nc, [f"lsd/{value}", f"tukey/{value}"], nc[f"oneway/{value}"])
+
+
+def _welch_and_kruskal(
+    out: dict, nc: NotComputableMap, value: str, vals: Mapping[str, np.ndarray], args: tuple
+) -> None:
+    """welch_anova/<v> (refused when a method has zero variance) and kruskal/<v>."""
+    zero_sd = [m for m in vals if np.ptp(vals[m]) == 0]
+    if zero_sd:
+        nc[f"welch_anova/{value}"] = "zero variance for " + ", ".join(zero_sd)
+    else:
         _put(
             out,
-            f"kruskal/{value}",
+            f"welch_anova/{value}",
             _attempt(
                 nc,
-                f"kruskal/{value}",
-                lambda: _finite(
-                    oneway.kruskal_from_groups(vals),
-                    ["H", "p"],
-                    "no variation (all values are identical)",
-                ),
+                f"welch_anova/{value}",
+                lambda: _finite(oneway.welch_from_summary(*args), ["F", "p"], _NO_VARIATION_WITHIN),
             )
             or {},
         )
+    _put(
+        out,
+        f"kruskal/{value}",
+        _attempt(
+            nc,
+            f"kruskal/{value}",
+            lambda: _finite(
+                oneway.kruskal_from_groups(vals),
+                ["H", "p"],
+                "no variation (all values are identical)",
+            ),
+        )
+        or {},
+    )
 
-    wide = _wide(table, value, methods)
+
+def _repeated_measures(
+    out: dict,
+    nc: NotComputableMap,
+    table: pd.DataFrame,
+    value: str,
+    methods: Sequence[str],
+    wide: pd.DataFrame,
+    lmm_fit: str,
+) -> None:
+    """paired_n/<v>, RM-ANOVA, Friedman (3+ methods) and the case LMM over the cases with
+    a value for every method."""
     complete = wide.dropna(axis=0, how="any")
     out[f"paired_n/{value}"] = float(len(complete))
     paired_keys = [f"rm_anova/{value}", f"lmm/{value}_case"]
@@ -281,56 +337,69 @@ def metric_results(
         paired_keys.append(f"friedman/{value}")
     if len(methods) < 2:
         _mark(nc, paired_keys, "only one method: nothing to compare")
-    elif len(complete) < 2:
+        return
+    if len(complete) < 2:
         _mark(
             nc,
             paired_keys,
             f"fewer than 2 cases with a value for every method (n = {len(complete)})",
         )
-    elif np.ptp(complete.to_numpy(dtype=float)) == 0:
+        return
+    if np.ptp(complete.to_numpy(dtype=float)) == 0:
         _mark(nc, paired_keys, "no variation (all values are identical)")
-    else:
+        return
+    _put(
+        out,
+        f"rm_anova/{value}",
+        _attempt(
+            nc,
+            f"rm_anova/{value}",
+            lambda: _finite(
+                paired.rm_anova(complete),
+                ["F", "p", "p_GG"],
+                "no variation between or within the cases (F undefined)",
+            ),
+        )
+        or {},
+    )
+    if len(methods) >= 3:
         _put(
             out,
-            f"rm_anova/{value}",
+            f"friedman/{value}",
             _attempt(
                 nc,
-                f"rm_anova/{value}",
+                f"friedman/{value}",
                 lambda: _finite(
-                    paired.rm_anova(complete),
-                    ["F", "p", "p_GG"],
-                    "no variation between or within the cases (F undefined)",
+                    paired.friedman(complete),
+                    ["Q", "p"],
+                    "every case ranks the methods as ties",
                 ),
             )
             or {},
         )
-        if len(methods) >= 3:
-            _put(
-                out,
-                f"friedman/{value}",
-                _attempt(
-                    nc,
-                    f"friedman/{value}",
-                    lambda: _finite(
-                        paired.friedman(complete),
-                        ["Q", "p"],
-                        "every case ranks the methods as ties",
-                    ),
-                )
-                or {},
-            )
-        sub = table[table["case"].astype(str).isin(complete.index)]
-        lmm = _attempt(
-            nc,
-            f"lmm/{value}_case",
-            lambda: _checked_lmm(mixed.fit_lmm(sub, value, ("case",), methods, fit=lmm_fit)),
-        )
-        if lmm is not None:
-            _lmm_keys(out, f"lmm/{value}_case", lmm)
+    sub = table[table["case"].astype(str).isin(complete.index)]
+    lmm = _attempt(
+        nc,
+        f"lmm/{value}_case",
+        lambda: _checked_lmm(mixed.fit_lmm(sub, value, ("case",), methods, fit=lmm_fit)),
+    )
+    if lmm is not None:
+        _lmm_keys(out, f"lmm/{value}_case", lmm)
 
+
+def _pairwise_paired(
+    out: dict,
+    nc: NotComputableMap,
+    value: str,
+    methods: Sequence[str],
+    wide: pd.DataFrame,
+    margin: float | None,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Paired t, TOST (with ``margin``) and Wilcoxon of each method pair over the cases with
+    both values; the paired-t and the Wilcoxon P of each pair, for the adjustments."""
     t_p: dict[str, float] = {}
     w_p: dict[str, float] = {}
-    for a, b in pairs:
+    for a, b in design.method_pairs(methods):
         pk = f"{a}_vs_{b}"
         both = wide[[a, b]].dropna(axis=0, how="any")
         n = len(both)
@@ -361,6 +430,19 @@ def metric_results(
         w = paired.wilcoxon_signed_rank(xa, xb)
         _put(out, keys[1], {k: v for k, v in w.items() if not (k == "p_exact" and math.isnan(v))})
         w_p[pk] = w["p_exact"] if not math.isnan(w["p_exact"]) else w["p_normal_cc"]
+    return t_p, w_p
+
+
+def _p_adjustments(
+    out: dict,
+    nc: NotComputableMap,
+    value: str,
+    methods: Sequence[str],
+    t_p: Mapping[str, float],
+    w_p: Mapping[str, float],
+) -> None:
+    """Holm, BH and Bonferroni adjustments of the pairs' paired-t and Wilcoxon P values."""
+    pairs = design.method_pairs(methods)
     for fam, raw in (("paired_t", t_p), ("wilcoxon", w_p)):
         for meth in ("holm", "BH", "bonferroni"):
             for pk, p in paired.p_adjust(raw, meth).items():
@@ -371,7 +453,6 @@ def metric_results(
                     nc[f"padjust/{value}/{fam}_{meth}/{pk}"] = nc.get(
                         f"{fam}/{value}/{pk}", "not computable"
                     )
-    return out
 
 
 def _checked_lmm(lmm: dict) -> dict:
