@@ -342,6 +342,30 @@ class Answer(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+FLAG_REASONS = ("image_problem", "segmentation_problem", "unsure", "other")
+
+
+class ItemFlag(Base):
+    """A reader's flag of one of her items for the coordinator (migration 0008): at most one
+    per assignment, with a ``reason`` from ``FLAG_REASONS`` and an optional ``note``."""
+
+    __tablename__ = "item_flags"
+    __table_args__ = (
+        UniqueConstraint("assignment_id"),
+        CheckConstraint(
+            "reason IN ('image_problem', 'segmentation_problem', 'unsure', 'other')",
+            name="reason",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"))
+    reason: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class AuditEvent(Base):
     """Append-only log: who did what, when, with the values before and after.
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.access import require_coordinator, require_reader
-from db.models import Assignment, Score, Study, StudyReader, User, utcnow
+from db.models import Assignment, ItemFlag, Score, Study, StudyReader, User, utcnow
 from db.reading import session_two_opens_at
 from db.studies import _study
 
@@ -140,3 +140,38 @@ def study_summary(session: Session, coordinator, study_id: int) -> dict:
         "fraction": done / total if total else 0.0,
         "median_seconds": _median(list(secs)),
     }
+
+
+def study_flags(session: Session, coordinator, study_id: int) -> pd.DataFrame:
+    """The items readers flagged in a study (coordinator only), oldest first: code (the
+    reader's opaque item code), reader, position, session, reason, note, flagged_at and
+    changed_at (UTC)."""
+    require_coordinator(session, coordinator)
+    study = _study(session, study_id)
+    rows = session.execute(
+        select(
+            Assignment.code,
+            User.username,
+            Assignment.position,
+            Assignment.session_number,
+            ItemFlag.reason,
+            ItemFlag.note,
+            ItemFlag.created_at,
+            ItemFlag.updated_at,
+        )
+        .join(Assignment, Assignment.id == ItemFlag.assignment_id)
+        .join(User, User.id == Assignment.reader_id)
+        .where(Assignment.study_id == study.id)
+        .order_by(ItemFlag.created_at, ItemFlag.id)
+    ).all()
+    columns = [
+        "code",
+        "reader",
+        "position",
+        "session",
+        "reason",
+        "note",
+        "flagged_at",
+        "changed_at",
+    ]
+    return pd.DataFrame([tuple(r) for r in rows], columns=columns)

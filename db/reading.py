@@ -35,12 +35,20 @@ from db.errors import (
     StudyClosed,
     StudyStateError,
 )
-from db.models import Assignment, Case, Item, Run, Score, Study, utcnow
+from db.models import FLAG_REASONS, Assignment, Case, Item, ItemFlag, Run, Score, Study, utcnow
 from db.questions import Question
 from db.text import check_text
 
 MAX_COMMENT_CHARS = 2000
 MAX_SECONDS_SPENT = 30 * 24 * 3600.0  # an item left open for days is kept, not refused
+MAX_FLAG_NOTE_CHARS = 500
+# why a reader flags an item (``flag_item``): stored code -> what the page shows
+FLAG_REASON_LABELS = {
+    "image_problem": "The images do not display or look wrong",
+    "segmentation_problem": "The segmentation is missing or does not fit this scan",
+    "unsure": "I cannot judge this item",
+    "other": "Other (please explain)",
+}
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,7 @@ class ReaderItem:
     can_change: bool
     questions: tuple[Question, ...] = ()
     existing_answers: dict[str, object] | None = None
+    flag_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,26 @@ class SubmitResult:
     score_id: int
     assignment_id: int
     status: str
+    score: int
+
+
+@dataclass(frozen=True)
+class FlagResult:
+    """Outcome of ``flag_item``: status is "created", "duplicate" or "updated"."""
+
+    flag_id: int
+    assignment_id: int
+    status: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ScoredItem:
+    """One of her scored items in the "Review my answers" list (opaque code only)."""
+
+    assignment_id: int
+    code: str
+    position: int
     score: int
 
 
@@ -239,6 +268,9 @@ def _view(
         existing_answers=None
         if score is None
         else study_questions.stored_answers(session, assignment.id),
+        flag_reason=session.scalar(
+            select(ItemFlag.reason).where(ItemFlag.assignment_id == assignment.id)
+        ),
     )
 
 
@@ -505,3 +537,100 @@ def submit_score(
         return SubmitResult(existing.id, aid, "updated", value)
 
     return write_transaction(session, work)
+
+
+def _validate_flag(reason: object, note: object) -> tuple[str, str | None]:
+    if reason not in FLAG_REASONS:
+        raise InvalidInput(f"The reason must be one of {', '.join(FLAG_REASONS)}, got {reason!r}.")
+    text = "" if note is None else check_text(note, "The note").strip()
+    if len(text) > MAX_FLAG_NOTE_CHARS:
+        raise InvalidInput(f"The note is longer than {MAX_FLAG_NOTE_CHARS} characters.")
+    if reason == "other" and not text:
+        raise InvalidInput("Please say in the note why you flag the item.")
+    return str(reason), text or None
+
+
+def flag_item(
+    session: Session,
+    reader,
+    assignment_id: int,
+    reason: str,
+    note: str | None = None,
+    *,
+    now: datetime | None = None,
+) -> FlagResult:
+    """Flag one of her items for the coordinator, in one transaction (audited).
+
+    reason: a key of ``FLAG_REASON_LABELS``; note: optional text (needed for "other"), at
+    most ``MAX_FLAG_NOTE_CHARS`` characters. At most one flag per item: the same reason and
+    note again is a repeat ("duplicate", nothing written); a different one replaces it
+    ("updated", audited with the values before). Same checks as ``reader_item_view``
+    (another reader's item: NotFound); raises InvalidInput with nothing written.
+    """
+    why, text = _validate_flag(reason, note)
+    aid = _validate_id(assignment_id)
+
+    def work() -> FlagResult:
+        moment = now or utcnow()
+        reader_id, assignment, study = _authorised(session, reader, aid)
+        scored = _score_of(session, aid) is not None
+        _check_available(session, reader_id, assignment, study, scored, moment)
+        stmt = select(ItemFlag).where(ItemFlag.assignment_id == aid)
+        if not is_sqlite(session):
+            stmt = stmt.with_for_update()
+        existing = session.scalar(stmt.execution_options(populate_existing=True))
+        if existing is None:
+            row = ItemFlag(
+                assignment_id=aid, reason=why, note=text, created_at=moment, updated_at=moment
+            )
+            try:
+                if is_sqlite(session):  # BEGIN IMMEDIATE: no other writer can race us
+                    session.add(row)
+                    session.flush()
+                else:
+                    with session.begin_nested():
+                        session.add(row)
+                        session.flush()
+            except IntegrityError:  # another tab stored this item's flag first (PostgreSQL)
+                existing = session.scalar(stmt.execution_options(populate_existing=True))
+                if existing is None:
+                    raise
+            else:
+                after = {"assignment_id": aid, "reason": why, "note": text}
+                audit.record(session, reader_id, "flag.create", "item_flag", row.id, after=after)
+                return FlagResult(row.id, aid, "created", why)
+        if (existing.reason, existing.note) == (why, text):
+            return FlagResult(existing.id, aid, "duplicate", why)
+        before = {"reason": existing.reason, "note": existing.note}
+        existing.reason, existing.note, existing.updated_at = why, text, moment
+        audit.record(
+            session,
+            reader_id,
+            "flag.update",
+            "item_flag",
+            existing.id,
+            before=before,
+            after={"reason": why, "note": text},
+        )
+        return FlagResult(existing.id, aid, "updated", why)
+
+    return write_transaction(session, work)
+
+
+def scored_items(session: Session, reader, study_id: int) -> list[ScoredItem]:
+    """Her scored items of one open study, in her order, for "Review my answers": empty
+    unless the study's edit policy is "editable" (a locked study offers no review). Opaque
+    codes and positions only; open one with ``reader_item_view``, change it with
+    ``submit_score`` (audited as "score.update")."""
+    user = require_reader(session, reader)
+    sid = _validate_id(study_id)
+    study = session.get(Study, sid)
+    if study is None or study.status != "open" or study.edit_policy != "editable":
+        return []
+    rows = session.execute(
+        select(Assignment.id, Assignment.code, Assignment.position, Score.value)
+        .join(Score, Score.assignment_id == Assignment.id)
+        .where(Assignment.reader_id == user.id, Assignment.study_id == sid)
+        .order_by(Assignment.position)
+    ).all()
+    return [ScoredItem(int(a), str(c), int(p), int(v)) for a, c, p, v in rows]

@@ -337,6 +337,7 @@ def test_reader_facing_view_carries_no_method_identity(db_engine):
         "can_change",
         "questions",
         "existing_answers",
+        "flag_reason",
     }
     payloads = []
     with session_scope(db_engine) as s:
@@ -348,6 +349,8 @@ def test_reader_facing_view_carries_no_method_identity(db_engine):
                 result = reading.submit_score(s, reader, item.assignment_id, 3, "fine", 2.0)
                 payloads.append(result)
                 payloads.append(reading.reader_item_view(s, reader, item.assignment_id))
+                payloads.append(reading.flag_item(s, reader, item.assignment_id, "unsure"))
+            payloads.extend(reading.scored_items(s, reader, setup.study_id))
             payloads.extend(progress.reader_progress(s, reader))
     assert sum(isinstance(p, reading.ReaderItem) for p in payloads) == 3 * n_assign
     blob = json.dumps([dataclasses.asdict(p) for p in payloads], default=str)

@@ -32,9 +32,10 @@ EXPECTED_TABLES = {
     "login_throttle",
     "study_questions",
     "answers",
+    "item_flags",
     "alembic_version",
 }
-HEAD = "0007_study_questions"
+HEAD = "0008_item_flags"
 
 
 @pytest.fixture(params=backend_params())
