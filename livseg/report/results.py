@@ -506,6 +506,18 @@ def score_results(
             "no reader scores yet",
         )
         return out
+    _likert_descriptives(out, nc, s, methods)
+    full, readers = design.ratings_matrix(s)
+    for subj in subjects:
+        _subject_agreement(out, nc, subj, full, readers)
+    _score_models(out, nc, s, methods, readers, models, ordinal_models, lmm_fit)
+    return out
+
+
+def _likert_descriptives(
+    out: dict, nc: NotComputableMap, s: pd.DataFrame, methods: Sequence[str]
+) -> None:
+    """likert/<m>/...: the counts of each score 1-5, n, mean, SD, median and quartiles."""
     dist = descriptive.likert_distribution(s, ("method",))
     for m in methods:
         if m not in set(dist["method"]):
@@ -515,95 +527,141 @@ def score_results(
             out[f"likert/{row['method']}/{k}"] = float(row[k])
         if row["n"] < 2:
             nc[f"likert/{row['method']}/sd"] = "only 1 score"
-    full, readers = design.ratings_matrix(s)
-    for subj in subjects:
-        fams = [f"{f}/{subj}" for f in SCORE_FAMILIES]
-        ratings = (
-            full
-            if subj == "all"
-            else (full.xs(subj, level=0) if subj in full.index.get_level_values(0) else None)
-        )
-        if ratings is None:
-            _mark(nc, fams, "no scores for this method yet")
-            continue
-        if len(readers) < 2:
-            _mark(
-                nc, fams, f"only one reader ({readers[0]}) has scored: agreement needs >= 2 readers"
-            )
-            continue
-        n_all = int(ratings.notna().all(axis=1).sum())
-        ident = "all scores are identical: agreement undefined"
-        flat = ratings.to_numpy(dtype=float)
-        same = np.unique(flat[np.isfinite(flat)]).size < 2
-        few = f"fewer than 2 targets scored by every reader (n = {n_all})"
-        icc_res = _attempt(
+
+
+_IDENTICAL = "all scores are identical: agreement undefined"
+
+
+def _subject_agreement(
+    out: dict, nc: NotComputableMap, subj: str, full: pd.DataFrame, readers: Sequence[str]
+) -> None:
+    """ICC, Fleiss' kappa, Krippendorff's alpha, Cohen's kappas and Kendall's W of the
+    readers over the items of ``subj`` ('all' or a method)."""
+    fams = [f"{f}/{subj}" for f in SCORE_FAMILIES]
+    ratings = (
+        full
+        if subj == "all"
+        else (full.xs(subj, level=0) if subj in full.index.get_level_values(0) else None)
+    )
+    if ratings is None:
+        _mark(nc, fams, "no scores for this method yet")
+        return
+    if len(readers) < 2:
+        _mark(nc, fams, f"only one reader ({readers[0]}) has scored: agreement needs >= 2 readers")
+        return
+    n_all = int(ratings.notna().all(axis=1).sum())
+    flat = ratings.to_numpy(dtype=float)
+    same = np.unique(flat[np.isfinite(flat)]).size < 2
+    few = f"fewer than 2 targets scored by every reader (n = {n_all})"
+    _icc_and_fleiss(out, nc, subj, ratings, same, n_all, few)
+    _kripp_alpha(out, nc, subj, ratings, same)
+    _cohen_kappas(out, nc, subj, ratings, readers)
+    tie = _IDENTICAL if same else "every reader gave all targets the same score"
+    _put(
+        out,
+        f"kendall_w/{subj}",
+        _attempt(
             nc,
-            f"icc/{subj}",
-            lambda r=ratings, why=(ident if same else "no variation between targets"): _all_finite(
-                agreement.icc(r), "value", why
-            ),
-        )
-        for form, r in (icc_res or {}).items():
-            _put(out, f"icc/{subj}/{form}", r)
-        if icc_res is None and n_all < 2:
-            nc[f"icc/{subj}"] = few
-        fk = _attempt(
-            nc,
-            f"fleiss_kappa/{subj}",
-            lambda r=ratings, why=(ident if same else "kappa undefined"): _finite(
-                agreement.fleiss_kappa(r), ["kappa"], why
-            ),
-        )
-        _put(out, f"fleiss_kappa/{subj}", fk or {})
-        if fk is None and n_all < 2:
-            nc[f"fleiss_kappa/{subj}"] = few
-        for level in KRIPP_LEVELS:
-            ka = _attempt(
-                nc,
-                f"kripp_alpha/{subj}/{level}",
-                lambda r=ratings, lv=level, why=ident: _finite(
-                    {"a": agreement.krippendorff_alpha(r, lv)}, ["a"], why
-                ),
-            )
-            if ka is not None:
-                out[f"kripp_alpha/{subj}/{level}"] = ka["a"]
-            elif same:
-                nc[f"kripp_alpha/{subj}/{level}"] = ident
-        for r1, r2 in combinations(readers, 2):
-            pre = f"cohen_kappa/{subj}/{r1}_{r2}"
-            ck = _attempt(
-                nc,
-                pre,
-                lambda r=ratings, a=r1, b=r2: _finite(
-                    agreement.cohen_kappa_pairs(r[[a, b]])[f"{a}_{b}"],
-                    ["unweighted"],
-                    f"kappa undefined: readers {a} and {b} gave one and the same score",
-                ),
-            )
-            _put(out, pre, ck or {})
-        tie = ident if same else "every reader gave all targets the same score"
-        _put(
-            out,
             f"kendall_w/{subj}",
-            _attempt(
-                nc,
-                f"kendall_w/{subj}",
-                lambda r=ratings, why=tie: _finite(agreement.kendall_w(r), ["W", "p"], why),
-            )
-            or {},
+            lambda r=ratings, why=tie: _finite(agreement.kendall_w(r), ["W", "p"], why),
         )
-        if f"kendall_w/{subj}" in nc and n_all < 2:
-            nc[f"kendall_w/{subj}"] = few
+        or {},
+    )
+    if f"kendall_w/{subj}" in nc and n_all < 2:
+        nc[f"kendall_w/{subj}"] = few
+
+
+def _icc_and_fleiss(
+    out: dict,
+    nc: NotComputableMap,
+    subj: str,
+    ratings: pd.DataFrame,
+    same: bool,
+    n_all: int,
+    few: str,
+) -> None:
+    """icc/<subj>/<form>/... (the ICC forms) and fleiss_kappa/<subj>."""
+    icc_res = _attempt(
+        nc,
+        f"icc/{subj}",
+        lambda r=ratings, why=(_IDENTICAL if same else "no variation between targets"): _all_finite(
+            agreement.icc(r), "value", why
+        ),
+    )
+    for form, r in (icc_res or {}).items():
+        _put(out, f"icc/{subj}/{form}", r)
+    if icc_res is None and n_all < 2:
+        nc[f"icc/{subj}"] = few
+    fk = _attempt(
+        nc,
+        f"fleiss_kappa/{subj}",
+        lambda r=ratings, why=(_IDENTICAL if same else "kappa undefined"): _finite(
+            agreement.fleiss_kappa(r), ["kappa"], why
+        ),
+    )
+    _put(out, f"fleiss_kappa/{subj}", fk or {})
+    if fk is None and n_all < 2:
+        nc[f"fleiss_kappa/{subj}"] = few
+
+
+def _kripp_alpha(
+    out: dict, nc: NotComputableMap, subj: str, ratings: pd.DataFrame, same: bool
+) -> None:
+    """kripp_alpha/<subj>/<level> at the nominal, ordinal, interval and ratio levels."""
+    for level in KRIPP_LEVELS:
+        ka = _attempt(
+            nc,
+            f"kripp_alpha/{subj}/{level}",
+            lambda r=ratings, lv=level, why=_IDENTICAL: _finite(
+                {"a": agreement.krippendorff_alpha(r, lv)}, ["a"], why
+            ),
+        )
+        if ka is not None:
+            out[f"kripp_alpha/{subj}/{level}"] = ka["a"]
+        elif same:
+            nc[f"kripp_alpha/{subj}/{level}"] = _IDENTICAL
+
+
+def _cohen_kappas(
+    out: dict, nc: NotComputableMap, subj: str, ratings: pd.DataFrame, readers: Sequence[str]
+) -> None:
+    """cohen_kappa/<subj>/<r1>_<r2>/...: Cohen's kappa of each pair of readers."""
+    for r1, r2 in combinations(readers, 2):
+        pre = f"cohen_kappa/{subj}/{r1}_{r2}"
+        ck = _attempt(
+            nc,
+            pre,
+            lambda r=ratings, a=r1, b=r2: _finite(
+                agreement.cohen_kappa_pairs(r[[a, b]])[f"{a}_{b}"],
+                ["unweighted"],
+                f"kappa undefined: readers {a} and {b} gave one and the same score",
+            ),
+        )
+        _put(out, pre, ck or {})
+
+
+def _score_models(
+    out: dict,
+    nc: NotComputableMap,
+    s: pd.DataFrame,
+    methods: Sequence[str],
+    readers: Sequence[str],
+    models: Sequence[str],
+    ordinal_models: bool,
+    lmm_fit: str,
+) -> None:
+    """The scores' LMM (case and reader random intercepts) and, with ``ordinal_models``,
+    the CLM and CLMM, or why the scores do not allow them."""
     if len(methods) < 2:
         _mark(nc, models, "only one method: no method effect to model")
-        return out
+        return
     missing = [m for m in methods if m not in set(s["method"])]
     if missing:
         _mark(nc, models, "no scores yet for " + ", ".join(missing))
-        return out
+        return
     if len(readers) < 2 or s["case"].nunique() < 2:
         _mark(nc, models, "the model needs >= 2 readers and >= 2 cases (random intercepts)")
-        return out
+        return
     lmm = _attempt(
         nc,
         "lmm/scores_case_reader",
@@ -612,28 +670,34 @@ def score_results(
     if lmm is not None:
         _lmm_keys(out, "lmm/scores_case_reader", lmm)
     if ordinal_models:
-        c = _attempt(nc, "clm/scores", lambda: _checked_clm(ordinal.clm(s, methods)))
-        if c is None:
-            nc["clmm/scores_case_reader"] = nc["clm/scores"]
-            return out
-        for k, v in c["beta"].items():
-            out[f"clm/scores/beta/{k}"] = v
-        for k, v in c["theta"].items():
-            out[f"clm/scores/theta/{k}"] = v
-        out["clm/scores/logLik"] = c["logLik"]
-        cm = _attempt(
-            nc,
-            "clmm/scores_case_reader",
-            lambda: _checked_clm(ordinal.clmm(s, ("case", "reader"), methods, start=c)),
-        )
-        if cm is not None:
-            for k, v in cm["beta"].items():
-                out[f"clmm/scores_case_reader/beta/{k}"] = v
-            for k, v in cm["sd"].items():
-                out[f"clmm/scores_case_reader/sd_{k}"] = v
-            out["clmm/scores_case_reader/LR_method"] = cm["LR_method"]
-            out["clmm/scores_case_reader/p_method"] = cm["p_method"]
-    return out
+        _ordinal_models(out, nc, s, methods)
+
+
+def _ordinal_models(
+    out: dict, nc: NotComputableMap, s: pd.DataFrame, methods: Sequence[str]
+) -> None:
+    """clm/scores/... and clmm/scores_case_reader/... (the CLMM starts from the CLM fit)."""
+    c = _attempt(nc, "clm/scores", lambda: _checked_clm(ordinal.clm(s, methods)))
+    if c is None:
+        nc["clmm/scores_case_reader"] = nc["clm/scores"]
+        return
+    for k, v in c["beta"].items():
+        out[f"clm/scores/beta/{k}"] = v
+    for k, v in c["theta"].items():
+        out[f"clm/scores/theta/{k}"] = v
+    out["clm/scores/logLik"] = c["logLik"]
+    cm = _attempt(
+        nc,
+        "clmm/scores_case_reader",
+        lambda: _checked_clm(ordinal.clmm(s, ("case", "reader"), methods, start=c)),
+    )
+    if cm is not None:
+        for k, v in cm["beta"].items():
+            out[f"clmm/scores_case_reader/beta/{k}"] = v
+        for k, v in cm["sd"].items():
+            out[f"clmm/scores_case_reader/sd_{k}"] = v
+        out["clmm/scores_case_reader/LR_method"] = cm["LR_method"]
+        out["clmm/scores_case_reader/p_method"] = cm["p_method"]
 
 
 def crossed_icc_results(
