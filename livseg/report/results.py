@@ -779,22 +779,9 @@ def lesion_results(
     out: dict[str, float] = {}
     les = lesions[lesions["method"].astype(str).isin(methods)]
     pairs = [f"{a}_vs_{b}" for a, b in design.method_pairs(methods)]
-    det = pd.to_numeric(les["detected"]).astype(int)
-    meth = les["method"].astype(str)
-    counts = pd.DataFrame(
-        [
-            {
-                "method": m,
-                "detected": int(det[meth == m].sum()),
-                "missed": int((1 - det[meth == m]).sum()),
-                "total": int((meth == m).sum()),
-            }
-            for m in methods
-        ]
-    ).set_index("method")
+    counts = _detection_counts(les, methods)
     total = int(counts["total"].sum())
-    k = len(counts)
-    chi_key = f"chisq/lesions_{k}x2"
+    chi_key = f"chisq/lesions_{len(counts)}x2"
     for m, r in counts.iterrows():
         if r["total"] == 0:
             nc[f"proportion/{m}"] = "no lesions for this method"
@@ -824,6 +811,33 @@ def lesion_results(
     if len(methods) < 2:
         _mark(nc, [chi_key, "cochran_q/lesions"], "only one method: nothing to compare")
         return out
+    _detection_group_tests(out, nc, counts, methods, chi_key)
+    _detection_paired_tests(out, nc, les, methods, pairs)
+    return out
+
+
+def _detection_counts(les: pd.DataFrame, methods: Sequence[str]) -> pd.DataFrame:
+    """Detected, missed and total lesions of each method (index: method)."""
+    det = pd.to_numeric(les["detected"]).astype(int)
+    meth = les["method"].astype(str)
+    return pd.DataFrame(
+        [
+            {
+                "method": m,
+                "detected": int(det[meth == m].sum()),
+                "missed": int((1 - det[meth == m]).sum()),
+                "total": int((meth == m).sum()),
+            }
+            for m in methods
+        ]
+    ).set_index("method")
+
+
+def _detection_group_tests(
+    out: dict, nc: NotComputableMap, counts: pd.DataFrame, methods: Sequence[str], chi_key: str
+) -> None:
+    """The k x 2 chi-square of the detected / missed counts, and each pair's 2 x 2
+    chi-square and Fisher exact test."""
     _put(out, chi_key, _attempt(nc, chi_key, lambda: contingency.chi_square(counts)) or {})
     for a, b in design.method_pairs(methods):
         pk = f"{a}_vs_{b}"
@@ -847,6 +861,17 @@ def lesion_results(
             )
             or {},
         )
+
+
+def _detection_paired_tests(
+    out: dict,
+    nc: NotComputableMap,
+    les: pd.DataFrame,
+    methods: Sequence[str],
+    pairs: Sequence[str],
+) -> None:
+    """Cochran's Q and the pairs' McNemar tests (Holm-adjusted exact P) over the lesions
+    listed for every method."""
     d = les.assign(_l=les["lesion"].astype(str), _m=les["method"].astype(str))
     listed = d.groupby("_l")["_m"].nunique()
     keep = listed.index[listed == len(methods)]
@@ -863,7 +888,7 @@ def lesion_results(
             ],
             why,
         )
-        return out
+        return
     mat = detection.detection_matrix(les[d["_l"].isin(keep)], methods)
     note = f" ({left_out} lesion(s) not listed for every method left out)" if left_out else ""
     cq = detection.cochran_q(mat)
@@ -876,7 +901,6 @@ def lesion_results(
         _put(out, f"mcnemar/{pk}", r)
     for pk, p in paired.p_adjust({k: v["p_exact"] for k, v in mc.items()}, "holm").items():
         out[f"padjust/lesions/mcnemar_exact_holm/{pk}"] = p
-    return out
 
 
 def check_inputs(
@@ -945,16 +969,7 @@ def compute_results(
     check_inputs(metrics, scores, lesions, volumes, chosen)
     table = analysis_table(metrics, scores)
     order = design.method_order(table, methods)
-    names = order + (
-        [str(r) for r in pd.unique(scores["reader"])]
-        if scores is not None and "reader" in scores
-        else []
-    )
-    bad = [n for n in names if "/" in n]
-    if bad:
-        raise design.StatsInputError(
-            f"method / reader names must not contain '/' (the results key separator): {bad}"
-        )
+    _check_key_names(order, scores)
     margins = dict(equivalence_margins or {})
     out: dict[str, float] = {}
     values = chosen + (["satisfaction"] if scores is not None else [])
@@ -979,25 +994,53 @@ def compute_results(
     if lesions is not None:
         out.update(lesion_results(lesions, order, not_computable=nc))
     if volumes is not None:
-        vol = volumes.assign(method=volumes["method"].astype(str))
-        for m in order:
-            sel = vol[vol["method"] == m].dropna(subset=["pred_ml", "ref_ml"])
-            pre = f"bland_altman/{m}"
-            if len(sel) < 2:
-                nc[pre] = f"fewer than 2 cases with both volumes (n = {len(sel)})"
-                continue
-            _put(
-                out,
+        _bland_altman_results(out, nc, volumes, order)
+    _power_results(out, power_scenarios)
+    notes.extend(summarise_not_computable(nc))
+    return out
+
+
+def _check_key_names(order: Sequence[str], scores: pd.DataFrame | None) -> None:
+    """Refuses a method or reader name with '/', the separator of the results keys."""
+    names = list(order) + (
+        [str(r) for r in pd.unique(scores["reader"])]
+        if scores is not None and "reader" in scores
+        else []
+    )
+    bad = [n for n in names if "/" in n]
+    if bad:
+        raise design.StatsInputError(
+            f"method / reader names must not contain '/' (the results key separator): {bad}"
+        )
+
+
+def _bland_altman_results(
+    out: dict, nc: NotComputableMap, volumes: pd.DataFrame, order: Sequence[str]
+) -> None:
+    """bland_altman/<m>/...: agreement of predicted and reference volumes (mL) per method."""
+    vol = volumes.assign(method=volumes["method"].astype(str))
+    for m in order:
+        sel = vol[vol["method"] == m].dropna(subset=["pred_ml", "ref_ml"])
+        pre = f"bland_altman/{m}"
+        if len(sel) < 2:
+            nc[pre] = f"fewer than 2 cases with both volumes (n = {len(sel)})"
+            continue
+        _put(
+            out,
+            pre,
+            _attempt(
+                nc,
                 pre,
-                _attempt(
-                    nc,
-                    pre,
-                    lambda s=sel: bland_altman.bland_altman(
-                        s["pred_ml"].to_numpy(float), s["ref_ml"].to_numpy(float)
-                    ),
-                )
-                or {},
+                lambda s=sel: bland_altman.bland_altman(
+                    s["pred_ml"].to_numpy(float), s["ref_ml"].to_numpy(float)
+                ),
             )
+            or {},
+        )
+
+
+def _power_results(out: dict, power_scenarios: Sequence[tuple[float, float]] | None) -> None:
+    """power/paired_t/delta<d>_sd<s>/...: paired-t power at n = 30 and the n for 80% power."""
     for delta, sd in power_scenarios or ():
         key = f"power/paired_t/delta{_num(delta)}_sd{_num(sd)}"
         out[f"{key}/power_at_n30"] = power.paired_t_power(30, delta, sd)
@@ -1005,8 +1048,6 @@ def compute_results(
         out[f"{key}/n_for_power0.8_one_tail_approx"] = power.paired_t_sample_size(
             delta, sd, both_tails=False
         )
-    notes.extend(summarise_not_computable(nc))
-    return out
 
 
 def summarise_not_computable(nc: Mapping[str, str]) -> list[str]:
