@@ -348,6 +348,21 @@ def _repeated_measures(
     if np.ptp(complete.to_numpy(dtype=float)) == 0:
         _mark(nc, paired_keys, "no variation (all values are identical)")
         return
+    _rm_anova_and_friedman(out, nc, value, len(methods), complete)
+    sub = table[table["case"].astype(str).isin(complete.index)]
+    lmm = _attempt(
+        nc,
+        f"lmm/{value}_case",
+        lambda: _checked_lmm(mixed.fit_lmm(sub, value, ("case",), methods, fit=lmm_fit)),
+    )
+    if lmm is not None:
+        _lmm_keys(out, f"lmm/{value}_case", lmm)
+
+
+def _rm_anova_and_friedman(
+    out: dict, nc: NotComputableMap, value: str, n_methods: int, complete: pd.DataFrame
+) -> None:
+    """rm_anova/<v> and, with 3+ methods, friedman/<v> of the complete cases x methods."""
     _put(
         out,
         f"rm_anova/{value}",
@@ -362,7 +377,7 @@ def _repeated_measures(
         )
         or {},
     )
-    if len(methods) >= 3:
+    if n_methods >= 3:
         _put(
             out,
             f"friedman/{value}",
@@ -377,14 +392,6 @@ def _repeated_measures(
             )
             or {},
         )
-    sub = table[table["case"].astype(str).isin(complete.index)]
-    lmm = _attempt(
-        nc,
-        f"lmm/{value}_case",
-        lambda: _checked_lmm(mixed.fit_lmm(sub, value, ("case",), methods, fit=lmm_fit)),
-    )
-    if lmm is not None:
-        _lmm_keys(out, f"lmm/{value}_case", lmm)
 
 
 def _pairwise_paired(
