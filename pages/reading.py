@@ -14,6 +14,7 @@ import streamlit as st
 
 from db import progress, reading
 from db.errors import LivsegDBError, ScoreLocked
+from db.models import utcnow
 from pages import _questions
 from pages._shared import READER, acting_user, db_session, require_role
 from pages._viewing import prefetch, show_case, viewer_settings_key
@@ -34,17 +35,35 @@ with db_session() as session:
     if st.session_state.get("reading_study") not in study_names:
         st.session_state.pop("reading_study", None)
     chosen = st.session_state.get("reading_study", next(iter(study_names), None))
-    item = reading.next_item(session, reader, study_id=chosen) if chosen else None
-    if item is None:  # nothing readable now in the chosen one: any other study
-        item = reading.next_item(session, reader)
-    # the reading clock starts at the server's first display of the item (a reload or a
-    # second tab does not restart it)
-    shown_at = reading.mark_displayed(session, reader, item.assignment_id) if item else None
+    # "Review my answers" (editable studies only): her scored items, by opaque code
+    review_names = {
+        p.study_id: p.study_name for p in progress.reader_progress(session, reader) if p.done
+    }
+    scored = {
+        entry.assignment_id: (entry, review_names[sid])
+        for sid in review_names
+        for entry in reading.scored_items(session, reader, sid)
+    }
+    if st.session_state.get("reading_review_pick") not in scored:
+        st.session_state.pop("reading_review_pick", None)
+    review_id = st.session_state.get("reading_review_pick")
+    if review_id is not None:
+        item = reading.reader_item_view(session, reader, review_id)
+        # the time spent on a review counts from when she opened it (added to the first)
+        shown_at = st.session_state.setdefault(f"review_started_{review_id}", utcnow())
+        upcoming = []
+    else:
+        item = reading.next_item(session, reader, study_id=chosen) if chosen else None
+        if item is None:  # nothing readable now in the chosen one: any other study
+            item = reading.next_item(session, reader)
+        # the reading clock starts at the server's first display of the item (a reload or a
+        # second tab does not restart it)
+        shown_at = reading.mark_displayed(session, reader, item.assignment_id) if item else None
+        # the next item's images are prepared on the server while she reads this one
+        upcoming = (
+            reading.upcoming_files_for_display(session, reader, item.assignment_id) if item else []
+        )
     files = reading.item_files_for_display(session, reader, item.assignment_id) if item else None
-    # the next item's images are prepared on the server while she reads this one
-    upcoming = (
-        reading.upcoming_files_for_display(session, reader, item.assignment_id) if item else []
-    )
 
 # a reading screen: a compact header row, so that the viewer fills the window below it and
 # Submit stays in view at 1440 x 900 (the app's default top padding is ~6 rem)
@@ -56,11 +75,37 @@ st.html(
 st.session_state.pop("reading_advance", None)
 flash = st.session_state.pop("reading_flash", None)
 
+
+def _back_to_queue() -> None:
+    st.session_state.pop("reading_review_pick", None)
+
+
+def review_picker() -> None:
+    """'Review my answers': pick one of her scored items (editable studies only)."""
+    if not scored:
+        return
+    several = len(set(name for _, name in scored.values())) > 1
+    with st.expander("Review my answers", expanded=review_id is not None):
+        st.selectbox(
+            "Change the answer of a scored item",
+            list(scored),
+            index=None,
+            format_func=lambda aid: (
+                f"{scored[aid][0].code} · item {scored[aid][0].position} · "
+                f"your score {scored[aid][0].score}" + (f" · {scored[aid][1]}" if several else "")
+            ),
+            key="reading_review_pick",
+        )
+        if review_id is not None:
+            st.button("Back to my queue", key="review_back", on_click=_back_to_queue)
+
+
 if item is None:
     st.title("Reading")
     if flash:
         (st.success if flash[0] == "ok" else st.warning)(flash[1])
     st.success("Your queue is complete: every item has a score. Thank you!")
+    review_picker()
     st.stop()
 
 k, n = item.position, item.total
@@ -115,6 +160,10 @@ choice_key = f"choice_{item.assignment_id}"
 # the comment box is one widget per item: what she typed for one item can never be sent
 # with the next one (whatever way the page moved on)
 comment_key = f"comment_{item.code}"
+if review_id is not None:  # her stored answer is the start value of a review
+    st.session_state.setdefault(choice_key, item.existing_score)
+    if item.existing_comment:
+        st.session_state.setdefault(comment_key, item.existing_comment)
 
 
 def _choose(key: str, value: int) -> None:
@@ -154,8 +203,11 @@ def _submit(
     except LivsegDBError as exc:
         st.session_state["reading_hint"] = f"The score was not saved: {exc}"
         return
+    reviewed = st.session_state.pop("reading_review_pick", None) is not None
     if result.status in ("created", "updated"):
         st.session_state["reading_flash"] = ("ok", f"Saved: item {code} scored {score}.")
+    elif reviewed:  # she opened a scored item again and kept her answer
+        st.session_state["reading_flash"] = ("ok", f"Item {code}: your answer is unchanged.")
     else:  # "duplicate": the same answer was already stored (double click, other tab, retry)
         st.session_state["reading_flash"] = (
             "warn",
@@ -218,7 +270,50 @@ def _score_form() -> None:
     hint = st.session_state.pop("reading_hint", None)
     if hint:
         (st.error if hint.startswith("The score was not saved") else st.warning)(hint)
+    _flag_form()
+
+
+def _flag(assignment_id: int, code: str, reason_key: str, note_key: str) -> None:
+    """'Flag the item' callback, bound to the item on screen when it was clicked."""
+    reason = st.session_state.get(reason_key)
+    note = (st.session_state.get(note_key) or "").strip() or None
+    try:
+        with db_session() as session:
+            reading.flag_item(session, acting_user(session, user), assignment_id, reason, note)
+    except LivsegDBError as exc:
+        st.session_state["reading_flag_msg"] = ("error", f"The flag was not saved: {exc}")
+        return
+    label = reading.FLAG_REASON_LABELS[reason]
+    st.session_state["reading_flag_msg"] = ("ok", f"Item {code} flagged: {label}.")
+    st.session_state[f"flagged_{code}"] = reason
+
+
+def _flag_form() -> None:
+    flagged = st.session_state.get(f"flagged_{item.code}", item.flag_reason)
+    with st.expander("Flag for the coordinator", expanded=False):
+        if flagged:
+            st.caption(f"You flagged this item: {reading.FLAG_REASON_LABELS[flagged]}.")
+        reasons = list(reading.FLAG_REASON_LABELS)
+        reason_key, note_key = f"flag_reason_{item.code}", f"flag_note_{item.code}"
+        st.selectbox(
+            "Reason",
+            reasons,
+            index=reasons.index(flagged) if flagged else 0,
+            format_func=reading.FLAG_REASON_LABELS.get,
+            key=reason_key,
+        )
+        st.text_input("Note (optional; needed for Other)", key=note_key, max_chars=500)
+        st.button(
+            "Flag the item",
+            key="flag_item",
+            on_click=_flag,
+            args=(item.assignment_id, item.code, reason_key, note_key),
+        )
+        msg = st.session_state.pop("reading_flag_msg", None)
+        if msg:
+            (st.success if msg[0] == "ok" else st.error)(msg[1])
 
 
 with score_col:
     score_panel()
+    review_picker()

@@ -10,7 +10,7 @@ from pages._shared import COORDINATOR, db_session, require_role
 
 user = require_role(COORDINATOR)
 
-from db import auth, catalog, export, progress, studies  # noqa: E402
+from db import auth, catalog, export, progress, reading, studies  # noqa: E402
 from db.errors import LivsegDBError  # noqa: E402
 from db.questions import questions_from_presets, study_questions  # noqa: E402
 from pages._questions import questions_editor, questions_summary  # noqa: E402
@@ -42,6 +42,7 @@ else:
         per_reader = progress.study_progress(session, user, study_id)
         summary = progress.study_summary(session, user, study_id)
         shown_questions = study_questions(session, info.id)
+        flags = progress.study_flags(session, user, study_id)
     cols = st.columns(4)
     cols[0].metric("Status", info.status)
     cols[1].metric("Cases × methods", f"{info.n_cases} × {info.n_methods}")
@@ -69,6 +70,10 @@ else:
         + (f" · {info.cases_per_reader} cases per reader" if info.cases_per_reader else "")
     )
     questions_summary(shown_questions)
+    if not flags.empty:  # what readers flagged for the coordinator (db.reading.flag_item)
+        st.markdown(f"**Flagged items** ({len(flags)})")
+        shown = flags.assign(reason=flags["reason"].map(reading.FLAG_REASON_LABELS))
+        st.dataframe(shown, hide_index=True)
     action = st.columns(3)
     try:
         if info.status == "draft" and action[0].button("Open the study", type="primary"):

@@ -51,9 +51,10 @@ def test_queue_shows_k_of_n_with_question_and_anchors(workspace):
         "4 – Minor corrections needed",
         "5 – Clinically acceptable as is",
         "Submit",
+        "Flag the item",  # in the "Flag for the coordinator" expander
     ]
     shortcuts = [b.proto.shortcut for b in at.button]
-    assert shortcuts == ["1", "2", "3", "4", "5", "enter"]
+    assert shortcuts == ["1", "2", "3", "4", "5", "enter", ""]
     assert "Choose a score: click it or press its key 1–5." in texts(at, "caption")
 
 
