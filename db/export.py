@@ -17,6 +17,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from db import practice
 from db.access import require_coordinator
 from db.errors import InvalidInput
 from db.models import (
@@ -80,9 +81,10 @@ METRICS_TABLE_COLUMNS = [
 
 def _join_reading(stmt):
     """Join an assignment's study, reader, item, case and method to ``stmt`` (a select
-    that already has ``Assignment``)."""
+    that already has ``Assignment``); practice readings are left out (never analysed)."""
     return (
-        stmt.join(Study, Study.id == Assignment.study_id)
+        stmt.where(Assignment.practice.is_(False))
+        .join(Study, Study.id == Assignment.study_id)
         .join(User, User.id == Assignment.reader_id)
         .join(Item, Item.id == Assignment.item_id)
         .join(Case, Case.id == Item.case_id)
@@ -184,7 +186,7 @@ def _newest_runs(session: Session, study_id: int | None):
     or of the runs a study's items use."""
     if study_id is not None:
         study = _study(session, study_id)
-        run_ids = select(Item.run_id).where(Item.study_id == study.id)
+        run_ids = select(Item.run_id).where(Item.study_id == study.id, practice.real_items(study))
     else:
         run_ids = select(func.max(Run.id)).group_by(Run.case_id, Run.method_id)
     stmt = (

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -248,6 +249,8 @@ class Assignment(Base):
 
     ``code`` is the opaque code shown to the reader for this reading (a fresh one per
     assignment, so a re-read in session 2 does not show the code she saw in session 1).
+    ``practice``: a practice reading at the start of her order (positions 1-P .. 0, before
+    the real items at 1 .. N), scored like the others but never analysed (``db.practice``).
     """
 
     __tablename__ = "assignments"
@@ -265,6 +268,7 @@ class Assignment(Base):
     session_number: Mapped[int] = mapped_column(Integer, default=1)
     position: Mapped[int] = mapped_column(Integer)
     code: Mapped[str] = mapped_column(String(16))
+    practice: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # when the item was first shown to its reader (UTC): the reading clock starts here
     first_displayed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 

@@ -41,7 +41,9 @@ def reader_progress(
         select(Study, func.count(Assignment.id), func.count(Score.id))
         .join(Assignment, Assignment.study_id == Study.id)
         .outerjoin(Score, Score.assignment_id == Assignment.id)
-        .where(Assignment.reader_id == user.id, Study.status == "open")
+        .where(
+            Assignment.reader_id == user.id, Study.status == "open", Assignment.practice.is_(False)
+        )
         .group_by(Study.id)
         .order_by(Study.id)
     )
@@ -86,7 +88,7 @@ def study_progress(session: Session, coordinator, study_id: int) -> pd.DataFrame
     totals = dict(
         session.execute(
             select(Assignment.reader_id, func.count(Assignment.id))
-            .where(Assignment.study_id == study.id)
+            .where(Assignment.study_id == study.id, Assignment.practice.is_(False))
             .group_by(Assignment.reader_id)
         ).all()
     )
@@ -95,7 +97,7 @@ def study_progress(session: Session, coordinator, study_id: int) -> pd.DataFrame
     for reader_id, secs, updated in session.execute(
         select(Assignment.reader_id, Score.seconds_spent, Score.updated_at)
         .join(Score, Score.assignment_id == Assignment.id)
-        .where(Assignment.study_id == study.id)
+        .where(Assignment.study_id == study.id, Assignment.practice.is_(False))
     ):
         seconds.setdefault(reader_id, []).append(secs)
         if reader_id not in last or updated > last[reader_id]:
@@ -127,7 +129,7 @@ def study_summary(session: Session, coordinator, study_id: int) -> dict:
     secs = session.scalars(
         select(Score.seconds_spent)
         .join(Assignment, Assignment.id == Score.assignment_id)
-        .where(Assignment.study_id == study.id)
+        .where(Assignment.study_id == study.id, Assignment.practice.is_(False))
     ).all()
     done, total = int(per_reader["done"].sum()), int(per_reader["total"].sum())
     return {

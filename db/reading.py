@@ -55,7 +55,8 @@ FLAG_REASON_LABELS = {
 class ReaderItem:
     """Exactly what a reader may see about one item (no method identity of any kind).
 
-    position / total: "item k of N" in her own order (all sessions). anchors: ((1, text),
+    position / total: "item k of N" in her own order (all sessions), or, when ``practice``,
+    "practice item k of P" (a practice item: scored but never analysed). anchors: ((1, text),
     ..., (5, text)). existing_score / existing_comment: her answer if she already gave one;
     can_change: whether submitting a different answer is allowed now. questions: what she
     answers, in order (the first is the Likert score); existing_answers: {key: answer}.
@@ -76,6 +77,7 @@ class ReaderItem:
     questions: tuple[Question, ...] = ()
     existing_answers: dict[str, object] | None = None
     flag_reason: str | None = None
+    practice: bool = False
 
 
 @dataclass(frozen=True)
@@ -247,15 +249,19 @@ def _view(
         select(func.count())
         .select_from(Assignment)
         .where(
-            Assignment.reader_id == assignment.reader_id, Assignment.study_id == assignment.study_id
+            Assignment.reader_id == assignment.reader_id,
+            Assignment.study_id == assignment.study_id,
+            Assignment.practice.is_(assignment.practice),
         )
     )
+    # practice positions are 1-P .. 0: practice item k of P is at position k - P
+    position = assignment.position + total if assignment.practice else assignment.position
     anchors = tuple(sorted((int(k), str(v)) for k, v in study.anchors.items()))
     return ReaderItem(
         study_name=study.name,
         assignment_id=assignment.id,
         code=assignment.code,
-        position=assignment.position,
+        position=position,
         total=total,
         session_number=assignment.session_number,
         question=study.question,
@@ -271,6 +277,7 @@ def _view(
         flag_reason=session.scalar(
             select(ItemFlag.reason).where(ItemFlag.assignment_id == assignment.id)
         ),
+        practice=assignment.practice,
     )
 
 
@@ -630,7 +637,11 @@ def scored_items(session: Session, reader, study_id: int) -> list[ScoredItem]:
     rows = session.execute(
         select(Assignment.id, Assignment.code, Assignment.position, Score.value)
         .join(Score, Score.assignment_id == Assignment.id)
-        .where(Assignment.reader_id == user.id, Assignment.study_id == sid)
+        .where(
+            Assignment.reader_id == user.id,
+            Assignment.study_id == sid,
+            Assignment.practice.is_(False),
+        )
         .order_by(Assignment.position)
     ).all()
     return [ScoredItem(int(a), str(c), int(p), int(v)) for a, c, p, v in rows]

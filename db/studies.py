@@ -27,7 +27,7 @@ import numpy as np
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from db import audit
+from db import audit, practice
 from db import questions as study_questions
 from db.access import require_coordinator
 from db.blinding import connected_subset, opaque_code, spread_order, stratified_retest
@@ -159,6 +159,7 @@ def create_study(
     confirm_short_washout: bool = False,
     questions: Sequence[study_questions.Question | Mapping] | None = None,
     open_now: bool = False,
+    practice_cases: Sequence[str] | None = None,
 ) -> int:
     """Create a draft study from case, method and reader (username) names; returns its id.
 
@@ -176,7 +177,11 @@ def create_study(
     question from ``question`` and ``anchors``); the first, a Likert question, replaces them.
 
     ``open_now``: open it too, in the same unit of work (created and opened, or nothing).
+
+    ``practice_cases``: case names (not study cases) read first by every reader with the
+    first method, never analysed (``db.practice``).
     """
+    practice_names = practice.practice_case_names(practice_cases)
     design = validated_design(
         name,
         cases=cases,
@@ -213,6 +218,7 @@ def create_study(
         item_of, taken = _insert_items(session, study, case_ids, method_ids, run_of)
         reader_ids = [reader_rows[uname].id for uname in design.reader_names]
         n_assignments = _insert_assignments(session, study, reader_ids, item_of, taken)
+        practice.add_practice(session, acting.id, study, practice_names, reader_ids)
         _audit_create(session, acting.id, study.id, design, n_assignments)
         if open_now:
             open_study(session, coordinator, study.id)  # joins this unit of work
@@ -441,6 +447,9 @@ def add_reader(session: Session, coordinator, study_id: int, username: str) -> i
         index = len(reader_ids)
         previous = _reader_case_sets(session, study.id)
         rows = _reader_assignments(study, user.id, index, item_of, codes, previous)
+        rows = practice.practice_rows(
+            study.id, user.id, practice.practice_item_ids(session, study), codes
+        ) + [{**r, "practice": False} for r in rows]
         session.add(StudyReader(study_id=study.id, reader_id=user.id))
         session.execute(insert(Assignment), rows)  # in reading order, as create_study
         audit.record(

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 if TYPE_CHECKING:
     import pandas as pd
 
+from db import practice
 from db.access import require_coordinator
 from db.errors import InvalidInput, NotFound
 from db.models import Assignment, Item, Study, StudyReader
@@ -82,13 +83,15 @@ def get_study(session: Session, coordinator, study_id: int) -> StudyInfo:
             func.count(func.distinct(Item.case_id)),
             func.count(func.distinct(Item.method_id)),
             func.count(Item.id),
-        ).where(Item.study_id == study.id)
+        ).where(Item.study_id == study.id, practice.real_items(study))
     ).one()
     n_readers = session.scalar(
         select(func.count()).select_from(StudyReader).where(StudyReader.study_id == study.id)
     )
     n_assignments = session.scalar(
-        select(func.count()).select_from(Assignment).where(Assignment.study_id == study.id)
+        select(func.count())
+        .select_from(Assignment)
+        .where(Assignment.study_id == study.id, Assignment.practice.is_(False))
     )
     n_retest = session.scalar(
         select(func.count())

@@ -338,6 +338,7 @@ def test_reader_facing_view_carries_no_method_identity(db_engine):
         "questions",
         "existing_answers",
         "flag_reason",
+        "practice",
     }
     payloads = []
     with session_scope(db_engine) as s:

@@ -35,7 +35,7 @@ EXPECTED_TABLES = {
     "item_flags",
     "alembic_version",
 }
-HEAD = "0008_item_flags"
+HEAD = "0009_practice_items"
 
 
 @pytest.fixture(params=backend_params())
@@ -274,3 +274,24 @@ def test_migration_0003_fills_the_design_of_existing_studies(db_engine):
         (setup.study_id, None, [ids[f"case_{i:03d}"] for i in range(3)], [mids["unet2d"], mids["classical"]]),
         (sid, 2, [ids["case_002"], ids["case_000"], ids["case_001"]], [mids["classical"], mids["unet2d"]]),
     ]  # fmt: skip
+
+
+def test_migration_0009_keeps_existing_assignments_real(db_engine):
+    """Downgraded to 0008 (no practice column) and upgraded again, every existing assignment
+    reads as a real (non-practice) one."""
+    from alembic import command
+
+    from db.engine import _alembic_config
+
+    populate(db_engine, n_cases=2, methods=("unet2d",), n_readers=2)
+    cfg = _alembic_config()
+    with db_engine.connect() as conn:
+        n = conn.execute(text("SELECT COUNT(*) FROM assignments")).scalar_one()
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0008_item_flags")
+        conn.commit()
+        assert "practice" not in {c["name"] for c in inspect(conn).get_columns("assignments")}
+        command.upgrade(cfg, "head")
+        conn.commit()
+        flags = conn.execute(text("SELECT practice FROM assignments")).scalars().all()
+    assert n == 4 and len(flags) == 4 and not any(flags)
