@@ -127,7 +127,8 @@ with code_col:
     else:
         st.subheader(f"Item {item.code}")
 with progress_col:
-    st.progress((k - 1) / n if n else 0.0, text=f"Item {k} of {n} · {item.study_name}")
+    what = "Practice item" if item.practice else "Item"  # practice: not analysed
+    st.progress((k - 1) / n if n else 0.0, text=f"{what} {k} of {n} · {item.study_name}")
 
 token = st.session_state.setdefault(f"token_{item.assignment_id}", uuid.uuid4().hex)
 

@@ -164,6 +164,11 @@ else:
         )
         active_readers = list(readers[readers["active"]]["username"])
         chosen_readers = st.multiselect("Readers", active_readers, default=active_readers)
+        chosen_practice = st.multiselect(
+            "Practice cases (not analysed)",
+            list(cases["name"]),
+            help="Read first by every reader with the first method; not study cases.",
+        )
         seed = st.number_input("Seed (reading orders)", min_value=0, value=2026, step=1)
         edit_policy = st.radio(
             "Edit policy",
@@ -203,6 +208,7 @@ else:
                     confirm_short_washout=bool(short_ok),
                     questions=questions_from_presets(asked, studies.DEFAULT_QUESTION),
                     open_now=open_now,  # created and opened in one unit of work
+                    practice_cases=chosen_practice,
                 )
         except LivsegDBError as exc:
             st.error(str(exc))
