@@ -206,8 +206,9 @@ def _check_available(
         return
     first = _first_unscored_position(session, reader_id, study.id)
     if first is not None and assignment.position > first:
+        earlier = "your practice items" if first <= 0 else f"item {first}"  # db.practice
         raise ItemNotAvailable(
-            f"Item {assignment.position} is not available yet: please score item {first} "
+            f"Item {assignment.position} is not available yet: please score {earlier} "
             "first (items are read in your own order)."
         )
     if assignment.session_number == 2:

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from db import export, progress, reading, studies
 from db.engine import session_scope
-from db.errors import InvalidInput, NotFound
+from db.errors import InvalidInput, ItemNotAvailable, NotFound
 from tests.db_support import backend_params, open_test_engine, populate
 
 METHODS = ("unet2d", "classical")
@@ -171,3 +171,15 @@ def test_the_practice_view_names_no_method(db_engine):
     forbidden = ["unet2d", "classical", "cpu", "/runs/", "case_003", "case_004", "v1"]
     leaks = [w for w in forbidden if re.search(rf"(?<![A-Za-z0-9]){re.escape(w)}", blob, re.I)]
     assert leaks == []
+
+
+def test_real_items_wait_for_the_practice_items(db_engine):
+    setup, sid = _practice_study(db_engine, n_readers=1)
+    reader = setup.readers[0]
+    [(real,)] = _rows(
+        db_engine,
+        "SELECT id FROM assignments WHERE study_id = :sid AND position = 1",
+        sid=sid,
+    )
+    with session_scope(db_engine) as s, pytest.raises(ItemNotAvailable, match="practice items"):
+        reading.reader_item_view(s, reader, real)
