@@ -1,7 +1,8 @@
 """Browser slice viewer for CT + liver / tumour label maps (Streamlit components v2).
 
 The case travels to the browser once (``livseg.viewer_payload.build_payload``); slices,
-views, window/level, overlays, zoom and the HU under the cursor are then handled by plain
+views (one, or axial + coronal + sagittal with a linked crosshair), window/level, overlays,
+zoom and the HU under the cursor are then handled by plain
 JavaScript on canvases (``frontend/viewer.js``), so scrolling costs no Streamlit rerun.
 Large messages are cached by the Streamlit client (``global.minCachedMessageSize``), so a
 rerun with the same payload sends only a reference, not the volume again.
@@ -93,8 +94,8 @@ def slice_viewer(
     report_state: when True the browser sends {"view", "slice", "position", "window_width",
     "window_level"} back (debounced 0.6 s; each report is a Streamlit rerun, so keep it off
     unless needed) and this returns it; otherwise returns None.
-    settings_key: an opaque id of the user (no name, nothing of the item): her view, window,
-    fill / outline, opacity and overlay choices are kept in the browser's localStorage under
+    settings_key: an opaque id of the user (no name, nothing of the item): her view, layout
+    (one view / three views), window, fill / outline, opacity and overlay choices are kept in the browser's localStorage under
     it and used for every later case (next item, next session); None keeps nothing.
     ct_once: send a CT's bytes once per browser tab: a later case with the same CT (another
     label map of the same case) goes without them (``without_ct``) and the browser takes

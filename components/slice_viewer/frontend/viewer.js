@@ -13,7 +13,7 @@
 // Keys (only while the viewer has focus; everything else propagates, 1-5 and Enter included):
 // ArrowUp/ArrowDown +-1 slice, PageUp/PageDown +-10, Home/End first/last, a/c/s views,
 // b abdomen W400/L40, l liver W150/L90, o outline/fill, v liver, t tumour, h all overlays,
-// +/- zoom, r reset. Mouse: wheel = slices, left drag = window/level, shift/middle drag = pan,
+// +/- zoom, r reset, x one view / three views (axial, coronal, sagittal, linked crosshair). Mouse: wheel = slices, left drag = window/level, shift/middle drag = pan,
 // click = move the cross-reference point.
 
 const G = (window.__livsegViewer = window.__livsegViewer || { decoded: new Map(), state: new Map() });
@@ -27,7 +27,7 @@ let COLOURS = DEFAULT_COLOURS;
 const NAMES = { 1: "liver", 2: "tumour" };
 const HANDLED_KEYS = new Set([
   "ArrowUp", "ArrowDown", "PageUp", "PageDown", "Home", "End",
-  "a", "c", "s", "b", "l", "o", "v", "t", "h", "+", "=", "-", "r", "f", "n", "p", "m", "e",
+  "a", "c", "s", "b", "l", "o", "v", "t", "h", "+", "=", "-", "r", "f", "n", "p", "m", "e", "x",
 ]);
 
 const te = new TextDecoder();
@@ -165,7 +165,7 @@ function el(tag, cls, text) {
 // kept in the browser's localStorage under the opaque key the server gives per reader, so
 // they carry over to her next item and her next session on this browser.
 const SETTINGS_PREFIX = "livseg.viewer.settings.";
-const SETTING_NAMES = ["view", "ww", "wl", "opacity", "outline", "show"];
+const SETTING_NAMES = ["view", "ww", "wl", "opacity", "outline", "show", "layout"];
 
 function loadSettings(settingsKey) {
   if (!settingsKey) return {};
@@ -177,6 +177,7 @@ function loadSettings(settingsKey) {
     if (Number.isFinite(raw.wl) && raw.wl >= -1024 && raw.wl <= 3071) out.wl = raw.wl;
     if (Number.isFinite(raw.opacity) && raw.opacity >= 0 && raw.opacity <= 1) out.opacity = raw.opacity;
     if (typeof raw.outline === "boolean") out.outline = raw.outline;
+    if (["single", "three"].includes(raw.layout)) out.layout = raw.layout;
     if (raw.show && typeof raw.show === "object") out.show = { 1: raw.show[1] !== false, 2: raw.show[2] !== false };
     return out;
   } catch (err) {
@@ -203,6 +204,8 @@ function presetState(header, opts) {
     opacity: opts.opacity ?? 0.4,
     outline: !!opts.outline,
     show: { 1: true, 2: true },
+    layout: "single", // or "three": axial, coronal and sagittal of one panel, linked crosshair
+    panel3: 0, // the panel shown in three views: the one the reader last clicked
     zoom: 1,
     pan: [0, 0],
   };
@@ -293,6 +296,7 @@ export default function (component) {
     coronal: mkBtn("Cor", "Coronal (c)", () => setView("coronal")),
     sagittal: mkBtn("Sag", "Sagittal (s)", () => setView("sagittal")),
   };
+  const layoutBtn = mkBtn("3 views", "Three views: axial, coronal, sagittal with a linked crosshair (x)", () => toggleLayout());
   bar.appendChild(el("span", "lsv-sep"));
   mkBtn("Abd", "Abdomen window W400/L40 (b)", () => setWindow(...PRESETS.abdomen));
   mkBtn("Liv", "Liver window W150/L90 (l)", () => setWindow(...PRESETS.liver));
@@ -393,6 +397,21 @@ export default function (component) {
     grid.appendChild(box);
     panels.push({ box, canvas, label: null });
   }
+  // the three-view layout: axial, coronal, sagittal of the chosen panel (hidden in one view)
+  const trio = ["axial", "coronal", "sagittal"].map((view) => {
+    const box = el("div", "lsv-panel lsv-trio");
+    const cap = el("div", "lsv-cap");
+    const title = el("span", "lsv-ptitle");
+    cap.appendChild(title);
+    const canvas = el("canvas", "lsv-canvas lsv-view3");
+    canvas.dataset.view = view;
+    box.appendChild(cap);
+    box.appendChild(canvas);
+    box.style.display = "none";
+    grid.appendChild(box);
+    return { box, canvas, view, title };
+  });
+  const panel3 = () => Math.max(0, Math.min(panels.length - 1, st.panel3 || 0));
 
   // ---------- geometry ----------
   const [GX, GY, GZ] = header.shape;
@@ -411,12 +430,12 @@ export default function (component) {
   // label-grid voxel (i, j, k) shown at image pixel (c, r) in the current view
   // opts.flip_x: show x index 0 on the viewer's right in axial / coronal views (the wrapper
   // derives it from livseg.render.display_slice, so server PNGs and the viewer always agree)
-  const flipX = () => !!opts.flip_x && st.view !== "sagittal";
-  function voxelAt(c, r) {
+  const flipX = (view = st.view) => !!opts.flip_x && view !== "sagittal";
+  function voxelAt(c, r, view = st.view) {
     const [i0, j0, k0] = st.pos;
-    if (flipX()) c = GX - 1 - c;
-    if (st.view === "axial") return [c, GY - 1 - r, k0];
-    if (st.view === "coronal") return [c, j0, GZ - 1 - r];
+    if (flipX(view)) c = GX - 1 - c;
+    if (view === "axial") return [c, GY - 1 - r, k0];
+    if (view === "coronal") return [c, j0, GZ - 1 - r];
     return [i0, GY - 1 - c, GZ - 1 - r];
   }
 
@@ -438,12 +457,12 @@ export default function (component) {
     lutKey = k;
   }
 
-  function renderCt() {
+  function renderCt(view = st.view) {
     // CT slice on its own (possibly downsampled) grid; returns the source rect in ct pixels
     const hu = dec.hu;
     const [i0, j0, k0] = st.pos;
     let w, h, img;
-    if (st.view === "axial") {
+    if (view === "axial") {
       w = CX; h = CY;
       img = new ImageData(w, h);
       const out = new Uint32Array(img.data.buffer);
@@ -453,7 +472,7 @@ export default function (component) {
         const o = r * w;
         for (let c = 0; c < w; c++) out[o + c] = 0xff000000 | lut[hu[row + c] + 1024] * 0x010101;
       }
-    } else if (st.view === "coronal") {
+    } else if (view === "coronal") {
       w = CX; h = GZ;
       img = new ImageData(w, h);
       const out = new Uint32Array(img.data.buffer);
@@ -479,12 +498,12 @@ export default function (component) {
     ctCanvas.width = w; ctCanvas.height = h;
     ctCanvas.getContext("2d").putImageData(img, 0, 0);
     const padX = (CX * F - GX) / F, padY = (CY * F - GY) / F;
-    if (st.view === "axial") return [0, padY, GX / F, GY / F];
-    if (st.view === "coronal") return [0, 0, GX / F, GZ];
+    if (view === "axial") return [0, padY, GX / F, GY / F];
+    if (view === "coronal") return [0, 0, GX / F, GZ];
     return [padY, 0, GY / F, GZ];
   }
 
-  function renderLabels(lab, g) {
+  function renderLabels(lab, g, view = st.view) {
     const { w, h } = g;
     const img = new ImageData(w, h);
     const out = new Uint32Array(img.data.buffer);
@@ -499,14 +518,14 @@ export default function (component) {
     // stored cropped to their bounding box (x0..x1, y0..y1, z0..z1), zero outside it
     const s = new Uint8Array(w * h);
     const { crop, x0, y0, y1, z0, z1, bx, by } = lab;
-    if (st.view === "axial") {
+    if (view === "axial") {
       if (k0 >= z0 && k0 < z1) {
         for (let y = y0; y < y1; y++) {
           const src = ((k0 - z0) * by + (y - y0)) * bx;
           s.set(crop.subarray(src, src + bx), (GY - 1 - y) * w + x0);
         }
       }
-    } else if (st.view === "coronal") {
+    } else if (view === "coronal") {
       if (j0 >= y0 && j0 < y1) {
         for (let z = z0; z < z1; z++) {
           const src = ((z - z0) * by + (j0 - y0)) * bx;
@@ -564,36 +583,69 @@ export default function (component) {
     }
   }
 
+  // three views: one row, two rows (axial + coronal, sagittal) or one column, whichever
+  // shows the images largest
+  function arrange3() {
+    const W = grid.clientWidth, H = grid.clientHeight, gap = 4;
+    const capH = trio[0].box.firstChild.offsetHeight || 20;
+    let best = 3, bestScale = -1;
+    for (const c of [3, 2, 1]) {
+      const r = Math.ceil(3 / c);
+      const cw = (W - (c - 1) * gap) / c, ch = (H - (r - 1) * gap) / r - capH - 2;
+      const scale = Math.min(...trio.map((t) => { const g = viewGeom(t.view); return Math.min(cw / g.mmw, ch / g.mmh); }));
+      if (scale > bestScale + 1e-9) { bestScale = scale; best = c; }
+    }
+    if (-best !== gridCols) {
+      gridCols = -best; // negative: the three-view grid (arrange() then resets it)
+      grid.style.gridTemplateColumns = `repeat(${best}, minmax(0, 1fr))`;
+      grid.style.gridTemplateRows = `repeat(${Math.ceil(3 / best)}, minmax(0, 1fr))`;
+    }
+  }
+
+  function fitCanvas(p, g, dpr) {
+    const bw = Math.max(50, p.box.clientWidth);
+    const bh = Math.max(50, p.box.clientHeight - p.box.firstChild.offsetHeight - 2);
+    const scale = Math.min(bw / g.mmw, bh / g.mmh);
+    const cw = Math.floor(g.mmw * scale), ch = Math.floor(g.mmh * scale);
+    p.canvas.style.width = `${cw}px`;
+    p.canvas.style.height = `${ch}px`;
+    if (p.canvas.width !== Math.round(cw * dpr) || p.canvas.height !== Math.round(ch * dpr)) {
+      p.canvas.width = Math.round(cw * dpr);
+      p.canvas.height = Math.round(ch * dpr);
+    }
+  }
+
   function layout() {
     // fit each panel canvas to its box keeping the mm aspect ratio; the height follows the
     // page's layout while it settles (first 3 s), later only window resizes (not scrolling)
     if (performance.now() < fitUntil) fitHeight();
+    const three = st.layout === "three";
+    for (const p of panels) p.box.style.display = three ? "none" : "";
+    for (const t of trio) t.box.style.display = three ? "" : "none";
+    const dpr = window.devicePixelRatio || 1;
+    if (three) {
+      arrange3();
+      for (const t of trio) fitCanvas(t, viewGeom(t.view), dpr);
+      return;
+    }
     const g = viewGeom(st.view);
     arrange(g);
-    const dpr = window.devicePixelRatio || 1;
-    for (const p of panels) {
-      const bw = Math.max(50, p.box.clientWidth);
-      const bh = Math.max(50, p.box.clientHeight - p.box.firstChild.offsetHeight - 2);
-      const scale = Math.min(bw / g.mmw, bh / g.mmh);
-      const cw = Math.floor(g.mmw * scale), ch = Math.floor(g.mmh * scale);
-      p.canvas.style.width = `${cw}px`;
-      p.canvas.style.height = `${ch}px`;
-      if (p.canvas.width !== Math.round(cw * dpr) || p.canvas.height !== Math.round(ch * dpr)) {
-        p.canvas.width = Math.round(cw * dpr);
-        p.canvas.height = Math.round(ch * dpr);
-      }
-    }
+    for (const p of panels) fitCanvas(p, g, dpr);
+  }
+
+  // image pixel (row, col) of the cross-reference point in a view (before the x flip)
+  function crossAt(view) {
+    const [i0, j0, k0] = st.pos;
+    if (view === "axial") return [GY - 1 - j0, i0];
+    if (view === "coronal") return [GZ - 1 - k0, i0];
+    return [GZ - 1 - k0, GY - 1 - j0];
   }
 
   // short edge ticks marking the cross-reference point (the other two views' slices)
   function drawTicks(ctx, cv, g) {
-    const [i0, j0, k0] = st.pos;
     const dpr = window.devicePixelRatio || 1;
     const len = (8 * dpr) / st.zoom, thick = Math.max(1, dpr) / st.zoom;
-    let row, col;
-    if (st.view === "axial") { row = GY - 1 - j0; col = i0; }
-    else if (st.view === "coronal") { row = GZ - 1 - k0; col = i0; }
-    else { row = GZ - 1 - k0; col = GY - 1 - j0; }
+    const [row, col] = crossAt(st.view);
     const y = ((row + 0.5) * cv.height) / g.h, x = ((col + 0.5) * cv.width) / g.w;
     ctx.fillStyle = "rgba(255, 220, 0, 0.9)";
     ctx.fillRect(0, y - thick / 2, len, thick);
@@ -602,40 +654,70 @@ export default function (component) {
     ctx.fillRect(x - thick / 2, cv.height - len, thick, len);
   }
 
+  // the linked crosshair of the three-view layout: full lines through the point
+  function drawCross(ctx, cv, g, view) {
+    const dpr = window.devicePixelRatio || 1;
+    const thick = Math.max(1, dpr) / st.zoom;
+    const [row, col] = crossAt(view);
+    const y = ((row + 0.5) * cv.height) / g.h, x = ((col + 0.5) * cv.width) / g.w;
+    ctx.fillStyle = "rgba(255, 220, 0, 0.7)";
+    ctx.fillRect(0, y - thick / 2, cv.width, thick);
+    ctx.fillRect(x - thick / 2, 0, thick, cv.height);
+  }
+
+  // one view of one label map on one canvas: CT, overlay, cross-reference marks
+  function paint(cv, view, lab, src, g, three) {
+    const ctx = cv.getContext("2d");
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.fillStyle = "#000";
+    ctx.fillRect(0, 0, cv.width, cv.height);
+    const z = st.zoom;
+    ctx.setTransform(z, 0, 0, z, cv.width / 2 * (1 - z) + st.pan[0] * cv.width, cv.height / 2 * (1 - z) + st.pan[1] * cv.height);
+    if (flipX(view)) { ctx.translate(cv.width, 0); ctx.scale(-1, 1); }
+    ctx.imageSmoothingEnabled = true;
+    ctx.globalAlpha = 1;
+    ctx.drawImage(ctCanvas, src[0], src[1], src[2], src[3], 0, 0, cv.width, cv.height);
+    if (lab && (st.show[1] || st.show[2]) && st.opacity > 0) {
+      renderLabels(lab, g, view);
+      ctx.imageSmoothingEnabled = false;
+      ctx.globalAlpha = st.outline ? Math.max(st.opacity, 0.85) : st.opacity;
+      ctx.drawImage(labCanvas, 0, 0, cv.width, cv.height);
+      ctx.globalAlpha = 1;
+    }
+    if (three) {
+      drawCross(ctx, cv, g, view);
+    } else {
+      drawTicks(ctx, cv, g);
+      drawMeasure(ctx, cv, g);
+    }
+  }
+
   function draw(cause) {
     if (!dec || disposed) return;
     const t0 = performance.now();
     buildLut();
     layout();
-    const g = viewGeom(st.view);
-    const src = renderCt();
-    for (let p = 0; p < panels.length; p++) {
-      const cv = panels[p].canvas;
-      const ctx = cv.getContext("2d");
-      ctx.setTransform(1, 0, 0, 1, 0, 0);
-      ctx.fillStyle = "#000";
-      ctx.fillRect(0, 0, cv.width, cv.height);
-      const z = st.zoom;
-      ctx.setTransform(z, 0, 0, z, cv.width / 2 * (1 - z) + st.pan[0] * cv.width, cv.height / 2 * (1 - z) + st.pan[1] * cv.height);
-      if (flipX()) { ctx.translate(cv.width, 0); ctx.scale(-1, 1); }
-      ctx.imageSmoothingEnabled = true;
-      ctx.globalAlpha = 1;
-      ctx.drawImage(ctCanvas, src[0], src[1], src[2], src[3], 0, 0, cv.width, cv.height);
-      if (dec.labels[p] && (st.show[1] || st.show[2]) && st.opacity > 0) {
-        renderLabels(dec.labels[p], g);
-        ctx.imageSmoothingEnabled = false;
-        ctx.globalAlpha = st.outline ? Math.max(st.opacity, 0.85) : st.opacity;
-        ctx.drawImage(labCanvas, 0, 0, cv.width, cv.height);
-        ctx.globalAlpha = 1;
+    let viewsMs = null;
+    if (st.layout === "three") {
+      viewsMs = {};
+      const lab = dec.labels[panel3()];
+      for (const t of trio) {
+        const tv = performance.now();
+        const g = viewGeom(t.view);
+        paint(t.canvas, t.view, lab, renderCt(t.view), g, true);
+        t.canvas.dataset.slice = String(st.pos[axisOf[t.view]]);
+        viewsMs[t.view] = performance.now() - tv;
       }
-      drawTicks(ctx, cv, g);
-      drawMeasure(ctx, cv, g);
+    } else {
+      const g = viewGeom(st.view);
+      const src = renderCt();
+      for (let p = 0; p < panels.length; p++) paint(panels[p].canvas, st.view, dec.labels[p], src, g, false);
     }
     updateControls();
     readout();
     const tDrawn = performance.now();
     const slice = st.pos[axisOf[st.view]];
-    const rec = { view: st.view, slice, t_start: t0, t_drawn: tDrawn, cause: cause ?? null, payload: header.id, key: stateKey };
+    const rec = { view: st.view, layout: st.layout, views_ms: viewsMs, slice, t_start: t0, t_drawn: tDrawn, cause: cause ?? null, payload: header.id, key: stateKey };
     requestAnimationFrame(() => setTimeout(() => {
       rec.t_painted = performance.now();
       if (cause && cause.t !== undefined) rec.latency_ms = rec.t_painted - cause.t;
@@ -672,6 +754,17 @@ export default function (component) {
 
   function updateControls() {
     for (const [v, b] of Object.entries(viewBtns)) b.classList.toggle("lsv-on", v === st.view);
+    const three = st.layout === "three";
+    layoutBtn.classList.toggle("lsv-on", three);
+    layoutBtn.textContent = three ? "1 view" : "3 views";
+    if (three) {
+      const ptitle = panels.length > 1 && header.panels[panel3()] ? `${header.panels[panel3()].title} \u00b7 ` : "";
+      for (const t of trio) {
+        const a = axisOf[t.view];
+        t.title.textContent = `${ptitle}${t.view[0].toUpperCase()}${t.view.slice(1)} ${st.pos[a] + 1} / ${header.shape[a]}`;
+        t.box.classList.toggle("lsv-active", t.view === st.view);
+      }
+    }
     liverBtn.classList.toggle("lsv-on", st.show[1]);
     tumourBtn.classList.toggle("lsv-on", st.show[2]);
     modeBtn.textContent = st.outline ? "Outline" : "Fill";
@@ -808,9 +901,8 @@ export default function (component) {
     }
   }
 
-  function setSlice(s, cause) {
-    const a = axisOf[st.view];
-    const v = Math.max(0, Math.min(nSlices() - 1, s));
+  function setSlice(s, cause, a = axisOf[st.view]) {
+    const v = Math.max(0, Math.min(header.shape[a] - 1, s));
     if (v === st.pos[a]) return;
     st.pos[a] = v;
     changed(cause);
@@ -823,10 +915,15 @@ export default function (component) {
     changed();
   }
   function toggle(v) { st.show[v] = !st.show[v]; changed(); }
+  function toggleLayout() {
+    st.layout = st.layout === "three" ? "single" : "three";
+    st.zoom = 1; st.pan = [0, 0];
+    changed();
+  }
   function zoomBy(f) { st.zoom = Math.max(1, Math.min(8, st.zoom * f)); if (st.zoom === 1) st.pan = [0, 0]; changed(); }
   function reset() {
     const d = presetState(header, opts);
-    Object.assign(st, d, { view: st.view });
+    Object.assign(st, d, { view: st.view, layout: st.layout, panel3: st.panel3 });
     changed();
   }
 
@@ -860,6 +957,7 @@ export default function (component) {
       case "e": setTool("roi"); break;
       case "n": jumpLesion(1); break;
       case "p": jumpLesion(-1); break;
+      case "x": toggleLayout(); break;
     }
     e.preventDefault();
     e.stopPropagation();
@@ -880,17 +978,19 @@ export default function (component) {
       steps = -n;
     }
     if (!steps) return;
-    const a = axisOf[st.view];
-    setSlice(st.pos[a] + steps, { t: e.timeStamp, key: "wheel" });
+    // three views: the wheel scrolls the view under the pointer
+    const over = st.layout === "three" && e.target && e.target.dataset && e.target.dataset.view;
+    const a = axisOf[over || st.view];
+    setSlice(st.pos[a] + steps, { t: e.timeStamp, key: "wheel" }, a);
   }, { passive: false });
 
-  function pixelOf(canvas, e) {
+  function pixelOf(canvas, e, view = st.view) {
     // image pixel (label grid) under the pointer, undoing zoom and pan
     const rect = canvas.getBoundingClientRect();
     const fx = (e.clientX - rect.left) / rect.width, fy = (e.clientY - rect.top) / rect.height;
     const z = st.zoom;
     const ux = (fx - (1 - z) / 2 - st.pan[0]) / z, uy = (fy - (1 - z) / 2 - st.pan[1]) / z;
-    const g = viewGeom(st.view);
+    const g = viewGeom(view);
     const c = Math.floor(ux * g.w), r = Math.floor(uy * g.h);
     if (c < 0 || r < 0 || c >= g.w || r >= g.h) return null;
     return [c, r];
@@ -906,17 +1006,25 @@ export default function (component) {
   // the HU readout follows the pointer AND every redraw (keys, wheel, slider): it always
   // describes the voxel under the pointer on the slice now on screen
   let hover = null;
+  // three views: the readout describes the crosshair voxel
   function readout() {
-    if (!hover || !dec) return;
-    const px = pixelOf(panels[hover.pi].canvas, hover);
-    if (!px) {
-      status.textContent = "";
-      delete status.dataset.hu;
-      delete status.dataset.voxel;
-      return;
+    if (!dec) return;
+    let i, j, k, lab;
+    if (st.layout === "three") {
+      [i, j, k] = st.pos;
+      lab = labelAt(dec.labels[panel3()], i, j, k);
+    } else {
+      if (!hover) return;
+      const px = pixelOf(panels[hover.pi].canvas, hover);
+      if (!px) {
+        status.textContent = "";
+        delete status.dataset.hu;
+        delete status.dataset.voxel;
+        return;
+      }
+      [i, j, k] = voxelAt(px[0], px[1]);
+      lab = labelAt(dec.labels[hover.pi], i, j, k);
     }
-    const [i, j, k] = voxelAt(px[0], px[1]);
-    const lab = labelAt(dec.labels[hover.pi], i, j, k);
     const hu = dec.ready[k] ? huAt(i, j, k) : "\u2026";
     const approx = F > 1 ? ` (${F}\u00d7${F} mean)` : HU_STEP > 1 ? ` (\u00b1${HU_STEP / 2})` : "";
     status.textContent = `voxel (${i}, ${j}, ${k})  HU ${hu}${approx}${lab ? "  " + NAMES[lab] : ""}`;
@@ -924,7 +1032,10 @@ export default function (component) {
     status.dataset.voxel = `${i},${j},${k}`;
   }
   let drag = null;
-  panels.forEach((p, pi) => {
+  // pointer handling of one canvas: a panel in one view (fixed null: the current view) or
+  // one of the three views (fixed: its view; pi: the chosen panel)
+  function attach(p, pi, fixed) {
+    const vw = () => fixed || st.view;
     on(p.canvas, "pointermove", (e) => {
       if (!dec) return;
       if (drag) {
@@ -932,9 +1043,9 @@ export default function (component) {
         if (Math.abs(dx) + Math.abs(dy) > 2) drag.moved = true;
         if (!drag.moved) return; // a click with a tremor must not change the window
         if (drag.tool) {
-          const px = pixelOf(p.canvas, e);
+          const px = pixelOf(p.canvas, e, vw());
           if (px && drag.a) {
-            measure = { kind: drag.tool, view: st.view, slice: st.pos[axisOf[st.view]], a: drag.a, b: px };
+            measure = { kind: drag.tool, view: vw(), slice: st.pos[axisOf[vw()]], a: drag.a, b: px };
             requestDraw();
             showMeasure();
           }
@@ -949,33 +1060,38 @@ export default function (component) {
         changed();
         return;
       }
+      if (fixed) return; // three views: the readout stays on the crosshair voxel
       hover = { pi, clientX: e.clientX, clientY: e.clientY };
       readout();
     });
-    on(p.canvas, "pointerleave", () => { if (!drag) { hover = null; status.textContent = ""; } });
+    on(p.canvas, "pointerleave", () => { if (!drag && !fixed) { hover = null; status.textContent = ""; } });
     on(p.canvas, "pointerdown", (e) => {
       root.focus({ preventScroll: true });
       const pan = e.shiftKey || e.button === 1;
       drag = { x: e.clientX, y: e.clientY, ww: st.ww, wl: st.wl, pan0: st.pan.slice(), pan, moved: false };
-      if (tool && !pan && e.button === 0) { drag.tool = tool; drag.a = pixelOf(p.canvas, e); }
+      if (tool && !fixed && !pan && e.button === 0) { drag.tool = tool; drag.a = pixelOf(p.canvas, e); }
       p.canvas.setPointerCapture(e.pointerId);
       e.preventDefault();
     });
     on(p.canvas, "pointerup", (e) => {
       if (drag && !drag.moved && dec && !drag.tool) {
-        const px = pixelOf(p.canvas, e);
+        const px = pixelOf(p.canvas, e, vw());
         if (px) {
-          const v = voxelAt(px[0], px[1]);
-          const a = axisOf[st.view];
+          const v = voxelAt(px[0], px[1], vw());
+          const a = axisOf[vw()];
           v[a] = st.pos[a];
           st.pos = v;
+          if (fixed) st.view = fixed; // the clicked view is the active one (keys, slider)
+          else st.panel3 = pi; // the panel the three-view layout shows
           changed();
         }
       }
       drag = null;
     });
     on(p.canvas, "contextmenu", (e) => e.preventDefault());
-  });
+  }
+  panels.forEach((p, pi) => attach(p, pi, null));
+  trio.forEach((t) => attach(t, -1, t.view));
   const ro = new ResizeObserver(() => requestDraw());
   ro.observe(grid);
 
@@ -985,7 +1101,7 @@ export default function (component) {
     // a newly decoded slab: redraw if it holds what is on screen
     if (!dec || disposed) return;
     const k = st.pos[2];
-    if (st.view !== "axial" || (k >= s.z0 && k < s.z1)) requestDraw();
+    if (st.view !== "axial" || st.layout === "three" || (k >= s.z0 && k < s.z1)) requestDraw();
   };
   entry.listeners.add(onSlab);
   entry.first.then((d) => {
