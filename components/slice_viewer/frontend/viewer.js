@@ -403,7 +403,7 @@ export default function (component) {
     const cap = el("div", "lsv-cap");
     const title = el("span", "lsv-ptitle");
     cap.appendChild(title);
-    const canvas = el("canvas", "lsv-canvas lsv-view3");
+    const canvas = el("canvas", "lsv-view3"); // not .lsv-canvas: that class counts the panels
     canvas.dataset.view = view;
     box.appendChild(cap);
     box.appendChild(canvas);
