@@ -167,6 +167,12 @@ def init_db(engine: Engine) -> None:
             if conn.dialect.name == "postgresql":
                 # other processes wait here until this migration commits
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+            else:
+                # BEGIN IMMEDIATE now: Alembic then runs every step inside this one
+                # transaction (an external one) instead of committing after each migration
+                # (its SQLite default), which let a second process take the lock between two
+                # steps and repeat a step this process had planned
+                conn.begin()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
             conn.commit()
