@@ -1,4 +1,4 @@
-"""The independent statistics reference (tests/data/stats, a copy of ../shared/reference/stats):
+"""The independent statistics reference (tests/data/stats, a copy kept with the tests):
 R 4.2 / scipy / statsmodels values that the livseg.stats tests compare against, key by key."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ import json
 import math
 from pathlib import Path
 
-REF_DIR = Path(__file__).resolve().parent / "data" / "stats"  # copy of ../shared/reference/stats
+# a copy of the project's stats reference (tests/data/stats/README.md)
+REF_DIR = Path(__file__).resolve().parent / "data" / "stats"
 REF: dict = json.loads((REF_DIR / "reference.json").read_text())["tests"]
 
 

@@ -16,7 +16,8 @@ from livseg.cli import main
 from livseg.report import build_report
 from livseg.stats.design import StatsInputError
 
-REF_DIR = Path(__file__).resolve().parent / "data" / "stats"  # copy of ../shared/reference/stats
+# a copy of the project's stats reference (tests/data/stats/README.md)
+REF_DIR = Path(__file__).resolve().parent / "data" / "stats"
 DATA = REF_DIR / "data"
 REF = json.loads((REF_DIR / "reference.json").read_text())["tests"]
 # Keys the report does not produce, on purpose:

@@ -14,7 +14,8 @@ import pytest
 from livseg.stats import mixed, ordinal
 from livseg.stats.design import StatsInputError
 
-REF_DIR = Path(__file__).resolve().parent / "data" / "stats"  # copy of ../shared/reference/stats
+# a copy of the project's stats reference (tests/data/stats/README.md)
+REF_DIR = Path(__file__).resolve().parent / "data" / "stats"
 REF = json.loads((REF_DIR / "reference.json").read_text())["tests"]
 # lmerTest's Satterthwaite F / ddf carry lme4's optimiser error (the exact balanced-design
 # values are F = MS_method / MS_resid and ddf = 325): compare at a relative 1e-7.

@@ -13,7 +13,8 @@ from livseg.report import load_seed_paper_table
 from livseg.stats import recheck
 from livseg.stats.design import StatsInputError
 
-REF_DIR = Path(__file__).resolve().parent / "data" / "stats"  # copy of ../shared/reference/stats
+# a copy of the project's stats reference (tests/data/stats/README.md)
+REF_DIR = Path(__file__).resolve().parent / "data" / "stats"
 PAPER = json.loads((REF_DIR / "paper_recompute.json").read_text())
 
 
