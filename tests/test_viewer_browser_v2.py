@@ -4,6 +4,7 @@ the viewer, the viewer fills the window's height (tests/apps/viewer_demo_app.py)
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -284,8 +285,11 @@ def test_slider_marks_and_jumping_from_lesion_to_lesion(browser, server, case):
         expect(page.locator(".lsv-leslbl")).to_have_text(f"lesion 1/1 · {volume_ml:.2f} mL")
         assert _slice(page) == int(round(centre[2])) + 1
         page.keyboard.press("End")
+        expect(page.locator(".lsv-slicelbl")).to_have_text(re.compile(rf" {nz} / {nz}$"))
         page.locator("button.lsv-btn", has_text="<").click()
-        assert _slice(page) == int(round(centre[2])) + 1
+        # the label is redrawn on the next frame: wait for it instead of reading it at once
+        expected = int(round(centre[2])) + 1
+        expect(page.locator(".lsv-slicelbl")).to_have_text(re.compile(rf" {expected} / {nz}$"))
     finally:
         context.close()
 
