@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -422,6 +423,26 @@ def seconds_since(moment: datetime, *, now: datetime | None = None) -> float:
     return max(0.0, ((now or utcnow()) - moment).total_seconds())
 
 
+def _insert_unless_raced(session: Session, row, find_winner: Callable[[], Any]) -> Any:
+    """Add and flush ``row``; None when inserted. When a concurrent transaction inserted the
+    same unique key first (PostgreSQL; on SQLite BEGIN IMMEDIATE means no other writer can
+    race us), the winner's row from ``find_winner()``; any other integrity error re-raises."""
+    try:
+        if is_sqlite(session):
+            session.add(row)
+            session.flush()
+        else:
+            with session.begin_nested():
+                session.add(row)
+                session.flush()
+    except IntegrityError:
+        winner = find_winner()
+        if winner is None:
+            raise
+        return winner
+    return None
+
+
 def submit_score(
     session: Session,
     reader,
@@ -474,20 +495,11 @@ def submit_score(
                 created_at=moment,
                 updated_at=moment,
             )
-            try:
-                if is_sqlite(session):  # BEGIN IMMEDIATE: no other writer can race us
-                    session.add(row)
-                    session.flush()
-                else:
-                    with session.begin_nested():
-                        session.add(row)
-                        session.flush()
-            except IntegrityError:
-                # another transaction stored this assignment's score first (PostgreSQL)
-                existing = _score_of(session, aid, lock=not is_sqlite(session))
-                if existing is None:
-                    raise
-            else:
+            # another transaction may have stored this assignment's score first (PostgreSQL)
+            existing = _insert_unless_raced(
+                session, row, lambda: _score_of(session, aid, lock=not is_sqlite(session))
+            )
+            if existing is None:
                 study_questions.write_answers(session, study.id, aid, given, moment)
                 audit.record(
                     session,
@@ -591,19 +603,11 @@ def flag_item(
             row = ItemFlag(
                 assignment_id=aid, reason=why, note=text, created_at=moment, updated_at=moment
             )
-            try:
-                if is_sqlite(session):  # BEGIN IMMEDIATE: no other writer can race us
-                    session.add(row)
-                    session.flush()
-                else:
-                    with session.begin_nested():
-                        session.add(row)
-                        session.flush()
-            except IntegrityError:  # another tab stored this item's flag first (PostgreSQL)
-                existing = session.scalar(stmt.execution_options(populate_existing=True))
-                if existing is None:
-                    raise
-            else:
+            # another tab may have stored this item's flag first (PostgreSQL)
+            existing = _insert_unless_raced(
+                session, row, lambda: session.scalar(stmt.execution_options(populate_existing=True))
+            )
+            if existing is None:
                 after = {"assignment_id": aid, "reason": why, "note": text}
                 audit.record(session, reader_id, "flag.create", "item_flag", row.id, after=after)
                 return FlagResult(row.id, aid, "created", why)
