@@ -400,6 +400,7 @@ def train(
     command: str | None = None,
     note: str | None = None,
     cache_workers: int = 1,
+    checkpoint_dir: Path | None = None,
 ) -> dict:
     """Train ``cfg.method``; write the best (validation) weights to ``out`` + a model card.
 
@@ -408,6 +409,8 @@ def train(
     much training wall time has passed in this session; the steps done are recorded and
     ``resume`` continues. ``command`` (default: this process's argv) and ``note`` go into
     the card's session history; ``cache_workers`` processes generate missing phantoms.
+    ``checkpoint_dir`` (default ``<workspace>/training/<method>/``) holds ``last.pt`` and
+    ``best.pt`` (and ``summary.json``); a folder kept in git lets a run span fresh checkouts.
     Returns a summary dict (steps, wall seconds, best
     validation figures, history, card paths).
     """
@@ -428,7 +431,8 @@ def train(
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.amp)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, batch=True)
-    folder = run_dir(cfg.method)
+    folder = run_dir(cfg.method) if checkpoint_dir is None else Path(checkpoint_dir)
+    folder.mkdir(parents=True, exist_ok=True)
     last_p, best_p = folder / "last.pt", folder / "best.pt"
     st = _RunState()
     if resume and last_p.exists():

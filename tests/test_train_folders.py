@@ -107,6 +107,30 @@ def test_resume_with_phantom_mixing_equals_one_run(lits_dir, tmp_path):
         train(_cfg(lits_dir, 6, phantom_fraction=0.2), resume=True, show_progress=False)
 
 
+def test_checkpoint_dir_carried_to_a_fresh_workspace_resumes_as_one_run(lits_dir, tmp_path):
+    """A run that spans fresh checkouts: its checkpoints live in --checkpoint-dir (kept in
+    git), not in the workspace, and resuming from a copy equals one uninterrupted run."""
+    one = train(_cfg(lits_dir, 4), out=tmp_path / "one.pt", show_progress=False)
+    kept = tmp_path / "kept"
+    train(_cfg(lits_dir, 2), out=tmp_path / "two.pt", show_progress=False, checkpoint_dir=kept)
+    assert {"last.pt", "best.pt"} <= {p.name for p in kept.iterdir()}
+    carried = tmp_path / "fresh-clone" / "kept"
+    shutil.copytree(kept, carried)
+    shutil.rmtree(kept)  # the old checkout is gone
+    two = train(
+        _cfg(lits_dir, 4),
+        resume=True,
+        out=tmp_path / "two.pt",
+        show_progress=False,
+        checkpoint_dir=carried,
+    )
+    assert two["sessions"][0]["from_step"] == 0 and two["sessions"][-1]["from_step"] == 2
+    assert [h["loss"] for h in two["history"]] == [h["loss"] for h in one["history"]]
+    wa = torch.load(tmp_path / "one.pt", weights_only=True)["state_dict"]
+    wb = torch.load(tmp_path / "two.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
 def test_phantom_fraction_draws_that_share_of_samples(lits_dir):
     from livseg.training import assemble_data
 

@@ -115,6 +115,14 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: free cores)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--out", type=Path, default=None, help="weights file (default livseg/weights)")
+    p.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder of last.pt / best.pt (default <workspace>/training/<method>/); "
+        "one kept in git lets --resume continue in a fresh checkout",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -165,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
             command=command_line(args),
             note=args.note,
             cache_workers=args.cache_workers,
+            checkpoint_dir=args.checkpoint_dir,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
