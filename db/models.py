@@ -351,7 +351,9 @@ FLAG_REASONS = ("image_problem", "segmentation_problem", "unsure", "other")
 
 class ItemFlag(Base):
     """A reader's flag of one of her items for the coordinator (migration 0008): at most one
-    per assignment, with a ``reason`` from ``FLAG_REASONS`` and an optional ``note``."""
+    per assignment, with a ``reason`` from ``FLAG_REASONS`` and an optional ``note``.
+    ``resolved_at``: when the coordinator marked it resolved (migration 0010), else None; a
+    reader who withdraws her flag deletes the row (audited)."""
 
     __tablename__ = "item_flags"
     __table_args__ = (
@@ -368,6 +370,7 @@ class ItemFlag(Base):
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class AuditEvent(Base):

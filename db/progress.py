@@ -9,7 +9,10 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from db import audit
 from db.access import require_coordinator, require_reader
+from db.engine import is_sqlite, write_transaction
+from db.errors import NotFound
 from db.models import Assignment, ItemFlag, Score, Study, StudyReader, User, utcnow
 from db.reading import session_two_opens_at
 from db.studies import _study
@@ -145,13 +148,15 @@ def study_summary(session: Session, coordinator, study_id: int) -> dict:
 
 
 def study_flags(session: Session, coordinator, study_id: int) -> pd.DataFrame:
-    """The items readers flagged in a study (coordinator only), oldest first: code (the
-    reader's opaque item code), reader, position, session, reason, note, flagged_at and
-    changed_at (UTC)."""
+    """The items readers flagged in a study (coordinator only), oldest first: flag (its id,
+    for ``resolve_flag``), code (the reader's opaque item code), reader, position, session,
+    reason, note, flagged_at, changed_at and resolved_at (UTC; None while open). A flag its
+    reader withdrew is not listed (the audit log keeps it)."""
     require_coordinator(session, coordinator)
     study = _study(session, study_id)
     rows = session.execute(
         select(
+            ItemFlag.id,
             Assignment.code,
             User.username,
             Assignment.position,
@@ -160,6 +165,7 @@ def study_flags(session: Session, coordinator, study_id: int) -> pd.DataFrame:
             ItemFlag.note,
             ItemFlag.created_at,
             ItemFlag.updated_at,
+            ItemFlag.resolved_at,
         )
         .join(Assignment, Assignment.id == ItemFlag.assignment_id)
         .join(User, User.id == Assignment.reader_id)
@@ -167,6 +173,7 @@ def study_flags(session: Session, coordinator, study_id: int) -> pd.DataFrame:
         .order_by(ItemFlag.created_at, ItemFlag.id)
     ).all()
     columns = [
+        "flag",
         "code",
         "reader",
         "position",
@@ -175,5 +182,41 @@ def study_flags(session: Session, coordinator, study_id: int) -> pd.DataFrame:
         "note",
         "flagged_at",
         "changed_at",
+        "resolved_at",
     ]
     return pd.DataFrame([tuple(r) for r in rows], columns=columns)
+
+
+def resolve_flag(
+    session: Session, coordinator, flag_id: int, *, now: datetime | None = None
+) -> str:
+    """Mark a reader's flag resolved (coordinator only), in one transaction, audited as
+    "flag.resolve"; returns "resolved", or "duplicate" when it already was (nothing
+    written). A flag that does not exist (or was withdrawn) raises NotFound. The reader
+    changing her flag's reason opens it again (``db.reading.flag_item``)."""
+    user = require_coordinator(session, coordinator)
+    if isinstance(flag_id, bool) or not isinstance(flag_id, int):
+        raise NotFound(f"No flag #{flag_id!r}.")
+
+    def work() -> str:
+        stmt = select(ItemFlag).where(ItemFlag.id == flag_id)
+        if not is_sqlite(session):
+            stmt = stmt.with_for_update()
+        flag = session.scalar(stmt.execution_options(populate_existing=True))
+        if flag is None:
+            raise NotFound(f"No flag #{flag_id} (withdrawn by its reader, or never made).")
+        if flag.resolved_at is not None:
+            return "duplicate"
+        flag.resolved_at = now or utcnow()
+        audit.record(
+            session,
+            user.id,
+            "flag.resolve",
+            "item_flag",
+            flag.id,
+            before={"resolved_at": None},
+            after={"resolved_at": flag.resolved_at.isoformat()},
+        )
+        return "resolved"
+
+    return write_transaction(session, work)

@@ -93,12 +93,14 @@ class SubmitResult:
 
 @dataclass(frozen=True)
 class FlagResult:
-    """Outcome of ``flag_item``: status is "created", "duplicate" or "updated"."""
+    """Outcome of ``flag_item``: status is "created", "duplicate" or "updated"; of
+    ``withdraw_flag``: "withdrawn", or "absent" (no flag to withdraw: flag_id and reason
+    None)."""
 
-    flag_id: int
+    flag_id: int | None
     assignment_id: int
     status: str
-    reason: str
+    reason: str | None
 
 
 @dataclass(frozen=True)
@@ -584,29 +586,23 @@ def flag_item(
     reason: a key of ``FLAG_REASON_LABELS``; note: optional text (needed for "other"), at
     most ``MAX_FLAG_NOTE_CHARS`` characters. At most one flag per item: the same reason and
     note again is a repeat ("duplicate", nothing written); a different one replaces it
-    ("updated", audited with the values before). Same checks as ``reader_item_view``
-    (another reader's item: NotFound); raises InvalidInput with nothing written.
+    ("updated", audited with the values before; a flag the coordinator had marked resolved
+    is open again). Same checks as ``reader_item_view`` (another reader's item: NotFound);
+    raises InvalidInput with nothing written.
     """
     why, text = _validate_flag(reason, note)
     aid = _validate_id(assignment_id)
 
     def work() -> FlagResult:
         moment = now or utcnow()
-        reader_id, assignment, study = _authorised(session, reader, aid)
-        scored = _score_of(session, aid) is not None
-        _check_available(session, reader_id, assignment, study, scored, moment)
-        stmt = select(ItemFlag).where(ItemFlag.assignment_id == aid)
-        if not is_sqlite(session):
-            stmt = stmt.with_for_update()
-        existing = session.scalar(stmt.execution_options(populate_existing=True))
+        reader_id, stmt = _flag_checks(session, reader, aid, moment)
+        existing = session.scalar(stmt)
         if existing is None:
             row = ItemFlag(
                 assignment_id=aid, reason=why, note=text, created_at=moment, updated_at=moment
             )
             # another tab may have stored this item's flag first (PostgreSQL)
-            existing = _insert_unless_raced(
-                session, row, lambda: session.scalar(stmt.execution_options(populate_existing=True))
-            )
+            existing = _insert_unless_raced(session, row, lambda: session.scalar(stmt))
             if existing is None:
                 after = {"assignment_id": aid, "reason": why, "note": text}
                 audit.record(session, reader_id, "flag.create", "item_flag", row.id, after=after)
@@ -614,17 +610,58 @@ def flag_item(
         if (existing.reason, existing.note) == (why, text):
             return FlagResult(existing.id, aid, "duplicate", why)
         before = {"reason": existing.reason, "note": existing.note}
+        after = {"reason": why, "note": text}
+        if existing.resolved_at is not None:  # a new reason: the coordinator looks again
+            before["resolved_at"], after["resolved_at"] = existing.resolved_at.isoformat(), None
         existing.reason, existing.note, existing.updated_at = why, text, moment
+        existing.resolved_at = None
         audit.record(
-            session,
-            reader_id,
-            "flag.update",
-            "item_flag",
-            existing.id,
-            before=before,
-            after={"reason": why, "note": text},
+            session, reader_id, "flag.update", "item_flag", existing.id, before=before, after=after
         )
         return FlagResult(existing.id, aid, "updated", why)
+
+    return write_transaction(session, work)
+
+
+def _flag_checks(session: Session, reader, aid: int, moment: datetime):
+    """(reader id, the locking select of the item's flag) after ``flag_item``'s checks."""
+    reader_id, assignment, study = _authorised(session, reader, aid)
+    scored = _score_of(session, aid) is not None
+    _check_available(session, reader_id, assignment, study, scored, moment)
+    stmt = select(ItemFlag).where(ItemFlag.assignment_id == aid)
+    if not is_sqlite(session):
+        stmt = stmt.with_for_update()
+    return reader_id, stmt.execution_options(populate_existing=True)
+
+
+def withdraw_flag(
+    session: Session, reader, assignment_id: int, *, now: datetime | None = None
+) -> FlagResult:
+    """Withdraw her flag of one of her items, in one transaction: the flag is deleted,
+    audited as "flag.withdraw" with its values before ("withdrawn"). No flag (never flagged,
+    or already withdrawn: a double click, a second tab) is a repeat: "absent", nothing
+    written. The same checks and answers as ``flag_item`` (another reader's item or a
+    missing one: the same NotFound)."""
+    aid = _validate_id(assignment_id)
+
+    def work() -> FlagResult:
+        reader_id, stmt = _flag_checks(session, reader, aid, now or utcnow())
+        existing = session.scalar(stmt)
+        if existing is None:
+            return FlagResult(None, aid, "absent", None)
+        before = {
+            "assignment_id": aid,
+            "reason": existing.reason,
+            "note": existing.note,
+            "resolved_at": None
+            if existing.resolved_at is None
+            else existing.resolved_at.isoformat(),
+        }
+        flag_id, reason = existing.id, existing.reason
+        session.delete(existing)
+        session.flush()
+        audit.record(session, reader_id, "flag.withdraw", "item_flag", flag_id, before=before)
+        return FlagResult(flag_id, aid, "withdrawn", reason)
 
     return write_transaction(session, work)
 

@@ -148,3 +148,98 @@ def test_locked_studies_offer_no_review(db_engine):
         assert reading.scored_items(s, reader, setup.study_id) == []
         with pytest.raises(ScoreLocked):
             reading.submit_score(s, reader, item.assignment_id, 4, None, 2.0)
+
+
+def test_a_reader_withdraws_her_flag_once_audited_and_may_flag_again(db_engine):
+    setup = populate(db_engine, n_cases=2, methods=("unet2d",), n_readers=1)
+    reader = setup.readers[0]
+    with session_scope(db_engine) as s:
+        item = reading.next_item(s, reader)
+        made = reading.flag_item(s, reader, item.assignment_id, "other", "wrong side")
+        gone = reading.withdraw_flag(s, reader, item.assignment_id)
+        again = reading.withdraw_flag(s, reader, item.assignment_id)  # double click / 2nd tab
+        view = reading.reader_item_view(s, reader, item.assignment_id)
+        listed = progress.study_flags(s, setup.coordinator, setup.study_id)
+        log = audit.audit_events(s, setup.coordinator, entity="item_flag")
+    assert (gone.status, gone.flag_id, gone.reason) == ("withdrawn", made.flag_id, "other")
+    assert (again.status, again.flag_id, again.reason) == ("absent", None, None)
+    assert _flags(db_engine) == [] and view.flag_reason is None and listed.empty
+    assert list(log["action"]) == ["flag.create", "flag.withdraw"]
+    assert log.iloc[1]["before"] == {
+        "assignment_id": item.assignment_id,
+        "reason": "other",
+        "note": "wrong side",
+        "resolved_at": None,
+    }
+    assert log.iloc[1]["actor"] == reader.username and int(log.iloc[1]["entity_id"]) == made.flag_id
+    with session_scope(db_engine) as s:  # withdrawn is not final: she may flag it again
+        anew = reading.flag_item(s, reader, item.assignment_id, "unsure")
+    assert anew.status == "created"
+    assert _flags(db_engine) == [(item.assignment_id, "unsure", None)]
+
+
+def test_only_her_own_flag_can_be_withdrawn_with_the_same_not_found(db_engine):
+    setup = populate(db_engine, n_cases=2, methods=("unet2d",), n_readers=2)
+    alice, bob = setup.readers[:2]
+    with session_scope(db_engine) as s:
+        hers = reading.next_item(s, alice)
+        reading.flag_item(s, alice, hers.assignment_id, "unsure")
+        with pytest.raises(NotFound) as other:
+            reading.withdraw_flag(s, bob, hers.assignment_id)
+        with pytest.raises(NotFound) as missing:
+            reading.withdraw_flag(s, bob, 10**6)
+        assert str(other.value).replace(str(hers.assignment_id), "#") == str(missing.value).replace(
+            str(10**6), "#"
+        )
+        with pytest.raises(AccessDenied):  # a coordinator is not a reader
+            reading.withdraw_flag(s, setup.coordinator, hers.assignment_id)
+    assert _flags(db_engine) == [(hers.assignment_id, "unsure", None)]
+
+
+def test_a_withdrawal_is_one_transaction(db_engine, monkeypatch):
+    """The audit event fails: the flag is still there (the delete was rolled back)."""
+    setup = populate(db_engine, n_cases=1, methods=("unet2d",), n_readers=1)
+    reader = setup.readers[0]
+    with session_scope(db_engine) as s:
+        item = reading.next_item(s, reader)
+        reading.flag_item(s, reader, item.assignment_id, "unsure")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("audit down")
+
+    monkeypatch.setattr(reading.audit, "record", broken)
+    with pytest.raises(RuntimeError, match="audit down"):
+        with session_scope(db_engine) as s:
+            reading.withdraw_flag(s, reader, item.assignment_id)
+    assert _flags(db_engine) == [(item.assignment_id, "unsure", None)]
+
+
+def test_the_coordinator_marks_a_flag_resolved_and_a_new_reason_opens_it_again(db_engine):
+    setup = populate(db_engine, n_cases=2, methods=("unet2d",), n_readers=1)
+    reader = setup.readers[0]
+    with session_scope(db_engine) as s:
+        item = reading.next_item(s, reader)
+        flag = reading.flag_item(s, reader, item.assignment_id, "image_problem")
+        first = progress.resolve_flag(s, setup.coordinator, flag.flag_id)
+        again = progress.resolve_flag(s, setup.coordinator, flag.flag_id)
+        resolved = progress.study_flags(s, setup.coordinator, setup.study_id)
+        with pytest.raises(AccessDenied):
+            progress.resolve_flag(s, reader, flag.flag_id)
+        with pytest.raises(NotFound):
+            progress.resolve_flag(s, setup.coordinator, 10**6)
+        same = reading.flag_item(s, reader, item.assignment_id, "image_problem")  # a repeat
+        still = progress.study_flags(s, setup.coordinator, setup.study_id)
+        reading.flag_item(s, reader, item.assignment_id, "unsure")  # a new reason
+        reopened = progress.study_flags(s, setup.coordinator, setup.study_id)
+        log = audit.audit_events(s, setup.coordinator, entity="item_flag")
+    assert (first, again, same.status) == ("resolved", "duplicate", "duplicate")
+    assert resolved["flag"].tolist() == [flag.flag_id]
+    assert resolved["resolved_at"].notna().all() and still["resolved_at"].notna().all()
+    assert reopened["resolved_at"].isna().all()
+    assert list(log["action"]) == ["flag.create", "flag.resolve", "flag.update"]
+    assert log.iloc[1]["actor"] == setup.coordinator.username
+    assert log.iloc[2]["after"] == {"reason": "unsure", "note": None, "resolved_at": None}
+    with session_scope(db_engine) as s:  # her withdrawal of a resolved flag removes it too
+        assert reading.withdraw_flag(s, reader, item.assignment_id).status == "withdrawn"
+        with pytest.raises(NotFound):
+            progress.resolve_flag(s, setup.coordinator, flag.flag_id)

@@ -35,7 +35,7 @@ EXPECTED_TABLES = {
     "item_flags",
     "alembic_version",
 }
-HEAD = "0009_practice_items"
+HEAD = "0010_flag_resolution"
 
 
 @pytest.fixture(params=backend_params())
@@ -295,3 +295,26 @@ def test_migration_0009_keeps_existing_assignments_real(db_engine):
         conn.commit()
         flags = conn.execute(text("SELECT practice FROM assignments")).scalars().all()
     assert n == 4 and len(flags) == 4 and not any(flags)
+
+
+def test_migration_0010_keeps_existing_flags_open(db_engine):
+    """Downgraded to 0009 (no resolved_at) and upgraded again, an existing flag is open."""
+    from alembic import command
+
+    from db import reading
+    from db.engine import _alembic_config, session_scope
+
+    setup = populate(db_engine, n_cases=1, methods=("unet2d",), n_readers=1)
+    with session_scope(db_engine) as s:
+        item = reading.next_item(s, setup.readers[0])
+        reading.flag_item(s, setup.readers[0], item.assignment_id, "unsure")
+    cfg = _alembic_config()
+    with db_engine.connect() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0009_practice_items")
+        conn.commit()
+        assert "resolved_at" not in {c["name"] for c in inspect(conn).get_columns("item_flags")}
+        command.upgrade(cfg, "head")
+        conn.commit()
+        rows = conn.execute(text("SELECT reason, resolved_at FROM item_flags")).all()
+    assert rows == [("unsure", None)]
