@@ -289,6 +289,18 @@ def _flag(assignment_id: int, code: str, reason_key: str, note_key: str) -> None
     st.session_state[f"flagged_{code}"] = reason
 
 
+def _withdraw(assignment_id: int, code: str) -> None:
+    """'Withdraw my flag' callback, bound to the item on screen when it was clicked."""
+    try:
+        with db_session() as session:
+            reading.withdraw_flag(session, acting_user(session, user), assignment_id)
+    except LivsegDBError as exc:
+        st.session_state["reading_flag_msg"] = ("error", f"The flag was not withdrawn: {exc}")
+        return
+    st.session_state["reading_flag_msg"] = ("ok", f"Item {code}: your flag is withdrawn.")
+    st.session_state[f"flagged_{code}"] = None
+
+
 def _flag_form() -> None:
     flagged = st.session_state.get(f"flagged_{item.code}", item.flag_reason)
     with st.expander("Flag for the coordinator", expanded=False):
@@ -310,6 +322,13 @@ def _flag_form() -> None:
             on_click=_flag,
             args=(item.assignment_id, item.code, reason_key, note_key),
         )
+        if flagged:
+            st.button(
+                "Withdraw my flag",
+                key="flag_withdraw",
+                on_click=_withdraw,
+                args=(item.assignment_id, item.code),
+            )
         msg = st.session_state.pop("reading_flag_msg", None)
         if msg:
             (st.success if msg[0] == "ok" else st.error)(msg[1])

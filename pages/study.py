@@ -71,9 +71,37 @@ else:
     )
     questions_summary(shown_questions)
     if not flags.empty:  # what readers flagged for the coordinator (db.reading.flag_item)
-        st.markdown(f"**Flagged items** ({len(flags)})")
-        shown = flags.assign(reason=flags["reason"].map(reading.FLAG_REASON_LABELS))
+        still_open = flags[flags["resolved_at"].isna()]
+        st.markdown(f"**Flagged items** ({len(flags)}, {len(still_open)} open)")
+        shown = flags.assign(
+            reason=flags["reason"].map(reading.FLAG_REASON_LABELS),
+            status=["open" if pd.isna(v) else "resolved" for v in flags["resolved_at"]],
+        ).drop(columns=["flag"])
         st.dataframe(shown, hide_index=True)
+        if not still_open.empty:
+            flag_labels = {
+                int(r.flag): f"{r.code} · {r.reader} · {reading.FLAG_REASON_LABELS[r.reason]}"
+                for r in still_open.itertuples(index=False)
+            }
+            cols = st.columns([2, 1], vertical_alignment="bottom")
+            pick = cols[0].selectbox(
+                "Mark a flag resolved",
+                list(flag_labels),
+                index=None,
+                format_func=flag_labels.get,
+                key="resolve_flag_pick",
+            )
+            if cols[1].button("Mark resolved", disabled=pick is None):
+                try:
+                    with db_session() as session:
+                        progress.resolve_flag(session, user, pick)
+                except LivsegDBError as exc:
+                    st.error(str(exc))
+                else:
+                    code = flag_labels[pick].split(" · ")[0]
+                    st.session_state["study_done"] = f"The flag of item {code} is resolved."
+                    st.session_state.pop("resolve_flag_pick", None)
+                    st.rerun()
     action = st.columns(3)
     try:
         if info.status == "draft" and action[0].button("Open the study", type="primary"):

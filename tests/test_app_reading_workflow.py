@@ -52,6 +52,42 @@ def test_flag_an_item_reaches_the_coordinator_once_and_names_no_method(workspace
     ]
 
 
+def test_she_withdraws_her_flag_and_the_coordinator_resolves_one(workspace, seeded):
+    at = reader_app(workspace)
+    code = _code(at)
+    assert not _has(at, "flag_withdraw")  # nothing flagged yet
+    at.selectbox(key=f"flag_reason_{code}").set_value("unsure").run()
+    at.button(key="flag_item").click().run()
+    at.button(key="flag_withdraw").click().run()
+    assert any(s == f"Item {code}: your flag is withdrawn." for s in texts(at, "success"))
+    assert not _has(at, "flag_withdraw")  # nothing left to withdraw
+    assert _rows(workspace, "select count(*) from item_flags") == [(0,)]
+    assert not any("You flagged this item" in c for c in texts(at, "caption"))
+    dump = page_dump(at)
+    for needle in seeded.forbidden:
+        assert needle not in dump, needle
+    # flagged again; the coordinator sees it open and marks it resolved
+    at.selectbox(key=f"flag_reason_{code}").set_value("image_problem").run()
+    at.button(key="flag_item").click().run()
+    study = coordinator_page(workspace, "study")
+    [table] = [d.value for d in study.dataframe if "reason" in d.value.columns]
+    assert table["status"].tolist() == ["open"] and "flag" not in table.columns
+    [(flag_id,)] = _rows(workspace, "select id from item_flags")
+    study.selectbox(key="resolve_flag_pick").set_value(flag_id).run()
+    study.button[[b.label for b in study.button].index("Mark resolved")].click().run()
+    assert not study.exception
+    assert f"The flag of item {code} is resolved." in texts(study, "success")
+    [table] = [d.value for d in study.dataframe if "reason" in d.value.columns]
+    assert table["status"].tolist() == ["resolved"]
+    assert _rows(
+        workspace, "select action from audit_events where entity = 'item_flag' order by id"
+    ) == [("flag.create",), ("flag.withdraw",), ("flag.create",), ("flag.resolve",)]
+
+
+def _has(at, key: str) -> bool:
+    return any(getattr(b, "key", None) == key for b in at.button)
+
+
 def test_review_changes_her_answer_in_an_editable_study(workspace):
     with sqlite3.connect(workspace / "livseg.db") as con:
         con.execute("update studies set edit_policy = 'editable'")
