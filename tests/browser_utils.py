@@ -148,11 +148,110 @@ def launch_browser(headless: bool = True) -> Iterator:
             browser.close()
 
 
-def wait_for_app(page, timeout_ms: int = 60_000) -> None:
-    """Wait until the Streamlit script run of ``page`` has finished (no running indicator)."""
+def wait_for_app(
+    page, timeout_ms: int = 60_000, *, settle_ms: int = 500, skeletons: bool = False
+) -> None:
+    """Wait until the Streamlit script run of ``page`` has finished (no running indicator),
+    then ``settle_ms`` more; with ``skeletons`` also until no loading placeholder is left."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
         " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
         timeout=timeout_ms,
     )
+    if skeletons:
+        page.wait_for_timeout(300)
+        page.wait_for_function(
+            "() => !document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=timeout_ms
+        )
+    if settle_ms:
+        page.wait_for_timeout(settle_ms)
+
+
+# --------------------------------------------------------------- the app (app.py) in a browser
+
+
+@contextlib.contextmanager
+def streamlit_server(
+    script_path: str | Path, env: dict[str, str] | None = None, *, timeout: float = 90.0
+) -> Iterator[str]:
+    """``start_streamlit`` as a context manager yielding the url (the server stops after)."""
+    url, proc = start_streamlit(script_path, env, timeout=timeout)
+    try:
+        yield url
+    finally:
+        stop_streamlit(proc)
+
+
+def sign_in(
+    page, username: str, password: str, *, own_password: str | None = None, timeout_ms: int = 90_000
+) -> None:
+    """Sign in on the app's sign-in screen (already shown). If the app then asks for her own
+    password (first sign-in with a generated one), ``own_password`` is set as the new one."""
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text(f"Signed in as {username}").first.wait_for(timeout=timeout_ms)
+    wait_for_app(page, timeout_ms)
+    if own_password and page.get_by_text("Please choose your own password now").count():
+        page.get_by_label("Current password").fill(password)
+        page.get_by_label("New password", exact=True).fill(own_password)
+        page.get_by_label("Repeat the new password").fill(own_password)
+        page.get_by_role("button", name="Change password").click()
+
+
+def collect_ws_frames(page) -> list:
+    """Every websocket frame ``page`` receives from now on (a list that keeps growing)."""
+    frames: list = []
+    # a lambda, not frames.append: Playwright cannot wrap a builtin method as a listener
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda frame: frames.append(frame)))
+    return frames
+
+
+def count_ws_bytes(page) -> dict:
+    """{"bytes": n}: the websocket bytes ``page`` receives from now on (kept up to date)."""
+    box = {"bytes": 0}
+
+    def received(frame) -> None:
+        box["bytes"] += len(frame)
+
+    page.on("websocket", lambda ws: ws.on("framereceived", received))
+    return box
+
+
+def frames_text(frames: list) -> list[str]:
+    """Websocket frames as text (binary frames decoded byte for byte as latin-1)."""
+    return [f if isinstance(f, str) else f.decode("latin-1") for f in frames]
+
+
+def assert_no_leaks(haystacks: list[str], forbidden) -> None:
+    """None of the ``forbidden`` strings occurs in any of the ``haystacks`` (blinding crawl)."""
+    for needle in forbidden:
+        hits = [h for h in haystacks if needle in h]
+        assert not hits, f"{needle!r} reached the reader's browser"
+
+
+def save_failure(page, name: str) -> None:
+    """Screenshot and HTML of ``page`` to tests/_artifacts/<name>.png / .html (git-ignored)."""
+    artifacts = REPO_ROOT / "tests" / "_artifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
+    (artifacts / f"{name}.html").write_text(page.content())
+
+
+# --------------------------------------------------------------- the slice viewer component
+
+
+def wait_viewer_opened(
+    page, n: int = 1, timeout_ms: int = 60_000, *, no_errors: bool = True
+) -> None:
+    """Until the slice viewer on ``page`` has opened ``n`` volumes (or reported an error);
+    with ``no_errors`` assert it reported none."""
+    page.wait_for_function(
+        "n => window.__viewerStats && (window.__viewerStats.opens.length >= n"
+        " || window.__viewerStats.errors.length > 0)",
+        arg=n,
+        timeout=timeout_ms,
+    )
+    if no_errors:
+        assert page.evaluate("window.__viewerStats.errors") == []

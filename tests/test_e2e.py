@@ -23,7 +23,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_utils import chromium_path, launch_browser, start_streamlit, stop_streamlit
+from tests.browser_utils import (
+    assert_no_leaks,
+    chromium_path,
+    collect_ws_frames,
+    frames_text,
+    launch_browser,
+    save_failure,
+    sign_in,
+    start_streamlit,
+    stop_streamlit,
+    wait_for_app,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -35,25 +46,14 @@ SHOTS = (
     if os.environ.get("LIVSEG_UPDATE_SCREENSHOTS") == "1"
     else REPO / "tests" / "_artifacts" / "screenshots"
 )
-ARTIFACTS = REPO / "tests" / "_artifacts"  # git-ignored: failure screenshot
 TIMEOUT_MS = 90_000
 COORDINATOR = ("coordinator", "first-start-pass-1")
 COOKIE = "livseg_session"
 
 
 def _wait_idle(page, timeout_ms: int = TIMEOUT_MS) -> None:
-    """Until the script run finished (Streamlit's status widget shows no 'Running')."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
-    page.wait_for_function(
-        "() => { const w = document.querySelector('[data-testid=\"stStatusWidget\"]');"
-        " return !w || !w.innerText.includes('Running'); }",
-        timeout=timeout_ms,
-    )
-    page.wait_for_timeout(300)
-    page.wait_for_function(  # loading placeholders gone
-        "() => !document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=timeout_ms
-    )
-    page.wait_for_timeout(500)
+    """Until the script run finished and no loading placeholder is left."""
+    wait_for_app(page, timeout_ms, skeletons=True)
 
 
 def _shot(page, name: str) -> None:
@@ -63,10 +63,7 @@ def _shot(page, name: str) -> None:
 
 
 def _sign_in(page, username: str, password: str) -> None:
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_text(f"Signed in as {username}").first.wait_for(timeout=TIMEOUT_MS)
+    sign_in(page, username, password, timeout_ms=TIMEOUT_MS)
     _wait_idle(page)
 
 
@@ -123,7 +120,6 @@ def test_study_end_to_end(tmp_path):
         "LIVSEG_THREADS": "1",
     }
     url, proc = start_streamlit(REPO / "app.py", env, timeout=90)
-    frames: list[str | bytes] = []
     try:
         with launch_browser() as browser:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -174,13 +170,7 @@ def test_study_end_to_end(tmp_path):
                 forbidden = _forbidden_strings(workspace)
                 assert {"classical", "unet2d"} & set(forbidden)
 
-                def watch(ws) -> None:
-                    def received(payload) -> None:
-                        frames.append(payload)
-
-                    ws.on("framereceived", received)
-
-                page.on("websocket", watch)
+                frames = collect_ws_frames(page)
                 assert _session_cookie(page) is None  # signing out cleared it
                 page.reload()  # a new websocket, watched from its first frame
                 _assert_sign_in_screen(page)  # signed out stays signed out after a reload
@@ -278,12 +268,9 @@ def test_study_end_to_end(tmp_path):
                 html_pages.append(page.content())
 
                 # blinding crawl: nothing the reader's browser received names a method
-                received = [f if isinstance(f, str) else f.decode("latin-1") for f in frames]
+                received = frames_text(frames)
                 assert len(received) > 10
-                haystacks = received + html_pages
-                for needle in forbidden:
-                    hits = [h for h in haystacks if needle in h]
-                    assert not hits, f"{needle!r} reached the reader's browser"
+                assert_no_leaks(received + html_pages, forbidden)
 
                 # she signs out: the cookie is cleared and a reload shows the sign-in screen
                 _sign_out(page)
@@ -320,9 +307,7 @@ def test_study_end_to_end(tmp_path):
                 _go(page, "Account")
                 _shot(page, "account")
             except Exception:
-                ARTIFACTS.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(ARTIFACTS / "e2e_failure.png"), full_page=True)
-                (ARTIFACTS / "e2e_failure.html").write_text(page.content())
+                save_failure(page, "e2e_failure")
                 raise
     finally:
         stop_streamlit(proc)

@@ -21,12 +21,22 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from tests.browser_utils import chromium_path, launch_browser, start_streamlit, stop_streamlit
+from tests.browser_utils import (
+    assert_no_leaks,
+    chromium_path,
+    collect_ws_frames,
+    frames_text,
+    launch_browser,
+    save_failure,
+    sign_in,
+    start_streamlit,
+    stop_streamlit,
+    wait_for_app,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
-ARTIFACTS = REPO / "tests" / "_artifacts"
 TIMEOUT_MS = 90_000
 READER = ("reader_ext", "reader-ext-pass-1")
 EXTERNAL = {
@@ -104,13 +114,7 @@ def _setup(workspace: Path, tmp_path: Path) -> list[str]:
 
 
 def _wait_idle(page) -> None:
-    page.wait_for_selector('[data-testid="stApp"]', timeout=TIMEOUT_MS)
-    page.wait_for_function(
-        "() => { const w = document.querySelector('[data-testid=\"stStatusWidget\"]');"
-        " return !w || !w.innerText.includes('Running'); }",
-        timeout=TIMEOUT_MS,
-    )
-    page.wait_for_timeout(500)
+    wait_for_app(page, TIMEOUT_MS)
 
 
 @pytest.mark.skipif(chromium_path() is None, reason="Debian's chromium is not installed")
@@ -122,29 +126,15 @@ def test_external_methods_in_a_blinded_study(tmp_path, monkeypatch):
     forbidden = _setup(workspace, tmp_path)
     env = {"LIVSEG_WORKSPACE": str(workspace), "LIVSEG_BCRYPT_ROUNDS": "4", "LIVSEG_THREADS": "1"}
     url, proc = start_streamlit(REPO / "app.py", env, timeout=90)
-    frames: list[str | bytes] = []
     try:
         with launch_browser() as browser:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(TIMEOUT_MS)
-
-            def watch(ws) -> None:
-                ws.on("framereceived", lambda payload: frames.append(payload))
-
-            page.on("websocket", watch)
+            frames = collect_ws_frames(page)
             try:
                 page.goto(url)
                 page.get_by_role("button", name="Sign in").wait_for()
-                page.get_by_label("Username").fill(READER[0])
-                page.get_by_label("Password", exact=True).fill(READER[1])
-                page.get_by_role("button", name="Sign in").click()
-                page.get_by_text(f"Signed in as {READER[0]}").first.wait_for()
-                _wait_idle(page)
-                if page.get_by_text("Please choose your own password now").count():
-                    page.get_by_label("Current password").fill(READER[1])
-                    page.get_by_label("New password", exact=True).fill("reader-ext-own-pw")
-                    page.get_by_label("Repeat the new password").fill("reader-ext-own-pw")
-                    page.get_by_role("button", name="Change password").click()
+                sign_in(page, *READER, own_password="reader-ext-own-pw", timeout_ms=TIMEOUT_MS)
                 text = page.get_by_text(re.compile(r"Item 1 of \d+"))
                 text.wait_for()
                 total = int(re.search(r"of (\d+)", text.inner_text()).group(1))
@@ -162,19 +152,15 @@ def test_external_methods_in_a_blinded_study(tmp_path, monkeypatch):
                 page.get_by_text(f"Item 3 of {total}").wait_for()
                 _wait_idle(page)
                 html_pages.append(page.content())
-                received = [f if isinstance(f, str) else f.decode("latin-1") for f in frames]
+                received = frames_text(frames)
                 assert len(received) > 10
                 # positive control: the crawl sees what the page shows (the study's question)
                 from db.studies import DEFAULT_QUESTION
 
                 assert any(DEFAULT_QUESTION[:40] in h for h in received)
-                for needle in forbidden:
-                    hits = [h for h in received + html_pages if needle in h]
-                    assert not hits, f"{needle!r} reached the reader's browser"
+                assert_no_leaks(received + html_pages, forbidden)
             except Exception:
-                ARTIFACTS.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(ARTIFACTS / "e2e_external_failure.png"), full_page=True)
-                (ARTIFACTS / "e2e_external_failure.html").write_text(page.content())
+                save_failure(page, "e2e_external_failure")
                 raise
     finally:
         stop_streamlit(proc)

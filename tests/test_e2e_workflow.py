@@ -20,12 +20,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_utils import chromium_path, launch_browser, start_streamlit, stop_streamlit
+from tests.browser_utils import (
+    assert_no_leaks,
+    chromium_path,
+    collect_ws_frames,
+    frames_text,
+    launch_browser,
+    save_failure,
+    sign_in,
+    start_streamlit,
+    stop_streamlit,
+    wait_for_app,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
-ARTIFACTS = REPO / "tests" / "_artifacts"
 TIMEOUT_MS = 90_000
 READER = ("reader_flow", "reader-flow-pass-1")
 METHODS = {
@@ -103,13 +113,7 @@ def _setup(workspace: Path) -> tuple[list[str], list[str]]:
 
 
 def _wait_idle(page) -> None:
-    page.wait_for_selector('[data-testid="stApp"]', timeout=TIMEOUT_MS)
-    page.wait_for_function(
-        "() => { const w = document.querySelector('[data-testid=\"stStatusWidget\"]');"
-        " return !w || !w.innerText.includes('Running'); }",
-        timeout=TIMEOUT_MS,
-    )
-    page.wait_for_timeout(500)
+    wait_for_app(page, TIMEOUT_MS)
 
 
 def _score(page, value: int) -> None:
@@ -136,27 +140,17 @@ def test_reader_workflow_with_questions_practice_flag_and_review_leaks_nothing(
     forbidden, prompts = _setup(workspace)
     env = {"LIVSEG_WORKSPACE": str(workspace), "LIVSEG_BCRYPT_ROUNDS": "4", "LIVSEG_THREADS": "1"}
     url, proc = start_streamlit(REPO / "app.py", env, timeout=90)
-    frames: list[str | bytes] = []
     html_pages: list[str] = []
     codes: list[str] = []
     try:
         with launch_browser() as browser:
             page = browser.new_page(viewport={"width": 1400, "height": 1400})
             page.set_default_timeout(TIMEOUT_MS)
-            page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(f)))
+            frames = collect_ws_frames(page)
             try:
                 page.goto(url)
                 page.get_by_role("button", name="Sign in").wait_for()
-                page.get_by_label("Username").fill(READER[0])
-                page.get_by_label("Password", exact=True).fill(READER[1])
-                page.get_by_role("button", name="Sign in").click()
-                page.get_by_text(f"Signed in as {READER[0]}").first.wait_for()
-                _wait_idle(page)
-                if page.get_by_text("Please choose your own password now").count():
-                    page.get_by_label("Current password").fill(READER[1])
-                    page.get_by_label("New password", exact=True).fill("reader-flow-own-pw")
-                    page.get_by_label("Repeat the new password").fill("reader-flow-own-pw")
-                    page.get_by_role("button", name="Change password").click()
+                sign_in(page, *READER, own_password="reader-flow-own-pw", timeout_ms=TIMEOUT_MS)
                 # the practice item first, asked the same questions as a real item
                 page.get_by_text("Practice item 1 of 1").first.wait_for()
                 page.wait_for_function("() => (window.__viewerStats?.draws || []).length > 0")
@@ -193,14 +187,12 @@ def test_reader_workflow_with_questions_practice_flag_and_review_leaks_nothing(
                 _wait_idle(page)
                 html_pages.append(page.content())
             except Exception:
-                ARTIFACTS.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(ARTIFACTS / "e2e_workflow_failure.png"), full_page=True)
-                (ARTIFACTS / "e2e_workflow_failure.html").write_text(page.content())
+                save_failure(page, "e2e_workflow_failure")
                 raise
     finally:
         stop_streamlit(proc)
 
-    received = [f if isinstance(f, str) else f.decode("latin-1") for f in frames]
+    received = frames_text(frames)
     crawl = received + html_pages
     print(f"crawled {len(received)} websocket frames and {len(html_pages)} page HTMLs")
     assert len(received) > 20
@@ -209,9 +201,7 @@ def test_reader_workflow_with_questions_practice_flag_and_review_leaks_nothing(
         assert any(prompt[:40] in h for h in crawl), prompt
     for code in codes:
         assert any(code in h for h in crawl), code
-    for needle in forbidden:
-        hits = [h for h in crawl if needle in h]
-        assert not hits, f"{needle!r} reached the reader's browser"
+    assert_no_leaks(crawl, forbidden)
 
     with sqlite3.connect(workspace / "livseg.db") as con:
         scored = con.execute(

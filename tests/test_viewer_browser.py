@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser_utils import launch_browser, start_streamlit, stop_streamlit
+from tests.browser_utils import count_ws_bytes, launch_browser, streamlit_server, wait_viewer_opened
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "apps"))
 from viewer_synthetic import synthetic_case  # noqa: E402
@@ -26,13 +26,8 @@ SHAPE = (256, 256, 40)
 
 @pytest.fixture(scope="module")
 def server():
-    url, proc = start_streamlit(
-        APP, env={"LSV_SHAPE": ",".join(map(str, SHAPE)), "LSV_PANELS": "2"}, timeout=90
-    )
-    try:
+    with streamlit_server(APP, {"LSV_SHAPE": ",".join(map(str, SHAPE)), "LSV_PANELS": "2"}) as url:
         yield url
-    finally:
-        stop_streamlit(proc)
 
 
 @pytest.fixture(scope="module")
@@ -51,20 +46,9 @@ def case():
 def page(server, browser):
     context = browser.new_context(viewport={"width": 1300, "height": 950})
     pg = context.new_page()
-    box = {"bytes": 0}
-    pg.on(
-        "websocket",
-        lambda ws: ws.on(
-            "framereceived", lambda f: box.__setitem__("bytes", box["bytes"] + len(f))
-        ),
-    )
+    pg.ws_bytes = count_ws_bytes(pg)
     pg.goto(server)
-    pg.wait_for_function(
-        "() => window.__viewerStats && (window.__viewerStats.opens.length > 0"
-        " || window.__viewerStats.errors.length > 0)",
-        timeout=60_000,
-    )
-    pg.ws_bytes = box
+    wait_viewer_opened(pg, 1, no_errors=False)
     yield pg
     context.close()
 
@@ -286,69 +270,65 @@ def test_overlay_colours_are_fixed_per_structure(page, case):
 def test_mirrored_x_convention_keeps_hu_and_labels_consistent(browser, case):
     """With the other x display convention (x index 0 on the right) hover still maps right."""
     hu, labels = case
-    url, proc = start_streamlit(
-        APP, env={"LSV_SHAPE": ",".join(map(str, SHAPE)), "LSV_FLIP_X": "1"}, timeout=90
-    )
-    context = browser.new_context(viewport={"width": 1300, "height": 950})
-    try:
-        pg = context.new_page()
-        pg.goto(url)
-        pg.wait_for_function("() => window.__viewerStats && window.__viewerStats.opens.length > 0")
-        (i_left, _, _), _, _ = _hover(pg, 0.02, 0.5)
-        (i_right, _, _), _, _ = _hover(pg, 0.98, 0.5)
-        assert i_left > SHAPE[0] * 0.9 and i_right < SHAPE[0] * 0.1
-        for fx, fy in [(0.3, 0.45), (0.72, 0.6)]:
-            (i, j, k), value, _ = _hover(pg, fx, fy)
-            assert value == hu[i, j, k]
-        # the liver (low x in the synthetic case) is now drawn on the right half
-        inner = np.argwhere(labels[:, :, SHAPE[2] // 2] == 1)
-        i, j = inner[len(inner) // 2]
-        rgb = _canvas_rgb(pg, 1 - (i + 0.5) / SHAPE[0], (SHAPE[1] - 1 - j + 0.5) / SHAPE[1])
-        from livseg.render import LIVER_RGB
+    env = {"LSV_SHAPE": ",".join(map(str, SHAPE)), "LSV_FLIP_X": "1"}
+    with streamlit_server(APP, env) as url:
+        context = browser.new_context(viewport={"width": 1300, "height": 950})
+        try:
+            pg = context.new_page()
+            pg.goto(url)
+            wait_viewer_opened(pg, 1)
+            (i_left, _, _), _, _ = _hover(pg, 0.02, 0.5)
+            (i_right, _, _), _, _ = _hover(pg, 0.98, 0.5)
+            assert i_left > SHAPE[0] * 0.9 and i_right < SHAPE[0] * 0.1
+            for fx, fy in [(0.3, 0.45), (0.72, 0.6)]:
+                (i, j, k), value, _ = _hover(pg, fx, fy)
+                assert value == hu[i, j, k]
+            # the liver (low x in the synthetic case) is now drawn on the right half
+            inner = np.argwhere(labels[:, :, SHAPE[2] // 2] == 1)
+            i, j = inner[len(inner) // 2]
+            rgb = _canvas_rgb(pg, 1 - (i + 0.5) / SHAPE[0], (SHAPE[1] - 1 - j + 0.5) / SHAPE[1])
+            from livseg.render import LIVER_RGB
 
-        assert int(np.argmax(rgb)) == int(np.argmax(LIVER_RGB))
-    finally:
-        context.close()
-        stop_streamlit(proc)
+            assert int(np.argmax(rgb)) == int(np.argmax(LIVER_RGB))
+        finally:
+            context.close()
 
 
 def test_reported_state_and_a_damaged_payload(browser):
     """report_state=True sends the view back to Python; a truncated payload shows an error."""
-    url, proc = start_streamlit(
-        APP,
-        env={"LSV_SHAPE": ",".join(map(str, SHAPE)), "LSV_REPORT": "1", "LSV_CORRUPT": "1"},
-        timeout=90,
-    )
-    context = browser.new_context(viewport={"width": 1300, "height": 1400})
-    try:
-        pg = context.new_page()
-        pg.goto(url)
-        pg.wait_for_function("() => window.__viewerStats && window.__viewerStats.opens.length > 0")
-        viewers = pg.locator('[data-testid="stBidiComponentIsolated"]')
-        expect(viewers.nth(1).locator(".lsv-error")).to_contain_text(
-            "payload truncated", timeout=10_000
-        )
-        assert pg.evaluate("window.__viewerStats.errors.length") >= 1
-        # a CT without label maps: drawn, HU under the cursor, no structure named
-        ct_only = viewers.nth(2)
-        ct_only.scroll_into_view_if_needed()
-        pg.wait_for_function("() => window.__viewerStats.opens.length >= 2")
-        expect(ct_only.locator(".lsv-title")).to_have_text("CT only")
-        assert ct_only.locator(".lsv-vol").count() == 0
-        hu_small, _ = synthetic_case((64, 48, 12))
-        box = ct_only.locator("canvas.lsv-canvas").bounding_box()
-        pg.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
-        status = ct_only.locator(".lsv-status")
-        i, j, k = (int(v) for v in status.get_attribute("data-voxel").split(","))
-        assert int(status.get_attribute("data-hu")) == int(
-            np.clip(np.rint(hu_small[i, j, k]), -1024, 3071)
-        )
-        assert "liver" not in status.inner_text() and "tumour" not in status.inner_text()
-        viewers.nth(0).locator("canvas.lsv-canvas").first.click()
-        pg.keyboard.press("PageDown")
-        pg.keyboard.press("l")
-        # debounced 0.6 s, then a rerun shows what Python received
-        pg.get_by_text("reported: axial slice 10 W 150").wait_for(timeout=15_000)
-    finally:
-        context.close()
-        stop_streamlit(proc)
+    env = {"LSV_SHAPE": ",".join(map(str, SHAPE)), "LSV_REPORT": "1", "LSV_CORRUPT": "1"}
+    with streamlit_server(APP, env) as url:
+        context = browser.new_context(viewport={"width": 1300, "height": 1400})
+        try:
+            pg = context.new_page()
+            pg.goto(url)
+            pg.wait_for_function(
+                "() => window.__viewerStats && window.__viewerStats.opens.length > 0"
+            )
+            viewers = pg.locator('[data-testid="stBidiComponentIsolated"]')
+            expect(viewers.nth(1).locator(".lsv-error")).to_contain_text(
+                "payload truncated", timeout=10_000
+            )
+            assert pg.evaluate("window.__viewerStats.errors.length") >= 1
+            # a CT without label maps: drawn, HU under the cursor, no structure named
+            ct_only = viewers.nth(2)
+            ct_only.scroll_into_view_if_needed()
+            pg.wait_for_function("() => window.__viewerStats.opens.length >= 2")
+            expect(ct_only.locator(".lsv-title")).to_have_text("CT only")
+            assert ct_only.locator(".lsv-vol").count() == 0
+            hu_small, _ = synthetic_case((64, 48, 12))
+            box = ct_only.locator("canvas.lsv-canvas").bounding_box()
+            pg.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
+            status = ct_only.locator(".lsv-status")
+            i, j, k = (int(v) for v in status.get_attribute("data-voxel").split(","))
+            assert int(status.get_attribute("data-hu")) == int(
+                np.clip(np.rint(hu_small[i, j, k]), -1024, 3071)
+            )
+            assert "liver" not in status.inner_text() and "tumour" not in status.inner_text()
+            viewers.nth(0).locator("canvas.lsv-canvas").first.click()
+            pg.keyboard.press("PageDown")
+            pg.keyboard.press("l")
+            # debounced 0.6 s, then a rerun shows what Python received
+            pg.get_by_text("reported: axial slice 10 W 150").wait_for(timeout=15_000)
+        finally:
+            context.close()

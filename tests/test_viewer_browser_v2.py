@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser_utils import launch_browser, start_streamlit, stop_streamlit
+from tests.browser_utils import (
+    count_ws_bytes,
+    launch_browser,
+    start_streamlit,
+    stop_streamlit,
+    streamlit_server,
+    wait_viewer_opened,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "apps"))
 from viewer_synthetic import synthetic_case  # noqa: E402
@@ -42,29 +49,16 @@ def _server(**env):
 
 @pytest.fixture(scope="module")
 def server():
-    url, proc = _server(LSV_PANELS="2")
-    try:
+    with streamlit_server(APP, {"LSV_SHAPE": ",".join(map(str, SHAPE)), "LSV_PANELS": "2"}) as url:
         yield url
-    finally:
-        stop_streamlit(proc)
 
 
 def _open(browser, url: str, viewport=(1300, 950)):
     context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
     page = context.new_page()
     page.goto(url)
-    _wait_opened(page, 1)
+    wait_viewer_opened(page, 1)
     return context, page
-
-
-def _wait_opened(page, n: int) -> None:
-    page.wait_for_function(
-        "n => window.__viewerStats && (window.__viewerStats.opens.length >= n"
-        " || window.__viewerStats.errors.length > 0)",
-        arg=n,
-        timeout=60_000,
-    )
-    assert page.evaluate("window.__viewerStats.errors") == []
 
 
 def _readout(page) -> tuple[tuple[int, int, int], int]:
@@ -135,16 +129,16 @@ def test_settings_are_kept_per_reader_across_items_and_sessions(browser, server)
         assert mine["view"] == "Coronal" and mine["window"] == ("150", "90")
         assert mine["mode"] == "Outline" and mine["opacity"] == "0.7"
         page.get_by_text("case 1").click()  # the next item: another case
-        _wait_opened(page, 2)
+        wait_viewer_opened(page, 2)
         page.wait_for_timeout(200)
         assert _settings(page) == mine
         page.reload()  # the next session in the same browser
-        _wait_opened(page, 1)
+        wait_viewer_opened(page, 1)
         page.wait_for_timeout(200)
         assert _settings(page) == mine
         other = context.new_page()  # another reader on the same machine: her own defaults
         other.goto(f"{server}/?reader=r-two")
-        _wait_opened(other, 1)
+        wait_viewer_opened(other, 1)
         assert _settings(other) == default
     finally:
         context.close()
@@ -208,22 +202,16 @@ def test_a_cases_ct_is_sent_once_per_tab_and_asked_for_again_when_evicted(browse
     hu, _ = case
     context = browser.new_context(viewport={"width": 1300, "height": 950})
     page = context.new_page()
-    box = {"bytes": 0}
-    page.on(
-        "websocket",
-        lambda ws: ws.on(
-            "framereceived", lambda f: box.__setitem__("bytes", box["bytes"] + len(f))
-        ),
-    )
+    box = count_ws_bytes(page)
     try:
         page.goto(server)
-        _wait_opened(page, 1)
+        wait_viewer_opened(page, 1)
         full = int(page.get_by_text("payload ").first.inner_text().split()[1])
         page.get_by_text("case 1").click()  # another CT: its bytes travel
-        _wait_opened(page, 2)
+        wait_viewer_opened(page, 2)
         before = box["bytes"]
         page.get_by_text("second").click()  # the first CT with other labels: no CT bytes
-        _wait_opened(page, 3)
+        wait_viewer_opened(page, 3)
         assert box["bytes"] - before < full / 4
         assert page.evaluate("window.__viewerStats.opens.at(-1).ct_held") is True
         canvas = page.locator("canvas.lsv-canvas").first
@@ -234,7 +222,7 @@ def test_a_cases_ct_is_sent_once_per_tab_and_asked_for_again_when_evicted(browse
         # the browser lost every CT it held: it asks, and the next run sends the whole case
         page.evaluate("window.__livsegViewer.ct.clear(); window.__livsegViewer.ctBytes.clear()")
         page.get_by_text("case 1").click()
-        _wait_opened(page, 4)
+        wait_viewer_opened(page, 4)
         page.get_by_text("first").click()
         page.wait_for_function("() => window.__viewerStats.opens.length >= 5", timeout=30_000)
         assert page.evaluate("window.__viewerStats.ct_requests") == 2  # case 1, then the first

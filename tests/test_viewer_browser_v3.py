@@ -15,7 +15,7 @@ import pytest
 
 import components.slice_viewer as slice_viewer_module
 from livseg.render import LIVER_RGB, TUMOUR_RGB
-from tests.browser_utils import launch_browser, start_streamlit, stop_streamlit
+from tests.browser_utils import launch_browser, streamlit_server, wait_viewer_opened
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "apps"))
 from viewer_synthetic import synthetic_case  # noqa: E402
@@ -37,28 +37,13 @@ def case():
 
 @pytest.fixture(scope="module")
 def page_url():
-    url, proc = start_streamlit(
-        APP,
-        env={
-            "LSV_SHAPE": ",".join(map(str, SHAPE)),
-            "LSV_SPACING": ",".join(map(str, SPACING)),
-            "LSV_HEIGHT": "760",
-        },
-        timeout=90,
-    )
-    try:
+    env = {
+        "LSV_SHAPE": ",".join(map(str, SHAPE)),
+        "LSV_SPACING": ",".join(map(str, SPACING)),
+        "LSV_HEIGHT": "760",
+    }
+    with streamlit_server(APP, env) as url:
         yield url
-    finally:
-        stop_streamlit(proc)
-
-
-def _wait_opened(page) -> None:
-    page.wait_for_function(
-        "() => window.__viewerStats && (window.__viewerStats.opens.length >= 1"
-        " || window.__viewerStats.errors.length > 0)",
-        timeout=60_000,
-    )
-    assert page.evaluate("window.__viewerStats.errors") == []
 
 
 def _view_slice(page, view: str) -> int:
@@ -96,7 +81,7 @@ def test_three_views_link_the_crosshair_readout_overlay_and_aspect(case, page_ur
         context = browser.new_context(viewport={"width": 1300, "height": 950})
         page = context.new_page()
         page.goto(f"{page_url}/?reader=r-three")
-        _wait_opened(page)
+        wait_viewer_opened(page)
         page.locator("canvas.lsv-canvas").first.click()
         page.keyboard.press("x")  # three views
         page.wait_for_function(f"v => {VIEW3} && {VIEW3}.offsetWidth > 0", arg="coronal")
@@ -204,7 +189,7 @@ def test_three_views_link_the_crosshair_readout_overlay_and_aspect(case, page_ur
 
         # the layout is a kept setting: a reload (the next session) opens in three views
         page.reload()
-        _wait_opened(page)
+        wait_viewer_opened(page)
         page.wait_for_function(f"v => {VIEW3} && {VIEW3}.offsetWidth > 0", arg="axial")
         page.locator("canvas.lsv-view3[data-view=axial]").click()
         page.keyboard.press("x")  # back to one view
