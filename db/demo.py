@@ -48,6 +48,7 @@ class DemoResult:
     cases: list[str] = field(default_factory=list)
     methods: list[str] = field(default_factory=list)
     runs: int = 0
+    practice_cases: list[str] = field(default_factory=list)  # read first, not analysed
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,8 @@ def register_demo(
         if chosen.number > 1 and not another:
             raise DemoExists(_exists_message(existing_demo(session)))
         case_names = {}
-        for case_id in files.case_ids:
+        practice_ids = list(files.practice_case_ids)
+        for case_id in [*files.case_ids, *practice_ids]:
             name = chosen.case_name(case_id)
             image, labels = naming.lits_files(files.cases_dir, case_id)  # the LiTS layout
             catalog.register_case(
@@ -203,14 +205,17 @@ def register_demo(
             readers.append(username)
 
         methods_run = sorted({m for (_, m) in run_ids}, key=list(files.methods).index)
+        study_cases = [case_names[c] for c in files.case_ids]
+        practice = [case_names[c] for c in practice_ids]
         study_id = studies.create_study(
             session,
             coordinator,
             chosen.study_name,
-            cases=list(case_names.values()),
+            cases=study_cases,
             methods=methods_run,
             readers=readers,
             seed=int(files.config.seed),
+            practice_cases=practice or None,
         )
         studies.open_study(session, coordinator, study_id)
         return DemoResult(
@@ -218,9 +223,10 @@ def register_demo(
             study_name=chosen.study_name,
             readers=readers,
             new_passwords=new_passwords,
-            cases=list(case_names.values()),
+            cases=study_cases,
             methods=methods_run,
             runs=len(run_ids),
+            practice_cases=practice,
         )
 
     return write_transaction(session, work)
@@ -323,6 +329,11 @@ def cmd_demo(args) -> int:
     print(
         f"  {len(result.cases)} cases x {len(result.methods)} methods ({', '.join(result.methods)})"
     )
+    if result.practice_cases:
+        print(
+            f"  {len(result.practice_cases)} practice case, read first by each reader "
+            "(not analysed)"
+        )
     for name, reason in files.skipped.items():
         print(f"  skipped method {name}: {reason}")
     if result.new_passwords:

@@ -59,12 +59,15 @@ class DemoError(RuntimeError):
 @dataclass(frozen=True)
 class DemoConfig:
     """How big the demo is: ``n_cases`` phantom cases of ``size`` ("small" or "full"),
-    generated from ``seed``; ``methods`` None = every registered method."""
+    generated from ``seed``; ``methods`` None = every registered method; ``practice_cases``
+    more phantoms (0 or 1, default 1) for the study's practice items (read first by every
+    reader, never analysed), run with the first method only."""
 
     n_cases: int = DEFAULT_CASES
     size: str = DEFAULT_SIZE
     seed: int = DEFAULT_SEED
     methods: tuple[str, ...] | None = None
+    practice_cases: int = 1
 
     def __post_init__(self) -> None:
         if not isinstance(self.n_cases, int) or not 1 <= self.n_cases <= MAX_CASES:
@@ -73,6 +76,8 @@ class DemoConfig:
             )
         if self.size not in SIZES:
             raise ValueError(f"demo: size must be one of {SIZES}, got {self.size!r}")
+        if self.practice_cases not in (0, 1) or isinstance(self.practice_cases, bool):
+            raise ValueError(f"demo: practice cases must be 0 or 1, got {self.practice_cases!r}")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> DemoConfig:
@@ -141,6 +146,8 @@ class DemoFiles:
     case_ids: list[str]
     methods: list[str]
     skipped: dict[str, str] = field(default_factory=dict)  # method -> reason
+    # phantom cases for practice items (not in case_ids), run with methods[0] only
+    practice_case_ids: list[str] = field(default_factory=list)
     seconds: float = 0.0
     config: DemoConfig = field(default_factory=DemoConfig)
     # the evaluated runs themselves (livseg.pipeline.EvaluatedRun), in memory
@@ -154,6 +161,7 @@ class DemoFiles:
             "metrics_csv": str(self.metrics_csv),
             "lesions_csv": str(self.lesions_csv),
             "case_ids": self.case_ids,
+            "practice_case_ids": self.practice_case_ids,
             "methods": self.methods,
             "skipped": self.skipped,
             "seconds": self.seconds,
@@ -300,13 +308,15 @@ def prepare_demo(
     def phantom_progress(done: int, total: int) -> None:
         _stage(progress, 0, done, total, f"Phantom case {done} of {total}")
 
-    write_dataset(
-        cases_dir, config.n_cases, config.seed, size=config.size, progress=phantom_progress
-    )
+    n_all = config.n_cases + config.practice_cases
+    write_dataset(cases_dir, n_all, config.seed, size=config.size, progress=phantom_progress)
     found = scan_folder(cases_dir)
     if not found:
         raise DemoError(f"demo: the phantom generator wrote no volume-*.nii.gz into {cases_dir}")
-    cases = [CaseInput(case_id(entry.image), entry.image, entry.labels) for entry in found]
+    practice_ids = {str(i) for i in range(config.n_cases, n_all)}  # the last phantoms
+    every = [CaseInput(case_id(entry.image), entry.image, entry.labels) for entry in found]
+    cases = [c for c in every if c.case not in practice_ids]
+    practice = [c for c in every if c.case in practice_ids]
 
     def pair_progress(done: int, total: int, text: str) -> None:
         _stage(progress, 1, done, total, f"Segmentation and metrics: {text}")
@@ -321,6 +331,10 @@ def prepare_demo(
     if not ran:
         raise DemoError(f"demo: every method failed on the phantom cases: {skipped}")
     runs = [r for r in outcome.runs if r.method in ran]
+    if practice:  # the practice item shows the study's first method (db.practice)
+        extra = run_and_evaluate_cases(practice, ran[:1], runs_dir)
+        runs += extra.runs
+        practice = [c for c in practice if (c.case, ran[0]) not in extra.failed]
 
     _stage(progress, 2, 0, 1, "Writing the metrics tables")
     metrics_csv, lesions_csv = write_demo_tables(runs, root)
@@ -333,6 +347,7 @@ def prepare_demo(
         case_ids=[c.case for c in cases],
         methods=ran,
         skipped=skipped,
+        practice_case_ids=[c.case for c in practice],
         seconds=time.perf_counter() - t0,
         config=config,
         runs=runs,

@@ -33,7 +33,12 @@ if job is not None and jobs.claim(job, user.id):  # the demo this coordinator st
         st.session_state["demo_done"] = (
             f"Demo ready in {files.seconds:.0f} s: study '{result.study_name}' is open with "
             f"{len(files.case_ids)} cases x {len(files.methods)} methods for "
-            f"{len(result.readers)} readers."
+            f"{len(result.readers)} readers"
+            + (
+                f", each reading {len(result.practice_cases)} practice case first (not analysed)."
+                if result.practice_cases
+                else "."
+            )
             + (f" Skipped methods: {', '.join(files.skipped)}." if files.skipped else "")
         )
     else:

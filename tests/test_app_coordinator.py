@@ -362,7 +362,9 @@ def test_demo_button_creates_study_and_shows_passwords_once(monkeypatch, _isolat
     noted.click().run()
     assert len(at.get("table")) == 0
     values = {m.label: str(m.value) for m in at.get("metric")}
-    assert values == {"Cases": "1", "Runs": "1", "Studies": "1", "Readers": "3"}
+    # the study's case and the practice case (read first, not analysed), one run each
+    assert values == {"Cases": "2", "Runs": "2", "Studies": "1", "Readers": "3"}
+    assert "each reading 1 practice case first (not analysed)" in done
 
 
 def test_study_page_agreement_matches_a_hand_computed_icc(workspace):

@@ -84,6 +84,7 @@ def test_prepare_demo_writes_cases_runs_and_metrics(tmp_path, monkeypatch):
         progress=lambda f, text: fractions.append(f),
     )
     assert files.case_ids == ["0", "1"]
+    assert files.practice_case_ids == ["2"]  # one more phantom, for the practice item
     assert files.methods == ["erode"]
     assert files.skipped == {
         "absent": "FileNotFoundError: no weights",
@@ -93,7 +94,7 @@ def test_prepare_demo_writes_cases_runs_and_metrics(tmp_path, monkeypatch):
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     rows = list(csv.DictReader(files.metrics_csv.open()))
     assert {(r["case_id"], r["method"], r["structure"]) for r in rows} == {
-        (c, "erode", s) for c in ("0", "1") for s in ("liver", "tumour")
+        (c, "erode", s) for c in ("0", "1", "2") for s in ("liver", "tumour")
     }
     for row in rows:
         if row["structure"] != "liver":
@@ -105,7 +106,11 @@ def test_prepare_demo_writes_cases_runs_and_metrics(tmp_path, monkeypatch):
         assert float(row["dsc"]) == pytest.approx(dc(pred > 0, ref > 0), abs=1e-9)
         assert float(row["seconds"]) == 0.5
     # the same runs are handed over in memory (what the database records)
-    assert [(r.case, r.method) for r in files.runs] == [("0", "erode"), ("1", "erode")]
+    assert [(r.case, r.method) for r in files.runs] == [
+        ("0", "erode"),
+        ("1", "erode"),
+        ("2", "erode"),
+    ]
     for item in files.runs:
         ref = np.asarray(nib.load(files.cases_dir / f"segmentation-{item.case}.nii.gz").dataobj)
         pred = np.asarray(nib.load(item.run.labels_path).dataobj)

@@ -58,8 +58,25 @@ def test_db_demo_honours_the_method_choice_and_says_how_to_add_a_coordinator(
     assert db_main(["--url", url, "demo", "--cases", "1", "--size", "small"]) == 0
     out = capsys.readouterr().out
     assert "1 cases x 1 methods (classical)" in out
+    assert "1 practice case, read first by each reader (not analysed)" in out
     with sqlite3.connect(workspace / "demo.sqlite") as con:
         assert con.execute("select name from methods").fetchall() == [("classical",)]
+        # issue 13: one practice case beside the study's case, read first by every reader
+        assert con.execute("select name from cases order by name").fetchall() == [
+            ("demo-0",),
+            ("demo-1",),
+        ]
+        orders = con.execute(
+            "select u.username, a.position, a.practice, c.name from assignments a "
+            "join users u on u.id = a.reader_id join items i on i.id = a.item_id "
+            "join runs r on r.id = i.run_id join cases c on c.id = r.case_id "
+            "order by u.username, a.position"
+        ).fetchall()
+        assert orders == [
+            (f"reader{k}", pos, practice, case)
+            for k in (1, 2, 3)
+            for pos, practice, case in ((0, 1, "demo-1"), (1, 0, "demo-0"))
+        ]
         assert con.execute("select count(*) from users where role = 'coordinator'").fetchone() == (
             0,
         )
