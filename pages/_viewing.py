@@ -9,6 +9,10 @@ Opening a case costs the server ~2-3 s for a 512 x 512 x 120 CT (NIfTI load ~1 s
 ``prefetch`` builds the payload of what the user will open next (the reader's next item) in
 one background thread while she reads the current one, so "next item" only costs the
 transfer and the browser's decode (bench/reading_open.py).
+
+A payload holds pixels only: the caller's ``title`` (a reader's opaque item code, which
+differs per reader) travels beside it as a viewer option, so every reader of the same case
+and label map shares one built payload (bench/app_load.py: 30 readers).
 """
 
 from __future__ import annotations
@@ -40,10 +44,10 @@ def _stamp(path: str) -> tuple[int, int]:
     return info.st_mtime_ns, info.st_size
 
 
-def _key(image_path: str, label_paths: dict[str, str], title: str) -> Key:
+def _key(image_path: str, label_paths: dict[str, str]) -> Key:
     items = tuple(label_paths.items())
     stamps = tuple(_stamp(p) for p in (image_path, *(path for _, path in items)))
-    return (image_path, items, title, stamps)
+    return (image_path, items, stamps)
 
 
 CT_CACHE_ENTRIES = 6  # CTs whose encodings are kept (~8-20 MB each)
@@ -65,7 +69,7 @@ def _ct_cache(image_path: str) -> tuple[dict, object | None]:
         return cache, _LAST_VOLUME.get(key)
 
 
-def _build(image_path: str, items: tuple[tuple[str, str], ...], title: str) -> ViewerPayload:
+def _build(image_path: str, items: tuple[tuple[str, str], ...]) -> ViewerPayload:
     """Load the files and build the payload; another label map of a CT built before (the next
     method of the same case) reuses that CT's encoding and, if it was the last, its volume."""
     from livseg.io import load_labels, load_volume
@@ -81,14 +85,14 @@ def _build(image_path: str, items: tuple[tuple[str, str], ...], title: str) -> V
     with _CT_LOCK:  # one build per CT cache at a time (the prefetch thread and a page)
         lock = ct_cache.setdefault("_lock", threading.Lock())
     with lock:
-        return build_payload(volume.array, volume.spacing, labels, title=title, ct_cache=ct_cache)
+        return build_payload(volume.array, volume.spacing, labels, ct_cache=ct_cache)
 
 
 class PayloadStore:
     """Thread-safe LRU of built viewer payloads; a payload being built is built once.
 
     Shared by every browser session of the server process (payloads carry only pixels and
-    the caller's opaque titles, so sharing leaks nothing between users).
+    the panel names, so sharing leaks nothing between users).
     """
 
     def __init__(self, max_entries: int = PAYLOAD_CACHE_ENTRIES) -> None:
@@ -114,9 +118,9 @@ class PayloadStore:
                 future = self._building[key] = Future()
         if not owner:
             return future.result()
-        image_path, items, title, _ = key
+        image_path, items, _ = key
         try:
-            payload = _build(image_path, items, title)
+            payload = _build(image_path, items)
         except BaseException as exc:
             with self._lock:
                 del self._building[key]
@@ -157,13 +161,14 @@ def _prefetch_job(key: Key) -> None:
         log.warning("prefetch of a viewer payload failed", exc_info=True)
 
 
-def prefetch(image_path: str, label_paths: dict[str, str], *, title: str) -> None:
-    """Build, in the background, the payload that ``show_case`` with the same arguments will
-    need (e.g. the reader's next item). Never raises; does nothing when already cached."""
+def prefetch(image_path: str, label_paths: dict[str, str], *, title: str | None = None) -> None:
+    """Build, in the background, the payload that ``show_case`` with the same files will
+    need (e.g. the reader's next item). Never raises; does nothing when already cached.
+    ``title`` changes nothing (payloads hold no title; ``show_case`` sends it beside)."""
     if not PREFETCH_ENABLED:
         return
     try:
-        key = _key(image_path, label_paths, title)
+        key = _key(image_path, label_paths)
     except OSError:
         return
     if not _STORE.cached(key):
@@ -188,10 +193,10 @@ def show_case(
     """
     from components.slice_viewer import slice_viewer
 
-    payload_key = _key(image_path, label_paths, title)
+    payload_key = _key(image_path, label_paths)
     if _STORE.cached(payload_key):
         payload = _STORE.get(payload_key)
     else:
         with st.spinner("Loading the CT…"):
             payload = _STORE.get(payload_key)
-    slice_viewer(payload, key=key, height=height, settings_key=settings_key)
+    slice_viewer(payload, key=key, height=height, settings_key=settings_key, title=title)

@@ -26,19 +26,14 @@ user = require_role(READER)
 with db_session() as session:
     reader = acting_user(session, user)
     # one queue per study: with several open studies she chooses one (the first by default)
-    readable = [
-        p
-        for p in progress.reader_progress(session, reader)
-        if not p.finished and p.next_opens_at is None
-    ]
+    studies = progress.reader_progress(session, reader)  # once per run (30 readers: bench)
+    readable = [p for p in studies if not p.finished and p.next_opens_at is None]
     study_names = {p.study_id: p.study_name for p in readable}
     if st.session_state.get("reading_study") not in study_names:
         st.session_state.pop("reading_study", None)
     chosen = st.session_state.get("reading_study", next(iter(study_names), None))
     # "Review my answers" (editable studies only): her scored items, by opaque code
-    review_names = {
-        p.study_id: p.study_name for p in progress.reader_progress(session, reader) if p.done
-    }
+    review_names = {p.study_id: p.study_name for p in studies if p.done}
     scored = {
         entry.assignment_id: (entry, review_names[sid])
         for sid in review_names
@@ -149,8 +144,8 @@ with view_col:
         st.error(
             "The images of this item cannot be shown. Please tell the study coordinator (item code above)."
         )
-for code, image_path, prediction_path in upcoming:
-    prefetch(str(image_path), {"Segmentation": str(prediction_path)}, title=code)
+for _code, image_path, prediction_path in upcoming:
+    prefetch(str(image_path), {"Segmentation": str(prediction_path)})
 
 anchors = {int(value): text for value, text in item.anchors}
 

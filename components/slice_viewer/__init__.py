@@ -82,6 +82,7 @@ def slice_viewer(
     report_state: bool = False,
     settings_key: str | None = None,
     ct_once: bool = True,
+    title: str | None = None,
 ) -> dict | None:
     """Show the viewer for ``payload`` (N label maps = N linked panels); returns view state.
 
@@ -101,6 +102,9 @@ def slice_viewer(
     label map of the same case) goes without them (``without_ct``) and the browser takes
     the CT it keeps by its content key ``ct.id``; if it no longer has it, it asks and the
     next run sends the whole payload.
+    title: the caption in the viewer's slice row (an opaque text the caller chooses); None
+    shows the payload's own title. Kept out of the payload so that one built payload serves
+    every user of the same case (a reader's item code differs per reader).
     """
     if not isinstance(payload, ViewerPayload):
         raise TypeError(
@@ -123,6 +127,8 @@ def slice_viewer(
         not isinstance(settings_key, str) or not 0 < len(settings_key) <= 64
     ):
         raise ValueError("settings_key must be None or text of 1-64 characters")
+    if title is not None and not isinstance(title, str):
+        raise ValueError("title must be None or a string")
     if slice_index is not None and not 0 <= int(slice_index) < payload.shape[2]:
         raise ValueError(f"slice_index must be in 0..{payload.shape[2] - 1}, got {slice_index!r}")
     options = {
@@ -136,6 +142,7 @@ def slice_viewer(
         "autofocus": bool(autofocus),
         "report_state": bool(report_state),
         "state_key": key,
+        "title": title,
         "flip_x": FLIP_X,
         "colours": {"liver": list(LIVER_RGB), "tumour": list(TUMOUR_RGB)},
     }

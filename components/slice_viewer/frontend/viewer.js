@@ -372,7 +372,8 @@ export default function (component) {
   statusRow.appendChild(status);
   statusRow.appendChild(measureLbl);
   root.appendChild(statusRow);
-  if (header.title) sliceRow.appendChild(el("span", "lsv-title", header.title)); // not in the bar: it never wraps
+  const caption = opts.title ?? header.title; // the caller's option, else the payload's
+  if (caption) sliceRow.appendChild(el("span", "lsv-title", caption)); // not in the bar: it never wraps
 
   const nPanels = Math.max(1, header.panels.length);
   const panels = [];
