@@ -1,31 +1,58 @@
 """Load bench of the real app: N concurrent readers score their queues through
 ``streamlit run app.py`` on 127.0.0.1 (issue 14 item 13).
 
-One headless Chromium (Debian's) with one browser context per reader, driven concurrently
-(Playwright's async API). Each reader signs in, then for every item of her queue: waits
-``--pause`` seconds (looking at it), changes the slice once (ArrowUp in the viewer: key ->
-slice painted, the viewer's own timing), picks a score and presses Submit (click -> the next
-item's first slice painted). The server's CPU and memory (the streamlit process and its
-children, from /proc) are sampled every 0.5 s.
+Two kinds of reader, one bench (``--client``):
 
-At the end the database is read back: every score a reader saw acknowledged is stored
-exactly once, no assignment has two scores; errors in any reader count as failures.
+* ``ws`` (the default for 10 readers or more): a light client that speaks Streamlit's
+  websocket protocol (bench/streamlit_ws_client.py: BackMsg reruns with widget states,
+  ForwardMsg deltas decoded, no renderer). It does what a reader's browser asks of the server:
+  load the page, submit the sign-in form, acknowledge the sign-in cookie component, click a
+  score (a fragment rerun), click Submit (the callback stores the score, then a full rerun
+  sends the next item with its CT payload). **Next item (ws)** = from the Submit frame sent
+  to the next item's viewer element (the component delta carrying its CT payload) received
+  and decoded; it includes the server's callback (the score's transaction), the page script's
+  full rerun, the payload (cached or built), the transfer over loopback and the protobuf
+  parse; it does not include what a browser adds after that (React render, the viewer's
+  decode of the payload, the first canvas paint; ~0.1-0.3 s for one reader in
+  bench/reading_open.py). ``next_item_run_done_s`` is Submit -> that rerun's
+  ``script_finished``.
+* ``chromium``: headless Chromium contexts (Playwright), the reader's real browser. With
+  ``--client ws``, ``--chromium-readers`` (default 3) extra Chromium readers read beside
+  the websocket readers: slice change is measured in a browser only (scrolling never
+  reaches the server: ArrowUp -> slice painted, the viewer's own clock), and their Submit ->
+  next item *painted* shows what the browser adds under the same load.
 
-    nice -n 10 python bench/app_load.py --readers 5            # this shared machine
-    python bench/app_load.py --readers 30                       # the goal: p95 next <= 3 s
+Readers' think time: before choosing each item's score a reader looks at the item for a
+time drawn from a log-normal distribution (median ``--think`` s, sigma 0.5, clipped to
+0.25-4 x the median), seeded per reader (``--seed``); she presses Submit as soon as her
+choice is shown. ``--think 0`` is the stress variant (no think time: every reader submits
+as fast as the server answers). By default the bench runs both (``--variants``), each on a
+fresh workspace and server.
 
-Prints p50 / p95 of both latencies, server CPU (mean / max, % of one core) and peak RSS,
-the load average, and writes bench/results/app_load.json. The bench's own Chromium runs on
-the same machine as the server and competes with it for the CPU: on 2 cores the figures
-are an upper bound of what the server alone would give.
+Sampled every 0.5 s from /proc: the server's CPU (the streamlit process and its children,
+% of one core) and RSS, the bench's own CPU (this process + its Chromium, without the
+server), the whole machine's busy CPU and the load average. At the end the database is read
+back: every score a reader saw acknowledged ("Saved: ...") is stored exactly once, no
+assignment has two scores; an exception on a page, an ``st.error``, a missing
+acknowledgement or a timeout count as errors.
+
+    /work/tools/paused python bench/app_load.py --readers 30      # the goal: p95 <= 3 s
+    python bench/app_load.py --readers 5 --client chromium --variants think
+
+Prints the figures and writes bench/results/app_load.json (both variants, plus the earlier
+all-Chromium run kept for the record).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
+import math
 import os
+import random
+import signal
 import statistics
 import sys
 import tempfile
@@ -35,6 +62,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
 from tests.browser_utils import (  # noqa: E402
     CHROMIUM_ARGS,
@@ -46,13 +74,34 @@ from tests.browser_utils import (  # noqa: E402
 GOAL_P95_NEXT_S = 3.0
 PASSWORD = "bench-load-reader-pass-1"
 RESULTS = REPO / "bench" / "results" / "app_load.json"
+THINK_SIGMA = 0.5
+# the last run with 30 Chromium readers (before the websocket client), kept for the record
+EARLIER_CHROMIUM_RUN = {
+    "commit": "35593ae",
+    "client": "chromium (30 headless contexts in one Chromium)",
+    "readers": 30,
+    "items_per_reader": 3,
+    "think": "3.0 s fixed pause per item",
+    "next_item_painted_s": {"p50": 8.47, "p95": 15.01, "n": 30},
+    "slice_change_s": {"p50": 0.079, "p95": 0.475, "n": 47},
+    "server_cpu_pct_of_one_core": {"mean": 23.0, "max": 127.5},
+    "server_rss_mb_peak": 499.4,
+    "reader_timeouts": 30,
+    "scores_acknowledged": 30,
+    "scores_stored": 45,
+    "assignments_with_two_scores": 0,
+    "load_average_1min": [0.52, 2.37],
+    "limit": "the bench's own 30 Chromium renderers on the same 2 cores, not the server",
+}
 
 
 # --------------------------------------------------------------------------- workspace
 
 
-def make_workspace(root: Path, n_readers: int, n_cases: int, methods: tuple[str, ...]) -> dict:
-    """The demo's files and runs (small phantoms) + ``n_readers`` readers with a known
+def make_workspace(
+    root: Path, names: list[str], n_cases: int, methods: tuple[str, ...], size: str
+) -> dict:
+    """The demo's files and runs (phantoms of ``size``) + readers ``names`` with a known
     password + one open study over every case x method for all of them."""
     os.environ["LIVSEG_WORKSPACE"] = str(root)
     from db import auth, studies
@@ -65,9 +114,8 @@ def make_workspace(root: Path, n_readers: int, n_cases: int, methods: tuple[str,
     init_db(engine)
     with session_scope(engine) as session:
         _, demo = create_demo(
-            session, SYSTEM, DemoConfig(n_cases=n_cases, size="small", methods=methods)
+            session, SYSTEM, DemoConfig(n_cases=n_cases, size=size, methods=methods)
         )
-    names = [f"load{i:02d}" for i in range(1, n_readers + 1)]
     with session_scope(engine) as session:
         for name in names:
             auth.create_reader(session, SYSTEM, name, PASSWORD)
@@ -82,15 +130,45 @@ def make_workspace(root: Path, n_readers: int, n_cases: int, methods: tuple[str,
         )
         studies.open_study(session, SYSTEM, study_id)
     engine.dispose()
-    return {"readers": names, "items_per_reader": len(demo.cases) * len(demo.methods)}
+    return {"items_per_reader": len(demo.cases) * len(demo.methods)}
 
 
-# --------------------------------------------------------------------------- server probe
+# --------------------------------------------------------------------------- think time
 
 
-def _tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (from /proc)."""
-    children: dict[int, list[int]] = {}
+class ThinkTime:
+    """Seconds a reader looks at an item before scoring it: log-normal, median ``median_s``,
+    sigma THINK_SIGMA, clipped to 0.25-4 x the median; one seeded stream per reader."""
+
+    def __init__(self, median_s: float, seed: int, reader_index: int) -> None:
+        self.median_s = median_s
+        self._rng = random.Random(seed * 100_003 + reader_index)
+
+    def draw(self) -> float:
+        if self.median_s <= 0:
+            return 0.0
+        value = self._rng.lognormvariate(math.log(self.median_s), THINK_SIGMA)
+        return min(4 * self.median_s, max(0.25 * self.median_s, value))
+
+    @staticmethod
+    def describe(median_s: float, seed: int) -> dict:
+        if median_s <= 0:
+            return {"model": "none: each reader submits as soon as the server answers"}
+        return {
+            "model": "log-normal per item, before choosing the score; Submit as soon as "
+            "the choice is shown",
+            "median_s": median_s,
+            "sigma": THINK_SIGMA,
+            "clip_s": [0.25 * median_s, 4 * median_s],
+            "seed": seed,
+        }
+
+
+# --------------------------------------------------------------------------- probe
+
+
+def _children() -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -98,10 +176,17 @@ def _tree(pid: int) -> list[int]:
             ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, IndexError, ValueError):
             continue
-        children.setdefault(ppid, []).append(int(entry.name))
+        out.setdefault(ppid, []).append(int(entry.name))
+    return out
+
+
+def _tree(pid: int, children: dict[int, list[int]], skip: set[int] = frozenset()) -> list[int]:
+    """``pid`` and its descendants, without the subtrees rooted at ``skip``."""
     out, todo = [], [pid]
     while todo:
         p = todo.pop()
+        if p in skip:
+            continue
         out.append(p)
         todo += children.get(p, [])
     return out
@@ -121,49 +206,205 @@ def _cpu_ticks_and_rss(pids: list[int]) -> tuple[int, int]:
     return ticks, rss_kb
 
 
-class ServerProbe(threading.Thread):
-    """Samples the server's CPU (% of one core) and RSS (MB) every ``every_s`` seconds."""
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot (/proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
 
-    def __init__(self, pid: int, every_s: float = 0.5) -> None:
+
+class Probe(threading.Thread):
+    """Every ``every_s``: server CPU (% of one core) and RSS (MB), the bench's own CPU (this
+    process and its children other than the server), the machine's busy CPU (% of one
+    core, out of cpu_count x 100) and the 1-minute load average."""
+
+    def __init__(self, server_pid: int, every_s: float = 0.5) -> None:
         super().__init__(daemon=True)
-        self.pid, self.every_s = pid, every_s
-        self.cpu: list[float] = []
-        self.rss_mb: list[float] = []
+        self.server_pid, self.every_s = server_pid, every_s
+        self.server_cpu: list[float] = []
+        self.server_rss_mb: list[float] = []
+        self.bench_cpu: list[float] = []
+        self.machine_cpu: list[float] = []
+        self.load1: list[float] = []
         self._halt = threading.Event()
+
+    def _sample(self) -> tuple[int, int, int, tuple[int, int]]:
+        children = _children()
+        server_ticks, rss = _cpu_ticks_and_rss(_tree(self.server_pid, children))
+        bench_ticks, _ = _cpu_ticks_and_rss(_tree(os.getpid(), children, {self.server_pid}))
+        return server_ticks, rss, bench_ticks, _machine_ticks()
 
     def run(self) -> None:
         hz = os.sysconf("SC_CLK_TCK")
-        last_ticks, last_t = _cpu_ticks_and_rss(_tree(self.pid))[0], time.monotonic()
+        ncpu = os.cpu_count() or 1
+        last, last_t = self._sample(), time.monotonic()
         while not self._halt.wait(self.every_s):
-            ticks, rss = _cpu_ticks_and_rss(_tree(self.pid))
-            now = time.monotonic()
-            self.cpu.append(100.0 * (ticks - last_ticks) / hz / (now - last_t))
-            self.rss_mb.append(rss / 1024)
-            last_ticks, last_t = ticks, now
+            now_s, now_t = self._sample(), time.monotonic()
+            dt = now_t - last_t
+            self.server_cpu.append(100.0 * (now_s[0] - last[0]) / hz / dt)
+            self.server_rss_mb.append(now_s[1] / 1024)
+            self.bench_cpu.append(100.0 * (now_s[2] - last[2]) / hz / dt)
+            busy, total = now_s[3][0] - last[3][0], now_s[3][1] - last[3][1]
+            self.machine_cpu.append(100.0 * ncpu * busy / total if total else 0.0)
+            self.load1.append(os.getloadavg()[0])
+            last, last_t = now_s, now_t
 
     def stop(self) -> None:
         self._halt.set()
         self.join(timeout=5)
 
+    def summary(self) -> dict:
+        def mm(values: list[float]) -> dict:
+            return {
+                "mean": statistics.fmean(values) if values else None,
+                "max": max(values, default=None),
+            }
 
-# --------------------------------------------------------------------------- one reader
+        return {
+            "server_cpu_pct_of_one_core": mm(self.server_cpu),
+            "server_rss_mb_peak": max(self.server_rss_mb, default=None),
+            "bench_clients_cpu_pct_of_one_core": mm(self.bench_cpu),
+            "machine_busy_cpu_pct_of_one_core": mm(self.machine_cpu),
+            "load_average_1min_max": max(self.load1, default=None),
+        }
 
 
-async def read_queue(browser, url: str, username: str, items: int, pause_s: float) -> dict:
-    """Sign in as ``username`` and score ``items`` items; latencies and acknowledgements."""
+def drain(proc) -> collections.deque:
+    """Read the server's log in a thread (a full pipe would stall the server); keep the
+    last 200 lines."""
+    tail: collections.deque = collections.deque(maxlen=200)
+
+    def run() -> None:
+        try:
+            for line in proc.stdout:
+                tail.append(line.rstrip())
+        except (ValueError, OSError):
+            pass
+
+    threading.Thread(target=run, daemon=True).start()
+    return tail
+
+
+def start_profiler(pid: int, stem: Path, think_s: float):
+    """py-spy (pip install py-spy) sampling the server while the readers run: collapsed
+    stacks of every thread, idle ones left out, in ``<stem>-think<s>.txt``."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("py-spy")
+    if exe is None:
+        raise SystemExit("--profile needs py-spy (pip install py-spy)")
+    out = stem.with_name(f"{stem.name}-think{think_s:g}.txt")
+    cmd = [exe, "record", "-p", str(pid), "-r", "50", "-f", "raw", "-o", str(out)]
+    return subprocess.Popen([*cmd, "--nonblocking", "--subprocesses"])
+
+
+# --------------------------------------------------------------------------- ws reader
+
+
+def _new_reader_result(username: str, client: str) -> dict:
+    return {
+        "reader": username,
+        "client": client,
+        "sign_in_s": None,
+        "next_s": [],
+        "next_done_s": [],
+        "choice_s": [],
+        "slice_s": [],
+        "saved": 0,
+        "errors": [],
+        "warnings": [],
+    }
+
+
+async def ws_read_queue(
+    url: str, username: str, items: int, think: ThinkTime, timeout_s: float
+) -> dict:
+    """Sign ``username`` in over the websocket protocol and score ``items`` items."""
+    from streamlit_ws_client import StreamlitClient
+
+    out = _new_reader_result(username, "ws")
+    app = StreamlitClient(url, timeout_s=timeout_s)
+
+    def viewer(page):
+        return page.component("slice_viewer")
+
+    try:
+        await app.connect()
+        page = app.page
+        user, pw = page.find("text_input", "Username"), page.find("text_input", "Password")
+        sign_in = page.find("button", "Sign in")
+        if not (user and pw and sign_in):
+            raise RuntimeError(f"no sign-in form on the first page: {page.texts()[:5]}")
+        t0 = await app.submit_form(sign_in, {user: username, pw: PASSWORD})
+        await app.wait_for(lambda p: viewer(p) is not None)
+        out["sign_in_s"] = viewer(page).received_at - t0
+        await app.wait_idle()
+        cookie = page.component("session_cookie")
+        if cookie is not None:  # the browser stores the cookie and acknowledges it
+            nonce = json.loads(cookie.proto.json)["nonce"]
+            await app.component_event(cookie, "done", nonce)
+            await app.wait_idle()
+        for k in range(items):
+            await asyncio.sleep(think.draw())
+            shown = viewer(page)
+            if shown is None:
+                raise RuntimeError(f"item {k + 1}: no viewer on the page: {page.texts()[:5]}")
+            score = 1 + (k % 5)
+            t0 = await app.click(page.find("button", f"{score} –*"))
+            await app.wait_for(
+                lambda p, s=score: (
+                    not p.running and p.find("markdown", f"Your score: **{s}**") is not None
+                )
+            )
+            out["choice_s"].append(time.perf_counter() - t0)
+            n_alerts = len(page.alerts)
+            t0 = await app.click(page.find("button", "Submit"))
+            if k < items - 1:
+                await app.wait_for(lambda p, old=shown.id: getattr(viewer(p), "id", old) != old)
+                out["next_s"].append(viewer(page).received_at - t0)
+            else:
+                await app.wait_for(lambda p: p.find("alert", "Your queue is complete*"))
+            await app.wait_idle()
+            out["next_done_s"].append(time.perf_counter() - t0)
+            new = page.alerts[n_alerts:]
+            if any(body.startswith("Saved: item ") for _, body in new):
+                out["saved"] += 1
+            else:
+                out["errors"].append(f"item {k + 1}: no 'Saved' acknowledgement: {new}")
+            out["warnings"] += [body for fmt, body in new if fmt == 2]  # Alert.WARNING
+    except Exception as exc:  # noqa: BLE001 - every failure is reported, none stops the others
+        out["errors"].append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+    finally:
+        await app.close()
+    out["errors"] += app.page.errors
+    out["errors"] += [f"st.error: {body[:200]}" for fmt, body in app.page.alerts if fmt == 1]
+    out["bytes_received"] = app.bytes_received
+    return out
+
+
+# --------------------------------------------------------------------------- chromium reader
+
+
+async def chromium_read_queue(
+    browser, url: str, username: str, items: int, think: ThinkTime, timeout_s: float
+) -> dict:
+    """Sign in as ``username`` in a browser context and score ``items`` items; per item one
+    slice change (ArrowUp -> slice painted) and Submit -> the next item's slice painted."""
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
-    out: dict = {"reader": username, "next_s": [], "slice_s": [], "saved": 0, "errors": []}
+    out = _new_reader_result(username, "chromium")
+    ms = int(timeout_s * 1000)
     try:
-        await page.goto(url, timeout=120_000)
-        await page.get_by_label("Username").fill(username)
-        await page.get_by_label("Password", exact=True).fill(PASSWORD)
-        await page.get_by_role("button", name="Sign in").click()
-        await page.wait_for_function(
-            "() => window.__viewerStats?.opens.length > 0", timeout=180_000
-        )
+        t0 = time.perf_counter()
+        await page.goto(url, timeout=ms)
+        await page.get_by_label("Username").fill(username, timeout=ms)
+        await page.get_by_label("Password", exact=True).fill(PASSWORD, timeout=ms)
+        await page.get_by_role("button", name="Sign in").click(timeout=ms)
+        await page.wait_for_function("() => window.__viewerStats?.opens.length > 0", timeout=ms)
+        out["sign_in_s"] = time.perf_counter() - t0  # includes the page load
         for k in range(items):
-            await page.wait_for_timeout(int(pause_s * 1000))
+            await page.wait_for_timeout(int(think.draw() * 1000))
             # slice change: one ArrowUp in the viewer, key -> slice painted (viewer's clock)
             n_draws = await page.evaluate("window.__viewerStats.draws.length")
             await page.locator(".lsv-root").first.focus()  # as a click into the viewer does
@@ -171,7 +412,7 @@ async def read_queue(browser, url: str, username: str, items: int, pause_s: floa
             await page.wait_for_function(
                 f"() => window.__viewerStats.draws.slice({n_draws})"
                 ".some(d => d.latency_ms !== undefined)",
-                timeout=60_000,
+                timeout=ms,
             )
             latency = await page.evaluate(
                 f"window.__viewerStats.draws.slice({n_draws})"
@@ -181,18 +422,18 @@ async def read_queue(browser, url: str, username: str, items: int, pause_s: floa
             # Submit -> the next item's first slice painted (the last: the "complete" note)
             before = await page.evaluate("window.__viewerStats.opens.length")
             score = 1 + (k % 5)
-            await page.get_by_role("button", name=f"{score} –").click()
-            await page.get_by_text(f"Your score: {score}").wait_for(timeout=60_000)
+            await page.get_by_role("button", name=f"{score} –").click(timeout=ms)
+            await page.get_by_text(f"Your score: {score}").wait_for(timeout=ms)
             t0 = await page.evaluate("performance.now()")
-            await page.get_by_role("button", name="Submit").click()
+            await page.get_by_role("button", name="Submit").click(timeout=ms)
             if k < items - 1:
                 await page.wait_for_function(
-                    f"() => window.__viewerStats.opens.length > {before}", timeout=120_000
+                    f"() => window.__viewerStats.opens.length > {before}", timeout=ms
                 )
                 painted = await page.evaluate("window.__viewerStats.opens.at(-1).t_painted")
                 out["next_s"].append((float(painted) - float(t0)) / 1000)
             else:
-                await page.get_by_text("Your queue is complete").wait_for(timeout=120_000)
+                await page.get_by_text("Your queue is complete").wait_for(timeout=ms)
             out["saved"] += 1
     except Exception as exc:  # noqa: BLE001 - every failure is reported, none stops the others
         out["errors"].append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
@@ -201,7 +442,28 @@ async def read_queue(browser, url: str, username: str, items: int, pause_s: floa
     return out
 
 
-async def drive(url: str, readers: list[str], items: int, pause_s: float, stagger_s: float):
+async def drive(
+    url: str,
+    ws_names: list[str],
+    chromium_names: list[str],
+    items: int,
+    think_s: float,
+    seed: int,
+    stagger_s: float,
+    timeout_s: float,
+) -> list[dict]:
+    """All readers at once (sign-ins ``stagger_s`` apart); their results."""
+    names = ws_names + chromium_names
+
+    async def one(i: int, name: str, browser) -> dict:
+        await asyncio.sleep(i * stagger_s)  # readers do not all sign in at one instant
+        think = ThinkTime(think_s, seed, i)
+        if browser is None:
+            return await ws_read_queue(url, name, items, think, timeout_s)
+        return await chromium_read_queue(browser, url, name, items, think, timeout_s)
+
+    if not chromium_names:
+        return await asyncio.gather(*(one(i, n, None) for i, n in enumerate(names)))
     from playwright.async_api import async_playwright
 
     exe = chromium_path()
@@ -210,12 +472,9 @@ async def drive(url: str, readers: list[str], items: int, pause_s: float, stagge
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
         try:
-
-            async def one(i: int, name: str) -> dict:
-                await asyncio.sleep(i * stagger_s)  # readers do not all sign in at one instant
-                return await read_queue(browser, url, name, items, pause_s)
-
-            return await asyncio.gather(*(one(i, n) for i, n in enumerate(readers)))
+            return await asyncio.gather(
+                *(one(i, n, browser if n in chromium_names else None) for i, n in enumerate(names))
+            )
         finally:
             await browser.close()
 
@@ -248,96 +507,221 @@ def _pct(values: list[float], q: float) -> float | None:
     return values[min(len(values) - 1, max(0, round(q * (len(values) - 1))))]
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--readers", type=int, default=5, help="concurrent readers (goal: 30)")
-    ap.add_argument("--cases", type=int, default=2, help="demo cases (small phantoms)")
-    ap.add_argument("--methods", default="classical,unet2d", help="demo methods (comma list)")
-    ap.add_argument("--items", type=int, default=0, help="items per reader (0: her queue)")
-    ap.add_argument("--pause", type=float, default=3.0, help="seconds spent on each item")
-    ap.add_argument("--stagger", type=float, default=0.5, help="seconds between sign-ins")
-    ap.add_argument("--out", type=Path, default=RESULTS)
-    args = ap.parse_args(argv)
+def _dist(values: list[float]) -> dict:
+    return {"p50": _pct(values, 0.5), "p95": _pct(values, 0.95), "n": len(values)}
+
+
+# --------------------------------------------------------------------------- one run
+
+
+def run_variant(args, think_s: float) -> dict:
+    """One bench run on a fresh workspace and server; its result."""
+    if args.client == "ws":
+        ws_names = [f"load{i:02d}" for i in range(1, args.readers + 1)]
+        chromium_names = [f"view{i:02d}" for i in range(1, args.chromium_readers + 1)]
+    else:
+        ws_names, chromium_names = [], [f"load{i:02d}" for i in range(1, args.readers + 1)]
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     result: dict = {
-        "what": "N readers scoring their queues in the real app (streamlit run app.py)",
-        "readers": args.readers,
-        "cpu_count": os.cpu_count(),
+        "client": args.client,
+        "readers_ws": len(ws_names),
+        "readers_chromium": len(chromium_names),
+        "think_time": ThinkTime.describe(think_s, args.seed),
+        "cases": args.cases,
+        "methods": list(methods),
+        "size": args.size,
+        "server_options": list(args.server_option),
         "load_average_at_start": os.getloadavg(),
-        "pause_s": args.pause,
-        "goal_p95_next_s": GOAL_P95_NEXT_S,
     }
     with tempfile.TemporaryDirectory(prefix="livseg-load-") as tmp:
         root = Path(tmp) / "workspace"
         root.mkdir()
         t0 = time.perf_counter()
-        setup = make_workspace(root, args.readers, args.cases, methods)
+        setup = make_workspace(root, ws_names + chromium_names, args.cases, methods, args.size)
         result["setup_s"] = time.perf_counter() - t0
         items = args.items or setup["items_per_reader"]
         result["items_per_reader"] = items
         env = {"LIVSEG_WORKSPACE": str(root), "LIVSEG_BCRYPT_ROUNDS": "12"}
-        url, proc = start_streamlit(REPO / "app.py", env=env, timeout=180)
-        probe = ServerProbe(proc.pid)
+        extra = [f"--{opt.split('=', 1)[0]}={opt.split('=', 1)[1]}" for opt in args.server_option]
+        url, proc = start_streamlit(REPO / "app.py", env=env, timeout=180, extra_args=extra)
+        log_tail = drain(proc)
+        probe = Probe(proc.pid)
         probe.start()
+        spy = start_profiler(proc.pid, args.profile, think_s) if args.profile else None
         t_run = time.perf_counter()
         try:
-            readers = asyncio.run(drive(url, setup["readers"], items, args.pause, args.stagger))
+            readers = asyncio.run(
+                drive(
+                    url,
+                    ws_names,
+                    chromium_names,
+                    items,
+                    think_s,
+                    args.seed,
+                    args.stagger,
+                    args.timeout,
+                )
+            )
         finally:
             probe.stop()
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+                spy.wait(timeout=60)
             stop_streamlit(proc)
         result["run_s"] = time.perf_counter() - t_run
         check = stored_scores(root)
-    next_s = [t for r in readers for t in r["next_s"]]
-    slice_s = [t for r in readers for t in r["slice_s"]]
+
+    def gather(key: str, client: str) -> list[float]:
+        return [t for r in readers if r["client"] == client for t in r[key]]
+
     errors = [f"{r['reader']}: {e}" for r in readers for e in r["errors"]]
     mismatched = [
         r["reader"] for r in readers if check["per_reader"].get(r["reader"], 0) != r["saved"]
     ]
+    main = "ws" if ws_names else "chromium"
     result.update(
         {
-            "next_item_s": {"p50": _pct(next_s, 0.5), "p95": _pct(next_s, 0.95), "n": len(next_s)},
+            "next_item_s": {
+                **_dist(gather("next_s", main)),
+                "what": (
+                    "Submit frame sent -> the next item's viewer delta (with its CT payload) "
+                    "received and decoded by the websocket client; no browser render/paint"
+                    if main == "ws"
+                    else "Submit click -> the next item's first slice painted (Chromium)"
+                ),
+            },
+            "next_item_run_done_s": _dist(gather("next_done_s", "ws")),
+            "choice_s": _dist(gather("choice_s", "ws")),
+            "sign_in_s": _dist([r["sign_in_s"] for r in readers if r["sign_in_s"] is not None]),
+            "chromium_next_item_painted_s": _dist(gather("next_s", "chromium")),
             "slice_change_s": {
-                "p50": _pct(slice_s, 0.5),
-                "p95": _pct(slice_s, 0.95),
-                "n": len(slice_s),
+                **_dist(gather("slice_s", "chromium")),
+                "what": "Chromium readers: ArrowUp -> slice painted (browser only)",
             },
-            "server_cpu_pct_of_one_core": {
-                "mean": statistics.fmean(probe.cpu) if probe.cpu else None,
-                "max": max(probe.cpu, default=None),
-            },
-            "server_rss_mb_peak": max(probe.rss_mb, default=None),
+            **probe.summary(),
             "errors": errors,
+            "warnings": [f"{r['reader']}: {w}" for r in readers for w in r["warnings"]],
             "scores_acknowledged": sum(r["saved"] for r in readers),
             "scores_stored": sum(check["per_reader"].values()),
             "readers_whose_stored_count_differs": mismatched,
             "assignments_with_two_scores": check["assignments_with_two_scores"],
+            "ws_mb_received_per_reader": statistics.fmean(
+                [r["bytes_received"] / 1e6 for r in readers if "bytes_received" in r] or [0]
+            ),
+            "server_log_tracebacks": sum("Traceback" in line for line in log_tail),
             "load_average_at_end": os.getloadavg(),
         }
     )
-    ok = not errors and not mismatched and check["assignments_with_two_scores"] == 0
+    expected = len(readers) * items
+    ok = (
+        not errors
+        and not mismatched
+        and check["assignments_with_two_scores"] == 0
+        and result["scores_stored"] == expected
+    )
     p95 = result["next_item_s"]["p95"]
     result["every_score_stored_once"] = ok
     result["meets_goal"] = bool(ok and p95 is not None and p95 <= GOAL_P95_NEXT_S)
+    return result
+
+
+def _ms(d: dict) -> str:
+    if not d.get("n"):
+        return "-"
+    return f"p50 {d['p50'] * 1000:.0f} ms / p95 {d['p95'] * 1000:.0f} ms (n {d['n']})"
+
+
+def report(name: str, r: dict) -> None:
+    cpu, bench = r["server_cpu_pct_of_one_core"], r["bench_clients_cpu_pct_of_one_core"]
+    machine = r["machine_busy_cpu_pct_of_one_core"]
     print(
-        f"{args.readers} readers x {items} items (pause {args.pause} s): "
-        f"next item p50 {result['next_item_s']['p50']:.2f} s / p95 {p95:.2f} s; "
-        f"slice change p50 {result['slice_change_s']['p50'] * 1000:.0f} ms / p95 "
-        f"{result['slice_change_s']['p95'] * 1000:.0f} ms"
-        if next_s and slice_s
-        else f"{args.readers} readers: no latencies measured"
+        f"[{name}] {r['readers_ws']} ws + {r['readers_chromium']} Chromium readers x "
+        f"{r['items_per_reader']} items, think {r['think_time'].get('median_s', 0)} s median"
     )
-    cpu = result["server_cpu_pct_of_one_core"]
     print(
-        f"server CPU mean {cpu['mean'] or 0:.0f} % / max {cpu['max'] or 0:.0f} % of one core, "
-        f"peak RSS {result['server_rss_mb_peak'] or 0:.0f} MB; errors {len(errors)}; scores "
-        f"acknowledged {result['scores_acknowledged']}, stored {result['scores_stored']}, "
-        f"doubled {check['assignments_with_two_scores']}; load average "
-        f"{result['load_average_at_start'][0]:.2f} -> {result['load_average_at_end'][0]:.2f}"
+        f"  next item ({r['client']}): {_ms(r['next_item_s'])}; run done {_ms(r['next_item_run_done_s'])}"
     )
-    for e in errors[:10]:
+    print(
+        f"  Chromium next item painted {_ms(r['chromium_next_item_painted_s'])}; "
+        f"slice change {_ms(r['slice_change_s'])}; sign-in {_ms(r['sign_in_s'])}"
+    )
+    print(
+        f"  server CPU mean {cpu['mean'] or 0:.0f} % / max {cpu['max'] or 0:.0f} % of one core, "
+        f"peak RSS {r['server_rss_mb_peak'] or 0:.0f} MB; bench clients CPU mean "
+        f"{bench['mean'] or 0:.0f} %; machine busy mean {machine['mean'] or 0:.0f} % "
+        f"of {100 * (os.cpu_count() or 1)} %"
+    )
+    print(
+        f"  errors {len(r['errors'])}; scores acknowledged {r['scores_acknowledged']}, stored "
+        f"{r['scores_stored']}, doubled {r['assignments_with_two_scores']}; load average "
+        f"{r['load_average_at_start'][0]:.2f} -> max {r['load_average_1min_max'] or 0:.2f} -> "
+        f"{r['load_average_at_end'][0]:.2f}; meets goal: {r['meets_goal']}"
+    )
+    for e in r["errors"][:10]:
         print("  error:", e)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--readers", type=int, default=30, help="concurrent readers (goal: 30)")
+    ap.add_argument(
+        "--client",
+        choices=("ws", "chromium"),
+        default=None,
+        help="reader client (default: ws for 10 readers or more, else chromium)",
+    )
+    ap.add_argument(
+        "--chromium-readers",
+        type=int,
+        default=3,
+        help="with --client ws: extra Chromium readers (slice change, next item painted)",
+    )
+    ap.add_argument("--cases", type=int, default=2, help="demo cases")
+    ap.add_argument("--size", choices=("small", "full"), default="small", help="phantom size")
+    ap.add_argument("--methods", default="classical,unet2d", help="demo methods (comma list)")
+    ap.add_argument("--items", type=int, default=0, help="items per reader (0: her queue)")
+    ap.add_argument("--think", type=float, default=3.0, help="median think time per item (s)")
+    ap.add_argument(
+        "--variants",
+        default="think,no_think",
+        help="comma list: think (--think s), no_think (stress: 0 s)",
+    )
+    ap.add_argument("--seed", type=int, default=1, help="seed of the think times")
+    ap.add_argument("--stagger", type=float, default=0.5, help="seconds between sign-ins")
+    ap.add_argument("--timeout", type=float, default=120.0, help="per step, seconds")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--server-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a streamlit option for the server, e.g. runner.postScriptGC=false (repeatable)",
+    )
+    ap.add_argument(
+        "--profile", type=Path, default=None, help="py-spy the server: collapsed stacks to PATH-*"
+    )
+    args = ap.parse_args(argv)
+    if args.client is None:
+        args.client = "ws" if args.readers >= 10 else "chromium"
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = set(variants) - {"think", "no_think"}
+    if unknown:
+        ap.error(f"unknown variants: {sorted(unknown)}")
+    out: dict = {
+        "what": "N readers scoring their queues in the real app (streamlit run app.py)",
+        "cpu_count": os.cpu_count(),
+        "goal_p95_next_s": GOAL_P95_NEXT_S,
+        "runs": {},
+    }
+    ok = True
+    for name in variants:
+        result = run_variant(args, args.think if name == "think" else 0.0)
+        out["runs"][name] = result
+        report(name, result)
+        ok = ok and result["every_score_stored_once"]
+    out["earlier_chromium_only_run"] = EARLIER_CHROMIUM_RUN
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0 if ok else 1
 
