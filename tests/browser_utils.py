@@ -194,6 +194,10 @@ def sign_in(
     page.get_by_text(f"Signed in as {username}").first.wait_for(timeout=timeout_ms)
     wait_for_app(page, timeout_ms)
     if own_password and page.get_by_text("Please choose your own password now").count():
+        from playwright.sync_api import expect
+
+        # a rerun can briefly show the form twice (the stale copy fades out): wait for one
+        expect(page.get_by_label("Current password")).to_have_count(1, timeout=timeout_ms)
         page.get_by_label("Current password").fill(password)
         page.get_by_label("New password", exact=True).fill(own_password)
         page.get_by_label("Repeat the new password").fill(own_password)
