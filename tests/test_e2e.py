@@ -184,10 +184,19 @@ def test_study_end_to_end(tmp_path):
                 page.get_by_label("Repeat the new password").fill(reader_password)
                 page.get_by_role("button", name="Change password").click()
                 html_pages = []
+                # issue 13: the demo's practice case comes first (scored, never analysed)
+                page.get_by_text("Practice item 1 of 1").first.wait_for()
+                page.wait_for_function("() => (window.__viewerStats?.opens || []).length >= 1")
+                html_pages.append(page.content())
+                page.get_by_role("button", name=re.compile(r"^3 – ")).click()
+                page.get_by_text("Your score: 3").wait_for()
+                page.get_by_role("button", name=re.compile("^Submit")).click()
+                page.get_by_text(re.compile(r"Saved: item [\w-]+ scored 3")).wait_for()
                 text = page.get_by_text(re.compile(r"Item 1 of \d+"))
                 text.wait_for()
                 total = int(re.search(r"of (\d+)", text.inner_text()).group(1))
                 assert total >= 3
+                page.wait_for_function("() => (window.__viewerStats?.opens || []).length >= 2")
 
                 # scroll the viewer: click it, press ArrowDown twice, the drawn slice moves by 2
                 page.wait_for_function("() => (window.__viewerStats?.draws || []).length > 0")
@@ -235,12 +244,18 @@ def test_study_end_to_end(tmp_path):
                 _wait_idle(page)
                 with sqlite3.connect(workspace / "livseg.db") as con:
                     stored = con.execute(
-                        "select a.position, s.value, s.comment from scores s join assignments a "
-                        "on a.id = s.assignment_id join users u on u.id = a.reader_id "
+                        "select a.position, a.practice, s.value, s.comment from scores s "
+                        "join assignments a on a.id = s.assignment_id "
+                        "join users u on u.id = a.reader_id "
                         "where u.username = ? order by a.position",
                         (reader,),
                     ).fetchall()
-                assert stored == [(1, 4, None), (2, 3, "comment 2"), (3, 4, "comment 3")]
+                assert stored == [
+                    (0, 1, 3, None),  # the practice item
+                    (1, 0, 4, None),
+                    (2, 0, 3, "comment 2"),
+                    (3, 0, 4, "comment 3"),
+                ]
 
                 # the browser keeps only a random token: SameSite=Strict, never in the address
                 cookie = _session_cookie(page)
