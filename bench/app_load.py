@@ -226,6 +226,7 @@ class Probe(threading.Thread):
         self.bench_cpu: list[float] = []
         self.machine_cpu: list[float] = []
         self.load1: list[float] = []
+        self.t: list[float] = []  # perf_counter of each sample
         self._halt = threading.Event()
 
     def _sample(self) -> tuple[int, int, int, tuple[int, int]]:
@@ -247,6 +248,7 @@ class Probe(threading.Thread):
             busy, total = now_s[3][0] - last[3][0], now_s[3][1] - last[3][1]
             self.machine_cpu.append(100.0 * ncpu * busy / total if total else 0.0)
             self.load1.append(os.getloadavg()[0])
+            self.t.append(time.perf_counter())
             last, last_t = now_s, now_t
 
     def stop(self) -> None:
@@ -263,6 +265,9 @@ class Probe(threading.Thread):
         return {
             "server_cpu_pct_of_one_core": mm(self.server_cpu),
             "server_rss_mb_peak": max(self.server_rss_mb, default=None),
+            "server_rss_mb_start_end": (
+                [self.server_rss_mb[0], self.server_rss_mb[-1]] if self.server_rss_mb else None
+            ),
             "bench_clients_cpu_pct_of_one_core": mm(self.bench_cpu),
             "machine_busy_cpu_pct_of_one_core": mm(self.machine_cpu),
             "load_average_1min_max": max(self.load1, default=None),
@@ -307,7 +312,9 @@ def _new_reader_result(username: str, client: str) -> dict:
         "reader": username,
         "client": client,
         "sign_in_s": None,
+        "signed_in_at": None,
         "next_s": [],
+        "samples": [],
         "next_done_s": [],
         "choice_s": [],
         "slice_s": [],
@@ -339,6 +346,7 @@ async def ws_read_queue(
         t0 = await app.submit_form(sign_in, {user: username, pw: PASSWORD})
         await app.wait_for(lambda p: viewer(p) is not None)
         out["sign_in_s"] = viewer(page).received_at - t0
+        out["signed_in_at"] = viewer(page).received_at
         await app.wait_idle()
         cookie = page.component("session_cookie")
         if cookie is not None:  # the browser stores the cookie and acknowledges it
@@ -363,6 +371,8 @@ async def ws_read_queue(
             if k < items - 1:
                 await app.wait_for(lambda p, old=shown.id: getattr(viewer(p), "id", old) != old)
                 out["next_s"].append(viewer(page).received_at - t0)
+                # (position of the next item, Submit sent at [perf_counter], next item s)
+                out["samples"].append((k + 1, t0, out["next_s"][-1]))
             else:
                 await app.wait_for(lambda p: p.find("alert", "Your queue is complete*"))
             await app.wait_idle()
@@ -403,6 +413,7 @@ async def chromium_read_queue(
         await page.get_by_role("button", name="Sign in").click(timeout=ms)
         await page.wait_for_function("() => window.__viewerStats?.opens.length > 0", timeout=ms)
         out["sign_in_s"] = time.perf_counter() - t0  # includes the page load
+        out["signed_in_at"] = time.perf_counter()
         for k in range(items):
             await page.wait_for_timeout(int(think.draw() * 1000))
             # slice change: one ArrowUp in the viewer, key -> slice painted (viewer's clock)
@@ -425,6 +436,7 @@ async def chromium_read_queue(
             await page.get_by_role("button", name=f"{score} –").click(timeout=ms)
             await page.get_by_text(f"Your score: {score}").wait_for(timeout=ms)
             t0 = await page.evaluate("performance.now()")
+            t_submit = time.perf_counter()
             await page.get_by_role("button", name="Submit").click(timeout=ms)
             if k < items - 1:
                 await page.wait_for_function(
@@ -432,6 +444,7 @@ async def chromium_read_queue(
                 )
                 painted = await page.evaluate("window.__viewerStats.opens.at(-1).t_painted")
                 out["next_s"].append((float(painted) - float(t0)) / 1000)
+                out["samples"].append((k + 1, t_submit, out["next_s"][-1]))
             else:
                 await page.get_by_text("Your queue is complete").wait_for(timeout=ms)
             out["saved"] += 1
@@ -610,6 +623,10 @@ def run_variant(args, think_s: float) -> dict:
             ),
             "server_log_tracebacks": sum("Traceback" in line for line in log_tail),
             "load_average_at_end": os.getloadavg(),
+            "tail": tail_analysis(readers, main, t_run),
+            "chromium_tail": tail_analysis(readers, "chromium", t_run) if main == "ws" else None,
+            "timeline_columns": ["s", "server_rss_mb", "server_cpu_pct", "load1"],
+            "timeline": timeline(probe, t_run),
         }
     )
     expected = len(readers) * items
@@ -623,6 +640,54 @@ def run_variant(args, think_s: float) -> dict:
     result["every_score_stored_once"] = ok
     result["meets_goal"] = bool(ok and p95 is not None and p95 <= GOAL_P95_NEXT_S)
     return result
+
+
+def timeline(probe: Probe, t_run: float, every_s: float = 5.0) -> list[list[float]]:
+    """[s since the readers started, server RSS MB, server CPU %, load average] every
+    ``every_s`` (the probe's samples thinned)."""
+    out, next_t = [], 0.0
+    for t, rss, cpu, load in zip(
+        probe.t, probe.server_rss_mb, probe.server_cpu, probe.load1, strict=False
+    ):
+        if t - t_run >= next_t:
+            out.append([round(t - t_run, 1), round(rss, 1), round(cpu), round(load, 2)])
+            next_t += every_s
+    return out
+
+
+def tail_analysis(readers: list[dict], client: str, t_run: float) -> dict:
+    """Where the next-item tail comes from: every sample (reader, position of the next item
+    in her queue, Submit sent in s since the readers started, next item s); the figures for
+    the items submitted while readers were still signing in and after the last sign-in;
+    per item position and per 10 s of the run; the slowest samples."""
+    rows = [
+        [r["reader"], k, round(t - t_run, 2), round(v, 3)]
+        for r in readers
+        if r["client"] == client
+        for k, t, v in r["samples"]
+    ]
+    signed = [r["signed_in_at"] for r in readers if r["signed_in_at"] is not None]
+    last_sign_in = max(signed) - t_run if signed else None
+    after = [v for _, _, t, v in rows if last_sign_in is not None and t >= last_sign_in]
+    during = [v for _, _, t, v in rows if last_sign_in is None or t < last_sign_in]
+    by_pos: dict[int, list[float]] = {}
+    by_bin: dict[int, list[float]] = {}
+    for _, k, t, v in rows:
+        by_pos.setdefault(k, []).append(v)
+        by_bin.setdefault(int(t // 10) * 10, []).append(v)
+    over = [row for row in rows if row[3] > GOAL_P95_NEXT_S]
+    return {
+        "last_sign_in_done_s": last_sign_in,
+        "next_item_submitted_during_sign_ins_s": _dist(during),
+        "next_item_submitted_after_last_sign_in_s": _dist(after),
+        "next_item_by_position_s": {str(k): _dist(v) for k, v in sorted(by_pos.items())},
+        "next_item_by_10s_of_run_s": {f"{b}-{b + 10}": _dist(v) for b, v in sorted(by_bin.items())},
+        "samples_over_goal": len(over),
+        "readers_with_a_sample_over_goal": len({row[0] for row in over}),
+        "slowest": sorted(rows, key=lambda row: -row[3])[:10],
+        "samples_columns": ["reader", "position", "submit_at_s", "next_item_s"],
+        "samples": sorted(rows, key=lambda row: row[2]),
+    }
 
 
 def _ms(d: dict) -> str:
@@ -656,6 +721,18 @@ def report(name: str, r: dict) -> None:
         f"{r['scores_stored']}, doubled {r['assignments_with_two_scores']}; load average "
         f"{r['load_average_at_start'][0]:.2f} -> max {r['load_average_1min_max'] or 0:.2f} -> "
         f"{r['load_average_at_end'][0]:.2f}; meets goal: {r['meets_goal']}"
+    )
+    tail = r["tail"]
+    print(
+        f"  last sign-in done at {tail['last_sign_in_done_s'] or 0:.1f} s; next item during "
+        f"sign-ins {_ms(tail['next_item_submitted_during_sign_ins_s'])}, after "
+        f"{_ms(tail['next_item_submitted_after_last_sign_in_s'])}; {tail['samples_over_goal']} "
+        f"samples over {GOAL_P95_NEXT_S} s from {tail['readers_with_a_sample_over_goal']} readers"
+    )
+    rss = r["server_rss_mb_start_end"] or [0, 0]
+    print(
+        f"  server RSS start {rss[0]:.0f} MB, peak {r['server_rss_mb_peak'] or 0:.0f} MB, "
+        f"end {rss[1]:.0f} MB"
     )
     for e in r["errors"][:10]:
         print("  error:", e)
