@@ -113,6 +113,16 @@ class ScoredItem:
     score: int
 
 
+@dataclass(frozen=True)
+class ItemDisplay:
+    """SERVER-SIDE ONLY (holds file paths): what the reading page needs to show one of her
+    items (see ``open_for_display``); never send it to the browser."""
+
+    shown_at: datetime
+    files: tuple[str, str]
+    upcoming: list[tuple[str, str, str]]
+
+
 # ------------------------------------------------------------------------- validation
 
 
@@ -357,9 +367,19 @@ def item_files_for_display(
     The same checks as ``reader_item_view``. The paths name the method's run folder: load
     the arrays on the server and send only rendered pixels to the browser, never these.
     """
+    assignment = _available(session, reader, assignment_id, now)
+    return _files_of(session, assignment)
+
+
+def _available(session: Session, reader, assignment_id: object, now: datetime | None):
+    """Her assignment after ``reader_item_view``'s checks."""
     reader_id, assignment, study = _authorised(session, reader, assignment_id)
     score = _score_of(session, assignment.id)
     _check_available(session, reader_id, assignment, study, score is not None, now or utcnow())
+    return assignment
+
+
+def _files_of(session: Session, assignment: Assignment) -> tuple[str, str]:
     row = session.execute(
         select(Case.image_path, Run.prediction_path)
         .select_from(Item)
@@ -379,6 +399,12 @@ def upcoming_files_for_display(
     browser before the item itself is shown (the code is only a cache key).
     """
     _, assignment, _ = _authorised(session, reader, assignment_id)
+    return _upcoming_of(session, assignment, count)
+
+
+def _upcoming_of(
+    session: Session, assignment: Assignment, count: int
+) -> list[tuple[str, str, str]]:
     rows = session.execute(
         select(Assignment.code, Case.image_path, Run.prediction_path)
         .join(Item, Item.id == Assignment.item_id)
@@ -406,18 +432,39 @@ def mark_displayed(
     counts from the server's first display. One small transaction on the first call only;
     not audited (it is a measurement, not an answer). Same checks as ``reader_item_view``.
     """
-    aid = _validate_id(assignment_id)
-    _, assignment, _ = _authorised(session, reader, aid)
+    _, assignment, _ = _authorised(session, reader, assignment_id)
+    return _mark_displayed(session, reader, assignment, now)
+
+
+def _mark_displayed(
+    session: Session, reader, assignment: Assignment, now: datetime | None
+) -> datetime:
     if assignment.first_displayed_at is not None:
         return assignment.first_displayed_at
 
     def work() -> datetime:
-        _, row, _ = _authorised(session, reader, aid)
+        _, row, _ = _authorised(session, reader, assignment.id)
         if row.first_displayed_at is None:  # another tab may have set it meanwhile
             row.first_displayed_at = now or utcnow()
         return row.first_displayed_at
 
     return write_transaction(session, work)
+
+
+def open_for_display(
+    session: Session, reader, assignment_id: int, *, upcoming: int = 1, now: datetime | None = None
+) -> ItemDisplay:
+    """SERVER-SIDE ONLY: ``mark_displayed``, ``item_files_for_display`` and
+    ``upcoming_files_for_display(count=upcoming)`` of one of her items behind one set of
+    ``reader_item_view``'s checks (the reading page needs all three on every full run: with
+    30 readers each saved check is one query less per rerun, bench/app_load.py)."""
+    assignment = _available(session, reader, assignment_id, now)
+    shown_at = _mark_displayed(session, reader, assignment, now)
+    return ItemDisplay(
+        shown_at=shown_at,
+        files=_files_of(session, assignment),
+        upcoming=_upcoming_of(session, assignment, upcoming),
+    )
 
 
 def seconds_since(moment: datetime, *, now: datetime | None = None) -> float:

@@ -47,18 +47,18 @@ with db_session() as session:
         # the time spent on a review counts from when she opened it (added to the first)
         shown_at = st.session_state.setdefault(f"review_started_{review_id}", utcnow())
         upcoming = []
+        files = reading.item_files_for_display(session, reader, item.assignment_id)
     else:
         item = reading.next_item(session, reader, study_id=chosen) if chosen else None
         if item is None:  # nothing readable now in the chosen one: any other study
             item = reading.next_item(session, reader)
-        # the reading clock starts at the server's first display of the item (a reload or a
-        # second tab does not restart it)
-        shown_at = reading.mark_displayed(session, reader, item.assignment_id) if item else None
-        # the next item's images are prepared on the server while she reads this one
-        upcoming = (
-            reading.upcoming_files_for_display(session, reader, item.assignment_id) if item else []
+        # one set of checks for: the reading clock, which starts at the server's first display
+        # of the item (a reload or a second tab does not restart it); the item's files; the
+        # next item's files, whose images are prepared on the server while she reads this one
+        shown = reading.open_for_display(session, reader, item.assignment_id) if item else None
+        shown_at, upcoming, files = (
+            (shown.shown_at, shown.upcoming, shown.files) if shown else (None, [], None)
         )
-    files = reading.item_files_for_display(session, reader, item.assignment_id) if item else None
 
 # a reading screen: a compact header row, so that the viewer fills the window below it and
 # Submit stays in view at 1440 x 900 (the app's default top padding is ~6 rem)
