@@ -738,6 +738,45 @@ def report(name: str, r: dict) -> None:
         print("  error:", e)
 
 
+def summary(runs: dict, args) -> dict:
+    """The headline figures of this invocation, per variant (seconds, rounded)."""
+
+    def r(d: dict) -> dict:
+        return {k: (round(d[k], 2) if d.get(k) is not None else None) for k in ("p50", "p95")}
+
+    out: dict = {
+        "config": "as committed (.streamlit/config.toml)"
+        + (f" + {', '.join(args.server_option)}" if args.server_option else ""),
+        "readers": f"{args.readers} ws + {args.chromium_readers if args.client == 'ws' else 0}"
+        " Chromium",
+        "goal": f"next item p95 <= {GOAL_P95_NEXT_S} s",
+    }
+    for name, run in runs.items():
+        tail = run["tail"]
+        rss = run["server_rss_mb_start_end"] or [None, None]
+        out[name] = {
+            "next_item_s": r(run["next_item_s"]),
+            "next_item_after_last_sign_in_s": r(tail["next_item_submitted_after_last_sign_in_s"]),
+            "next_item_during_sign_ins_s": r(tail["next_item_submitted_during_sign_ins_s"]),
+            "chromium_next_item_painted_s": r(run["chromium_next_item_painted_s"]),
+            "sign_in_s": r(run["sign_in_s"]),
+            "server_cpu_mean_pct_of_one_core": round(run["server_cpu_pct_of_one_core"]["mean"]),
+            "server_rss_mb_start_peak_end": [
+                round(v) if v is not None else None
+                for v in (rss[0], run["server_rss_mb_peak"], rss[1])
+            ],
+            "load_average_1min_start_max_end": [
+                round(run["load_average_at_start"][0], 1),
+                round(run["load_average_1min_max"] or 0, 1),
+                round(run["load_average_at_end"][0], 1),
+            ],
+            "errors": len(run["errors"]),
+            "every_score_stored_once": run["every_score_stored_once"],
+            "meets_goal": run["meets_goal"],
+        }
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--readers", type=int, default=30, help="concurrent readers (goal: 30)")
@@ -796,7 +835,10 @@ def main(argv: list[str] | None = None) -> int:
         out["runs"][name] = result
         report(name, result)
         ok = ok and result["every_score_stored_once"]
+    out["summary"] = summary(out["runs"], args)
     out["earlier_chromium_only_run"] = EARLIER_CHROMIUM_RUN
+    if args.out.exists():  # earlier runs kept for the record (moved there by hand)
+        out["history"] = json.loads(args.out.read_text()).get("history", {})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {args.out}")
