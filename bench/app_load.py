@@ -39,8 +39,13 @@ acknowledgement or a timeout count as errors.
     /work/tools/paused python bench/app_load.py --readers 30      # the goal: p95 <= 3 s
     python bench/app_load.py --readers 5 --client chromium --variants think
 
-Prints the figures and writes bench/results/app_load.json (both variants, plus the earlier
-all-Chromium run kept for the record).
+Where the tail comes from: every next-item sample is kept (reader, position of the item in
+her queue, Submit time since the readers started), split into those submitted while readers
+were still signing in and those after the last sign-in, per position and per 10 s of the run.
+
+Prints the figures and writes bench/results/app_load.json: a top-level ``summary``, both
+variants under ``runs``, the earlier all-Chromium run, and the file's ``history`` (earlier
+runs, moved there by hand) kept as it was.
 """
 
 from __future__ import annotations
