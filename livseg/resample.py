@@ -4,10 +4,12 @@ block mean (down-sampling by integer factors) and the chunked bilinear interpola
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:  # torch is imported where it is used: the viewer payload needs only numpy
+    import torch
 
 
 def block_mean(array: np.ndarray, fx: int, fy: int) -> np.ndarray:
@@ -34,6 +36,8 @@ def interpolate_chunks(
     """Bilinear in-plane resizing (pixel centres aligned) of a (Z, C, h, w) tensor, ``chunk``
     slices at a time to bound memory: yields (first slice index, resized chunk). A chunk
     already of ``size`` is yielded as is. Call it under ``torch.inference_mode()``."""
+    import torch.nn.functional as F
+
     for k0 in range(0, x.shape[0], chunk):
         block = x[k0 : k0 + chunk]
         if size is not None and tuple(block.shape[-2:]) == tuple(size):

@@ -65,3 +65,17 @@ def test_the_checker_sees_every_kind_of_import():
 def test_layering(package):
     assert (REPO / package).is_dir()
     assert layer_violations(package) == []
+
+
+def test_the_reading_viewer_payload_does_not_import_torch():
+    """The Reading page builds payloads with numpy only: importing torch there cost the first
+    readers of a server 2-7 s (bench/app_load.py profile)."""
+    import subprocess
+    import sys
+
+    code = "import sys, livseg.viewer_payload, db.reading; print('torch' in sys.modules)"
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
