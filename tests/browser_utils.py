@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -259,3 +260,17 @@ def wait_viewer_opened(
     )
     if no_errors:
         assert page.evaluate("window.__viewerStats.errors") == []
+
+
+def choose_score(page, value: int) -> None:
+    """Click the Likert button ``value`` ("4 – ...") and wait until the page shows it."""
+    page.get_by_role("button", name=re.compile(rf"^{value} – ")).click()
+    page.get_by_text(f"Your score: {value}").wait_for()
+
+
+def submit_item(page, value: int) -> str:
+    """Click Submit; the saved item's code (from "Saved: item CODE scored VALUE")."""
+    page.get_by_role("button", name=re.compile("^Submit")).click()
+    saved = page.get_by_text(re.compile(rf"Saved: item [\w-]+ scored {value}"))
+    saved.wait_for()
+    return re.search(r"item ([\w-]+) scored", saved.inner_text()).group(1)

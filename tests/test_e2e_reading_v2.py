@@ -39,6 +39,7 @@ from playwright.sync_api import expect
 
 from tests.browser_utils import (
     assert_no_leaks,
+    choose_score,
     chromium_path,
     collect_ws_frames,
     count_ws_bytes,
@@ -47,6 +48,7 @@ from tests.browser_utils import (
     save_failure,
     sign_in,
     streamlit_server,
+    submit_item,
     wait_for_app,
 )
 
@@ -217,18 +219,6 @@ def _settings(page) -> dict:
     }
 
 
-def _score(page, value: int) -> None:
-    page.get_by_role("button", name=re.compile(rf"^{value} – ")).click()
-    page.get_by_text(f"Your score: {value}").wait_for()
-
-
-def _submit(page, value: int) -> str:
-    page.get_by_role("button", name=re.compile("^Submit")).click()
-    saved = page.get_by_text(re.compile(rf"Saved: item [\w-]+ scored {value}"))
-    saved.wait_for()
-    return re.search(r"item ([\w-]+) scored", saved.inner_text()).group(1)
-
-
 def _volume(path: str) -> np.ndarray:
     return np.asarray(nib.load(path).dataobj)
 
@@ -375,10 +365,10 @@ def test_reader_workflow_v2_in_the_real_app(study, server, browser):
         assert _settings(page) == mine  # after the reload
         # defect 1: the comment typed for this item is saved with it, never with the next
         page.locator("h3").first.click()
-        _score(page, 4)
+        choose_score(page, 4)
         page.get_by_label("Comment (optional)").fill("comment for the first item only")
         clicked_after = time.monotonic() - first_shown  # seen on screen -> Submit
-        codes.append(_submit(page, 4))
+        codes.append(submit_item(page, 4))
         saved_after = time.monotonic() - signed_in_at
         page.get_by_text(re.compile(r"Item 2 of 4")).wait_for()
         wait_for_app(page, TIMEOUT_MS)
@@ -394,8 +384,8 @@ def test_reader_workflow_v2_in_the_real_app(study, server, browser):
             assert opened["ct_held"] is True
             held += 1
         seen_cases.add(case2)
-        _score(page, 2)
-        codes.append(_submit(page, 2))
+        choose_score(page, 2)
+        codes.append(submit_item(page, 2))
         stored = _rows(
             study,
             "select a.code, s.value, s.comment, s.seconds_spent from scores s "
@@ -430,9 +420,9 @@ def test_reader_workflow_v2_in_the_real_app(study, server, browser):
             assert abs(value - int(hu_full[i, j, k])) <= step / 2, (i, j, k, step)
         assert f"/ {hu_full.shape[2]}" in page.locator(".lsv-slicelbl").first.inner_text()
         prompts = study["prompts"]
-        _score(page, 5)
+        choose_score(page, 5)
         _answer_all(page, prompts, typed="1")
-        codes.append(_submit(page, 5))
+        codes.append(submit_item(page, 5))
 
         # a real item: every question; keys 1-5 typed into a question field stay there
         page.get_by_text(re.compile(rf"Item 1 of 4 · {QSTUDY}")).wait_for()
@@ -443,7 +433,7 @@ def test_reader_workflow_v2_in_the_real_app(study, server, browser):
             assert page.evaluate("window.__viewerStats.opens.at(-1).ct_held") is True
             held += 1
         assert held >= 1
-        _score(page, 3)
+        choose_score(page, 3)
         _answer_all(page, prompts, typed="2")
         remarks = page.get_by_label(f"{prompts[5]} (optional)")
         remarks.click()
@@ -452,7 +442,7 @@ def test_reader_workflow_v2_in_the_real_app(study, server, browser):
         wait_for_app(page, TIMEOUT_MS)
         page.get_by_text("Your score: 3").wait_for()  # not 1, 2, 3, 4 or 5 from the field
         assert page.get_by_label(prompts[4]).input_value() == "2"
-        codes.append(_submit(page, 3))
+        codes.append(submit_item(page, 3))
 
         # flag item 2, withdraw the flag (nothing left), flag it again
         page.get_by_text(re.compile(rf"Item 2 of 4 · {QSTUDY}")).wait_for()
@@ -491,7 +481,7 @@ def test_reader_workflow_v2_in_the_real_app(study, server, browser):
         wait_for_app(page, TIMEOUT_MS)
         page.get_by_text("Your score: 3").wait_for()  # her stored answer is the start value
         html_pages.append(page.content())
-        _score(page, 1)
+        choose_score(page, 1)
         page.get_by_role("button", name=re.compile("^Submit")).click()
         page.get_by_text(f"Saved: item {codes[3]} scored 1.").wait_for()
         wait_for_app(page, TIMEOUT_MS)

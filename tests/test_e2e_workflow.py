@@ -22,6 +22,7 @@ import pytest
 
 from tests.browser_utils import (
     assert_no_leaks,
+    choose_score,
     chromium_path,
     collect_ws_frames,
     frames_text,
@@ -30,6 +31,7 @@ from tests.browser_utils import (
     sign_in,
     start_streamlit,
     stop_streamlit,
+    submit_item,
     wait_for_app,
 )
 
@@ -116,19 +118,6 @@ def _wait_idle(page) -> None:
     wait_for_app(page, TIMEOUT_MS)
 
 
-def _score(page, value: int) -> None:
-    page.get_by_role("button", name=re.compile(rf"^{value} – ")).click()
-    page.get_by_text(f"Your score: {value}").wait_for()
-
-
-def _submit(page, value: int) -> str:
-    """Submit; the saved item's code (from its "Saved: item CODE scored VALUE" message)."""
-    page.get_by_role("button", name=re.compile("^Submit")).click()
-    saved = page.get_by_text(re.compile(rf"Saved: item [\w-]+ scored {value}"))
-    saved.wait_for()
-    return re.search(r"item ([\w-]+) scored", saved.inner_text()).group(1)
-
-
 @pytest.mark.skipif(chromium_path() is None, reason="Debian's chromium is not installed")
 def test_reader_workflow_with_questions_practice_flag_and_review_leaks_nothing(
     tmp_path, monkeypatch
@@ -158,9 +147,9 @@ def test_reader_workflow_with_questions_practice_flag_and_review_leaks_nothing(
                     _wait_idle(page)
                     html_pages.append(page.content())
                     value = 4 if item == "practice" else 3
-                    _score(page, value)
+                    choose_score(page, value)
                     _answer_all(page, prompts)
-                    codes.append(_submit(page, value))
+                    codes.append(submit_item(page, value))
                     if item == "practice":
                         page.get_by_text(re.compile(r"Item 1 of \d+")).first.wait_for()
                 # flag the item now on screen (item 2)
