@@ -112,7 +112,14 @@ def test_a_second_demo_needs_a_confirmation_and_leaves_the_first_alone(
             "select distinct c.name, c.image_path from items i join cases c on c.id = i.case_id "
             "join studies s on s.id = i.study_id where s.name = 'Demo study 2'"
         ).fetchall()
-    assert [name for name, _ in cases] == ["demo2-0"]
+        practice = con.execute(
+            "select distinct c.name from assignments a join items i on i.id = a.item_id "
+            "join cases c on c.id = i.case_id join studies s on s.id = i.study_id "
+            "where s.name = 'Demo study 2' and a.practice"
+        ).fetchall()
+    # one analysed case and the demo's practice case (read first, not analysed)
+    assert sorted(name for name, _ in cases) == ["demo2-0", "demo2-1"]
+    assert practice == [("demo2-1",)]
     assert all(path.startswith(str(workspace / "demo-2")) for _, path in cases)
     assert (
         _digest([*seeded.files.cases_dir.glob("*.nii.gz"), *seeded.files.runs_dir.glob("*/*")])
