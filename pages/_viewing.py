@@ -161,10 +161,9 @@ def _prefetch_job(key: Key) -> None:
         log.warning("prefetch of a viewer payload failed", exc_info=True)
 
 
-def prefetch(image_path: str, label_paths: dict[str, str], *, title: str | None = None) -> None:
+def prefetch(image_path: str, label_paths: dict[str, str]) -> None:
     """Build, in the background, the payload that ``show_case`` with the same files will
-    need (e.g. the reader's next item). Never raises; does nothing when already cached.
-    ``title`` changes nothing (payloads hold no title; ``show_case`` sends it beside)."""
+    need (e.g. the reader's next item). Never raises; does nothing when already cached."""
     if not PREFETCH_ENABLED:
         return
     try:

@@ -84,7 +84,7 @@ else:
     if following < len(names):
         next_image, next_panels = _panels(names[following])
         if next_panels:
-            prefetch(next_image, next_panels, title=str(names[following]))
+            prefetch(next_image, next_panels)
 
 per_case = pd.concat(
     [t[t["case"] == case_name].assign(structure=s) for s, t in tables.items()], ignore_index=True

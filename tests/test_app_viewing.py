@@ -128,15 +128,15 @@ def test_prefetch_can_be_switched_off_and_never_raises(counting_build, monkeypat
     store = _viewing.PayloadStore()
     monkeypatch.setattr(_viewing, "_STORE", store)
     missing = str(tmp_path / "missing.nii.gz")
-    _viewing.prefetch(missing, {"Segmentation": missing}, title="X")  # no such file: ignored
+    _viewing.prefetch(missing, {"Segmentation": missing})  # no such file: ignored
     monkeypatch.setattr(_viewing, "PREFETCH_ENABLED", False)
     real = tmp_path / "ct.nii.gz"
     real.write_bytes(b"x")
-    _viewing.prefetch(str(real), {}, title="X")
+    _viewing.prefetch(str(real), {})
     _prefetch_idle()
     assert counting_build == []
     monkeypatch.setattr(_viewing, "PREFETCH_ENABLED", True)
-    _viewing.prefetch(str(real), {}, title="Y")
+    _viewing.prefetch(str(real), {})
     _prefetch_idle()
     assert store.cached(_viewing._key(str(real), {}))
 
