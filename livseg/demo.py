@@ -337,7 +337,9 @@ def prepare_demo(
         practice = [c for c in practice if (c.case, ran[0]) not in extra.failed]
 
     _stage(progress, 2, 0, 1, "Writing the metrics tables")
-    metrics_csv, lesions_csv = write_demo_tables(runs, root)
+    # the tables hold the analysed cases only (a practice case is read, never analysed)
+    analysed = {c.case for c in cases}
+    metrics_csv, lesions_csv = write_demo_tables([r for r in runs if r.case in analysed], root)
     files = DemoFiles(
         root=root,
         cases_dir=cases_dir,
