@@ -274,3 +274,17 @@ def submit_item(page, value: int) -> str:
     saved = page.get_by_text(re.compile(rf"Saved: item [\w-]+ scored {value}"))
     saved.wait_for()
     return re.search(r"item ([\w-]+) scored", saved.inner_text()).group(1)
+
+
+def open_review(page, code: str, timeout_ms: int) -> None:
+    """ "Review my answers": open her scored item ``code`` and wait until it is shown."""
+    page.get_by_text("Review my answers").click()
+    wait_for_app(page, timeout_ms)
+    pick = page.get_by_role("combobox", name="Change the answer of a scored item")
+    pick.click()
+    pick.press("ArrowDown")
+    listbox = page.get_by_role("listbox")
+    listbox.wait_for(state="attached")
+    listbox.get_by_text(code).first.click()
+    page.get_by_role("button", name="Back to my queue").wait_for()
+    wait_for_app(page, timeout_ms)

@@ -45,6 +45,7 @@ from tests.browser_utils import (
     count_ws_bytes,
     frames_text,
     launch_browser,
+    open_review,
     save_failure,
     sign_in,
     streamlit_server,
@@ -469,16 +470,7 @@ def test_reader_workflow_v2_in_the_real_app(study, server, browser):
         html_pages.append(page.content())
 
         # review my answers: change the real item's score from 3 to 1 (audited update)
-        page.get_by_text("Review my answers").click()
-        wait_for_app(page, TIMEOUT_MS)
-        pick = page.get_by_role("combobox", name="Change the answer of a scored item")
-        pick.click()
-        pick.press("ArrowDown")
-        listbox = page.get_by_role("listbox")
-        listbox.wait_for(state="attached")
-        listbox.get_by_text(codes[3]).first.click()
-        page.get_by_role("button", name="Back to my queue").wait_for()
-        wait_for_app(page, TIMEOUT_MS)
+        open_review(page, codes[3], TIMEOUT_MS)
         page.get_by_text("Your score: 3").wait_for()  # her stored answer is the start value
         html_pages.append(page.content())
         choose_score(page, 1)

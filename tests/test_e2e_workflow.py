@@ -27,6 +27,7 @@ from tests.browser_utils import (
     collect_ws_frames,
     frames_text,
     launch_browser,
+    open_review,
     save_failure,
     sign_in,
     start_streamlit,
@@ -164,16 +165,7 @@ def test_reader_workflow_with_questions_practice_flag_and_review_leaks_nothing(
                 _wait_idle(page)
                 html_pages.append(page.content())
                 # review my answers: open the real item scored above
-                page.get_by_text("Review my answers").click()
-                _wait_idle(page)
-                pick = page.get_by_role("combobox", name="Change the answer of a scored item")
-                pick.click()
-                pick.press("ArrowDown")
-                listbox = page.get_by_role("listbox")
-                listbox.wait_for(state="attached")
-                listbox.get_by_text(codes[1]).first.click()
-                page.get_by_role("button", name="Back to my queue").wait_for()
-                _wait_idle(page)
+                open_review(page, codes[1], TIMEOUT_MS)
                 html_pages.append(page.content())
             except Exception:
                 save_failure(page, "e2e_workflow_failure")
