@@ -571,13 +571,14 @@ def write_split(
     n_total: int = N_DATASET,
     progress=None,
     profile: str = "v1",
+    limit: int | None = None,
 ) -> list[int]:
     """Write only the ``split`` cases of the ``n_total``-case phantom dataset in LiTS layout.
 
     Same files as ``python -m livseg phantom --n 150 --seed <data_seed> --profile <profile>``
     would write for those indices (volume-<i>.nii.gz int16 HU, segmentation-<i>.nii.gz
     uint8, i = dataset index) plus a manifest.json listing them, without generating the
-    other cases.
+    other cases. ``limit`` keeps the first ``limit`` cases of the split only (a quick check).
     """
     from livseg.io import save_labels, save_volume
     from livseg.phantom import case_seed, generate_case, split_assignment
@@ -585,7 +586,7 @@ def write_split(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     assignment = split_assignment(n_total, data_seed)
-    indices = [i for i, s in enumerate(assignment) if s == split]
+    indices = [i for i, s in enumerate(assignment) if s == split][:limit]
     entries = []
     for k, i in enumerate(indices):
         case = generate_case(case_seed(data_seed, i), "full", profile=profile)

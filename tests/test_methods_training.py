@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from livseg.methods.unet2d import UNet2DMethod
-from livseg.phantom import split_assignment
-from livseg.training import TrainConfig, train, train_indices
+from livseg.phantom import case_seed, generate_case, split_assignment
+from livseg.training import TrainConfig, train, train_indices, write_split
 from tests.training_support import TINY_2D, tiny_config
 
 
@@ -24,6 +24,24 @@ def test_train_indices_are_the_train_split():
     idx = train_indices(0)
     split = split_assignment(150, 0)
     assert len(idx) == 120 and all(split[i] == "train" for i in idx)
+
+
+def test_write_split_limit_writes_the_first_test_cases_as_generated(tmp_path):
+    import nibabel as nib
+
+    test_idx = [i for i, s in enumerate(split_assignment(150, 0)) if s == "test"]
+    got = write_split(tmp_path, 0, "test", profile="v1", limit=1)
+    assert got == test_idx[:1] and got[0] not in train_indices(0)
+    i = got[0]
+    assert sorted(p.name for p in tmp_path.glob("*.nii.gz")) == [
+        f"segmentation-{i}.nii.gz",
+        f"volume-{i}.nii.gz",
+    ]
+    case = generate_case(case_seed(0, i), "full", profile="v1")
+    hu = np.asarray(nib.load(tmp_path / f"volume-{i}.nii.gz").dataobj)
+    labels = np.asarray(nib.load(tmp_path / f"segmentation-{i}.nii.gz").dataobj)
+    assert np.array_equal(labels, case.labels)
+    assert np.abs(hu.astype(float) - np.round(case.volume.array)).max() <= 1
 
 
 def test_training_reproducible_and_resumable(tmp_path):

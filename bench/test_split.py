@@ -1,0 +1,163 @@
+"""Protocol step 7: the shipped methods on the phantom test splits, once, with a summary table.
+
+Usage: ``LIVSEG_THREADS=1 nice -n 10 python bench/test_split.py [--work DIR] [--profiles v2 v1]
+[--methods all] [--n-cases N]``
+
+Runs exactly the commands of docs/methods.md ("Clean training protocol", step 7), one
+profile at a time: ``livseg.training.write_split(DIR/T<profile>, 0, "test", profile=...)``
+(the 30 test cases of data seed 0, which no training or validation reads), ``python -m livseg
+segment --method all --cases T --out R`` and ``python -m livseg evaluate --runs-dir R
+--ref-dir T --out metrics.csv``. Then prints, per profile, method and structure (liver =
+labels 1 + 2, tumour = label 2), the per-case mean ± SD of DSC, Jaccard, HD95 / HD (mm,
+NaN when a method predicts no tumour in a case: n counts the finite ones), volume error
+(%), and the median seconds per case inside the runs, with the issue's goals (liver >= 0.95,
+tumour >= 0.75 per network) marked. Writes ``bench/results/test_split.json`` with the load
+average before and after. ``--split train --n-cases 2`` checks the script on training cases (a smoke run,
+not the protocol's figure; its JSON goes to the work folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+RESULTS = ROOT / "bench" / "results" / "test_split.json"
+GOALS = {"liver": 0.95, "tumour": 0.75}  # issue 11: phantoms of an unseen seed, per network
+COLUMNS = {
+    "dsc": "DSC",
+    "jaccard": "JI",
+    "hd95_mm": "HD95 (mm)",
+    "hd_mm": "HD (mm)",
+    "volume_error_pct": "volume error (%)",
+}
+
+
+def _cli(*args: str) -> None:
+    cmd = [sys.executable, "-m", "livseg", *args]
+    print("$", " ".join(cmd[1:]), flush=True)
+    subprocess.run(cmd, check=True, cwd=ROOT)
+
+
+def write_cases(folder: Path, profile: str, split: str, n_cases: int | None) -> list[int]:
+    """The ``split`` cases of data seed 0 for ``profile`` in LiTS layout (first ``n_cases``)."""
+    from livseg.training import write_split
+
+    return write_split(folder, 0, split, profile=profile, limit=n_cases)
+
+
+def _stat(values: pd.Series) -> dict:
+    finite = values[values.map(lambda v: isinstance(v, float | int) and math.isfinite(v))]
+    if finite.empty:
+        return {"mean": None, "sd": None, "n": 0}
+    sd = float(finite.std(ddof=1)) if len(finite) > 1 else 0.0
+    return {"mean": round(float(finite.mean()), 4), "sd": round(sd, 4), "n": int(len(finite))}
+
+
+def summarise(rows: pd.DataFrame) -> list[dict]:
+    """Per method x structure: mean / SD / n of each column, |volume error|, median seconds."""
+    out = []
+    for (method, structure), g in rows.groupby(["method", "structure"], sort=True):
+        entry = {"method": method, "structure": structure, "cases": int(len(g))}
+        for key in COLUMNS:
+            entry[key] = _stat(pd.to_numeric(g[key], errors="coerce"))
+        entry["abs_volume_error_pct"] = _stat(pd.to_numeric(g["volume_error_pct"]).abs())
+        entry["median_seconds"] = round(float(pd.to_numeric(g["seconds"]).median()), 3)
+        goal = GOALS[structure] if method != "classical" else None
+        entry["goal_dsc"] = goal
+        entry["goal_met"] = None if goal is None else bool(entry["dsc"]["mean"] >= goal)
+        out.append(entry)
+    return out
+
+
+def _fmt(s: dict, digits: int) -> str:
+    if s["mean"] is None:
+        return "n/a"
+    return f"{s['mean']:.{digits}f} ± {s['sd']:.{digits}f}"
+
+
+def print_table(profile: str, summary: list[dict], n_cases: int) -> None:
+    """A markdown table as docs/methods.md shows it."""
+    print(f"\nphantom {profile} ({n_cases} cases, data seed 0)")
+    head = ["method", "structure", *COLUMNS.values(), "\\|volume error\\| (%)", "s / case", "goal"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for e in summary:
+        cells = [e["method"], e["structure"]]
+        for key in COLUMNS:
+            s = e[key]
+            digits = 3 if key in ("dsc", "jaccard") else 1
+            cell = _fmt(s, digits)
+            if s["n"] and s["n"] < e["cases"]:
+                cell += f" (n={s['n']})"
+            cells.append(cell)
+        cells.append(_fmt(e["abs_volume_error_pct"], 1))
+        cells.append(f"{e['median_seconds']:.2f}")
+        cells.append(
+            "-"
+            if e["goal_met"] is None
+            else f">= {e['goal_dsc']}: {'met' if e['goal_met'] else 'NOT met'}"
+        )
+        print("| " + " | ".join(cells) + " |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/livseg-test-split"))
+    parser.add_argument("--profiles", nargs="+", default=["v2", "v1"])
+    parser.add_argument("--methods", default="all")
+    parser.add_argument("--n-cases", type=int, default=None, help="smoke run: first N cases")
+    parser.add_argument(
+        "--split", default="test", help="test (the protocol); train for a smoke run of the script"
+    )
+    args = parser.parse_args(argv)
+
+    load_before = os.getloadavg()
+    t0 = time.perf_counter()
+    report: dict = {
+        "benchmark": "protocol step 7: shipped methods on the phantom test splits (data seed 0)",
+        "smoke_run": args.n_cases is not None or args.split != "test",
+        "split": args.split,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "threads": os.environ.get("LIVSEG_THREADS"),
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "profiles": {},
+    }
+    for profile in args.profiles:
+        cases, runs = args.work / f"{args.split}-{profile}", args.work / f"runs-{profile}"
+        indices = write_cases(cases, profile, args.split, args.n_cases)
+        _cli("segment", "--method", args.methods, "--cases", str(cases), "--out", str(runs))
+        csv = args.work / f"metrics-{profile}.csv"
+        _cli("evaluate", "--runs-dir", str(runs), "--ref-dir", str(cases), "--out", str(csv))
+        rows = pd.read_csv(csv)
+        summary = summarise(rows)
+        versions = rows.groupby("method")["version"].first().astype(str).to_dict()
+        report["profiles"][profile] = {
+            "cases": len(indices),
+            "indices": indices,
+            "versions": versions,
+            "summary": summary,
+        }
+        print_table(profile, summary, len(indices))
+    report["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    report["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    out = RESULTS if not report["smoke_run"] else args.work / "test_split_smoke.json"
+    out.write_text(json.dumps(report, indent=1))
+    print(f"\nwrote {out} ({report['wall_seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
