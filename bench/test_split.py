@@ -1,7 +1,7 @@
 """Protocol step 7: the shipped methods on the phantom test splits, once, with a summary table.
 
-Usage: ``LIVSEG_THREADS=1 nice -n 10 python bench/test_split.py [--work DIR] [--profiles v2 v1]
-[--methods all] [--n-cases N]``
+Usage: ``LIVSEG_THREADS=1 nice -n 10 python bench/test_split.py [--write-cards] [--work DIR]
+[--profiles v2 v1] [--methods all] [--n-cases N]``
 
 Runs exactly the commands of docs/methods.md ("Clean training protocol", step 7), one
 profile at a time: ``livseg.training.write_split(DIR/T<profile>, 0, "test", profile=...)``
@@ -12,7 +12,9 @@ labels 1 + 2, tumour = label 2), the per-case mean ± SD of DSC, Jaccard, HD95 /
 NaN when a method predicts no tumour in a case: n counts the finite ones), volume error
 (%), and the median seconds per case inside the runs, with the issue's goals (liver >= 0.95,
 tumour >= 0.75 per network) marked. Writes ``bench/results/test_split.json`` with the load
-average before and after. ``--split train --n-cases 2`` checks the script on training cases (a smoke run,
+average before and after; ``--write-cards`` adds each network's figures to its model card
+(``livseg.model_card.add_test_evaluation``: once, for the weights the runs used). ``--split
+train --n-cases 2`` checks the script on training cases (a smoke run,
 not the protocol's figure; its JSON goes to the work folder).
 """
 
@@ -112,6 +114,43 @@ def print_table(profile: str, summary: list[dict], n_cases: int) -> None:
         print("| " + " | ".join(cells) + " |")
 
 
+def write_cards(report: dict, command: str) -> None:
+    """Each shipped network's figures of every profile into its model card (once)."""
+    from livseg.methods.network_method import WEIGHTS_DIR
+    from livseg.model_card import add_test_evaluation
+
+    if report["smoke_run"]:
+        raise SystemExit("--write-cards is for the protocol run (the whole test split) only")
+    profiles = report["profiles"]
+    methods = sorted({m for p in profiles.values() for m in p["versions"]})
+    for method in methods:
+        weights = WEIGHTS_DIR / f"{method}.pt"
+        if not weights.exists():
+            continue  # the classical control and external methods have no card
+        versions = {p["versions"][method] for p in profiles.values()}
+        if len(versions) != 1:
+            raise SystemExit(f"{method}: runs of several weights versions {sorted(versions)}")
+        evaluation = {
+            "date_utc": report["date_utc"],
+            "command": command,
+            "profiles": {
+                name: {
+                    "cases": p["cases"],
+                    **{
+                        e["structure"]: {
+                            k: v for k, v in e.items() if k not in ("method", "structure")
+                        }
+                        for e in p["summary"]
+                        if e["method"] == method
+                    },
+                }
+                for name, p in profiles.items()
+            },
+        }
+        md, _ = add_test_evaluation(weights, versions.pop(), evaluation)
+        print(f"wrote the test evaluation into {md}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/livseg-test-split"))
@@ -120,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-cases", type=int, default=None, help="smoke run: first N cases")
     parser.add_argument(
         "--split", default="test", help="test (the protocol); train for a smoke run of the script"
+    )
+    parser.add_argument(
+        "--write-cards",
+        action="store_true",
+        help="add the figures to each shipped network's model card (the protocol run, once)",
     )
     args = parser.parse_args(argv)
 
@@ -154,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     report["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     report["wall_seconds"] = round(time.perf_counter() - t0, 1)
     out = RESULTS if not report["smoke_run"] else args.work / "test_split_smoke.json"
+    if args.write_cards:
+        write_cards(report, " ".join(["python", "bench/test_split.py", *(argv or sys.argv[1:])]))
     out.write_text(json.dumps(report, indent=1))
     print(f"\nwrote {out} ({report['wall_seconds']} s)")
     return 0

@@ -152,7 +152,73 @@ def render_markdown(card: dict) -> str:
         "Not part of the training run: added once at the end of the protocol (docs/methods.md).",
         "",
     ]
+    lines += _render_test_evaluation(card.get("test_evaluation"))
     return "\n".join(lines)
+
+
+_TEST_COLUMNS = (
+    ("dsc", "DSC", 3),
+    ("jaccard", "JI", 3),
+    ("hd95_mm", "HD95 (mm)", 1),
+    ("hd_mm", "HD (mm)", 1),
+    ("volume_error_pct", "volume error (%)", 1),
+)
+
+
+def _render_test_evaluation(evaluation: dict | None) -> list[str]:
+    if not evaluation:
+        return []
+    lines = [
+        f"Evaluated {evaluation['date_utc']} with `{evaluation['command']}` "
+        f"(per-case mean ± SD; n < cases where a metric is undefined).",
+        "",
+        "| phantom profile | cases | structure | "
+        + " | ".join(h for _, h, _ in _TEST_COLUMNS)
+        + " | s / case (median) |",
+        "|---|---|---|" + "---|" * (len(_TEST_COLUMNS) + 1),
+    ]
+    for profile, entry in evaluation["profiles"].items():
+        for structure in ("liver", "tumour"):
+            figures = entry[structure]
+            cells = [profile, str(entry["cases"]), structure]
+            for key, _, digits in _TEST_COLUMNS:
+                s = figures[key]
+                cell = (
+                    "n/a" if s["mean"] is None else f"{s['mean']:.{digits}f} ± {s['sd']:.{digits}f}"
+                )
+                if s["n"] and s["n"] < entry["cases"]:
+                    cell += f" (n={s['n']})"
+                cells.append(cell)
+            cells.append(f"{figures['median_seconds']:.2f}")
+            lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def add_test_evaluation(weights: Path, version: str, evaluation: dict) -> tuple[Path, Path]:
+    """Add the protocol's one test evaluation to the card of ``weights``; returns (md, json).
+
+    ``version`` is the weights version the evaluated runs recorded; it must be the card's
+    (figures of other weights never land in this card). ``evaluation``: ``date_utc``,
+    ``command`` and ``profiles`` ({profile: {"cases": n, "liver": stats, "tumour": stats}},
+    stats as ``bench/test_split.py`` writes them: DSC, Jaccard, HD95 / HD in mm, volume
+    error in %, each ``{"mean", "sd", "n"}``, plus ``median_seconds``). Raises ValueError
+    when the versions differ or the card already holds a test evaluation (it happens once).
+    """
+    md, js = card_paths(weights)
+    card = json.loads(js.read_text())
+    if card["weights_sha256_12"] != version:
+        raise ValueError(
+            f"{js}: the card is for weights {card['weights_sha256_12']}, "
+            f"the evaluation is of {version}"
+        )
+    if card.get("test_evaluation"):
+        raise ValueError(
+            f"{js}: already holds a test evaluation ({card['test_evaluation']['date_utc']})"
+        )
+    card["test_evaluation"] = evaluation
+    js.write_text(json.dumps(card, indent=1))
+    md.write_text(render_markdown(card))
+    return md, js
 
 
 def write_model_card(weights: Path, summary: dict) -> tuple[Path, Path]:
