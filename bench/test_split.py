@@ -83,6 +83,31 @@ def summarise(rows: pd.DataFrame) -> list[dict]:
     return out
 
 
+LESION_SIZES = {
+    "all": "lesions",
+    "<2 cm": "lesions_lt2cm",
+    "2-5 cm": "lesions_2to5cm",
+    ">5 cm": "lesions_gt5cm",
+}
+
+
+def lesion_summary(rows: pd.DataFrame) -> dict:
+    """Per method: reference lesions, missed and false-positive lesions summed over the cases,
+    by lesion size (``livseg evaluate``'s 26-connected tumour components)."""
+    tumour = rows[rows["structure"] == "tumour"]
+    out = {}
+    for method, g in tumour.groupby("method", sort=True):
+        out[method] = {
+            size: {
+                "reference": int(g[f"{col}_reference"].sum()),
+                "missed": int(g[f"{col}_missed"].sum()),
+                "false_positive": int(g[f"{col}_false_positive"].sum()),
+            }
+            for size, col in LESION_SIZES.items()
+        }
+    return out
+
+
 def _fmt(s: dict, digits: int) -> str:
     if s["mean"] is None:
         return "n/a"
@@ -193,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
             "indices": indices,
             "versions": versions,
             "summary": summary,
+            "lesions": lesion_summary(rows),
         }
         print_table(profile, summary, len(indices))
     report["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
