@@ -35,6 +35,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from livseg.model_card import format_stat  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results" / "test_split.json"
 GOALS = {"liver": 0.95, "tumour": 0.75}  # issue 11: phantoms of an unseen seed, per network
 COLUMNS = {
@@ -108,12 +110,6 @@ def lesion_summary(rows: pd.DataFrame) -> dict:
     return out
 
 
-def _fmt(s: dict, digits: int) -> str:
-    if s["mean"] is None:
-        return "n/a"
-    return f"{s['mean']:.{digits}f} ± {s['sd']:.{digits}f}"
-
-
 def print_table(profile: str, summary: list[dict], n_cases: int) -> None:
     """A markdown table as docs/methods.md shows it."""
     print(f"\nphantom {profile} ({n_cases} cases, data seed 0)")
@@ -123,13 +119,8 @@ def print_table(profile: str, summary: list[dict], n_cases: int) -> None:
     for e in summary:
         cells = [e["method"], e["structure"]]
         for key in COLUMNS:
-            s = e[key]
-            digits = 3 if key in ("dsc", "jaccard") else 1
-            cell = _fmt(s, digits)
-            if s["n"] and s["n"] < e["cases"]:
-                cell += f" (n={s['n']})"
-            cells.append(cell)
-        cells.append(_fmt(e["abs_volume_error_pct"], 1))
+            cells.append(format_stat(e[key], 3 if key in ("dsc", "jaccard") else 1, e["cases"]))
+        cells.append(format_stat(e["abs_volume_error_pct"], 1))
         cells.append(f"{e['median_seconds']:.2f}")
         cells.append(
             "-"

@@ -165,6 +165,17 @@ _TEST_COLUMNS = (
 )
 
 
+def format_stat(stat: dict, digits: int, cases: int | None = None) -> str:
+    """``mean ± SD`` of a ``{"mean", "sd", "n"}`` figure ("n/a" without values), with
+    ``(n=…)`` when fewer than ``cases`` cases had a finite value."""
+    if stat["mean"] is None:
+        return "n/a"
+    text = f"{stat['mean']:.{digits}f} ± {stat['sd']:.{digits}f}"
+    if cases is not None and stat["n"] and stat["n"] < cases:
+        text += f" (n={stat['n']})"
+    return text
+
+
 def _render_test_evaluation(evaluation: dict | None) -> list[str]:
     if not evaluation:
         return []
@@ -181,14 +192,10 @@ def _render_test_evaluation(evaluation: dict | None) -> list[str]:
         for structure in ("liver", "tumour"):
             figures = entry[structure]
             cells = [profile, str(entry["cases"]), structure]
-            for key, _, digits in _TEST_COLUMNS:
-                s = figures[key]
-                cell = (
-                    "n/a" if s["mean"] is None else f"{s['mean']:.{digits}f} ± {s['sd']:.{digits}f}"
-                )
-                if s["n"] and s["n"] < entry["cases"]:
-                    cell += f" (n={s['n']})"
-                cells.append(cell)
+            cells += [
+                format_stat(figures[key], digits, entry["cases"])
+                for key, _, digits in _TEST_COLUMNS
+            ]
             cells.append(f"{figures['median_seconds']:.2f}")
             lines.append("| " + " | ".join(cells) + " |")
     return [*lines, ""]
