@@ -35,17 +35,11 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from livseg.model_card import format_stat  # noqa: E402
+from livseg.metric_registry import BY_KEY  # noqa: E402
+from livseg.model_card import TEST_FIGURES, format_stat  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "test_split.json"
 GOALS = {"liver": 0.95, "tumour": 0.75}  # issue 11: phantoms of an unseen seed, per network
-COLUMNS = {
-    "dsc": "DSC",
-    "jaccard": "JI",
-    "hd95_mm": "HD95 (mm)",
-    "hd_mm": "HD (mm)",
-    "volume_error_pct": "volume error (%)",
-}
 
 
 def _cli(*args: str) -> None:
@@ -74,7 +68,7 @@ def summarise(rows: pd.DataFrame) -> list[dict]:
     out = []
     for (method, structure), g in rows.groupby(["method", "structure"], sort=True):
         entry = {"method": method, "structure": structure, "cases": int(len(g))}
-        for key in COLUMNS:
+        for key in TEST_FIGURES:
             entry[key] = _stat(pd.to_numeric(g[key], errors="coerce"))
         entry["abs_volume_error_pct"] = _stat(pd.to_numeric(g["volume_error_pct"]).abs())
         entry["median_seconds"] = round(float(pd.to_numeric(g["seconds"]).median()), 3)
@@ -113,13 +107,14 @@ def lesion_summary(rows: pd.DataFrame) -> dict:
 def print_table(profile: str, summary: list[dict], n_cases: int) -> None:
     """A markdown table as docs/methods.md shows it."""
     print(f"\nphantom {profile} ({n_cases} cases, data seed 0)")
-    head = ["method", "structure", *COLUMNS.values(), "\\|volume error\\| (%)", "s / case", "goal"]
+    labels = [BY_KEY[key].label for key in TEST_FIGURES]
+    head = ["method", "structure", *labels, "\\|volume error\\| (%)", "s / case", "goal"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for e in summary:
         cells = [e["method"], e["structure"]]
-        for key in COLUMNS:
-            cells.append(format_stat(e[key], 3 if key in ("dsc", "jaccard") else 1, e["cases"]))
+        for key, digits in TEST_FIGURES.items():
+            cells.append(format_stat(e[key], digits, e["cases"]))
         cells.append(format_stat(e["abs_volume_error_pct"], 1))
         cells.append(f"{e['median_seconds']:.2f}")
         cells.append(

@@ -14,6 +14,8 @@ import platform
 import time
 from pathlib import Path
 
+from livseg.metric_registry import BY_KEY
+
 
 def card_paths(weights: Path) -> tuple[Path, Path]:
     """(markdown, json) paths of the card of a weights file."""
@@ -156,13 +158,15 @@ def render_markdown(card: dict) -> str:
     return "\n".join(lines)
 
 
-_TEST_COLUMNS = (
-    ("dsc", "DSC", 3),
-    ("jaccard", "JI", 3),
-    ("hd95_mm", "HD95 (mm)", 1),
-    ("hd_mm", "HD (mm)", 1),
-    ("volume_error_pct", "volume error (%)", 1),
-)
+# the per-case figures of a test evaluation (livseg.metric_registry keys), with the decimals
+# of a summary table (overlaps 3, distances and volume errors 1)
+TEST_FIGURES: dict[str, int] = {
+    "dsc": 3,
+    "jaccard": 3,
+    "hd95_mm": 1,
+    "hd_mm": 1,
+    "volume_error_pct": 1,
+}
 
 
 def format_stat(stat: dict, digits: int, cases: int | None = None) -> str:
@@ -184,9 +188,9 @@ def _render_test_evaluation(evaluation: dict | None) -> list[str]:
         f"(per-case mean ± SD; n < cases where a metric is undefined).",
         "",
         "| phantom profile | cases | structure | "
-        + " | ".join(h for _, h, _ in _TEST_COLUMNS)
+        + " | ".join(BY_KEY[key].label for key in TEST_FIGURES)
         + " | s / case (median) |",
-        "|---|---|---|" + "---|" * (len(_TEST_COLUMNS) + 1),
+        "|---|---|---|" + "---|" * (len(TEST_FIGURES) + 1),
     ]
     for profile, entry in evaluation["profiles"].items():
         for structure in ("liver", "tumour"):
@@ -194,7 +198,7 @@ def _render_test_evaluation(evaluation: dict | None) -> list[str]:
             cells = [profile, str(entry["cases"]), structure]
             cells += [
                 format_stat(figures[key], digits, entry["cases"])
-                for key, _, digits in _TEST_COLUMNS
+                for key, digits in TEST_FIGURES.items()
             ]
             cells.append(f"{figures['median_seconds']:.2f}")
             lines.append("| " + " | ".join(cells) + " |")
