@@ -288,3 +288,20 @@ def open_review(page, code: str, timeout_ms: int) -> None:
     listbox.get_by_text(code).first.click()
     page.get_by_role("button", name="Back to my queue").wait_for()
     wait_for_app(page, timeout_ms)
+
+
+def click_until(button, shown, tries: int = 3) -> None:
+    """Click ``button`` until ``shown`` appears (a click that lands while the app reruns
+    under load can be lost: use it for idempotent actions only, where a repeat changes
+    nothing). The last failure lists the page's alerts."""
+    for attempt in range(tries):
+        button.click()
+        try:
+            shown.wait_for(timeout=20_000)
+            return
+        except Exception as exc:
+            if attempt == tries - 1:
+                alerts = button.page.locator('[data-testid="stAlert"]').all_inner_texts()
+                raise AssertionError(
+                    f"{shown} not shown after {tries} clicks; the page's alerts: {alerts}"
+                ) from exc

@@ -41,6 +41,7 @@ from tests.browser_utils import (
     assert_no_leaks,
     choose_score,
     chromium_path,
+    click_until,
     collect_ws_frames,
     count_ws_bytes,
     frames_text,
@@ -451,10 +452,10 @@ def test_reader_workflow_v2_in_the_real_app(study, server, browser):
         page.get_by_text("Flag for the coordinator").click()
         wait_for_app(page, TIMEOUT_MS)
         flagged = page.get_by_text(re.compile(r"Item [\w-]+ flagged: "))
-        _click_until(page.get_by_role("button", name="Flag the item"), flagged)
+        click_until(page.get_by_role("button", name="Flag the item"), flagged)
         flag_code = re.search(r"Item ([\w-]+) flagged", flagged.inner_text()).group(1)
         html_pages.append(page.content())
-        _click_until(
+        click_until(
             page.get_by_role("button", name="Withdraw my flag"),
             page.get_by_text(f"Item {flag_code}: your flag is withdrawn."),
         )
@@ -462,7 +463,7 @@ def test_reader_workflow_v2_in_the_real_app(study, server, browser):
         expect(page.get_by_role("button", name="Withdraw my flag")).to_have_count(0)
         assert _rows(study, "select count(*) from item_flags") == [(0,)]
         html_pages.append(page.content())
-        _click_until(
+        click_until(
             page.get_by_role("button", name="Flag the item"),
             page.get_by_role("button", name="Withdraw my flag"),
         )
@@ -530,17 +531,41 @@ def test_reader_workflow_v2_in_the_real_app(study, server, browser):
     assert_no_leaks(crawl, study["forbidden"])
 
 
-def _click_until(button, shown, tries: int = 3) -> None:
-    """Click ``button`` until ``shown`` appears (a click that lands while the app reruns
-    under load can be lost; the flag calls are idempotent, a repeat changes nothing)."""
-    for attempt in range(tries):
-        button.click()
-        try:
-            shown.wait_for(timeout=20_000)
-            return
-        except Exception:
-            if attempt == tries - 1:
-                raise
+@pytest.fixture
+def reader1_flag(study) -> None:
+    """reader1's open flag on one of her Questions study items: the one the reader test
+    raised in the browser (it runs first in this module) or, when the coordinator test runs
+    on its own, one raised here through the db API."""
+    if _rows(study, "select count(*) from item_flags") != [(0,)]:
+        return
+    from db import reading
+    from db.access import Actor
+    from db.engine import get_engine, session_scope
+    from db.models import User
+
+    [(practice, aid)] = _rows(
+        study,
+        "select max(case when a.practice then a.id end), min(case when not a.practice then "
+        "a.id end) from assignments a join users u on u.id = a.reader_id join studies st "
+        "on st.id = a.study_id where u.username = 'reader1' and st.name = ?",
+        QSTUDY,
+    )
+    answers = {"liver_quality": 3, "tumour_quality": 3, "acceptable": True, "missed_lesions": 0}
+    engine = get_engine(f"sqlite:///{study['ws'] / 'livseg.db'}")
+    with session_scope(engine) as s:
+        reader = Actor.of(s.query(User).filter_by(username="reader1").one())
+        reading.submit_score(s, reader, practice, 3, None, 5.0, answers=answers)  # first
+        reading.flag_item(s, reader, aid, "unsure")
+
+
+def _upload(page, index: int, path: Path) -> None:
+    """Choose ``path`` in the page's ``index``-th file uploader and wait until its upload
+    has finished (its chip's button reads "Remove NAME", not "Cancel upload of NAME"): a
+    form submitted before that carries no file."""
+    page.locator('[data-testid="stFileUploader"] input[type=file]').nth(index).set_input_files(
+        str(path)
+    )
+    page.get_by_role("button", name=f"Remove {path.name}", exact=True).wait_for()
 
 
 def _drag(page, canvas, start, end):
@@ -580,7 +605,7 @@ def _answer_all(page, prompts: list[str], typed: str) -> None:
 # ------------------------------------------------------------------------------ coordinator
 
 
-def test_coordinator_pages_in_the_real_app(study, server, browser):
+def test_coordinator_pages_in_the_real_app(study, server, browser, reader1_flag):
     from tests.apps.study_fixture import COORDINATOR
 
     context = browser.new_context(viewport={"width": 1440, "height": 900})
@@ -645,13 +670,9 @@ def test_coordinator_pages_in_the_real_app(study, server, browser):
         bad.write_bytes(b"not a nifti file at all")
         name_box = page.get_by_role("textbox", name="Case name", exact=True)
         name_box.fill("fresh-case-name")
-        page.locator('[data-testid="stFileUploader"] input[type=file]').nth(0).set_input_files(
-            str(bad)
-        )
+        _upload(page, 0, bad)
         error = page.locator('[data-testid="stAlert"]', has_text="my-broken-scan.nii.gz").first
-        # the upload is its own request: a click before it arrived reads "Choose the CT
-        # volume file." and is repeated
-        _click_until(page.get_by_role("button", name="Import the case"), error)
+        click_until(page.get_by_role("button", name="Import the case"), error)
         shown = error.inner_text()
         assert str(study["ws"]) not in shown and "volume.nii" not in shown and "/tmp" not in shown
         assert _rows(study, "select count(*) from cases where name = 'fresh-case-name'") == [(0,)]

@@ -24,6 +24,7 @@ from tests.browser_utils import (
     assert_no_leaks,
     choose_score,
     chromium_path,
+    click_until,
     collect_ws_frames,
     frames_text,
     launch_browser,
@@ -158,9 +159,9 @@ def test_reader_workflow_with_questions_practice_flag_and_review_leaks_nothing(
                 _wait_idle(page)
                 html_pages.append(page.content())
                 page.get_by_text("Flag for the coordinator").click()
-                page.get_by_role("button", name="Flag the item").click()
+                _wait_idle(page)
                 flagged = page.get_by_text(re.compile(r"Item [\w-]+ flagged: "))
-                flagged.wait_for()
+                click_until(page.get_by_role("button", name="Flag the item"), flagged)
                 codes.append(re.search(r"Item ([\w-]+) flagged", flagged.inner_text()).group(1))
                 _wait_idle(page)
                 html_pages.append(page.content())
