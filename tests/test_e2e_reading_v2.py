@@ -561,11 +561,19 @@ def reader1_flag(study) -> None:
 def _upload(page, index: int, path: Path) -> None:
     """Choose ``path`` in the page's ``index``-th file uploader and wait until its upload
     has finished (its chip's button reads "Remove NAME", not "Cancel upload of NAME"): a
-    form submitted before that carries no file."""
-    page.locator('[data-testid="stFileUploader"] input[type=file]').nth(index).set_input_files(
-        str(path)
-    )
-    page.get_by_role("button", name=f"Remove {path.name}", exact=True).wait_for()
+    form submitted before that carries no file (the likely cause of a CI failure: no alert
+    naming the file came).
+    A file chosen while the page reran can be lost: it is chosen again."""
+    chosen = page.locator('[data-testid="stFileUploader"] input[type=file]').nth(index)
+    done = page.get_by_role("button", name=f"Remove {path.name}", exact=True)
+    for attempt in range(3):  # a file chosen while the page reran can be lost: choose again
+        chosen.set_input_files(str(path))
+        try:
+            done.wait_for(timeout=20_000)
+            return
+        except Exception:
+            if attempt == 2:
+                raise
 
 
 def _drag(page, canvas, start, end):
