@@ -48,6 +48,7 @@ def build_card(weights: Path, summary: dict) -> dict:
                 "p_liver",
                 "bn_batches",
                 "val_every",
+                "select_window",
                 "augment",
                 "amp",
                 "seed",
@@ -77,6 +78,13 @@ def build_card(weights: Path, summary: dict) -> dict:
     }
 
 
+def _selection_rule(recipe: dict) -> str:
+    window = recipe.get("select_window", 1)
+    if window == 1:
+        return "best validation score"
+    return f"end of the best {window} validations in a row, by their mean score"
+
+
 def render_markdown(card: dict) -> str:
     """Human-readable card (markdown) from the JSON content."""
     lines = [
@@ -88,7 +96,7 @@ def render_markdown(card: dict) -> str:
         f"* Recipe: `{json.dumps(card['recipe'])}`; augmentation: "
         f"{'`' + card['augmentation'] + '`' if card['augmentation'] else 'off'}.",
         f"* Steps: {card['steps']} of {card['steps_planned']} planned; selected checkpoint: step "
-        f"{card['best_step']} (best validation score); training wall time "
+        f"{card['best_step']} ({_selection_rule(card['recipe'])}); training wall time "
         f"{card['wall_seconds'] / 60:.1f} min.",
         f"* Validation ({card['val_cases']} cases, network grid, no post-processing): liver DSC "
         f"**{card['validation']['liver_dsc']:.4f}**, tumour DSC "

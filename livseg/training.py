@@ -79,6 +79,7 @@ LEGACY_DEFAULTS = {
     "val_fraction": 0.15,
     "test_fraction": 0.2,
     "amp": True,
+    "select_window": 1,
 }
 RESUMABLE_CHANGES = ("steps", "threads", "device", "amp")  # may differ between sessions
 
@@ -112,6 +113,7 @@ class TrainConfig:
     val_fraction: float = 0.15  # of the folder's cases
     test_fraction: float = 0.2  # of the folder's cases, never loaded here
     amp: bool = True  # mixed precision on CUDA (ignored on the CPU)
+    select_window: int = 1  # validations averaged by the model selection (selection_scores)
 
     def __post_init__(self) -> None:
         if self.method not in DEFAULT_CONFIGS:
@@ -130,6 +132,8 @@ class TrainConfig:
             raise ValueError("p_tumour and p_liver must be in [0, 1] with a sum <= 1")
         if not 0.0 <= self.phantom_fraction <= 1.0:
             raise ValueError(f"phantom_fraction must be in [0, 1], got {self.phantom_fraction}")
+        if self.select_window < 1:
+            raise ValueError(f"select_window must be >= 1, got {self.select_window}")
         if self.phantom_profile not in ("v1", "v2"):
             raise ValueError(f"phantom_profile must be v1 or v2, got {self.phantom_profile!r}")
         if self.cases_dir is not None:
@@ -296,11 +300,20 @@ def validate(net, cases, cfg: TrainConfig, device, sources: list[str] | None = N
 
 
 def _selection_score(v: dict, sources: list[str]) -> float:
-    """Model selection: liver + tumour Dice, averaged over the sources (real, phantom)."""
+    """One validation's score: liver + tumour Dice, averaged over the sources (real, phantom)."""
     srcs = sorted(set(sources))
     if len(srcs) < 2:
         return v["liver_dsc"] + v["tumour_dsc"]
     return float(np.mean([v[f"{s}_liver_dsc"] + v[f"{s}_tumour_dsc"] for s in srcs]))
+
+
+def selection_scores(history: list[dict], sources: list[str], window: int = 1) -> list[float]:
+    """Model-selection score after each validation of ``history``: the mean of the
+    validation scores (liver + tumour Dice) of the last ``window`` validations, this one
+    included (fewer at the start of a run). The checkpoint selected is the one at the end
+    of the best window; ``window`` 1 is the single-validation rule of the first protocol."""
+    single = [_selection_score(e, sources) for e in history]
+    return [float(np.mean(single[max(0, i - window + 1) : i + 1])) for i in range(len(single))]
 
 
 def _autocast(cfg: TrainConfig, device: torch.device):
@@ -371,16 +384,17 @@ def _save_checkpoint(path: Path, cfg, net, opt, scaler, rng, st: _RunState, t_st
     )
 
 
-def _restore(path: Path, cfg, net, opt, scaler, rng) -> _RunState:
+def _restore(path: Path, cfg, net, opt, scaler, rng, best_p: Path, sources: list[str]) -> _RunState:
     ck = torch.load(path, map_location="cpu", weights_only=False)
-    _check_resumable(ck["config"], cfg, path)
+    was = ck["config"].get("select_window", LEGACY_DEFAULTS["select_window"])
+    _check_resumable({**ck["config"], "select_window": cfg.select_window}, cfg, path)
     net.load_state_dict(ck["model"])
     opt.load_state_dict(ck["optimizer"])
     if "scaler" in ck:
         scaler.load_state_dict(ck["scaler"])
     rng.bit_generator.state = ck["rng"]
     torch.set_rng_state(ck["torch_rng"])
-    return _RunState(
+    st = _RunState(
         step=ck["step"],
         best=ck["best"],
         history=ck["history"],
@@ -388,6 +402,36 @@ def _restore(path: Path, cfg, net, opt, scaler, rng) -> _RunState:
         running=ck.get("running_loss"),
         sessions=list(ck.get("sessions", [])),
         notes=list(ck.get("notes", [])),
+    )
+    if was != cfg.select_window:
+        _reselect(st, cfg.select_window, was, sources, ck["model"], path, best_p)
+    return st
+
+
+def _reselect(
+    st: _RunState, window: int, was: int, sources: list[str], model: dict, path: Path, best_p
+) -> None:
+    """A resumed run changes its model selection's window (``select_window``): allowed only
+    when, under the new rule, the best checkpoint so far is the one resumed from (the run
+    keeps no other); best.pt becomes it, and the change is a note of the run."""
+    scores = selection_scores(st.history, sources, window)
+    best = int(np.argmax(scores))
+    if not st.history or st.history[best]["step"] != st.step:
+        at = st.history[best]["step"] if st.history else None
+        raise ValueError(
+            f"cannot resume {path} with select_window {window} (it ran with {was}): under "
+            f"that rule the best checkpoint so far is step {at}, which the run did not keep "
+            f"(only step {st.step}); start a new run"
+        )
+    st.best = scores[best]
+    entry = {k: v for k, v in st.history[best].items() if k not in ("loss", "seconds")}
+    torch.save({"model": model, **entry}, best_p)
+    st.notes.append(
+        {
+            "at_step": st.step,
+            "note": f"model selection changed on resume: mean score of the last {window} "
+            f"validations (was {was}); best so far under it: step {st.step} (best.pt replaced)",
+        }
     )
 
 
@@ -436,7 +480,7 @@ def train(
     last_p, best_p = folder / "last.pt", folder / "best.pt"
     st = _RunState()
     if resume and last_p.exists():
-        st = _restore(last_p, cfg, net, opt, scaler, rng)
+        st = _restore(last_p, cfg, net, opt, scaler, rng, best_p, data.val_sources)
     session = {
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": command if command is not None else " ".join(sys.argv),
@@ -536,7 +580,7 @@ def _validate_and_save(
         **v,
     }
     st.history.append(entry)
-    score = _selection_score(v, data.val_sources)
+    score = selection_scores(st.history, data.val_sources, cfg.select_window)[-1]
     if score > st.best:
         st.best = score
         torch.save({"model": net.state_dict(), "step": st.step, **v}, best_p)

@@ -72,6 +72,13 @@ def register(subparsers) -> None:
     )
     p.add_argument("--val-every", type=int, default=100)
     p.add_argument(
+        "--select-window",
+        type=int,
+        default=1,
+        help="model selection: the checkpoint ending the best run of this many validations "
+        "(mean liver + tumour DSC; default 1: the best single validation)",
+    )
+    p.add_argument(
         "--cases",
         type=Path,
         default=None,
@@ -138,6 +145,7 @@ _SAME_NAME = (
     "batch_size",
     "lr",
     "val_every",
+    "select_window",
     "p_tumour",
     "p_liver",
     "bn_batches",
