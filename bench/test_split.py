@@ -1,19 +1,22 @@
 """Protocol step 7: the shipped methods on the phantom test splits, once, with a summary table.
 
 Usage: ``LIVSEG_THREADS=1 nice -n 10 python bench/test_split.py [--write-cards] [--work DIR]
-[--profiles v2 v1] [--methods all] [--n-cases N]``
+[--data-seed S] [--profiles v2 v1] [--methods all] [--n-cases N]``
 
 Runs exactly the commands of docs/methods.md ("Clean training protocol", step 7), one
-profile at a time: ``livseg.training.write_split(DIR/T<profile>, 0, "test", profile=...)``
-(the 30 test cases of data seed 0, which no training or validation reads), ``python -m livseg
+profile at a time: ``livseg.training.write_split(DIR/T<profile>, S, "test", profile=...)``
+(the 30 test cases of data seed S, default 0, which no training or validation reads; a
+protocol amendment is evaluated on a seed not seen before), ``python -m livseg
 segment --method all --cases T --out R`` and ``python -m livseg evaluate --runs-dir R
 --ref-dir T --out metrics.csv``. Then prints, per profile, method and structure (liver =
 labels 1 + 2, tumour = label 2), the per-case mean ± SD of DSC, Jaccard, HD95 / HD (mm,
 NaN when a method predicts no tumour in a case: n counts the finite ones), volume error
 (%), and the median seconds per case inside the runs, with the issue's goals (liver >= 0.95,
-tumour >= 0.75 per network) marked. Writes ``bench/results/test_split.json`` with the load
-average before and after; ``--write-cards`` adds each network's figures to its model card
-(``livseg.model_card.add_test_evaluation``: once, for the weights the runs used). ``--split
+tumour >= 0.75 per network) marked. Writes ``bench/results/test_split.json`` (data seed 0;
+``test_split_seed<S>.json`` for another) with the load average before and after;
+``--write-cards`` adds each network's figures to its model card
+(``livseg.model_card.add_test_evaluation``: once per data seed, for the weights the runs
+used). ``--split
 train --n-cases 2`` checks the script on training cases (a smoke run,
 not the protocol's figure; its JSON goes to the work folder).
 """
@@ -48,11 +51,18 @@ def _cli(*args: str) -> None:
     subprocess.run(cmd, check=True, cwd=ROOT)
 
 
-def write_cases(folder: Path, profile: str, split: str, n_cases: int | None) -> list[int]:
-    """The ``split`` cases of data seed 0 for ``profile`` in LiTS layout (first ``n_cases``)."""
+def write_cases(
+    folder: Path, profile: str, split: str, n_cases: int | None, data_seed: int = 0
+) -> list[int]:
+    """The ``split`` cases of ``data_seed`` for ``profile`` in LiTS layout (first ``n_cases``)."""
     from livseg.training import write_split
 
-    return write_split(folder, 0, split, profile=profile, limit=n_cases)
+    return write_split(folder, data_seed, split, profile=profile, limit=n_cases)
+
+
+def results_path(data_seed: int) -> Path:
+    """bench/results/test_split.json for data seed 0, test_split_seed<S>.json for another."""
+    return RESULTS if data_seed == 0 else RESULTS.with_name(f"test_split_seed{data_seed}.json")
 
 
 def _stat(values: pd.Series) -> dict:
@@ -104,9 +114,9 @@ def lesion_summary(rows: pd.DataFrame) -> dict:
     return out
 
 
-def print_table(profile: str, summary: list[dict], n_cases: int) -> None:
+def print_table(profile: str, summary: list[dict], n_cases: int, data_seed: int = 0) -> None:
     """A markdown table as docs/methods.md shows it."""
-    print(f"\nphantom {profile} ({n_cases} cases, data seed 0)")
+    print(f"\nphantom {profile} ({n_cases} cases, data seed {data_seed})")
     labels = [BY_KEY[key].label for key in TEST_FIGURES]
     head = ["method", "structure", *labels, "\\|volume error\\| (%)", "s / case", "goal"]
     print("| " + " | ".join(head) + " |")
@@ -142,6 +152,7 @@ def write_cards(report: dict, command: str) -> None:
         if len(versions) != 1:
             raise SystemExit(f"{method}: runs of several weights versions {sorted(versions)}")
         evaluation = {
+            "data_seed": report["data_seed"],
             "date_utc": report["date_utc"],
             "command": command,
             "profiles": {
@@ -166,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/livseg-test-split"))
     parser.add_argument("--profiles", nargs="+", default=["v2", "v1"])
+    parser.add_argument(
+        "--data-seed", type=int, default=0, help="whose test splits (default 0; an amendment: 1)"
+    )
     parser.add_argument("--methods", default="all")
     parser.add_argument("--n-cases", type=int, default=None, help="smoke run: first N cases")
     parser.add_argument(
@@ -181,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     t0 = time.perf_counter()
     report: dict = {
-        "benchmark": "protocol step 7: shipped methods on the phantom test splits (data seed 0)",
+        "benchmark": "protocol step 7: shipped methods on the phantom test splits "
+        f"(data seed {args.data_seed})",
+        "data_seed": args.data_seed,
         "smoke_run": args.n_cases is not None or args.split != "test",
         "split": args.split,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
@@ -191,10 +207,11 @@ def main(argv: list[str] | None = None) -> int:
         "profiles": {},
     }
     for profile in args.profiles:
-        cases, runs = args.work / f"{args.split}-{profile}", args.work / f"runs-{profile}"
-        indices = write_cases(cases, profile, args.split, args.n_cases)
+        tag = f"{profile}-s{args.data_seed}"  # a folder per seed: no case of another seed in it
+        cases, runs = args.work / f"{args.split}-{tag}", args.work / f"runs-{tag}"
+        indices = write_cases(cases, profile, args.split, args.n_cases, args.data_seed)
         _cli("segment", "--method", args.methods, "--cases", str(cases), "--out", str(runs))
-        csv = args.work / f"metrics-{profile}.csv"
+        csv = args.work / f"metrics-{tag}.csv"
         _cli("evaluate", "--runs-dir", str(runs), "--ref-dir", str(cases), "--out", str(csv))
         rows = pd.read_csv(csv)
         summary = summarise(rows)
@@ -206,10 +223,14 @@ def main(argv: list[str] | None = None) -> int:
             "summary": summary,
             "lesions": lesion_summary(rows),
         }
-        print_table(profile, summary, len(indices))
+        print_table(profile, summary, len(indices), args.data_seed)
     report["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     report["wall_seconds"] = round(time.perf_counter() - t0, 1)
-    out = RESULTS if not report["smoke_run"] else args.work / "test_split_smoke.json"
+    out = (
+        results_path(args.data_seed)
+        if not report["smoke_run"]
+        else args.work / "test_split_smoke.json"
+    )
     if args.write_cards:
         write_cards(report, " ".join(["python", "bench/test_split.py", *(argv or sys.argv[1:])]))
     out.write_text(json.dumps(report, indent=1))

@@ -159,11 +159,23 @@ def render_markdown(card: dict) -> str:
         "",
         "## Test evaluation",
         "",
-        "Not part of the training run: added once at the end of the protocol (docs/methods.md).",
+        "Not part of the training run: added at the end of the protocol (docs/methods.md), once",
+        "per test split (the 30 + 30 test phantoms of one data seed).",
         "",
     ]
-    lines += _render_test_evaluation(card.get("test_evaluation"))
+    for evaluation in test_evaluations(card):
+        lines += _render_test_evaluation(evaluation)
     return "\n".join(lines)
+
+
+def test_evaluations(card: dict) -> list[dict]:
+    """The card's test evaluations, oldest first, each with its ``data_seed`` (a card of the
+    first protocol run holds one ``test_evaluation``: the test splits of data seed 0)."""
+    if "test_evaluations" in card:
+        return list(card["test_evaluations"])
+    if card.get("test_evaluation"):
+        return [{"data_seed": 0, **card["test_evaluation"]}]
+    return []
 
 
 # the per-case figures of a test evaluation (livseg.metric_registry keys), with the decimals
@@ -188,11 +200,10 @@ def format_stat(stat: dict, digits: int, cases: int | None = None) -> str:
     return text
 
 
-def _render_test_evaluation(evaluation: dict | None) -> list[str]:
-    if not evaluation:
-        return []
+def _render_test_evaluation(evaluation: dict) -> list[str]:
     lines = [
-        f"Evaluated {evaluation['date_utc']} with `{evaluation['command']}` "
+        f"Test splits of data seed {evaluation['data_seed']}: evaluated "
+        f"{evaluation['date_utc']} with `{evaluation['command']}` "
         f"(per-case mean ± SD; n < cases where a metric is undefined).",
         "",
         "| phantom profile | cases | structure | "
@@ -214,14 +225,15 @@ def _render_test_evaluation(evaluation: dict | None) -> list[str]:
 
 
 def add_test_evaluation(weights: Path, version: str, evaluation: dict) -> tuple[Path, Path]:
-    """Add the protocol's one test evaluation to the card of ``weights``; returns (md, json).
+    """Add a test evaluation of the protocol to the card of ``weights``; returns (md, json).
 
     ``version`` is the weights version the evaluated runs recorded; it must be the card's
-    (figures of other weights never land in this card). ``evaluation``: ``date_utc``,
-    ``command`` and ``profiles`` ({profile: {"cases": n, "liver": stats, "tumour": stats}},
-    stats as ``bench/test_split.py`` writes them: DSC, Jaccard, HD95 / HD in mm, volume
-    error in %, each ``{"mean", "sd", "n"}``, plus ``median_seconds``). Raises ValueError
-    when the versions differ or the card already holds a test evaluation (it happens once).
+    (figures of other weights never land in this card). ``evaluation``: ``data_seed`` (whose
+    test splits were run), ``date_utc``, ``command`` and ``profiles`` ({profile: {"cases": n,
+    "liver": stats, "tumour": stats}}, stats as ``bench/test_split.py`` writes them: DSC,
+    Jaccard, HD95 / HD in mm, volume error in %, each ``{"mean", "sd", "n"}``, plus
+    ``median_seconds``). Raises ValueError when the versions differ or the card already
+    holds an evaluation of that data seed (each test split is evaluated once).
     """
     md, js = card_paths(weights)
     card = json.loads(js.read_text())
@@ -230,11 +242,15 @@ def add_test_evaluation(weights: Path, version: str, evaluation: dict) -> tuple[
             f"{js}: the card is for weights {card['weights_sha256_12']}, "
             f"the evaluation is of {version}"
         )
-    if card.get("test_evaluation"):
-        raise ValueError(
-            f"{js}: already holds a test evaluation ({card['test_evaluation']['date_utc']})"
-        )
-    card["test_evaluation"] = evaluation
+    earlier = test_evaluations(card)
+    for done in earlier:
+        if done["data_seed"] == evaluation["data_seed"]:
+            raise ValueError(
+                f"{js}: already holds the test evaluation of data seed {done['data_seed']} "
+                f"({done['date_utc']})"
+            )
+    card.pop("test_evaluation", None)
+    card["test_evaluations"] = [*earlier, evaluation]
     js.write_text(json.dumps(card, indent=1))
     md.write_text(render_markdown(card))
     return md, js
