@@ -290,18 +290,23 @@ def open_review(page, code: str, timeout_ms: int) -> None:
     wait_for_app(page, timeout_ms)
 
 
-def click_until(button, shown, tries: int = 3) -> None:
-    """Click ``button`` until ``shown`` appears (a click that lands while the app reruns
-    under load can be lost: use it for idempotent actions only, where a repeat changes
-    nothing). The last failure lists the page's alerts."""
+def repeat_until(act, shown, page, tries: int = 3) -> None:
+    """Run ``act()`` until the locator ``shown`` appears (20 s each try): under load a click
+    or a chosen file that lands while the app reruns can be lost, so use it for idempotent
+    actions only, where a repeat changes nothing. The last failure lists the page's alerts."""
     for attempt in range(tries):
-        button.click()
+        act()
         try:
             shown.wait_for(timeout=20_000)
             return
         except Exception as exc:
             if attempt == tries - 1:
-                alerts = button.page.locator('[data-testid="stAlert"]').all_inner_texts()
+                alerts = page.locator('[data-testid="stAlert"]').all_inner_texts()
                 raise AssertionError(
-                    f"{shown} not shown after {tries} clicks; the page's alerts: {alerts}"
+                    f"{shown} not shown after {tries} tries; the page's alerts: {alerts}"
                 ) from exc
+
+
+def click_until(button, shown, tries: int = 3) -> None:
+    """Click ``button`` until ``shown`` appears (``repeat_until``)."""
+    repeat_until(button.click, shown, button.page, tries)

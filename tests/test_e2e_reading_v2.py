@@ -47,6 +47,7 @@ from tests.browser_utils import (
     frames_text,
     launch_browser,
     open_review,
+    repeat_until,
     save_failure,
     sign_in,
     streamlit_server,
@@ -566,14 +567,7 @@ def _upload(page, index: int, path: Path) -> None:
     A file chosen while the page reran can be lost: it is chosen again."""
     chosen = page.locator('[data-testid="stFileUploader"] input[type=file]').nth(index)
     done = page.get_by_role("button", name=f"Remove {path.name}", exact=True)
-    for attempt in range(3):  # a file chosen while the page reran can be lost: choose again
-        chosen.set_input_files(str(path))
-        try:
-            done.wait_for(timeout=20_000)
-            return
-        except Exception:
-            if attempt == 2:
-                raise
+    repeat_until(lambda: chosen.set_input_files(str(path)), done, page)
 
 
 def _drag(page, canvas, start, end):
