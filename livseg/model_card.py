@@ -53,7 +53,8 @@ def build_card(weights: Path, summary: dict) -> dict:
                 "amp",
                 "seed",
             )
-        },
+        }
+        | {"tumour_sampling": cfg.get("tumour_sampling", "voxel")},
         "augmentation": "livseg.augment.build_transforms" if cfg["augment"] else None,
         "data": summary["data"],
         "phantom_fraction": cfg["phantom_fraction"] if cfg["cases_dir"] else None,
@@ -70,6 +71,7 @@ def build_card(weights: Path, summary: dict) -> dict:
         "history": summary["history"],
         "sessions": summary["sessions"],
         "notes": summary["notes"],
+        "started_from": summary.get("started_from"),
         "software": {
             "python": platform.python_version(),
             "torch": torch.__version__,
@@ -83,6 +85,47 @@ def _selection_rule(recipe: dict) -> str:
     if window == 1:
         return "best validation score"
     return f"end of the best {window} validations in a row, by their mean score"
+
+
+def _render_started_from(start: dict | None) -> list[str]:
+    """The section on the weights a fine-tune started from (their own card, shortened)."""
+    if start is None:
+        return []
+    lines = [
+        "",
+        "## Started from (the earlier training of the initial weights)",
+        "",
+        f"* `{start['file']}`, version `{start['sha256_12']}` (validated as step 0 above).",
+    ]
+    prev = start.get("card")
+    if prev is None:
+        return [*lines, "* That file had no model card."]
+    lines.append(
+        f"* Its run: {prev['steps']} steps, selected step {prev['best_step']}, validation "
+        f"liver / tumour DSC {prev['validation']['liver_dsc']:.4f} / "
+        f"{prev['validation']['tumour_dsc']:.4f}; data `{json.dumps(prev['data'])}`."
+    )
+    lines += [
+        f"* its session {s['started_utc']}: `{s['command']}` ({s['from_step']} -> "
+        f"{s.get('to_step')}, {s['device']}, {s.get('seconds')} s)"
+        for s in prev["sessions"]
+    ]
+    lines += [f"* its note at step {n['at_step']}: {n['note']}" for n in prev["notes"]]
+    if prev.get("started_from"):
+        lines.append(
+            f"* it started from version `{prev['started_from']['sha256_12']}` "
+            "(see that card in git)"
+        )
+    for ev in test_evaluations(prev):
+        figures = "; ".join(
+            f"{prof} liver {r['liver']['dsc']['mean']:.3f} / tumour {r['tumour']['dsc']['mean']:.3f}"
+            for prof, r in ev.get("profiles", {}).items()
+        )
+        lines.append(
+            f"* its test evaluation on data seed {ev.get('data_seed', 0)} (seen before this "
+            f"run), mean DSC: {figures}"
+        )
+    return lines
 
 
 def render_markdown(card: dict) -> str:
@@ -149,9 +192,10 @@ def render_markdown(card: dict) -> str:
     ]
     for h in card["history"]:
         lines.append(
-            f"| {h['step']} | {h['loss']} | {h['liver_dsc']:.4f} | {h['tumour_dsc']:.4f} | "
+            f"| {h['step']} | {'(start)' if h['loss'] is None else h['loss']} | {h['liver_dsc']:.4f} | {h['tumour_dsc']:.4f} | "
             f"{h['seconds']} |"
         )
+    lines += _render_started_from(card.get("started_from"))
     sw = card["software"]
     lines += [
         "",

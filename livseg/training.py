@@ -16,7 +16,12 @@ Data (``livseg.training_data``):
   ``phantom_fraction`` of the samples then come from phantoms (0: real data only).
 
 Sampling (tumour is ~0.1 % of voxels): each sample is centred on a tumour voxel with
-probability ``p_tumour``, on a liver voxel with ``p_liver``, else anywhere in the body.
+probability ``p_tumour``, on a liver voxel with ``p_liver``, else anywhere in the body;
+with ``tumour_sampling="lesion"`` the tumour centre is drawn lesion by lesion (a lesion of
+the case uniformly, then a voxel of it), so a 5 mm metastasis is drawn as often as a 10 cm
+mass instead of ~10^4 times less often. ``init_weights`` starts the run from shipped
+weights (a fine-tune) instead of a random initialisation; the run then validates those
+weights first (step 0), so its selection never ships worse-validating weights than it began with.
 2D nets train on ``crop`` x ``crop`` crops of axial slices, the 3D net on (x, y, z) patches.
 Validation and inference share one predictor (``network_method.grid_logit_gaps``). On
 CUDA the forward passes run under ``torch.autocast`` (float16) with a gradient scaler
@@ -47,6 +52,7 @@ from livseg.metrics import dice
 from livseg.preprocess import HU_WINDOW, NETWORK_GRID
 from livseg.training_data import (
     N_DATASET,
+    TUMOUR_SAMPLING,
     Sampler,
     labelled_cases,
     load_cases,
@@ -61,6 +67,7 @@ __all__ = [
     "N_DATASET",
     "TrainConfig",
     "export_weights",
+    "load_init_weights",
     "predict_labels",
     "recalibrate_batchnorm",
     "run_dir",
@@ -80,6 +87,8 @@ LEGACY_DEFAULTS = {
     "test_fraction": 0.2,
     "amp": True,
     "select_window": 1,
+    "tumour_sampling": "voxel",
+    "init_weights": None,
 }
 RESUMABLE_CHANGES = ("steps", "threads", "device", "amp")  # may differ between sessions
 
@@ -114,6 +123,8 @@ class TrainConfig:
     test_fraction: float = 0.2  # of the folder's cases, never loaded here
     amp: bool = True  # mixed precision on CUDA (ignored on the CPU)
     select_window: int = 1  # validations averaged by the model selection (selection_scores)
+    tumour_sampling: str = "voxel"  # tumour centres: "voxel" (any tumour voxel) or "lesion"
+    init_weights: str | None = None  # a weights file to start from (fine-tune), else random
 
     def __post_init__(self) -> None:
         if self.method not in DEFAULT_CONFIGS:
@@ -136,8 +147,15 @@ class TrainConfig:
             raise ValueError(f"select_window must be >= 1, got {self.select_window}")
         if self.phantom_profile not in ("v1", "v2"):
             raise ValueError(f"phantom_profile must be v1 or v2, got {self.phantom_profile!r}")
+        if self.tumour_sampling not in TUMOUR_SAMPLING:
+            raise ValueError(
+                f"tumour_sampling must be one of {', '.join(TUMOUR_SAMPLING)}, "
+                f"got {self.tumour_sampling!r}"
+            )
         if self.cases_dir is not None:
             self.cases_dir = str(self.cases_dir)
+        if self.init_weights is not None:
+            self.init_weights = str(self.init_weights)
         self.patch_3d = tuple(int(p) for p in self.patch_3d)  # type: ignore[assignment]
 
     @property
@@ -361,6 +379,7 @@ class _RunState:
     running: float | None = None
     sessions: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    started_from: dict | None = None  # the init weights: file, version, their card
 
 
 def _save_checkpoint(path: Path, cfg, net, opt, scaler, rng, st: _RunState, t_start) -> None:
@@ -379,6 +398,7 @@ def _save_checkpoint(path: Path, cfg, net, opt, scaler, rng, st: _RunState, t_st
             "running_loss": st.running,
             "sessions": st.sessions,
             "notes": st.notes,
+            "started_from": st.started_from,
         },
         path,
     )
@@ -402,10 +422,37 @@ def _restore(path: Path, cfg, net, opt, scaler, rng, best_p: Path, sources: list
         running=ck.get("running_loss"),
         sessions=list(ck.get("sessions", [])),
         notes=list(ck.get("notes", [])),
+        started_from=ck.get("started_from"),
     )
     if was != cfg.select_window:
         _reselect(st, cfg.select_window, was, sources, ck["model"], path, best_p)
     return st
+
+
+def load_init_weights(net: torch.nn.Module, cfg: TrainConfig) -> dict:
+    """Load ``cfg.init_weights`` (a LivSeg weights file of the same network) into ``net``;
+    returns where the run started from: file, version (sha256[:12]) and that file's model
+    card (None when it has none), so that the new card carries the whole history."""
+    from livseg.methods.network_method import file_hash, load_checkpoint
+    from livseg.model_card import card_paths
+
+    path = Path(cfg.init_weights)
+    try:
+        ck = load_checkpoint(path)
+    except FileNotFoundError as exc:
+        raise ValueError(f"{path}: no such weights file to start from") from exc
+    except Exception as exc:  # a corrupt / foreign file: say which and why
+        raise ValueError(f"{path}: not a readable LivSeg weights file ({exc})") from exc
+    name = ck.get("name")
+    if name not in (None, cfg.method) or dict(ck["config"]) != dict(cfg.network):
+        raise ValueError(
+            f"{path}: holds a {name or 'different'} network with configuration "
+            f"{ck['config']}, this run trains {cfg.method} with {cfg.network}"
+        )
+    net.load_state_dict(ck["state_dict"])
+    card_json = card_paths(path)[1]
+    card = json.loads(card_json.read_text()) if card_json.is_file() else None
+    return {"file": str(path), "sha256_12": file_hash(path), "card": card}
 
 
 def _reselect(
@@ -481,6 +528,8 @@ def train(
     st = _RunState()
     if resume and last_p.exists():
         st = _restore(last_p, cfg, net, opt, scaler, rng, best_p, data.val_sources)
+    elif cfg.init_weights is not None:
+        st.started_from = load_init_weights(net, cfg)
     session = {
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": command if command is not None else " ".join(sys.argv),
@@ -496,6 +545,10 @@ def train(
     bar = tqdm(
         total=cfg.steps, initial=st.step, desc=cfg.method, unit="step", disable=not show_progress
     )
+    if st.started_from is not None and not st.history:  # the starting weights are a candidate
+        _validate_and_save(
+            cfg, net, opt, scaler, rng, st, data, sampler, device, t_start, last_p, best_p
+        )
     last_val: dict = st.history[-1] if st.history else {}
     while st.step < cfg.steps:
         x, y = sampler.batch()
@@ -548,6 +601,7 @@ def train(
         "history": st.history,
         "sessions": st.sessions,
         "notes": st.notes,
+        "started_from": st.started_from,
     }
     path = export_weights(best_state["model"], cfg, summary, out or weights_path(cfg.method))
     summary["card"] = [str(p) for p in write_model_card(path, summary)]
@@ -575,7 +629,7 @@ def _validate_and_save(
     v = validate(net, data.val, cfg, device, data.val_sources)
     entry = {
         "step": st.step,
-        "loss": round(st.running, 4),
+        "loss": None if st.running is None else round(st.running, 4),
         "seconds": round(time.perf_counter() - t_start, 1),
         **v,
     }
@@ -592,7 +646,7 @@ def export_weights(state: dict, cfg: TrainConfig, summary: dict, path: Path) -> 
     """Write a shipped weights file: network config, grid, HU window, fp32 state dict."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    skip = ("history", "config", "data", "sessions", "notes", "card")
+    skip = ("history", "config", "data", "sessions", "notes", "card", "started_from")
     training = {k: v for k, v in summary.items() if k not in skip}
     torch.save(
         {

@@ -221,11 +221,16 @@ def load_folder_cases(files: list, progress: Callable | None = None) -> list:
 # ----------------------------------------------------------------------------- sampling
 
 
+TUMOUR_SAMPLING = ("voxel", "lesion")  # how a tumour-centred sample picks its centre
+
+
 class Sampler:
     """Seeded tumour-aware sampler of 2D crops / 3D patches from cached cases.
 
     ``weights`` (one per case, summing to 1) set how often each case is drawn; None draws
-    them uniformly.
+    them uniformly. A tumour-centred sample (``cfg.p_tumour``) takes any tumour voxel of
+    the case (``cfg.tumour_sampling`` "voxel": large lesions dominate) or first one lesion
+    (a 3D connected component, 6-connectivity) uniformly, then a voxel of it ("lesion").
     """
 
     def __init__(
@@ -243,16 +248,27 @@ class Sampler:
         if index is not None:  # share the voxel indices of another sampler
             self.tumour_idx, self.liver_idx = index.tumour_idx, index.liver_idx
             self.body_idx = index.body_idx
+            self.lesions = index.lesions
             self.weights = index.weights if weights is None else self.weights
             return
         self.tumour_idx = [_flat_index(lab.ravel() == 2) for _, lab in cases]
         self.liver_idx = [_flat_index(lab.ravel() == 1) for _, lab in cases]
         self.body_idx = [_flat_index(img.ravel() > 0.05) for img, _ in cases]
+        self.lesions = (
+            [_lesion_pools(lab, idx) for (_, lab), idx in zip(cases, self.tumour_idx, strict=True)]
+            if getattr(cfg, "tumour_sampling", "voxel") == "lesion"
+            else None
+        )
 
     def _centre(self, c: int) -> tuple[int, int, int]:
         u = self.rng.uniform()
         pools = [self.tumour_idx[c], self.liver_idx[c], self.body_idx[c]]
         if u < self.cfg.p_tumour and pools[0].size:
+            if self.lesions is not None:  # a lesion uniformly, then a voxel of it
+                grouped, starts, counts = self.lesions[c]
+                k = int(self.rng.integers(starts.size))
+                flat = int(grouped[starts[k] + self.rng.integers(counts[k])])
+                return tuple(int(v) for v in np.unravel_index(flat, self.cases[c][1].shape))
             pool = pools[0]
         elif u < self.cfg.p_tumour + self.cfg.p_liver and pools[1].size:
             pool = pools[1]
@@ -311,6 +327,18 @@ def _flat_index(mask: np.ndarray) -> np.ndarray:
     if idx.size > MAX_POOL:
         idx = idx[:: -(-idx.size // MAX_POOL)]
     return idx.astype(np.int32) if mask.size < 2**31 else idx
+
+
+def _lesion_pools(lab: np.ndarray, tumour_idx: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The tumour voxel indices grouped by lesion: (indices sorted by lesion, start of
+    each lesion's run, its length); lesions are the 6-connected components of label 2."""
+    from scipy import ndimage
+
+    comp, _ = ndimage.label(lab == 2)
+    ids = comp.ravel()[tumour_idx]
+    order = np.argsort(ids, kind="stable")
+    _, starts, counts = np.unique(ids[order], return_index=True, return_counts=True)
+    return tumour_idx[order], starts, counts
 
 
 def _pad_to(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

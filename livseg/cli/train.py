@@ -65,6 +65,21 @@ def register(subparsers) -> None:
         help="probability that a sample is centred on a liver voxel",
     )
     p.add_argument(
+        "--tumour-sampling",
+        choices=("voxel", "lesion"),
+        default="voxel",
+        help="a tumour-centred sample takes any tumour voxel (voxel, default: large lesions "
+        "dominate) or a lesion uniformly, then a voxel of it (lesion)",
+    )
+    p.add_argument(
+        "--init-weights",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="start from these weights of the same network (a fine-tune, e.g. "
+        "livseg/weights/unet2d.pt on a site's own data); validated first as step 0",
+    )
+    p.add_argument(
         "--bn-batches",
         type=int,
         default=25,
@@ -148,6 +163,7 @@ _SAME_NAME = (
     "select_window",
     "p_tumour",
     "p_liver",
+    "tumour_sampling",
     "bn_batches",
     "threads",
     "device",
@@ -170,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
             patch_3d=tuple(args.patch),
             augment=not args.no_augment,
             cases_dir=str(args.cases) if args.cases is not None else None,
+            init_weights=str(args.init_weights) if args.init_weights is not None else None,
             amp=not args.no_amp,
         )
         summary = train(
