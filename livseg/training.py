@@ -545,9 +545,21 @@ def train(
     bar = tqdm(
         total=cfg.steps, initial=st.step, desc=cfg.method, unit="step", disable=not show_progress
     )
-    if st.started_from is not None and not st.history:  # the starting weights are a candidate
-        _validate_and_save(
-            cfg, net, opt, scaler, rng, st, data, sampler, device, t_start, last_p, best_p
+    if st.started_from is not None and not st.history:  # the starting weights are a candidate,
+        _validate_and_save(  # validated as they are (their own BatchNorm statistics)
+            cfg,
+            net,
+            opt,
+            scaler,
+            rng,
+            st,
+            data,
+            sampler,
+            device,
+            t_start,
+            last_p,
+            best_p,
+            recalibrate=False,
         )
     last_val: dict = st.history[-1] if st.history else {}
     while st.step < cfg.steps:
@@ -622,10 +634,15 @@ def _validate_and_save(
     t_start,
     last_p: Path,
     best_p: Path,
+    recalibrate: bool = True,
 ) -> dict:
-    """BatchNorm recalibration, validation, best / last checkpoints; returns the entry."""
-    calib = Sampler(data.train, cfg, np.random.default_rng([cfg.seed, 2, st.step]), index=sampler)
-    recalibrate_batchnorm(net, calib, cfg.bn_batches, device)
+    """BatchNorm recalibration (unless ``recalibrate`` is False: a fine-tune's starting
+    weights, kept exactly as loaded), validation, best / last checkpoints; returns the entry."""
+    if recalibrate:
+        calib = Sampler(
+            data.train, cfg, np.random.default_rng([cfg.seed, 2, st.step]), index=sampler
+        )
+        recalibrate_batchnorm(net, calib, cfg.bn_batches, device)
     v = validate(net, data.val, cfg, device, data.val_sources)
     entry = {
         "step": st.step,

@@ -90,6 +90,18 @@ def test_a_fine_tune_starts_from_the_file_and_validates_it_first(tmp_path):
     assert "| 0 | (start) |" in md
 
 
+def test_the_starting_weights_are_validated_as_they_are(tmp_path):
+    start = tmp_path / "start.pt"
+    first = train(tiny_config(4, bn_batches=1), out=start, show_progress=False)
+    # bn_batches differs on purpose: re-estimating BatchNorm at step 0 would change the figure
+    s = train(tiny_config(2, init_weights=start, bn_batches=3), out=tmp_path / "ft.pt",
+              show_progress=False, checkpoint_dir=tmp_path / "ck")  # fmt: skip
+    step0 = s["history"][0]
+    assert step0["liver_dsc"] == pytest.approx(first["val_liver_dsc"], abs=1e-4)
+    assert step0["tumour_dsc"] == pytest.approx(first["val_tumour_dsc"], abs=1e-4)
+    assert 0.0 < first["val_liver_dsc"]
+
+
 def test_a_fine_tune_resumes_as_one_run(tmp_path):
     start = tmp_path / "start.pt"
     train(tiny_config(2), out=start, show_progress=False)
