@@ -162,3 +162,20 @@ def test_cli_fine_tune_options_reach_the_card(tmp_path, capsys):
     args[args.index(str(out))] = str(tmp_path / "x.pt")
     assert cli_main(args) == 2 and "tiny.pt: holds a unet2d network" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_the_new_card_lists_the_starting_weights_test_evaluations(tmp_path):
+    from livseg.model_card import add_test_evaluation
+    from tests.card_support import sample_evaluation
+
+    start = tmp_path / "start.pt"
+    train(tiny_config(2), out=start, show_progress=False)
+    version = hashlib.sha256(start.read_bytes()).hexdigest()[:12]
+    add_test_evaluation(start, version, sample_evaluation(data_seed=1, tumour_dsc=0.4321))
+    train(tiny_config(2, init_weights=start), out=tmp_path / "ft.pt", show_progress=False,
+          checkpoint_dir=tmp_path / "ck")  # fmt: skip
+    card = json.loads((tmp_path / "ft.card.json").read_text())
+    assert card.get("test_evaluations", []) == []  # the fine-tune's own: none yet
+    md = (tmp_path / "ft.md").read_text()
+    assert "its test evaluation on data seed 1 (seen before this run)" in md
+    assert "v2 liver 0.961 / tumour 0.432" in md
