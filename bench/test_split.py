@@ -178,7 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/livseg-test-split"))
     parser.add_argument("--profiles", nargs="+", default=["v2", "v1"])
     parser.add_argument(
-        "--data-seed", type=int, default=0, help="whose test splits (default 0; amendment 1: 1; amendment 2: 2)"
+        "--data-seed",
+        type=int,
+        default=0,
+        help="whose test splits (default 0; amendment 1: 1; amendment 2: 2)",
     )
     parser.add_argument("--methods", default="all")
     parser.add_argument("--n-cases", type=int, default=None, help="smoke run: first N cases")
