@@ -137,7 +137,8 @@ def print_table(profile: str, summary: list[dict], n_cases: int, data_seed: int 
 
 def write_cards(report: dict, command: str) -> None:
     """Each shipped network's figures of every profile into its model card (once)."""
-    from livseg.methods.network_method import WEIGHTS_DIR
+    from livseg.methods import NETWORK_METHODS
+    from livseg.methods.network_method import weights_path
     from livseg.model_card import add_test_evaluation
 
     if report["smoke_run"]:
@@ -145,9 +146,11 @@ def write_cards(report: dict, command: str) -> None:
     profiles = report["profiles"]
     methods = sorted({m for p in profiles.values() for m in p["versions"]})
     for method in methods:
-        weights = WEIGHTS_DIR / f"{method}.pt"
-        if not weights.exists():
+        if method not in NETWORK_METHODS:
             continue  # the classical control and external methods have no card
+        weights = weights_path(method)
+        if not weights.exists():
+            continue
         versions = {p["versions"][method] for p in profiles.values()}
         if len(versions) != 1:
             raise SystemExit(f"{method}: runs of several weights versions {sorted(versions)}")

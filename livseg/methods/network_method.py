@@ -11,6 +11,7 @@ tumour only inside the liver).
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from livseg.device import apply_threads, choose_device
 from livseg.methods.base import Method, postprocess
 from livseg.methods.networks import build_network, size_multiple
+from livseg.naming import safe_child
 from livseg.preprocess import body_box, normalise_hu
 from livseg.resample import interpolate_chunks
 from livseg.volume import Volume
@@ -29,11 +31,20 @@ BACKGROUND_LOGIT_GAP = 20.0  # logit margin given to background outside the body
 MAX_SLICES_ONE_PASS = 192  # 3D nets: taller volumes go through a sliding window along z
 Z_WINDOW = 128  # slices per 3D window (a multiple of every network's size multiple)
 MIN_TUMOUR_ML = 0.1  # mL; tumour specks below this become liver (a 5.8 mm sphere)
+WEIGHTS_DIR_VARIABLE = "LIVSEG_WEIGHTS_DIR"  # another folder of <name>.pt files, if set
+
+
+def weights_dir() -> Path:
+    """The folder of network weights: ``$LIVSEG_WEIGHTS_DIR`` when set (a site's own
+    training, an earlier version from git), else the shipped livseg/weights/."""
+    other = os.environ.get(WEIGHTS_DIR_VARIABLE, "").strip()
+    return Path(other).expanduser() if other else WEIGHTS_DIR
 
 
 def weights_path(name: str) -> Path:
-    """Where the shipped weights of method ``name`` live (livseg/weights/<name>.pt)."""
-    return WEIGHTS_DIR / f"{name}.pt"
+    """The weights file of network method ``name``: ``<weights_dir()>/<name>.pt``, through
+    ``livseg.naming.safe_child`` (a name that would leave the folder is refused)."""
+    return safe_child(weights_dir(), name, ".pt")
 
 
 def load_checkpoint(path: Path) -> dict:
