@@ -55,17 +55,17 @@ def compare(new: pd.DataFrame, old: pd.DataFrame, methods: list[str]) -> list[di
             y = b[b.structure == structure].set_index("case_id").sort_index()
             if list(x.index) != list(y.index):
                 raise SystemExit(f"{method} {structure}: the CSVs hold different cases")
-            d = x.dsc.to_numpy(float) - y.dsc.to_numpy(float)
-            t = paired_t(x.dsc.to_numpy(float), y.dsc.to_numpy(float))
-            w = wilcoxon_signed_rank(x.dsc.to_numpy(float), y.dsc.to_numpy(float))
+            new_dsc, old_dsc = x.dsc.to_numpy(float), y.dsc.to_numpy(float)
+            d = new_dsc - old_dsc
+            t, w = paired_t(new_dsc, old_dsc), wilcoxon_signed_rank(new_dsc, old_dsc)
             row = {
                 "method": method,
                 "structure": structure,
                 "new_version": va,
                 "old_version": vb,
                 "cases": int(len(d)),
-                "new_dsc_mean": round(float(x.dsc.mean()), 4),
-                "old_dsc_mean": round(float(y.dsc.mean()), 4),
+                "new_dsc_mean": round(float(new_dsc.mean()), 4),
+                "old_dsc_mean": round(float(old_dsc.mean()), 4),
                 "diff_mean": round(float(t["mean_diff"]), 4),
                 "diff_ci95": [round(float(t["ci_low"]), 4), round(float(t["ci_high"]), 4)],
                 "paired_t_p": round(float(t["p"]), 4),
@@ -92,9 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(args.new) != len(args.old):
         parser.error("give one --old per --new")
     labels = args.label or [p.stem for p in args.new]
+    methods = [m for m in args.methods.split(",") if m]
     report: dict = {"what": "new - old DSC per case, same cases", "comparisons": {}}
     for label, new, old in zip(labels, args.new, args.old, strict=True):
-        methods = [m for m in args.methods.split(",") if m]
         rows = compare(pd.read_csv(new), pd.read_csv(old), methods)
         report["comparisons"][label] = {"new": str(new), "old": str(old), "rows": rows}
         print(f"\n{label}: new - old DSC, paired over the same cases")
