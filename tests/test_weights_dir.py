@@ -42,8 +42,9 @@ def test_the_networks_load_from_the_folder_named_by_the_variable(other_weights):
 
 
 def test_a_missing_file_in_that_folder_is_named(other_weights):
-    with pytest.raises(FileNotFoundError, match=str(other_weights / "unet3d.pt")):
+    with pytest.raises(FileNotFoundError, match=str(other_weights / "unet3d.pt")) as err:
         build_method("unet3d", device="cpu", threads=1)
+    assert "LIVSEG_WEIGHTS_DIR is set" in str(err.value)
 
 
 def test_no_name_leaves_the_weights_folder(other_weights):

@@ -51,9 +51,15 @@ def load_checkpoint(path: Path) -> dict:
     """Load a weights file written by ``livseg.training`` (plain tensors + metadata)."""
     path = Path(path)
     if not path.is_file():
+        where = (
+            f"{WEIGHTS_DIR_VARIABLE} is set to {os.environ[WEIGHTS_DIR_VARIABLE]}: put "
+            f"{path.name} there or unset it"
+            if os.environ.get(WEIGHTS_DIR_VARIABLE, "").strip()
+            else "restore livseg/weights/ from the repository"
+        )
         raise FileNotFoundError(
             f"no weights file at {path}; train it with `python -m livseg train --method "
-            f"{path.stem}` or restore livseg/weights/ from the repository"
+            f"{path.stem}` or {where}"
         )
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     for key in ("config", "state_dict", "grid"):
