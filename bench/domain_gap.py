@@ -8,7 +8,11 @@ Per method: liver DSC on the real series (``tests/data/abdomen-ct-dicom``, else
 a TotalSegmentator liver mask, liver only), and liver / tumour DSC on phantom v2 cases of each contrast phase drawn from seeds
 that no training uses (``case_seed(--seed, i)``; training uses dataset seeds 0-99), plus
 phantom v1 (portal-venous, today's look) cases of the same seeds, and the seconds per case
-of ``Method.segment``. DSC is ``livseg.metrics.dice`` (2|A&B| / (|A|+|B|); 1.0 when both are
+of ``Method.segment``. On the real series also where the liver errs
+(``real_series_breakdown``: precision, recall, false-positive mL and the part of it more
+than 10 mm from the reference liver, i.e. another organ, missed mL, tumour mL called;
+``--real-only`` runs just that, e.g. for another weights version through
+``LIVSEG_WEIGHTS_DIR``, into ``--out``). DSC is ``livseg.metrics.dice`` (2|A&B| / (|A|+|B|); 1.0 when both are
 empty), as in validation. Writes ``bench/results/domain_gap.json`` with the load average
 before and after (this 2-core machine is shared).
 """
@@ -58,6 +62,31 @@ def real_case():
     return vol, mask
 
 
+FAR_MM = 10.0  # a false-positive voxel this far from the reference liver lies in another organ
+
+
+def real_series_breakdown(
+    labels: np.ndarray, mask: np.ndarray, spacing: tuple[float, ...], voxel_ml: float
+) -> dict[str, float]:
+    """Where a liver prediction (labels > 0) differs from the reference ``mask``: precision,
+    recall, false-positive / missed volume (mL), the false positives farther than
+    ``FAR_MM`` (mm, Euclidean with ``spacing``) from the reference, and the tumour (label 2)
+    volume called (mL)."""
+    from scipy import ndimage
+
+    pred, ref = labels > 0, mask.astype(bool)
+    tp, fp, fn = int((pred & ref).sum()), int((pred & ~ref).sum()), int((~pred & ref).sum())
+    far = ndimage.distance_transform_edt(~ref, sampling=spacing) > FAR_MM
+    return {
+        "precision": round(tp / (tp + fp), 4) if tp + fp else float("nan"),
+        "recall": round(tp / (tp + fn), 4) if tp + fn else float("nan"),
+        "false_positive_ml": round(fp * voxel_ml, 1),
+        "false_positive_far_ml": round(int((pred & far).sum()) * voxel_ml, 1),
+        "missed_ml": round(fn * voxel_ml, 1),
+        "tumour_called_ml": round(int((labels == 2).sum()) * voxel_ml, 1),
+    }
+
+
 def phantom_specs(per_phase: int, seed: int) -> list[tuple[str, int, str, str | None]]:
     """[(tag, case seed, profile, phase)]: per phase ``per_phase`` v2 cases, plus v1 cases."""
     from livseg.phantom import PHASES, case_seed
@@ -78,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", default="all")
     ap.add_argument("--seed", type=int, default=UNSEEN_SEED)
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--real-only", action="store_true", help="only the real series (no phantoms)")
     ap.add_argument(
         "--figure",
         type=Path,
@@ -106,9 +136,13 @@ def main(argv: list[str] | None = None) -> int:
         pred = method.segment(vol)
         results[name]["real_series_liver_dsc"] = round(dice(pred > 0, mask), 4)
         results[name]["real_series_seconds"] = round(time.perf_counter() - t0, 2)
+        results[name]["real_series_breakdown"] = real_series_breakdown(
+            pred, mask, tuple(vol.spacing), vol.voxel_volume_ml
+        )
     del vol, mask
     rows: dict = {name: {} for name in methods}
-    for tag, s, profile, phase in phantom_specs(args.per_phase, args.seed):
+    specs = [] if args.real_only else phantom_specs(args.per_phase, args.seed)
+    for tag, s, profile, phase in specs:
         case = generate_case(s, args.size, profile=profile, phase=phase)
         for name, method in models.items():
             t0 = time.perf_counter()
@@ -132,9 +166,13 @@ def main(argv: list[str] | None = None) -> int:
                 "seconds_median": round(statistics.median(r["seconds"] for r in rs), 2),
                 "cases": rs,
             }
+        b = row["real_series_breakdown"]
         print(
             f"{name:15s} real liver {row['real_series_liver_dsc']:.3f} "
-            f"({row['real_series_seconds']:.1f} s) | "
+            f"({row['real_series_seconds']:.1f} s; precision {b['precision']:.3f} recall "
+            f"{b['recall']:.3f}, FP {b['false_positive_ml']:.0f} mL of which "
+            f"{b['false_positive_far_ml']:.0f} > {FAR_MM:.0f} mm away, missed "
+            f"{b['missed_ml']:.0f} mL, tumour {b['tumour_called_ml']:.0f} mL) | "
             + " | ".join(
                 f"{t}: {v['liver_dsc_mean']:.3f}/{v['tumour_dsc_mean']:.3f}"
                 for t, v in row["phantoms"].items()
@@ -144,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     out = {
         "what": "liver DSC on the shared real series; liver / tumour DSC on unseen phantoms",
         "weights": {m: _weights_tag(m) for m in methods},
-        "phantom_seed": args.seed,
+        "phantom_seed": None if args.real_only else args.seed,
         "per_phase": args.per_phase,
         "size": args.size,
         "threads": int(os.environ.get("LIVSEG_THREADS", 1)),
