@@ -51,10 +51,10 @@ def load_checkpoint(path: Path) -> dict:
     """Load a weights file written by ``livseg.training`` (plain tensors + metadata)."""
     path = Path(path)
     if not path.is_file():
+        folder = weights_dir()
         where = (
-            f"{WEIGHTS_DIR_VARIABLE} is set to {os.environ[WEIGHTS_DIR_VARIABLE]}: put "
-            f"{path.name} there or unset it"
-            if os.environ.get(WEIGHTS_DIR_VARIABLE, "").strip()
+            f"{WEIGHTS_DIR_VARIABLE} is set to {folder}: put {path.name} there or unset it"
+            if folder != WEIGHTS_DIR
             else "restore livseg/weights/ from the repository"
         )
         raise FileNotFoundError(
