@@ -54,7 +54,10 @@ def build_card(weights: Path, summary: dict) -> dict:
                 "seed",
             )
         }
-        | {"tumour_sampling": cfg.get("tumour_sampling", "voxel")},
+        | {
+            "tumour_sampling": cfg.get("tumour_sampling", "voxel"),
+            "tumour_loss": cfg.get("tumour_loss", "voxel"),
+        },
         "augmentation": "livseg.augment.build_transforms" if cfg["augment"] else None,
         "data": summary["data"],
         "phantom_fraction": cfg["phantom_fraction"] if cfg["cases_dir"] else None,

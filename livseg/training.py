@@ -3,8 +3,9 @@
 Recipe (the paper's): HU window [-150, 250] -> [0, 1], in-plane resampling to 256 x 256
 (``livseg.methods.network_method.prepare_slices``, the function inference uses), batch
 size 4, Adam, initial learning rate 1e-3, loss = Dice + cross-entropy (MONAI
-``DiceCELoss``, softmax, 3 classes); plus, by default, the augmentation of
-``livseg.augment`` (MONAI transforms, seeded per step).
+``DiceCELoss``, softmax, 3 classes; ``tumour_loss="lesion"`` weighs the cross-entropy lesion
+by lesion, ``livseg.losses``); plus, by default, the augmentation of ``livseg.augment``
+(MONAI transforms, seeded per step).
 
 Data (``livseg.training_data``):
 
@@ -43,9 +44,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from monai.losses import DiceCELoss
 
 from livseg.device import apply_threads, choose_device
+from livseg.losses import TUMOUR_LOSSES, build_loss
 from livseg.methods.network_method import grid_logit_gaps, logit_gaps_to_labels, weights_path
 from livseg.methods.networks import DEFAULT_CONFIGS, build_network, size_multiple
 from livseg.metrics import dice
@@ -89,6 +90,7 @@ LEGACY_DEFAULTS = {
     "select_window": 1,
     "tumour_sampling": "voxel",
     "init_weights": None,
+    "tumour_loss": "voxel",
 }
 RESUMABLE_CHANGES = ("steps", "threads", "device", "amp")  # may differ between sessions
 
@@ -125,6 +127,7 @@ class TrainConfig:
     select_window: int = 1  # validations averaged by the model selection (selection_scores)
     tumour_sampling: str = "voxel"  # tumour centres: "voxel" (any tumour voxel) or "lesion"
     init_weights: str | None = None  # a weights file to start from (fine-tune), else random
+    tumour_loss: str = "voxel"  # livseg.losses: "voxel" (DiceCE) or "lesion" (lesion-weighted CE)
 
     def __post_init__(self) -> None:
         if self.method not in DEFAULT_CONFIGS:
@@ -151,6 +154,10 @@ class TrainConfig:
             raise ValueError(
                 f"tumour_sampling must be one of {', '.join(TUMOUR_SAMPLING)}, "
                 f"got {self.tumour_sampling!r}"
+            )
+        if self.tumour_loss not in TUMOUR_LOSSES:
+            raise ValueError(
+                f"tumour_loss must be one of {', '.join(TUMOUR_LOSSES)}, got {self.tumour_loss!r}"
             )
         if self.cases_dir is not None:
             self.cases_dir = str(self.cases_dir)
@@ -521,7 +528,7 @@ def train(
     net = build_network(cfg.network).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.amp)
-    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, batch=True)
+    loss_fn = build_loss(cfg.tumour_loss, cfg.spatial_dims)
     folder = run_dir(cfg.method) if checkpoint_dir is None else Path(checkpoint_dir)
     folder.mkdir(parents=True, exist_ok=True)
     last_p, best_p = folder / "last.pt", folder / "best.pt"

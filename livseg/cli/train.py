@@ -72,6 +72,13 @@ def register(subparsers) -> None:
         "dominate) or a lesion uniformly, then a voxel of it (lesion)",
     )
     p.add_argument(
+        "--tumour-loss",
+        choices=("voxel", "lesion"),
+        default="voxel",
+        help="cross-entropy weighs every voxel alike (voxel, default) or each tumour lesion as "
+        "a 2 cm one (lesion: small lesions count as much as large; livseg.losses)",
+    )
+    p.add_argument(
         "--init-weights",
         type=Path,
         default=None,
@@ -164,6 +171,7 @@ _SAME_NAME = (
     "p_tumour",
     "p_liver",
     "tumour_sampling",
+    "tumour_loss",
     "bn_batches",
     "threads",
     "device",
