@@ -58,7 +58,12 @@ def naive_network_seconds(method, vol) -> tuple[float, object]:
     import torch
 
     from livseg.methods.base import postprocess
-    from livseg.methods.network_method import MIN_TUMOUR_ML, logit_gaps_to_labels, prepare_slices
+    from livseg.methods.network_method import (
+        BRIDGE_RADIUS_MM,
+        MIN_TUMOUR_ML,
+        logit_gaps_to_labels,
+        prepare_slices,
+    )
 
     net = method.net.to(memory_format=torch.contiguous_format)
     t0 = time.perf_counter()
@@ -77,7 +82,9 @@ def naive_network_seconds(method, vol) -> tuple[float, object]:
             vol_t = torch.nn.functional.pad(vol_t, (0, pad, 0, 0, 0, 0), mode="replicate")
             lg = net(vol_t)[0, :, :, :, : x.shape[0]]
             gaps = (lg[1:] - lg[:1]).permute(3, 0, 1, 2).contiguous()
-    labels = postprocess(logit_gaps_to_labels(gaps, vol.shape[:2]), vol.spacing, MIN_TUMOUR_ML)
+    labels = postprocess(
+        logit_gaps_to_labels(gaps, vol.shape[:2]), vol.spacing, MIN_TUMOUR_ML, BRIDGE_RADIUS_MM
+    )
     seconds = time.perf_counter() - t0
     if method.spatial_dims == 2:
         method.net = net.to(memory_format=torch.channels_last)

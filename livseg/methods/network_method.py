@@ -5,7 +5,7 @@ HU -> in-plane resampling to 256 x 256 -> window [-150, 250] HU -> [0, 1] -> cro
 body (padded to the network's size multiple) -> network (2D: batches of axial slices;
 3D: the whole cropped volume, or z-windows for tall volumes) -> class logits back to the
 image's grid by linear interpolation -> argmax -> post-processing (largest organ component,
-tumour only inside the liver).
+split at bridges thinner than 2 x ``BRIDGE_RADIUS_MM``, tumour only inside the liver).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ BACKGROUND_LOGIT_GAP = 20.0  # logit margin given to background outside the body
 MAX_SLICES_ONE_PASS = 192  # 3D nets: taller volumes go through a sliding window along z
 Z_WINDOW = 128  # slices per 3D window (a multiple of every network's size multiple)
 MIN_TUMOUR_ML = 0.1  # mL; tumour specks below this become liver (a 5.8 mm sphere)
+BRIDGE_RADIUS_MM = 3.0  # mm; the organ is split where thinner than 6 mm (amendment 4)
 WEIGHTS_DIR_VARIABLE = "LIVSEG_WEIGHTS_DIR"  # another folder of <name>.pt files, if set
 
 
@@ -230,7 +231,10 @@ class NetworkMethod(Method):
             _window_value(self.hu_window),
         )
         labels = postprocess(
-            logit_gaps_to_labels(gaps, hu.shape[:2]), volume.spacing, MIN_TUMOUR_ML
+            logit_gaps_to_labels(gaps, hu.shape[:2]),
+            volume.spacing,
+            MIN_TUMOUR_ML,
+            BRIDGE_RADIUS_MM,
         )
         params = {
             "network": self.config,
@@ -241,6 +245,7 @@ class NetworkMethod(Method):
             "threads": threads,
             "weights": self.weights_file.name,
             "min_tumour_ml": MIN_TUMOUR_ML,
+            "bridge_radius_mm": BRIDGE_RADIUS_MM,
             "training": self.training_info,
         }
         return labels, params

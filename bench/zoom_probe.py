@@ -1,0 +1,157 @@
+"""Probe: does a second pass of each network on the liver's box, resampled to the network grid
+(as phantom v2's "liver-crop" field of view is in training), find more tumour?
+
+Usage: ``LIVSEG_THREADS=2 nice -n 10 python bench/zoom_probe.py [--methods unet2d,...]
+[--out bench/results/zoom_probe.json]``
+
+VALIDATION cases only (data seed 0, phantom v2, ``validation_lesions.VAL_INDICES``, the
+cards' ``data.phantom.val_indices``), never a test case. Per network and case: liver /
+tumour DSC (``livseg.metrics.dice``) and lesions detected (``livseg.metrics.lesion_table``)
+of the shipped one-pass predictor and of three ways to use the zoomed pass:
+``replace`` (inside the box, the zoomed pass's labels), ``tumour`` (the organ of the first
+pass, tumour where the zoomed pass calls it inside that organ), ``union`` (tumour where
+either pass calls it, inside the first pass's organ). Seconds of both passes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from livseg.metrics import dice, lesion_table  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "zoom_probe.json"
+NETWORKS = ("unet2d", "unet3d", "attention_unet")
+VARIANTS = ("one_pass", "replace", "tumour", "union")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from validation_lesions import VAL_INDICES, network_gaps
+
+    from livseg.methods import get_method
+    from livseg.methods.base import postprocess
+    from livseg.methods.network_method import MIN_TUMOUR_ML, logit_gaps_to_labels
+    from livseg.phantom import case_seed, generate_case
+    from livseg.volume import Volume
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--methods", default=",".join(NETWORKS))
+    p.add_argument("--indices", type=int, nargs="*", default=VAL_INDICES)
+    p.add_argument("--margin-mm", type=float, default=8.0)
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    names = args.methods.split(",")
+    load_before = os.getloadavg()
+    methods = {n: get_method(n) for n in names}
+    rows: list[dict] = []
+    for i in args.indices:
+        case = generate_case(case_seed(0, i), "full", profile="v2")
+        vol, ref, sp = case.volume, case.labels, case.volume.spacing
+        for name, m in methods.items():
+            t0 = time.perf_counter()
+            gaps = network_gaps(m, vol)
+            first = postprocess(logit_gaps_to_labels(gaps, vol.array.shape[:2]), sp, MIN_TUMOUR_ML)
+            t1 = time.perf_counter()
+            box = liver_box(first, sp, args.margin_mm)
+            out = {"one_pass": first}
+            if box is not None:
+                sub = Volume(np.ascontiguousarray(vol.array[box]), sp, vol.affine)
+                zg = network_gaps(m, sub)
+                zoomed = logit_gaps_to_labels(zg, sub.array.shape[:2])
+                organ = first > 0
+                rep = first.copy()
+                rep[box] = zoomed
+                out["replace"] = postprocess(rep, sp, MIN_TUMOUR_ML)
+                tz = np.zeros_like(organ)
+                tz[box] = zoomed == 2
+                lab = organ.astype(np.uint8)
+                lab[organ & tz] = 2
+                out["tumour"] = postprocess(lab, sp, MIN_TUMOUR_ML)
+                lab = organ.astype(np.uint8)
+                lab[organ & (tz | (first == 2))] = 2
+                out["union"] = postprocess(lab, sp, MIN_TUMOUR_ML)
+            t2 = time.perf_counter()
+            row = {
+                "case": i,
+                "phase": case.meta["phase"],
+                "fov": case.meta.get("scanner", {}).get("fov")
+                if isinstance(case.meta.get("scanner"), dict)
+                else None,
+                "shape": list(vol.array.shape),
+                "method": name,
+                "seconds_first": round(t1 - t0, 2),
+                "seconds_zoom": round(t2 - t1, 2),
+                "box": None if box is None else [[s.start, s.stop] for s in box],
+            }
+            for v, lab in out.items():
+                table = lesion_table(lab, ref, sp)
+                row[v] = {
+                    "liver_dsc": round(dice(lab > 0, ref > 0), 4),
+                    "tumour_dsc": round(dice(lab == 2, ref == 2), 4),
+                    "detected": int(sum(bool(r["detected"]) for r in table)),
+                    "lesions": len(table),
+                }
+            rows.append(row)
+            print(i, name, {v: (row[v]["tumour_dsc"], row[v]["detected"]) for v in out},
+                  row["seconds_first"], row["seconds_zoom"], flush=True)  # fmt: skip
+    summary = {}
+    for name in names:
+        rs = [r for r in rows if r["method"] == name]
+        summary[name] = {
+            v: {
+                "liver_dsc": round(float(np.mean([r[v]["liver_dsc"] for r in rs if v in r])), 4),
+                "tumour_dsc": round(float(np.mean([r[v]["tumour_dsc"] for r in rs if v in r])), 4),
+                "detected": int(sum(r[v]["detected"] for r in rs if v in r)),
+                "lesions": int(sum(r[v]["lesions"] for r in rs if v in r)),
+            }
+            for v in VARIANTS
+        }
+        for v, s in summary[name].items():
+            print(f"{name:15s} {v:9s} liver {s['liver_dsc']:.4f} tumour {s['tumour_dsc']:.4f} "
+                  f"detected {s['detected']}/{s['lesions']}")  # fmt: skip
+    report = {
+        "what": "validation phantoms (data seed 0, v2): one pass vs a second pass on the "
+        "liver's box resampled to the network grid",
+        "margin_mm": args.margin_mm,
+        "indices": args.indices,
+        "versions": {n: m.version for n, m in methods.items()},
+        "load_before": [round(v, 2) for v in load_before],
+        "load_after": [round(v, 2) for v in os.getloadavg()],
+        "machine": platform.platform(),
+        "summary": summary,
+        "cases": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    print("wrote", args.out)
+    return 0
+
+
+def liver_box(labels: np.ndarray, spacing, margin_mm: float) -> tuple[slice, ...] | None:
+    """The organ's (labels > 0) box grown by ``margin_mm`` in-plane and one slice in z."""
+    from livseg.masks import bounding_box
+
+    box = bounding_box(labels > 0)
+    if box is None:
+        return None
+    shape = labels.shape
+    out = []
+    for ax, s in enumerate(box):
+        pad = 1 if ax == 2 else int(np.ceil(margin_mm / float(spacing[ax])))
+        out.append(slice(max(0, s.start - pad), min(shape[ax], s.stop + pad)))
+    return tuple(out)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
