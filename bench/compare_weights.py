@@ -11,6 +11,9 @@ signed-rank p (``wilcoxon_signed_rank``: exact without ties, else R's
 normal approximation), cases better / worse, and the reference lesions
 missed (all and < 2 cm) and false-positive lesions summed over the cases. Refuses CSVs whose
 case ids differ, or where a method has the same version in both (nothing to compare).
+``--same-weights`` compares two versions of the code around the same weights instead (e.g.
+post-processing, amendment 4: a checkout before the change as OLD); then it refuses a method
+whose versions differ.
 """
 
 from __future__ import annotations
@@ -40,16 +43,22 @@ def _wilcoxon_p(w: dict[str, float]) -> float:
     return float(w["p_exact"]) if math.isfinite(w["p_exact"]) else float(w["p_normal_cc"])
 
 
-def compare(new: pd.DataFrame, old: pd.DataFrame, methods: list[str]) -> list[dict]:
-    """One row per method x structure with the paired statistics of new - old DSC."""
+def compare(
+    new: pd.DataFrame, old: pd.DataFrame, methods: list[str], same_weights: bool = False
+) -> list[dict]:
+    """One row per method x structure with the paired statistics of new - old DSC.
+    ``same_weights``: the two CSVs come from the same weights (other code), so a method's
+    versions must be equal instead of different."""
     out = []
     for method in methods:
         a, b = new[new.method == method], old[old.method == method]
         if a.empty or b.empty:
             raise SystemExit(f"{method}: not in both CSVs")
         va, vb = str(a.version.iloc[0]), str(b.version.iloc[0])
-        if va == vb:
+        if va == vb and not same_weights:
             raise SystemExit(f"{method}: the same version {va} in both CSVs")
+        if va != vb and same_weights:
+            raise SystemExit(f"{method}: --same-weights, but versions {va} and {vb} differ")
         for structure in ("liver", "tumour"):
             x = a[a.structure == structure].set_index("case_id").sort_index()
             y = b[b.structure == structure].set_index("case_id").sort_index()
@@ -88,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", action="append", help="a name per --new / --old pair")
     parser.add_argument("--methods", default="unet2d,unet3d,attention_unet")
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--same-weights",
+        action="store_true",
+        help="NEW and OLD ran the same weights with other code (e.g. post-processing)",
+    )
     args = parser.parse_args(argv)
     if len(args.new) != len(args.old):
         parser.error("give one --old per --new")
@@ -95,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     methods = [m for m in args.methods.split(",") if m]
     report: dict = {"what": "new - old DSC per case, same cases", "comparisons": {}}
     for label, new, old in zip(labels, args.new, args.old, strict=True):
-        rows = compare(pd.read_csv(new), pd.read_csv(old), methods)
+        rows = compare(pd.read_csv(new), pd.read_csv(old), methods, args.same_weights)
         report["comparisons"][label] = {"new": str(new), "old": str(old), "rows": rows}
         print(f"\n{label}: new - old DSC, paired over the same cases")
         for r in rows:

@@ -11,6 +11,11 @@ of the shipped one-pass predictor and of three ways to use the zoomed pass:
 ``replace`` (inside the box, the zoomed pass's labels), ``tumour`` (the organ of the first
 pass, tumour where the zoomed pass calls it inside that organ), ``union`` (tumour where
 either pass calls it, inside the first pass's organ). Seconds of both passes.
+
+Run once, 2026-12-04 ~18:00 UTC, before protocol amendment 4 (so no variant has the organ
+split at thin bridges): ``bench/results/zoom_probe.json``. The zoomed pass detects 23 of the
+30 lesions against 12-16, but calls much more false tumour: every variant has a lower mean
+tumour DSC than one pass (docs/methods.md, "What is missing or shaky").
 """
 
 from __future__ import annotations

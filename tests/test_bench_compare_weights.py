@@ -59,3 +59,14 @@ def test_refuses_other_cases_or_the_same_version():
         compare_weights.compare(a, b, ["unet3d"])
     with pytest.raises(SystemExit, match="the same version a"):
         compare_weights.compare(a, a, ["unet3d"])
+
+
+def test_same_weights_compares_code_and_refuses_other_weights():
+    a = _csv({"liver": [0.9, 0.8, 0.7], "tumour": [0.5, 0.4, 0.3]}, "a", [0, 0, 0])
+    a2 = _csv({"liver": [0.91, 0.82, 0.7], "tumour": [0.5, 0.4, 0.3]}, "a", [0, 0, 0])
+    b = _csv({"liver": [0.9, 0.8, 0.7], "tumour": [0.5, 0.4, 0.3]}, "b", [0, 0, 0])
+    liver = compare_weights.compare(a2, a, ["unet3d"], same_weights=True)[0]
+    assert liver["diff_mean"] == pytest.approx(0.01, abs=1e-4)
+    assert liver["better"] == 2 and liver["worse"] == 0
+    with pytest.raises(SystemExit, match="versions b and a differ"):
+        compare_weights.compare(b, a, ["unet3d"], same_weights=True)
