@@ -85,8 +85,9 @@ def split_at_thin_bridges(
     So two organs joined by a strip thinner than 2 x ``radius_mm`` come apart, while a thin
     part of one organ (no body of its own) stays with it. The distances are computed on
     the mask's bounding box subsampled to steps of at least ``coarse_mm`` per axis, each
-    voxel taking the decision of its nearest sample. A mask with at most one body (or
-    ``radius_mm`` <= 0) is returned whole.
+    voxel taking the decision of its nearest sample; beyond the box (and the image's edge)
+    counts as outside the mask. A mask with at most one body (or ``radius_mm`` <= 0) is
+    returned whole.
     """
     mask = np.asarray(mask, dtype=bool)
     box = bounding_box(mask, margin=1)
@@ -94,9 +95,9 @@ def split_at_thin_bridges(
         return mask.copy()
     sub = mask[box]
     step = [max(1, int(coarse_mm // float(s))) for s in spacing]
-    coarse = sub[:: step[0], :: step[1], :: step[2]]
+    coarse = np.pad(sub[:: step[0], :: step[1], :: step[2]], 1)  # outside the box: not mask
     sampling = tuple(float(s) * k for s, k in zip(spacing, step, strict=True))
-    deep = ndimage.distance_transform_edt(coarse, sampling=sampling) > radius_mm
+    deep = ndimage.distance_transform_edt(coarse, sampling=sampling)[1:-1, 1:-1, 1:-1] > radius_mm
     bodies, n = ndimage.label(deep, structure=connectivity_structure(26))
     if n <= 1:
         return mask.copy()

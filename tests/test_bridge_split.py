@@ -150,3 +150,16 @@ def test_every_network_holds_a_liver_floor_on_the_shared_real_series(name, real_
     labels, run = get_method(name).run(vol)
     assert run.params["bridge_radius_mm"] == 3.0
     assert dc(labels > 0, mask) >= 0.85, f"{name} real-series liver DSC {dc(labels > 0, mask)}"
+
+
+def test_a_thin_slab_against_the_image_edge_is_not_taken_for_a_body():
+    """A slab 4 mm thick (never deeper than 2 mm) lying on the image's last x plane and
+    joined to a ball by a thin rod: one body, so nothing is cut. Were the image's edge not
+    counted as outside, the slab would look 4 mm deep there and come off as a second body."""
+    spacing = (1.0, 1.0, 1.0)
+    x, y, z = _grid((60, 40, 40), spacing)
+    ball = (x - 16.0) ** 2 + (y - 20.0) ** 2 + (z - 20.0) ** 2 <= 12.0**2
+    slab = (x >= 56.0) & (np.abs(y - 20.0) <= 15.0) & (np.abs(z - 20.0) <= 15.0)
+    rod = (np.sqrt((y - 20.0) ** 2 + (z - 20.0) ** 2) <= 1.6) & (x >= 16.0) & (x <= 56.0)
+    mask = ball | slab | rod
+    np.testing.assert_array_equal(split_at_thin_bridges(mask, spacing, 3.0), mask)
