@@ -57,11 +57,9 @@ def naive_network_seconds(method, vol) -> tuple[float, object]:
     in-process reference."""
     import torch
 
-    from livseg.methods.base import postprocess
     from livseg.methods.network_method import (
-        BRIDGE_RADIUS_MM,
-        MIN_TUMOUR_ML,
         logit_gaps_to_labels,
+        network_postprocess,
         prepare_slices,
     )
 
@@ -82,9 +80,7 @@ def naive_network_seconds(method, vol) -> tuple[float, object]:
             vol_t = torch.nn.functional.pad(vol_t, (0, pad, 0, 0, 0, 0), mode="replicate")
             lg = net(vol_t)[0, :, :, :, : x.shape[0]]
             gaps = (lg[1:] - lg[:1]).permute(3, 0, 1, 2).contiguous()
-    labels = postprocess(
-        logit_gaps_to_labels(gaps, vol.shape[:2]), vol.spacing, MIN_TUMOUR_ML, BRIDGE_RADIUS_MM
-    )
+    labels = network_postprocess(logit_gaps_to_labels(gaps, vol.shape[:2]), vol.spacing)
     seconds = time.perf_counter() - t0
     if method.spatial_dims == 2:
         method.net = net.to(memory_format=torch.channels_last)

@@ -96,20 +96,10 @@ def network_gaps(method, volume) -> torch.Tensor:
 
 def labels_at(gaps: torch.Tensor, volume, organ: float, tumour: float) -> np.ndarray:
     """The network method's labels with the decision moved (its own post-processing)."""
-    from livseg.methods.base import postprocess
-    from livseg.methods.network_method import (
-        BRIDGE_RADIUS_MM,
-        MIN_TUMOUR_ML,
-        logit_gaps_to_labels,
-    )
+    from livseg.methods.network_method import logit_gaps_to_labels, network_postprocess
 
     moved = offset_gaps(gaps, organ, tumour)
-    return postprocess(
-        logit_gaps_to_labels(moved, volume.array.shape[:2]),
-        volume.spacing,
-        MIN_TUMOUR_ML,
-        BRIDGE_RADIUS_MM,
-    )
+    return network_postprocess(logit_gaps_to_labels(moved, volume.array.shape[:2]), volume.spacing)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,8 +12,9 @@ of the shipped one-pass predictor and of three ways to use the zoomed pass:
 pass, tumour where the zoomed pass calls it inside that organ), ``union`` (tumour where
 either pass calls it, inside the first pass's organ). Seconds of both passes.
 
-Run once, 2026-12-04 ~18:00 UTC, before protocol amendment 4 (so no variant has the organ
-split at thin bridges): ``bench/results/zoom_probe.json``. The zoomed pass detects 23 of the
+Every variant goes through the networks' post-processing (``network_postprocess``). The run
+in ``bench/results/zoom_probe.json`` (2026-12-04 ~18:00 UTC) predates protocol amendment 4,
+so none of its variants has the organ split at thin bridges; a rerun has it. The zoomed pass detects 23 of the
 30 lesions against 12-16, but calls much more false tumour: every variant has a lower mean
 tumour DSC than one pass (docs/methods.md, "What is missing or shaky").
 """
@@ -45,8 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     from validation_lesions import VAL_INDICES, network_gaps
 
     from livseg.methods import get_method
-    from livseg.methods.base import postprocess
-    from livseg.methods.network_method import MIN_TUMOUR_ML, logit_gaps_to_labels
+    from livseg.methods.network_method import logit_gaps_to_labels, network_postprocess
     from livseg.phantom import case_seed, generate_case
     from livseg.volume import Volume
 
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, m in methods.items():
             t0 = time.perf_counter()
             gaps = network_gaps(m, vol)
-            first = postprocess(logit_gaps_to_labels(gaps, vol.array.shape[:2]), sp, MIN_TUMOUR_ML)
+            first = network_postprocess(logit_gaps_to_labels(gaps, vol.array.shape[:2]), sp)
             t1 = time.perf_counter()
             box = liver_box(first, sp, args.margin_mm)
             out = {"one_pass": first}
@@ -77,15 +77,15 @@ def main(argv: list[str] | None = None) -> int:
                 organ = first > 0
                 rep = first.copy()
                 rep[box] = zoomed
-                out["replace"] = postprocess(rep, sp, MIN_TUMOUR_ML)
+                out["replace"] = network_postprocess(rep, sp)
                 tz = np.zeros_like(organ)
                 tz[box] = zoomed == 2
                 lab = organ.astype(np.uint8)
                 lab[organ & tz] = 2
-                out["tumour"] = postprocess(lab, sp, MIN_TUMOUR_ML)
+                out["tumour"] = network_postprocess(lab, sp)
                 lab = organ.astype(np.uint8)
                 lab[organ & (tz | (first == 2))] = 2
-                out["union"] = postprocess(lab, sp, MIN_TUMOUR_ML)
+                out["union"] = network_postprocess(lab, sp)
             t2 = time.perf_counter()
             row = {
                 "case": i,

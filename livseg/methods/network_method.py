@@ -78,6 +78,12 @@ def file_hash(path: Path) -> str:
     return h.hexdigest()[:12]
 
 
+def network_postprocess(labels: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
+    """The networks' post-processing of argmax labels (``postprocess`` with the 0.1 mL tumour
+    floor and the organ split at bridges thinner than 2 x ``BRIDGE_RADIUS_MM``; mm)."""
+    return postprocess(labels, spacing, MIN_TUMOUR_ML, BRIDGE_RADIUS_MM)
+
+
 def prepare_slices(hu: np.ndarray, grid: tuple[int, int]) -> torch.Tensor:
     """(X, Y, Z) HU -> (Z, gx, gy) float32 tensor: resampled in-plane, windowed to [0, 1].
 
@@ -230,12 +236,7 @@ class NetworkMethod(Method):
             self.batch_slices,
             _window_value(self.hu_window),
         )
-        labels = postprocess(
-            logit_gaps_to_labels(gaps, hu.shape[:2]),
-            volume.spacing,
-            MIN_TUMOUR_ML,
-            BRIDGE_RADIUS_MM,
-        )
+        labels = network_postprocess(logit_gaps_to_labels(gaps, hu.shape[:2]), volume.spacing)
         params = {
             "network": self.config,
             "grid": list(self.grid),
