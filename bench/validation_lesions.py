@@ -166,22 +166,38 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:15s} offsets (organ, tumour) {key}: liver {v['liver_dsc']:.4f} "
                   f"tumour {v['tumour_dsc']:.4f}")  # fmt: skip
     print({n: f"{sum(le['detected'][n] for le in lesions)}/{len(lesions)} detected" for n in names})
+    what = (
+        "validation phantoms (data seed 0, v2): lesions detected per method; DSC vs "
+        "decision offsets on the networks' logit gaps"
+    )
+    write_probe_report(
+        args.out,
+        what,
+        methods,
+        load_before,
+        {"indices": args.indices, "size": args.size},
+        {"offset_sweep": summary, "lesions": lesions},
+    )
+    return 0
+
+
+def write_probe_report(
+    out: Path, what: str, methods: dict, load_before, settings: dict, results: dict
+) -> None:
+    """A probe's JSON: what it is, its settings, the methods' versions, the load average
+    before and now, the machine, then its results; printed path."""
     report = {
-        "what": "validation phantoms (data seed 0, v2): lesions detected per method; DSC vs "
-        "decision offsets on the networks' logit gaps",
-        "indices": args.indices,
-        "size": args.size,
+        "what": what,
+        **settings,
         "versions": {n: m.version for n, m in methods.items()},
         "load_before": [round(v, 2) for v in load_before],
         "load_after": [round(v, 2) for v in os.getloadavg()],
         "machine": platform.platform(),
-        "offset_sweep": summary,
-        "lesions": lesions,
+        **results,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
-    print("wrote", args.out)
-    return 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    print("wrote", out)
 
 
 if __name__ == "__main__":

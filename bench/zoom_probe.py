@@ -22,9 +22,7 @@ tumour DSC than one pass (docs/methods.md, "What is missing or shaky").
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -43,7 +41,7 @@ VARIANTS = ("one_pass", "replace", "tumour", "union")
 
 
 def main(argv: list[str] | None = None) -> int:
-    from validation_lesions import VAL_INDICES, network_gaps
+    from validation_lesions import VAL_INDICES, network_gaps, write_probe_report
 
     from livseg.methods import get_method
     from livseg.methods.network_method import logit_gaps_to_labels, network_postprocess
@@ -125,21 +123,18 @@ def main(argv: list[str] | None = None) -> int:
         for v, s in summary[name].items():
             print(f"{name:15s} {v:9s} liver {s['liver_dsc']:.4f} tumour {s['tumour_dsc']:.4f} "
                   f"detected {s['detected']}/{s['lesions']}")  # fmt: skip
-    report = {
-        "what": "validation phantoms (data seed 0, v2): one pass vs a second pass on the "
-        "liver's box resampled to the network grid",
-        "margin_mm": args.margin_mm,
-        "indices": args.indices,
-        "versions": {n: m.version for n, m in methods.items()},
-        "load_before": [round(v, 2) for v in load_before],
-        "load_after": [round(v, 2) for v in os.getloadavg()],
-        "machine": platform.platform(),
-        "summary": summary,
-        "cases": rows,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
-    print("wrote", args.out)
+    what = (
+        "validation phantoms (data seed 0, v2): one pass vs a second pass on the "
+        "liver's box resampled to the network grid"
+    )
+    write_probe_report(
+        args.out,
+        what,
+        methods,
+        load_before,
+        {"margin_mm": args.margin_mm, "indices": args.indices},
+        {"summary": summary, "cases": rows},
+    )
     return 0
 
 
