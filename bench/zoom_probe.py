@@ -88,9 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             row = {
                 "case": i,
                 "phase": case.meta["phase"],
-                "fov": case.meta.get("scanner", {}).get("fov")
-                if isinstance(case.meta.get("scanner"), dict)
-                else None,
+                "fov": case.meta["scanner"]["field_of_view"],
                 "shape": list(vol.array.shape),
                 "method": name,
                 "seconds_first": round(t1 - t0, 2),
