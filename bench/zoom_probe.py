@@ -14,9 +14,10 @@ either pass calls it, inside the first pass's organ). Seconds of both passes.
 
 Every variant goes through the networks' post-processing (``network_postprocess``). The run
 in ``bench/results/zoom_probe.json`` (2026-12-04 ~18:00 UTC) predates protocol amendment 4,
-so none of its variants has the organ split at thin bridges; a rerun has it. The zoomed pass detects 23 of the
-30 lesions against 12-16, but calls much more false tumour: every variant has a lower mean
-tumour DSC than one pass (docs/methods.md, "What is missing or shaky").
+so none of its variants has the organ split at thin bridges; a rerun has it. The zoomed
+pass detects 23 of the 30 lesions against 12-16, but calls much more false tumour: every
+variant has a lower mean tumour DSC than one pass (docs/methods.md, "What is missing or
+shaky").
 """
 
 from __future__ import annotations

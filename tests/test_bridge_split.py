@@ -9,6 +9,8 @@ liver mask for the shipped networks.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -126,7 +128,7 @@ def test_postprocess_drops_the_split_off_organ_and_its_tumour():
         postprocess(labels, bridge_radius_mm=3.0)
 
 
-REAL = __import__("pathlib").Path(__file__).resolve().parent / "data" / "abdomen-ct-dicom"
+REAL = Path(__file__).resolve().parent / "data" / "abdomen-ct-dicom"
 
 
 @pytest.fixture(scope="module")
