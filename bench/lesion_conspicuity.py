@@ -113,15 +113,17 @@ def detection_by_bin(lesions: list[dict], methods: list[str]) -> dict:
         for key in (f"{row['cnr_bin']} {size}", f"{row['cnr_bin']} all"):
             cell = out.setdefault(key, {"lesions": 0, "volume_ml": 0.0, "detected": {}})
             cell["lesions"] += 1
-            cell["volume_ml"] = round(cell["volume_ml"] + row["volume_ml"], 2)
+            cell["volume_ml"] += row["volume_ml"]
             for m in methods:
                 cell["detected"][m] = cell["detected"].get(m, 0) + int(row["detected"][m])
+    for cell in out.values():  # rounded once, so the sums do not depend on the case order
+        cell["volume_ml"] = round(cell["volume_ml"], 2)
     return dict(sorted(out.items()))
 
 
 def main(argv: list[str] | None = None) -> int:
     from livseg import io
-    from livseg.evaluation import evaluate_runs_with_lesions, reference_files
+    from livseg.evaluation import evaluate_runs_with_lesions
     from livseg.naming import case_id
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -138,12 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     for r in lesion_rows:
         by_case.setdefault(r["case_id"], {}).setdefault(r["method"], []).append(r)
     lesions: list[dict] = []
-    for ref_path in reference_files(args.cases).values():
-        cid = case_id(ref_path)
+    for files in io.scan_folder(args.cases):
+        cid = None if files.labels is None else case_id(files.labels)
         if cid not in by_case:
             continue
-        vol_path = ref_path.with_name(ref_path.name.replace("segmentation-", "volume-", 1))
-        case = io.load_case(vol_path, ref_path)
+        case = io.load_case(files.image, files.labels)
         seen = lesion_conspicuity(case.volume.array, case.labels, case.volume.spacing)
         tables = by_case[cid]
         for m, table in tables.items():
