@@ -147,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         case = io.load_case(files.image, files.labels)
         seen = lesion_conspicuity(case.volume.array, case.labels, case.volume.spacing)
         tables = by_case[cid]
+        absent = sorted(set(names) - set(tables))
+        if absent:
+            raise ValueError(f"case {cid}: no prediction from {', '.join(absent)} in {args.runs}")
         for m, table in tables.items():
             if [t["voxels"] for t in table] != [s["voxels"] for s in seen]:
                 raise ValueError(f"case {cid}, {m}: the lesion lists differ")
