@@ -7,10 +7,11 @@ Usage: ``LIVSEG_THREADS=2 nice -n 10 python bench/zoom_probe.py [--methods unet2
 VALIDATION cases only (data seed 0, phantom v2, ``validation_lesions.VAL_INDICES``, the
 cards' ``data.phantom.val_indices``), never a test case. Per network and case: liver /
 tumour DSC (``livseg.metrics.dice``) and lesions detected (``livseg.metrics.lesion_table``)
-of the shipped one-pass predictor and of three ways to use the zoomed pass:
+of the first pass and of three ways to use the zoomed pass (``livseg.liver_box``, the rules
+that weights trained with box views choose from since protocol amendment 6):
 ``replace`` (inside the box, the zoomed pass's labels), ``tumour`` (the organ of the first
 pass, tumour where the zoomed pass calls it inside that organ), ``union`` (tumour where
-either pass calls it, inside the first pass's organ). Seconds of both passes.
+either pass calls it, inside the first pass's organ). Seconds of both passes together.
 
 Every variant goes through the networks' post-processing (``network_postprocess``). The run
 in ``bench/results/zoom_probe.json`` (2026-12-04 ~18:00 UTC) predates protocol amendment 4,
@@ -34,20 +35,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from livseg.liver_box import ZOOM_RULES  # noqa: E402
 from livseg.metrics import dice, lesion_table  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "zoom_probe.json"
 NETWORKS = ("unet2d", "unet3d", "attention_unet")
-VARIANTS = ("one_pass", "replace", "tumour", "union")
+VARIANTS = ZOOM_RULES  # livseg.liver_box.combine_passes
 
 
 def main(argv: list[str] | None = None) -> int:
-    from validation_lesions import VAL_INDICES, network_gaps, write_probe_report
+    from validation_lesions import VAL_INDICES, write_probe_report
 
+    from livseg.liver_box import combine_passes
     from livseg.methods import get_method
-    from livseg.methods.network_method import logit_gaps_to_labels, network_postprocess
+    from livseg.methods.network_method import network_postprocess
     from livseg.phantom import case_seed, generate_case
-    from livseg.volume import Volume
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--methods", default=",".join(NETWORKS))
@@ -64,27 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         vol, ref, sp = case.volume, case.labels, case.volume.spacing
         for name, m in methods.items():
             t0 = time.perf_counter()
-            gaps = network_gaps(m, vol)
-            first = network_postprocess(logit_gaps_to_labels(gaps, vol.array.shape[:2]), sp)
-            t1 = time.perf_counter()
-            box = liver_box(first, sp, args.margin_mm)
+            first, box, zoomed, _ = m.passes(vol, args.margin_mm)
             out = {"one_pass": first}
             if box is not None:
-                sub = Volume(np.ascontiguousarray(vol.array[box]), sp, vol.affine)
-                zg = network_gaps(m, sub)
-                zoomed = logit_gaps_to_labels(zg, sub.array.shape[:2])
-                organ = first > 0
-                rep = first.copy()
-                rep[box] = zoomed
-                out["replace"] = network_postprocess(rep, sp)
-                tz = np.zeros_like(organ)
-                tz[box] = zoomed == 2
-                lab = organ.astype(np.uint8)
-                lab[organ & tz] = 2
-                out["tumour"] = network_postprocess(lab, sp)
-                lab = organ.astype(np.uint8)
-                lab[organ & (tz | (first == 2))] = 2
-                out["union"] = network_postprocess(lab, sp)
+                for rule in VARIANTS[1:]:
+                    out[rule] = network_postprocess(combine_passes(first, zoomed, box, rule), sp)
             t2 = time.perf_counter()
             row = {
                 "case": i,
@@ -92,8 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                 "fov": case.meta["scanner"]["field_of_view"],
                 "shape": list(vol.array.shape),
                 "method": name,
-                "seconds_first": round(t1 - t0, 2),
-                "seconds_zoom": round(t2 - t1, 2),
+                "seconds_both_passes": round(t2 - t0, 2),
                 "box": None if box is None else [[s.start, s.stop] for s in box],
             }
             for v, lab in out.items():
@@ -106,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 }
             rows.append(row)
             print(i, name, {v: (row[v]["tumour_dsc"], row[v]["detected"]) for v in out},
-                  row["seconds_first"], row["seconds_zoom"], flush=True)  # fmt: skip
+                  row["seconds_both_passes"], flush=True)  # fmt: skip
     summary = {}
     for name in names:
         rs = [r for r in rows if r["method"] == name]
@@ -135,21 +120,6 @@ def main(argv: list[str] | None = None) -> int:
         {"summary": summary, "cases": rows},
     )
     return 0
-
-
-def liver_box(labels: np.ndarray, spacing, margin_mm: float) -> tuple[slice, ...] | None:
-    """The organ's (labels > 0) box grown by ``margin_mm`` in-plane and one slice in z."""
-    from livseg.masks import bounding_box
-
-    box = bounding_box(labels > 0)
-    if box is None:
-        return None
-    shape = labels.shape
-    out = []
-    for ax, s in enumerate(box):
-        pad = 1 if ax == 2 else int(np.ceil(margin_mm / float(spacing[ax])))
-        out.append(slice(max(0, s.start - pad), min(shape[ax], s.stop + pad)))
-    return tuple(out)
 
 
 if __name__ == "__main__":

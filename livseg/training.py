@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 from livseg.device import apply_threads, choose_device
+from livseg.liver_box import ZOOM_MARGIN_MM
 from livseg.losses import TUMOUR_LOSSES, build_loss
 from livseg.methods.network_method import grid_logit_gaps, logit_gaps_to_labels, weights_path
 from livseg.methods.networks import DEFAULT_CONFIGS, build_network, size_multiple
@@ -91,6 +92,7 @@ LEGACY_DEFAULTS = {
     "tumour_sampling": "voxel",
     "init_weights": None,
     "tumour_loss": "voxel",
+    "p_zoom": 0.0,
 }
 RESUMABLE_CHANGES = ("steps", "threads", "device", "amp")  # may differ between sessions
 
@@ -128,6 +130,7 @@ class TrainConfig:
     tumour_sampling: str = "voxel"  # tumour centres: "voxel" (any tumour voxel) or "lesion"
     init_weights: str | None = None  # a weights file to start from (fine-tune), else random
     tumour_loss: str = "voxel"  # livseg.losses: "voxel" (DiceCE) or "lesion" (lesion-weighted CE)
+    p_zoom: float = 0.0  # share of samples from the cases' organ box views (livseg.liver_box)
 
     def __post_init__(self) -> None:
         if self.method not in DEFAULT_CONFIGS:
@@ -146,6 +149,8 @@ class TrainConfig:
             raise ValueError("p_tumour and p_liver must be in [0, 1] with a sum <= 1")
         if not 0.0 <= self.phantom_fraction <= 1.0:
             raise ValueError(f"phantom_fraction must be in [0, 1], got {self.phantom_fraction}")
+        if not 0.0 <= self.p_zoom < 1.0:
+            raise ValueError(f"p_zoom must be in [0, 1), got {self.p_zoom}")
         if self.select_window < 1:
             raise ValueError(f"select_window must be >= 1, got {self.select_window}")
         if self.phantom_profile not in ("v1", "v2"):
@@ -195,7 +200,9 @@ def assemble_data(
     cases; see the module docstring."""
     from tqdm import tqdm
 
-    train, val, sources, desc = [], [], [], {}
+    views = ("full", "box") if cfg.p_zoom > 0 else ("full",)
+    train: dict[str, list] = {v: [] for v in views}
+    val, sources, desc = [], [], {}
     n_real_train = 0
     if cfg.cases_dir is not None:
         files = labelled_cases(cfg.cases_dir)
@@ -204,18 +211,22 @@ def assemble_data(
         )
         by_id = {f.case_id: f for f in files}
         bar = tqdm(
-            total=len(split["train"]) + len(split["val"]),
+            total=(len(split["train"]) + len(split["val"])) * len(views),
             desc="cache",
             unit="case",
             disable=not show_progress,
         )
         tick = lambda d, t: bar.update(1)  # noqa: E731
-        train += load_folder_cases([by_id[i] for i in split["train"]], progress=tick)
-        real_val = load_folder_cases([by_id[i] for i in split["val"]], progress=tick)
+        for view in views:
+            tag = "" if view == "full" else f"-{view}"
+            train[view] += load_folder_cases(
+                [by_id[i] for i in split["train"]], progress=tick, view=view
+            )
+            real_val = load_folder_cases([by_id[i] for i in split["val"]], progress=tick, view=view)
+            val += real_val
+            sources += [f"real{tag}"] * len(real_val)
         bar.close()
-        n_real_train = len(train)
-        val += real_val
-        sources += ["real"] * len(real_val)
+        n_real_train = len(train["full"])
         desc["real"] = {
             "folder": str(Path(cfg.cases_dir).resolve()),
             "layout": files[0].layout,
@@ -224,22 +235,27 @@ def assemble_data(
         }
     if cfg.uses_phantoms:
         indices = train_indices(cfg.data_seed)[: cfg.n_cases]
-        if cache_workers > 1:
-            prepare_phantom_cache(
-                cfg.data_seed, indices, cfg.size, cfg.phantom_profile, cache_workers
-            )
-        bar = tqdm(total=len(indices), desc="phantoms", unit="case", disable=not show_progress)
-        cases = load_cases(
-            cfg.data_seed,
-            indices,
-            progress=lambda d, t: bar.update(1),
-            size=cfg.size,
-            profile=cfg.phantom_profile,
+        bar = tqdm(
+            total=len(indices) * len(views), desc="phantoms", unit="case", disable=not show_progress
         )
+        for view in views:
+            if cache_workers > 1:
+                prepare_phantom_cache(
+                    cfg.data_seed, indices, cfg.size, cfg.phantom_profile, cache_workers, view=view
+                )
+            cases = load_cases(
+                cfg.data_seed,
+                indices,
+                progress=lambda d, t: bar.update(1),
+                size=cfg.size,
+                profile=cfg.phantom_profile,
+                view=view,
+            )
+            tag = "" if view == "full" else f"-{view}"
+            train[view] += cases[: -cfg.n_val]
+            val += cases[-cfg.n_val :]
+            sources += [f"phantom{tag}"] * cfg.n_val
         bar.close()
-        train += cases[: -cfg.n_val]
-        val += cases[-cfg.n_val :]
-        sources += ["phantom"] * cfg.n_val
         desc["phantom"] = {
             "profile": cfg.phantom_profile,
             "data_seed": cfg.data_seed,
@@ -247,17 +263,26 @@ def assemble_data(
             "train_indices": indices[: -cfg.n_val],
             "val_indices": indices[-cfg.n_val :],
         }
+    n = len(train["full"])
     weights = None
     if cfg.cases_dir is not None and cfg.uses_phantoms:
-        n_ph = len(train) - n_real_train
+        n_ph = n - n_real_train
         weights = np.concatenate(
             [
                 np.full(n_real_train, (1.0 - cfg.phantom_fraction) / n_real_train),
                 np.full(n_ph, cfg.phantom_fraction / n_ph),
             ]
         )
+    if cfg.p_zoom > 0:  # each case's box view, drawn p_zoom of the time in all
+        base = np.full(n, 1.0 / n) if weights is None else weights
+        weights = np.concatenate([(1.0 - cfg.p_zoom) * base, cfg.p_zoom * base])
+        desc["zoom"] = {"p_zoom": cfg.p_zoom, "margin_mm": ZOOM_MARGIN_MM}
     return TrainingData(
-        train=train, val=val, val_sources=sources, weights=weights, description=desc
+        train=[c for view in views for c in train[view]],
+        val=val,
+        val_sources=sources,
+        weights=weights,
+        description=desc,
     )
 
 
@@ -623,6 +648,9 @@ def train(
         "started_from": st.started_from,
     }
     path = export_weights(best_state["model"], cfg, summary, out or weights_path(cfg.method))
+    if cfg.p_zoom > 0 and st.step >= cfg.steps:  # the second pass's rule, on validation
+        summary["zoom"] = choose_zoom_rule(path, validation_volumes(cfg, data), threads)
+        path = export_weights(best_state["model"], cfg, summary, path)
     summary["card"] = [str(p) for p in write_model_card(path, summary)]
     (folder / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
@@ -667,23 +695,80 @@ def _validate_and_save(
 
 
 def export_weights(state: dict, cfg: TrainConfig, summary: dict, path: Path) -> Path:
-    """Write a shipped weights file: network config, grid, HU window, fp32 state dict."""
+    """Write a shipped weights file: network config, grid, HU window, fp32 state dict, and
+    for a run with box views (``p_zoom``) the second pass's ``zoom`` entry (margin, rule:
+    ``summary["zoom"]["rule"]`` once chosen, ``replace`` until then)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    skip = ("history", "config", "data", "sessions", "notes", "card", "started_from")
+    skip = ("history", "config", "data", "sessions", "notes", "card", "started_from", "zoom")
     training = {k: v for k, v in summary.items() if k not in skip}
-    torch.save(
-        {
-            "name": cfg.method,
-            "config": cfg.network,
-            "grid": list(NETWORK_GRID),
-            "hu_window": list(HU_WINDOW),
-            "state_dict": {k: v.detach().float().cpu().contiguous() for k, v in state.items()},
-            "training": training,
-        },
-        path,
-    )
+    ckpt = {
+        "name": cfg.method,
+        "config": cfg.network,
+        "grid": list(NETWORK_GRID),
+        "hu_window": list(HU_WINDOW),
+        "state_dict": {k: v.detach().float().cpu().contiguous() for k, v in state.items()},
+        "training": training,
+    }
+    if cfg.p_zoom > 0:
+        chosen = summary.get("zoom") or {}
+        ckpt["zoom"] = {"margin_mm": ZOOM_MARGIN_MM, "rule": chosen.get("rule", "replace")}
+    torch.save(ckpt, path)
     return path
+
+
+def validation_volumes(
+    cfg: TrainConfig, data: TrainingData
+) -> list[tuple[str, object, np.ndarray]]:
+    """The run's validation cases at their own resolution: (source, ``Volume``, labels) per
+    case (phantoms regenerated from their seeds, a folder's cases loaded from its files)."""
+    from livseg import io
+    from livseg.phantom import case_seed, generate_case
+
+    out: list[tuple[str, object, np.ndarray]] = []
+    if "real" in data.description:
+        by_id = {f.case_id: f for f in labelled_cases(cfg.cases_dir)}
+        for cid in data.description["real"]["split"]["val"]:
+            case = io.load_case(by_id[cid].image, by_id[cid].labels)
+            out.append(("real", case.volume, case.labels))
+    if "phantom" in data.description:
+        d = data.description["phantom"]
+        for i in d["val_indices"]:
+            case = generate_case(case_seed(d["data_seed"], i), d["size"], profile=d["profile"])
+            out.append(("phantom", case.volume, case.labels))
+    return out
+
+
+def choose_zoom_rule(path: Path, cases: list, threads: int | None = None) -> dict:
+    """The rule of ``livseg.liver_box.combine_passes`` with the highest mean liver + tumour
+    DSC over ``cases`` ((source, Volume, labels)) for the weights at ``path`` (the networks'
+    post-processing after combining; ties keep the earlier rule of ``ZOOM_RULES``, so
+    ``one_pass`` wins a tie). Returns the rule and every rule's mean DSCs."""
+    from livseg.liver_box import ZOOM_RULES, combine_passes
+    from livseg.methods import method_class
+    from livseg.methods.network_method import network_postprocess
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    method = method_class(ckpt["name"])(weights=path, threads=threads)
+    rows: dict[str, list[tuple[float, float]]] = {r: [] for r in ZOOM_RULES}
+    for _, volume, ref in cases:
+        first, box, zoomed, _ = method.passes(volume, ZOOM_MARGIN_MM)
+        for rule in ZOOM_RULES:
+            lab = network_postprocess(combine_passes(first, zoomed, box, rule), volume.spacing)
+            rows[rule].append((dice(lab > 0, ref > 0), dice(lab == 2, ref == 2)))
+    table = {
+        r: {
+            "liver_dsc": round(float(np.mean([v[0] for v in rows[r]])), 4),
+            "tumour_dsc": round(float(np.mean([v[1] for v in rows[r]])), 4),
+        }
+        for r in ZOOM_RULES
+    }
+
+    def score(r: str) -> tuple[float, int]:
+        return table[r]["liver_dsc"] + table[r]["tumour_dsc"], -ZOOM_RULES.index(r)
+
+    best = max(ZOOM_RULES, key=score)
+    return {"rule": best, "margin_mm": ZOOM_MARGIN_MM, "n_cases": len(cases), "rules": table}
 
 
 def write_split(

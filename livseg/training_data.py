@@ -51,10 +51,27 @@ def cache_dir(data_seed: int, size: str = "full", profile: str = "v1") -> Path:
     return path
 
 
-def _to_grid(hu: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(X, Y, Z) HU + labels -> (Z, 256, 256) float16 [0, 1] image and uint8 labels."""
+VIEWS = ("full", "box")  # a case's whole image, or its organ's box view (livseg.liver_box)
+
+
+def _to_grid(
+    hu: np.ndarray, labels: np.ndarray, spacing=None, view: str = "full"
+) -> tuple[np.ndarray, np.ndarray]:
+    """(X, Y, Z) HU + labels -> (Z, 256, 256) float16 [0, 1] image and uint8 labels.
+
+    ``view`` "box": first cut to the reference organ's box (``livseg.liver_box.organ_box``,
+    ``spacing`` in mm; the whole image when there is no organ), at the image's resolution.
+    """
     from livseg.methods.network_method import prepare_slices
 
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
+    if view == "box":
+        from livseg.liver_box import organ_box
+
+        box = organ_box(labels, spacing)
+        if box is not None:
+            hu, labels = hu[box], labels[box]
     img = prepare_slices(hu, NETWORK_GRID).numpy().astype(np.float16)
     lab = np.ascontiguousarray(resample_labels_inplane(labels, NETWORK_GRID).transpose(2, 0, 1))
     return img, lab
@@ -68,25 +85,32 @@ def _save_pair(img_p: Path, lab_p: Path, img: np.ndarray, lab: np.ndarray) -> No
     tmp_i.replace(img_p)
 
 
+def _view_tag(view: str) -> str:
+    return "" if view == "full" else f"_{view}"
+
+
 def cache_case(
-    data_seed: int, index: int, size: str = "full", profile: str = "v1"
+    data_seed: int, index: int, size: str = "full", profile: str = "v1", view: str = "full"
 ) -> tuple[Path, Path]:
     """Generate phantom case ``index`` and cache it on the 256-grid (skips cached ones).
 
-    Files: ``<i>_img.npy`` float16 (Z, 256, 256) in [0, 1]; ``<i>_lab.npy`` uint8 (Z, 256, 256).
+    Files: ``<i>_img.npy`` float16 (Z, 256, 256) in [0, 1]; ``<i>_lab.npy`` uint8 (Z, 256, 256);
+    ``view`` "box": ``<i>_box_img.npy`` / ``<i>_box_lab.npy``, the organ's box view.
     """
     from livseg.phantom import case_seed, generate_case
 
     folder = cache_dir(data_seed, size, profile)
-    img_p, lab_p = folder / f"{index}_img.npy", folder / f"{index}_lab.npy"
+    tag = _view_tag(view)
+    img_p, lab_p = folder / f"{index}{tag}_img.npy", folder / f"{index}{tag}_lab.npy"
     if img_p.exists() and lab_p.exists():
         return img_p, lab_p
     case = generate_case(case_seed(data_seed, index), size, profile=profile)
-    _save_pair(img_p, lab_p, *_to_grid(case.volume.array, case.labels))
+    grid = _to_grid(case.volume.array, case.labels, case.volume.spacing, view)
+    _save_pair(img_p, lab_p, *grid)
     return img_p, lab_p
 
 
-def _cache_one(job: tuple[int, int, str, str]) -> int:
+def _cache_one(job: tuple) -> int:
     cache_case(*job)
     return job[1]
 
@@ -98,10 +122,11 @@ def prepare_phantom_cache(
     profile: str = "v1",
     workers: int = 1,
     progress: Callable | None = None,
+    view: str = "full",
 ) -> None:
     """Generate and cache the phantom cases ``indices`` with ``workers`` processes (a GPU
     machine's spare cores); cached cases are skipped. Same files as ``cache_case``."""
-    jobs = [(data_seed, i, size, profile) for i in indices]
+    jobs = [(data_seed, i, size, profile, view) for i in indices]
     if workers <= 1:
         for k, job in enumerate(jobs):
             _cache_one(job)
@@ -122,12 +147,13 @@ def load_cases(
     progress: Callable | None = None,
     size: str = "full",
     profile: str = "v1",
+    view: str = "full",
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Cached (image, labels) phantom arrays for ``indices`` (generated when missing), memory
-    mapped (read-only)."""
+    mapped (read-only); ``view`` as ``cache_case``."""
     out = []
     for k, i in enumerate(indices):
-        img_p, lab_p = cache_case(data_seed, i, size, profile)
+        img_p, lab_p = cache_case(data_seed, i, size, profile, view)
         out.append((np.load(img_p, mmap_mode="r"), np.load(lab_p, mmap_mode="r")))
         if progress is not None:
             progress(k + 1, len(indices))
@@ -191,27 +217,28 @@ def _file_key(files) -> str:
     return h.hexdigest()[:16]
 
 
-def cache_folder_case(files) -> tuple[Path, Path]:
-    """Load one labelled case of a folder (``CaseFiles``) and cache it on the 256-grid."""
+def cache_folder_case(files, view: str = "full") -> tuple[Path, Path]:
+    """Load one labelled case of a folder (``CaseFiles``) and cache it on the 256-grid
+    (``view`` "box": its organ's box view)."""
     from livseg import io
 
     folder = workspace_dir() / "cache" / f"real-g{NETWORK_GRID[0]}"
     folder.mkdir(parents=True, exist_ok=True)
-    key = _file_key(files)
+    key = _file_key(files) + _view_tag(view)
     img_p, lab_p = folder / f"{key}_img.npy", folder / f"{key}_lab.npy"
     if img_p.exists() and lab_p.exists():
         return img_p, lab_p
     case = io.load_case(files.image, files.labels)
-    _save_pair(img_p, lab_p, *_to_grid(case.volume.array, case.labels))
+    _save_pair(img_p, lab_p, *_to_grid(case.volume.array, case.labels, case.volume.spacing, view))
     return img_p, lab_p
 
 
-def load_folder_cases(files: list, progress: Callable | None = None) -> list:
+def load_folder_cases(files: list, progress: Callable | None = None, view: str = "full") -> list:
     """Cached (image, labels) arrays of a folder's cases (``CaseFiles``), in order, memory
-    mapped (read-only)."""
+    mapped (read-only); ``view`` as ``cache_folder_case``."""
     out = []
     for k, f in enumerate(files):
-        img_p, lab_p = cache_folder_case(f)
+        img_p, lab_p = cache_folder_case(f, view)
         out.append((np.load(img_p, mmap_mode="r"), np.load(lab_p, mmap_mode="r")))
         if progress is not None:
             progress(k + 1, len(files))

@@ -79,6 +79,14 @@ def register(subparsers) -> None:
         "a 2 cm one (lesion: small lesions count as much as large; livseg.losses)",
     )
     p.add_argument(
+        "--p-zoom",
+        type=float,
+        default=0.0,
+        help="share of samples drawn from the cases' liver box views (the organ's box + 8 mm, "
+        "resampled to the grid; livseg.liver_box). Above 0 the weights get a second pass on "
+        "the first pass's liver box, its combination rule chosen on the validation cases",
+    )
+    p.add_argument(
         "--init-weights",
         type=Path,
         default=None,
@@ -172,6 +180,7 @@ _SAME_NAME = (
     "p_liver",
     "tumour_sampling",
     "tumour_loss",
+    "p_zoom",
     "bn_batches",
     "threads",
     "device",

@@ -6,6 +6,12 @@ body (padded to the network's size multiple) -> network (2D: batches of axial sl
 3D: the whole cropped volume, or z-windows for tall volumes) -> class logits back to the
 image's grid by linear interpolation -> argmax -> post-processing (largest organ component,
 split at bridges thinner than 2 x ``BRIDGE_RADIUS_MM``, tumour only inside the liver).
+
+Weights trained with box views (``--p-zoom``, protocol amendment 6) carry a ``zoom`` entry
+(margin in mm and a rule of ``livseg.liver_box.combine_passes``): the same network then
+runs a second pass on the box of the first pass's organ, cut at the image's resolution and
+resampled to the grid, and the passes are combined by that rule before the
+post-processing. Weights without it run one pass.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from livseg.device import apply_threads, choose_device
+from livseg.liver_box import ZOOM_RULES, combine_passes, organ_box
 from livseg.methods.base import Method, postprocess
 from livseg.methods.networks import build_network, size_multiple
 from livseg.naming import safe_child
@@ -205,6 +212,7 @@ class NetworkMethod(Method):
         self.grid = tuple(int(g) for g in ckpt["grid"])
         self.hu_window = tuple(ckpt.get("hu_window", (-150.0, 250.0)))
         self.training_info = dict(ckpt.get("training", {}))
+        self.zoom = _zoom_entry(ckpt, path)
         self._version = file_hash(path)
         self.torch_device = choose_device(device)
         self.device = str(self.torch_device)
@@ -223,11 +231,11 @@ class NetworkMethod(Method):
     def version(self) -> str:
         return self._version
 
-    def _segment(self, volume: Volume) -> tuple[np.ndarray, dict]:
-        threads = apply_threads(self.threads_requested)
-        hu = volume.array
-        x = prepare_slices(hu, self.grid)  # (Z, gx, gy)
-        gaps, (x0, x1, y0, y1) = grid_logit_gaps(
+    def _pass(self, volume: Volume) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+        """One pass of the network: argmax labels on ``volume``'s grid (not post-processed)
+        and the body crop on the network grid."""
+        x = prepare_slices(volume.array, self.grid)  # (Z, gx, gy)
+        gaps, crop = grid_logit_gaps(
             self.net,
             x,
             self.spatial_dims,
@@ -236,20 +244,68 @@ class NetworkMethod(Method):
             self.batch_slices,
             _window_value(self.hu_window),
         )
-        labels = network_postprocess(logit_gaps_to_labels(gaps, hu.shape[:2]), volume.spacing)
+        return logit_gaps_to_labels(gaps, volume.array.shape[:2]), crop
+
+    def passes(
+        self, volume: Volume, margin_mm: float | None = None
+    ) -> tuple[np.ndarray, tuple[slice, slice, slice] | None, np.ndarray | None, dict]:
+        """The first pass (post-processed labels), the box of its organ (``margin_mm``, mm;
+        default the weights' zoom margin) and the second pass's raw labels on that box
+        (None without a box, or for weights without a zoom entry and no ``margin_mm``),
+        with the body crop(s)."""
+        first, crop = self._pass(volume)
+        first = network_postprocess(first, volume.spacing)
+        info: dict = {"body_crop": [int(c) for c in crop]}
+        if margin_mm is None and self.zoom is None:
+            return first, None, None, info
+        margin = float(self.zoom["margin_mm"] if margin_mm is None else margin_mm)
+        box = organ_box(first, volume.spacing, margin)
+        if box is None:
+            return first, None, None, info
+        sub = Volume(np.ascontiguousarray(volume.array[box]), volume.spacing, volume.affine)
+        zoomed, crop2 = self._pass(sub)
+        info["zoom_box"] = [[int(s.start), int(s.stop)] for s in box]
+        info["zoom_body_crop"] = [int(c) for c in crop2]
+        return first, box, zoomed, info
+
+    def _segment(self, volume: Volume) -> tuple[np.ndarray, dict]:
+        threads = apply_threads(self.threads_requested)
+        rule = "one_pass" if self.zoom is None else self.zoom["rule"]
+        if rule == "one_pass":
+            labels, crop = self._pass(volume)
+            labels = network_postprocess(labels, volume.spacing)
+            info: dict = {"body_crop": [int(c) for c in crop]}
+        else:
+            first, box, zoomed, info = self.passes(volume)
+            labels = network_postprocess(combine_passes(first, zoomed, box, rule), volume.spacing)
         params = {
             "network": self.config,
             "grid": list(self.grid),
             "hu_window": list(self.hu_window),
-            "body_crop": [int(x0), int(x1), int(y0), int(y1)],
+            **info,
             "batch_slices": self.batch_slices,
             "threads": threads,
             "weights": self.weights_file.name,
             "min_tumour_ml": MIN_TUMOUR_ML,
             "bridge_radius_mm": BRIDGE_RADIUS_MM,
+            "zoom": self.zoom,
             "training": self.training_info,
         }
         return labels, params
+
+
+def _zoom_entry(ckpt: dict, path: Path) -> dict | None:
+    """The weights' second-pass entry (``{"margin_mm", "rule", ...}``), checked; None when the
+    weights have none or its rule is ``one_pass``."""
+    zoom = ckpt.get("zoom")
+    if zoom is None:
+        return None
+    if not isinstance(zoom, dict) or zoom.get("rule") not in ZOOM_RULES:
+        raise ValueError(f"{path}: its zoom entry {zoom!r} has no rule of {', '.join(ZOOM_RULES)}")
+    margin = float(zoom.get("margin_mm", -1))
+    if not 0.0 <= margin <= 100.0:
+        raise ValueError(f"{path}: zoom margin_mm must be in [0, 100] mm, got {margin}")
+    return None if zoom["rule"] == "one_pass" else dict(zoom)
 
 
 def _window_value(window: tuple[float, float], hu: float = -500.0) -> float:
