@@ -12,8 +12,12 @@ nearest neighbour) in ``<workspace>/cache/``:
   ``real-g256/<key>`` where the key hashes the files' paths, sizes and modification times.
   ``split_cases`` gives the folder its own seeded train / validation / test split.
 
+Each case can also be cached as its *box view* (``view="box"``: the reference organ's box
+from ``livseg.liver_box.organ_box``, cut at the image's resolution, then the same
+resampling; ``<i>_box_img.npy`` / ``<key>_box_img.npy``), which ``--p-zoom`` trains on.
+
 ``Sampler`` draws tumour-aware 2D crops / 3D patches, optionally weighting the cases (to mix
-a fraction of phantoms into real data).
+a fraction of phantoms into real data, or the box views).
 """
 
 from __future__ import annotations
