@@ -57,7 +57,9 @@ def build_card(weights: Path, summary: dict) -> dict:
         | {
             "tumour_sampling": cfg.get("tumour_sampling", "voxel"),
             "tumour_loss": cfg.get("tumour_loss", "voxel"),
+            "p_zoom": cfg.get("p_zoom", 0.0),
         },
+        "zoom": summary.get("zoom"),
         "augmentation": "livseg.augment.build_transforms" if cfg["augment"] else None,
         "data": summary["data"],
         "phantom_fraction": cfg["phantom_fraction"] if cfg["cases_dir"] else None,
@@ -131,6 +133,27 @@ def _render_started_from(start: dict | None) -> list[str]:
     return lines
 
 
+def _render_zoom(zoom: dict | None) -> list[str]:
+    """The second pass on the liver box (``--p-zoom``): the rule chosen and every rule's
+    validation figures."""
+    if not zoom:
+        return []
+    lines = [
+        "",
+        "## Second pass on the liver box (`livseg.liver_box`)",
+        "",
+        f"Rule chosen: **{zoom['rule']}** (margin {zoom['margin_mm']} mm), by mean liver + tumour "
+        f"DSC on the {zoom['n_cases']} validation cases at their own resolution, after the "
+        "post-processing:",
+        "",
+        "| rule | liver DSC | tumour DSC |",
+        "|---|---|---|",
+    ]
+    for rule, v in zoom["rules"].items():
+        lines.append(f"| {rule} | {v['liver_dsc']:.4f} | {v['tumour_dsc']:.4f} |")
+    return lines
+
+
 def render_markdown(card: dict) -> str:
     """Human-readable card (markdown) from the JSON content."""
     lines = [
@@ -198,6 +221,7 @@ def render_markdown(card: dict) -> str:
             f"| {h['step']} | {'(start)' if h['loss'] is None else h['loss']} | {h['liver_dsc']:.4f} | {h['tumour_dsc']:.4f} | "
             f"{h['seconds']} |"
         )
+    lines += _render_zoom(card.get("zoom"))
     lines += _render_started_from(card.get("started_from"))
     sw = card["software"]
     lines += [

@@ -121,6 +121,8 @@ def test_zoom_weights_run_a_second_pass_with_the_chosen_rule(tmp_path):
     assert score[zoom["rule"]] == max(score.values())
     ckpt = torch.load(tmp_path / "w.pt", map_location="cpu", weights_only=True)
     assert ckpt["zoom"] == {"margin_mm": 8.0, "rule": zoom["rule"]}
+    card = (tmp_path / "w.md").read_text()
+    assert f"Rule chosen: **{zoom['rule']}**" in card and "| union |" in card
     # the one_pass row is the plain one-pass method on the validation case, scored by MedPy
     val_index = summary["data"]["phantom"]["val_indices"][0]
     case = generate_case(case_seed(0, val_index), "small", profile="v2")
