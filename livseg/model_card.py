@@ -209,17 +209,28 @@ def render_markdown(card: dict) -> str:
         )
     lines += ["", "## Notes (decisions, including any taken after seeing a figure)", ""]
     lines += [f"* step {n['at_step']}: {n['note']}" for n in card["notes"]] or ["* none"]
+    hist = card["history"]
+    srcs = sorted(
+        {k[: -len("_liver_dsc")] for h in hist for k in h if k.endswith("_liver_dsc")}
+    )  # per-source figures (real / phantom / their box views) when there are several
+    extra = "".join(f" {s} liver / tumour |" for s in srcs)
     lines += [
         "",
         "## Validation history",
         "",
-        "| step | running loss | val liver DSC | val tumour DSC | seconds |",
-        "|---|---|---|---|---|",
+        f"| step | running loss | val liver DSC | val tumour DSC |{extra} seconds |",
+        "|---|---|---|---|" + "---|" * len(srcs) + "---|",
     ]
-    for h in card["history"]:
+    for h in hist:
+        cells = "".join(
+            f" {h[s + '_liver_dsc']:.4f} / {h[s + '_tumour_dsc']:.4f} |"
+            if s + "_liver_dsc" in h
+            else " |"
+            for s in srcs
+        )
         lines.append(
-            f"| {h['step']} | {'(start)' if h['loss'] is None else h['loss']} | {h['liver_dsc']:.4f} | {h['tumour_dsc']:.4f} | "
-            f"{h['seconds']} |"
+            f"| {h['step']} | {'(start)' if h['loss'] is None else h['loss']} | {h['liver_dsc']:.4f} | {h['tumour_dsc']:.4f} |"
+            f"{cells} {h['seconds']} |"
         )
     lines += _render_zoom(card.get("zoom"))
     lines += _render_started_from(card.get("started_from"))

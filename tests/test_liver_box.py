@@ -123,6 +123,9 @@ def test_zoom_weights_run_a_second_pass_with_the_chosen_rule(tmp_path):
     assert ckpt["zoom"] == {"margin_mm": 8.0, "rule": zoom["rule"]}
     card = (tmp_path / "w.md").read_text()
     assert f"Rule chosen: **{zoom['rule']}**" in card and "| union |" in card
+    h = summary["history"][-1]  # each source's validation figures in the history table
+    assert "phantom-box liver / tumour" in card
+    assert f"{h['phantom-box_liver_dsc']:.4f} / {h['phantom-box_tumour_dsc']:.4f}" in card
     # the one_pass row is the plain one-pass method on the validation case, scored by MedPy
     val_index = summary["data"]["phantom"]["val_indices"][0]
     case = generate_case(case_seed(0, val_index), "small", profile="v2")
