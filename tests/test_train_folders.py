@@ -226,3 +226,17 @@ def test_dicom_series_with_dicom_seg_labels_train(tmp_path):
     real = s["data"]["real"]
     assert real["n_labelled"] == 2 and real["split"]["test"] == []
     assert s["val_cases"] == 1 and 0.0 <= s["val_liver_dsc"] <= 1.0
+
+
+def test_box_views_with_a_lits_folder_and_phantom_mixing(lits_dir, tmp_path):
+    """--p-zoom on a labelled folder mixed with phantoms: box views of both sources, each
+    validated as its own source, and the rule chosen on the folder's and the phantoms'
+    validation cases; the folder's test case is still never loaded."""
+    kw = dict(phantom_fraction=0.4, phantom_profile="v2", p_zoom=0.5)
+    s = train(_cfg(lits_dir, 2, **kw), out=tmp_path / "z.pt", show_progress=False)
+    h = s["history"][-1]
+    for src in ("real", "real-box", "phantom", "phantom-box"):
+        assert f"{src}_liver_dsc" in h
+    assert s["zoom"]["n_cases"] == 1 + 1  # one real and one phantom validation case
+    cached = sorted(p.name for p in (workspace_dir() / "cache" / "real-g256").glob("*_img.npy"))
+    assert len(cached) == 8 and sum("_box_" in n for n in cached) == 4  # 4 cases x 2 views
