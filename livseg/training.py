@@ -193,6 +193,11 @@ class TrainingData:
     description: dict
 
 
+def _source(kind: str, view: str) -> str:
+    """A validation source's name: "real" / "phantom", "-box" added for box views."""
+    return kind if view == "full" else f"{kind}-{view}"
+
+
 def assemble_data(
     cfg: TrainConfig, show_progress: bool = False, cache_workers: int = 1
 ) -> TrainingData:
@@ -218,13 +223,12 @@ def assemble_data(
         )
         tick = lambda d, t: bar.update(1)  # noqa: E731
         for view in views:
-            tag = "" if view == "full" else f"-{view}"
             train[view] += load_folder_cases(
                 [by_id[i] for i in split["train"]], progress=tick, view=view
             )
             real_val = load_folder_cases([by_id[i] for i in split["val"]], progress=tick, view=view)
             val += real_val
-            sources += [f"real{tag}"] * len(real_val)
+            sources += [_source("real", view)] * len(real_val)
         bar.close()
         n_real_train = len(train["full"])
         desc["real"] = {
@@ -251,10 +255,9 @@ def assemble_data(
                 profile=cfg.phantom_profile,
                 view=view,
             )
-            tag = "" if view == "full" else f"-{view}"
             train[view] += cases[: -cfg.n_val]
             val += cases[-cfg.n_val :]
-            sources += [f"phantom{tag}"] * cfg.n_val
+            sources += [_source("phantom", view)] * cfg.n_val
         bar.close()
         desc["phantom"] = {
             "profile": cfg.phantom_profile,

@@ -270,14 +270,11 @@ class NetworkMethod(Method):
 
     def _segment(self, volume: Volume) -> tuple[np.ndarray, dict]:
         threads = apply_threads(self.threads_requested)
-        rule = "one_pass" if self.zoom is None else self.zoom["rule"]
-        if rule == "one_pass":
-            labels, crop = self._pass(volume)
-            labels = network_postprocess(labels, volume.spacing)
-            info: dict = {"body_crop": [int(c) for c in crop]}
-        else:
-            first, box, zoomed, info = self.passes(volume)
-            labels = network_postprocess(combine_passes(first, zoomed, box, rule), volume.spacing)
+        first, box, zoomed, info = self.passes(volume)  # one pass unless the weights zoom
+        labels = first
+        if box is not None and self.zoom is not None:
+            combined = combine_passes(first, zoomed, box, self.zoom["rule"])
+            labels = network_postprocess(combined, volume.spacing)
         params = {
             "network": self.config,
             "grid": list(self.grid),
