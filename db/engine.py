@@ -83,6 +83,25 @@ def sqlite_synchronous() -> str:
     return value
 
 
+def _enable_wal(cursor: sqlite3.Cursor) -> None:
+    """``PRAGMA journal_mode = WAL``, waiting up to the busy timeout for the lock.
+
+    On a file still in rollback-journal mode (a brand-new database) the switch needs the
+    write lock, and SQLite answers "database is locked" at once, without its busy handler,
+    while another connection holds it (another process converting or migrating the same new
+    file). Once a file is in WAL mode the pragma takes no lock.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or time.monotonic() >= deadline:
+                raise
+            time.sleep(random.uniform(0.005, 0.05))
+
+
 def _configure_sqlite(engine: Engine) -> None:
     synchronous = sqlite_synchronous()
 
@@ -93,7 +112,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _enable_wal(cursor)
         cursor.execute(f"PRAGMA synchronous = {synchronous}")
         cursor.close()
 

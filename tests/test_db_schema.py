@@ -197,6 +197,34 @@ def _init_in_child(url, barrier, queue):
         queue.put(("error", f"{type(exc).__name__}: {exc}"))
 
 
+def test_a_connection_waits_for_another_process_converting_a_new_file_to_wal(tmp_path):
+    """SQLite answers ``PRAGMA journal_mode = WAL`` with "database is locked" at once, busy
+    timeout or not, while another connection holds the write lock of a file still in
+    rollback-journal mode (a brand-new database, which another process is converting or
+    migrating). The connection must wait for it, not fail: seen as a rare failure of six
+    processes starting together on an empty file."""
+    import threading
+
+    from db.engine import dispose_engine
+
+    path = tmp_path / "new.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE early (i INTEGER)")  # a rollback-journal file, as SQLite makes it
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO early VALUES (1)")
+    release = threading.Timer(0.5, lambda: holder.execute("COMMIT"))
+    release.start()
+    engine = get_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("SELECT COUNT(*) FROM early").scalar() == 1
+    finally:
+        release.join()
+        holder.close()
+        dispose_engine(engine)
+
+
 @pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )
