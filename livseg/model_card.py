@@ -138,11 +138,12 @@ def _render_zoom(zoom: dict | None) -> list[str]:
     validation figures."""
     if not zoom:
         return []
+    chosen = zoom.get("validation_rule", zoom["rule"])
     lines = [
         "",
         "## Second pass on the liver box (`livseg.liver_box`)",
         "",
-        f"Rule chosen: **{zoom['rule']}** (margin {zoom['margin_mm']} mm), by mean liver + tumour "
+        f"Rule chosen: **{chosen}** (margin {zoom['margin_mm']} mm), by mean liver + tumour "
         f"DSC on the {zoom['n_cases']} validation cases at their own resolution, after the "
         "post-processing:",
         "",
@@ -151,6 +152,25 @@ def _render_zoom(zoom: dict | None) -> list[str]:
     ]
     for rule, v in zoom["rules"].items():
         lines.append(f"| {rule} | {v['liver_dsc']:.4f} | {v['tumour_dsc']:.4f} |")
+    if zoom["rule"] != chosen:
+        lines += ["", f"Rule in use: **{zoom['rule']}** (changed after training, below)."]
+    return lines
+
+
+def _render_rule_changes(changes: list[dict]) -> list[str]:
+    """Each change of the second pass's rule after training (same tensors), with the test
+    evaluations of the version it replaced."""
+    if not changes:
+        return []
+    lines = ["", "## Rule changes after training (same tensors, new version)", ""]
+    for c in changes:
+        lines += [
+            f"* {c['date_utc']}: rule {c['from_rule']} -> **{c['to_rule']}**, version "
+            f"`{c['from_version']}` -> `{c['to_version']}`. {c['note']}",
+        ]
+        for ev in c["test_evaluations"]:
+            lines += ["", f"Test evaluation of the replaced version `{c['from_version']}`:", ""]
+            lines += _render_test_evaluation(ev)
     return lines
 
 
@@ -233,6 +253,7 @@ def render_markdown(card: dict) -> str:
             f"{cells} {h['seconds']} |"
         )
     lines += _render_zoom(card.get("zoom"))
+    lines += _render_rule_changes(card.get("rule_changes", []))
     lines += _render_started_from(card.get("started_from"))
     sw = card["software"]
     lines += [
@@ -342,6 +363,87 @@ def write_model_card(weights: Path, summary: dict) -> tuple[Path, Path]:
     """Write ``<stem>.md`` and ``<stem>.card.json`` next to the weights; returns both paths."""
     md, js = card_paths(weights)
     card = build_card(weights, summary)
+    js.write_text(json.dumps(card, indent=1))
+    md.write_text(render_markdown(card))
+    return md, js
+
+
+def set_zoom_rule(weights: Path, rule: str, note: str) -> tuple[Path, Path]:
+    """Change the second-pass rule of trained weights (``livseg.liver_box.ZOOM_RULES``;
+    ``one_pass`` runs the first pass only) without touching the tensors; returns (md, json).
+
+    The weights file's ``zoom`` entry gets the new ``rule`` and keeps the one chosen on
+    validation (``validation_rule``) and ``note`` (why). The file's hash, the method's
+    version, changes, so the card moves to it: the replaced version, its rule and its test
+    evaluations go under ``rule_changes`` (they are not of these weights), and a note is
+    added. Raises ValueError for weights without a zoom entry, an unknown rule, the rule
+    already in use or an empty note.
+    """
+    import os
+
+    import torch
+
+    from livseg.liver_box import ZOOM_RULES
+    from livseg.methods.network_method import file_hash
+
+    weights = Path(weights)
+    if rule not in ZOOM_RULES:
+        raise ValueError(f"unknown zoom rule {rule!r}; one of {', '.join(ZOOM_RULES)}")
+    if not note.strip():
+        raise ValueError("a rule change needs a note saying why (it goes into the card)")
+    md, js = card_paths(weights)
+    if not js.is_file():
+        raise ValueError(f"{weights}: no model card beside it ({js.name})")
+    ckpt = torch.load(weights, map_location="cpu", weights_only=True)
+    zoom = ckpt.get("zoom")
+    if not isinstance(zoom, dict) or "rule" not in zoom:
+        raise ValueError(f"{weights}: these weights have no second pass (no zoom entry)")
+    if zoom["rule"] == rule:
+        raise ValueError(f"{weights}: the rule is already {rule}")
+    card = json.loads(js.read_text())
+    old_version = file_hash(weights)
+    if card["weights_sha256_12"] != old_version:
+        raise ValueError(
+            f"{js}: the card is for weights {card['weights_sha256_12']}, the file is {old_version}"
+        )
+    from_rule = zoom["rule"]
+    ckpt["zoom"] = {
+        **zoom,
+        "rule": rule,
+        "validation_rule": zoom.get("validation_rule", from_rule),
+        "note": note,
+    }
+    tmp = weights.with_name(weights.name + ".tmp")
+    torch.save(ckpt, tmp)
+    os.replace(tmp, weights)
+    new_version = file_hash(weights)
+    date = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    card_zoom = dict(card.get("zoom") or {})
+    card_zoom.setdefault("validation_rule", card_zoom.get("rule", from_rule))
+    card["zoom"] = {**card_zoom, "rule": rule}
+    card["rule_changes"] = [
+        *card.get("rule_changes", []),
+        {
+            "date_utc": date,
+            "from_rule": from_rule,
+            "to_rule": rule,
+            "from_version": old_version,
+            "to_version": new_version,
+            "note": note,
+            "test_evaluations": test_evaluations(card),
+        },
+    ]
+    card.pop("test_evaluation", None)
+    card["test_evaluations"] = []
+    card["notes"] = [
+        *card["notes"],
+        {
+            "at_step": card["steps"],
+            "note": f"after training ({date}): second-pass rule "
+            f"{from_rule} -> {rule}, tensors unchanged: {note}",
+        },
+    ]
+    card["weights_sha256_12"] = new_version
     js.write_text(json.dumps(card, indent=1))
     md.write_text(render_markdown(card))
     return md, js

@@ -73,3 +73,58 @@ def test_figures_of_other_weights_are_refused(weights):
     with pytest.raises(ValueError, match="the evaluation is of 000000000000"):
         add_test_evaluation(weights, "000000000000", sample_evaluation())
     assert js.read_text() == before
+
+
+def test_a_zoom_rule_change_keeps_the_tensors_and_moves_the_card_to_the_new_version(tmp_path):
+    import torch
+
+    from livseg.cli import main
+    from livseg.methods.attention_unet import AttentionUNetMethod
+    from livseg.phantom import generate_case
+
+    weights = copy_shipped_weights(tmp_path, "attention_unet")
+    before = torch.load(weights, map_location="cpu", weights_only=True)
+    if before.get("zoom", {}).get("rule") in (None, "one_pass"):
+        before["zoom"] = {"margin_mm": 8.0, "rule": "union"}  # a shipped file already changed
+        torch.save(before, weights)
+        js = card_paths(weights)[1]
+        card = json.loads(js.read_text())
+        card["weights_sha256_12"] = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+        card.pop("rule_changes", None)
+        card["zoom"] = {**card["zoom"], "rule": "union"}
+        card["zoom"].pop("validation_rule", None)
+        js.write_text(json.dumps(card))
+    old = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+    add_test_evaluation(weights, old, sample_evaluation(data_seed=6, tumour_dsc=0.4781))
+    assert main(["zoom-rule", str(weights), "one_pass", "--note", "for the 3 s limit"]) == 0
+    after = torch.load(weights, map_location="cpu", weights_only=True)
+    assert after["zoom"]["rule"] == "one_pass" and after["zoom"]["validation_rule"] == "union"
+    assert after["state_dict"].keys() == before["state_dict"].keys()
+    assert all(torch.equal(after["state_dict"][k], v) for k, v in before["state_dict"].items())
+    new = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+    md, js = card_paths(weights)
+    card = json.loads(js.read_text())
+    assert new != old and card["weights_sha256_12"] == new
+    [change] = card["rule_changes"]
+    assert (change["from_version"], change["to_version"]) == (old, new)
+    assert change["test_evaluations"][0]["data_seed"] == 6 and card["test_evaluations"] == []
+    text = md.read_text()
+    assert "Rule chosen: **union**" in text and "Rule in use: **one_pass**" in text
+    assert f"replaced version `{old}`" in text and "0.478 ± 0.200" in text
+    assert "for the 3 s limit" in card["notes"][-1]["note"]
+    add_test_evaluation(weights, new, sample_evaluation(data_seed=6))  # the new version's own
+    # the changed weights run one pass: no box of a second pass in the run's record
+    case = generate_case(3, "small", profile="v2")
+    _, ran = AttentionUNetMethod(weights=weights, device="cpu", threads=1).run(case.volume)
+    assert ran.version == new and ran.params["zoom"] is None and "zoom_box" not in ran.params
+    # the same rule again, an empty note, weights without a second pass: refused, file kept
+    assert main(["zoom-rule", str(weights), "one_pass", "--note", "again"]) == 2
+    with pytest.raises(ValueError, match="note"):
+        from livseg.model_card import set_zoom_rule
+
+        set_zoom_rule(weights, "union", "  ")
+    assert hashlib.sha256(weights.read_bytes()).hexdigest()[:12] == new
+    (tmp_path / "u3").mkdir()
+    plain = copy_shipped_weights(tmp_path / "u3", "unet3d")
+    with pytest.raises(ValueError, match="no second pass"):
+        set_zoom_rule(plain, "union", "a note")

@@ -17,6 +17,7 @@ COMMANDS: list[str] = [
     "phantom",
     "evaluate",
     "train",
+    "zoom_rule",
     "segment",
     "report",
     "demo",
